@@ -1,0 +1,30 @@
+// Renders the FeatureFlag API (src/api/schema.ts) into the CRD YAML and the TypeScript types.
+// `npm run generate` writes them; `--check` exits 1 when a checked-in file is out of date.
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { renderCrdYaml, renderTypes } from "./render-api.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const outputs = [
+  { path: `${root}crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
+  { path: `${root}src/api/types.generated.ts`, render: renderTypes },
+];
+
+const check = process.argv.includes("--check");
+let stale = 0;
+for (const { path, render } of outputs) {
+  const wanted = await render();
+  let current = "";
+  try {
+    current = readFileSync(path, "utf8");
+  } catch {}
+  if (current === wanted) continue;
+  if (check) {
+    console.error(`out of date: ${path} (run npm run generate)`);
+    stale++;
+  } else {
+    writeFileSync(path, wanted);
+    console.log(`wrote ${path}`);
+  }
+}
+process.exit(stale ? 1 : 0);

@@ -1,0 +1,26 @@
+import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { FeatureFlagSpec, FeatureFlagStatus } from "./types.generated.js";
+
+export { API_VERSION, GROUP, KIND, PLURAL, VERSION } from "./schema.js";
+export type { FeatureFlagSpec, FeatureFlagStatus } from "./types.generated.js";
+
+export interface FeatureFlag {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta;
+  spec: FeatureFlagSpec;
+  status?: FeatureFlagStatus;
+}
+
+export type Phase = NonNullable<FeatureFlagStatus["phase"]>;
+export type Condition = NonNullable<FeatureFlagStatus["conditions"]>[number];
+
+/** The key applications evaluate: spec.key, or the object's name. */
+export function flagKey(flag: Pick<FeatureFlag, "metadata" | "spec">): string {
+  return flag.spec.key ?? flag.metadata.name ?? "";
+}
+
+/** Label carried by every object the operator generates. */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_VALUE = "flagwright";
+export const FIELD_MANAGER = "flagwright";

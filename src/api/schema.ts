@@ -1,0 +1,479 @@
+// The FeatureFlag API (flagwright.dev/v1alpha1): the one source of truth. `npm run generate`
+// turns it into crds/featureflags.flagwright.dev.yaml and src/api/types.generated.ts; a test
+// fails when either is out of date. Validation lives here so the API server enforces it; every
+// CEL rule carries a message that names the rule in plain words.
+
+export const GROUP = "flagwright.dev";
+export const VERSION = "v1alpha1";
+export const KIND = "FeatureFlag";
+export const PLURAL = "featureflags";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export type JSONSchema = {
+  type?: "object" | "array" | "string" | "number" | "integer" | "boolean";
+  description?: string;
+  properties?: Record<string, JSONSchema>;
+  required?: string[];
+  items?: JSONSchema;
+  additionalProperties?: JSONSchema | boolean;
+  enum?: readonly (string | number)[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+  format?: string;
+  default?: unknown;
+  nullable?: boolean;
+  "x-kubernetes-validations"?: { rule: string; message: string }[];
+  "x-kubernetes-list-type"?: "atomic" | "set" | "map";
+  "x-kubernetes-list-map-keys"?: string[];
+  "x-kubernetes-map-type"?: "atomic" | "granular";
+  "x-kubernetes-preserve-unknown-fields"?: boolean;
+};
+
+/** Flag keys and variant names: slugs, compatible with Django's SlugField plus dots. */
+export const SLUG_PATTERN = "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,126}[A-Za-z0-9])?$";
+/** Durations: one or more <number><unit> with units ms, s, m, h, d (e.g. 30s, 5m, 1h30m, 90d). */
+export const DURATION_PATTERN = "^([0-9]+(ms|s|m|h|d))+$";
+
+// Two decimals at most (0.01 % granularity). Compared with a tolerance because 0.07 * 100 is
+// 7.000000000000001 in binary floating point.
+const twoDecimals = (what: string) => ({
+  rule: "self * 100.0 - double(int(self * 100.0 + 0.5)) < 0.000001 && self * 100.0 - double(int(self * 100.0 + 0.5)) > -0.000001",
+  message: `${what} allows at most two decimals (0.01 % steps)`,
+});
+
+const percent = (description: string, what: string): JSONSchema => ({
+  type: "number",
+  description,
+  minimum: 0,
+  maximum: 100,
+  "x-kubernetes-validations": [twoDecimals(what)],
+});
+
+const duration = (description: string, example: string): JSONSchema => ({
+  type: "string",
+  description,
+  maxLength: 32,
+  "x-kubernetes-validations": [
+    {
+      rule: `self.matches('${DURATION_PATTERN}')`,
+      message: `must be a duration such as ${example} (units ms, s, m, h, d)`,
+    },
+  ],
+});
+
+const slug = (description: string, what: string): JSONSchema => ({
+  type: "string",
+  description,
+  minLength: 1,
+  maxLength: 128,
+  "x-kubernetes-validations": [
+    {
+      rule: `self.matches('${SLUG_PATTERN}')`,
+      message: `${what} must be a slug: letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+    },
+  ],
+});
+
+const time = (description: string): JSONSchema => ({ type: "string", format: "date-time", description });
+
+const alertMatcher: JSONSchema = {
+  type: "object",
+  description: "A Prometheus alert whose firing fails the analysis.",
+  required: ["alertName"],
+  properties: {
+    alertName: { type: "string", minLength: 1, maxLength: 256, description: "The alert's alertname label." },
+    matchLabels: {
+      type: "object",
+      description: "Labels the firing alert must carry as well (e.g. flag: new-checkout).",
+      additionalProperties: { type: "string", maxLength: 256 },
+    },
+  },
+};
+
+const analysis: JSONSchema = {
+  type: "object",
+  description:
+    "Metric analysis for the canary: Prometheus alerts that must not fire and/or an error-rate query " +
+    "that must stay at or below its threshold. Either failing triggers onFailure.",
+  properties: {
+    alerts: {
+      type: "array",
+      maxItems: 16,
+      items: alertMatcher,
+      description: "Alerts that fail the analysis when firing.",
+    },
+    query: {
+      type: "object",
+      description:
+        "An error-rate PromQL query; a result above threshold is a failure, an empty result is inconclusive.",
+      required: ["promql", "threshold"],
+      properties: {
+        promql: {
+          type: "string",
+          minLength: 1,
+          maxLength: 4096,
+          description: "PromQL returning one number.",
+        },
+        threshold: {
+          type: "number",
+          minimum: 0,
+          description: "Largest acceptable value (e.g. 0.05 for 5 % errors).",
+        },
+      },
+    },
+    interval: duration("How often the query and alerts are checked. Default 30s.", "30s"),
+    failureLimit: {
+      type: "integer",
+      minimum: 1,
+      maximum: 100,
+      description: "Consecutive failed checks that trigger onFailure. Default 1.",
+    },
+    onFailure: {
+      type: "string",
+      enum: ["rollback", "pause"],
+      description: "rollback takes the flag to 0 % at once (phase RolledBack); pause holds the current step.",
+    },
+    prometheus: {
+      type: "object",
+      description: "Overrides the operator's Prometheus address for this flag.",
+      properties: {
+        address: { type: "string", maxLength: 1024, pattern: "^https?://", description: "Base URL." },
+      },
+    },
+  },
+  "x-kubernetes-validations": [
+    { rule: "has(self.alerts) || has(self.query)", message: "analysis needs alerts, a query, or both" },
+  ],
+};
+
+const canaryStep: JSONSchema = {
+  type: "object",
+  required: ["percent"],
+  properties: {
+    percent: percent("Share of users on during this step.", "step percent"),
+    pause: duration("How long to hold this step before advancing (when analysis passes). Default 0s.", "5m"),
+  },
+};
+
+const rollout: JSONSchema = {
+  type: "object",
+  description: "Who gets the flag: a percent of users, optionally reached by a canary ramp.",
+  properties: {
+    percent: percent(
+      "Target share of users (0 to 100, two decimals) for whom the flag is on. Default 100.",
+      "rollout.percent",
+    ),
+    canary: {
+      type: "object",
+      description:
+        "Ramp to rollout.percent step by step, holding each step for its pause while analysis passes.",
+      required: ["steps"],
+      properties: {
+        steps: {
+          type: "array",
+          minItems: 1,
+          maxItems: 20,
+          items: canaryStep,
+          "x-kubernetes-validations": [
+            {
+              rule: "self.map(s, s.percent).isSorted() && self.all(a, self.exists_one(b, b.percent == a.percent))",
+              message: "canary step percents must be strictly increasing",
+            },
+          ],
+        },
+        analysis,
+      },
+    },
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "!has(self.canary) || has(self.percent)",
+      message: "a canary needs rollout.percent, the target it ramps to",
+    },
+    {
+      rule: "!has(self.canary) || !has(self.percent) || self.canary.steps.all(s, s.percent <= self.percent)",
+      message: "canary step percents may not exceed rollout.percent",
+    },
+  ],
+};
+
+const variant: JSONSchema = {
+  type: "object",
+  required: ["name", "weight"],
+  properties: {
+    name: slug("Variant name, unique within the flag.", "variant name"),
+    weight: {
+      type: "integer",
+      minimum: 0,
+      maximum: 100,
+      description: "Share of on-users given this variant.",
+    },
+    value: {
+      description: "Value served for this variant (any JSON). Default: the variant name.",
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+  },
+};
+
+const spec: JSONSchema = {
+  type: "object",
+  description: "What the flag should be. Written by people and Git; the operator never changes it.",
+  required: ["enabled"],
+  properties: {
+    key: slug("Key applications evaluate; also the hash input. Default: metadata.name.", "key"),
+    description: { type: "string", maxLength: 1024, description: "What the flag guards." },
+    owner: { type: "string", maxLength: 256, description: "Team or person responsible for the flag." },
+    enabled: { type: "boolean", description: "Master switch: false turns the flag off for everyone." },
+    allowedUsers: {
+      type: "array",
+      description: "Users (targeting keys) who always get the flag while it is enabled.",
+      maxItems: 10000,
+      "x-kubernetes-list-type": "set",
+      items: { type: "string", minLength: 1, maxLength: 256 },
+    },
+    rollout,
+    variants: {
+      type: "array",
+      description: "A/B variants; on-users are split by weight on a hash independent of rollout membership.",
+      minItems: 2,
+      maxItems: 26,
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+      items: variant,
+      "x-kubernetes-validations": [
+        { rule: "self.map(v, v.weight).sum() == 100", message: "variant weights must add up to 100" },
+      ],
+    },
+    defaultValue: {
+      description:
+        "Value served when the flag is off for a user. Default: false for a flag without variants, " +
+        "otherwise the evaluation falls back to the caller's default.",
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+    experiment: {
+      type: "object",
+      description: "Measure variants against a conversion event until the result is significant.",
+      required: ["conversionEvent"],
+      properties: {
+        conversionEvent: {
+          type: "string",
+          minLength: 1,
+          maxLength: 128,
+          description: "Event name sent to /track.",
+        },
+        control: {
+          type: "string",
+          maxLength: 128,
+          description: "Control variant. Default: the first variant.",
+        },
+        minSamplePerVariant: {
+          type: "integer",
+          minimum: 1,
+          description: "Exposures per variant before any verdict. Default 1000.",
+        },
+        minDetectableEffect: {
+          type: "number",
+          minimum: 0,
+          description: "Smallest relative lift worth detecting (0.05 = 5 %). Default 0.05.",
+        },
+        alpha: {
+          type: "number",
+          minimum: 0.0001,
+          maximum: 0.5,
+          description: "Significance level. Default 0.05.",
+        },
+        metrics: {
+          type: "object",
+          description: "The application's own counters, if it does not use the sidecar's /track.",
+          properties: {
+            exposures: { type: "string", maxLength: 256, description: "Counter of exposures by variant." },
+            conversions: {
+              type: "string",
+              maxLength: 256,
+              description: "Counter of conversions by variant.",
+            },
+          },
+        },
+      },
+    },
+    staleAfter: duration(
+      "Report the flag as stale when its effective state has not changed this long. Default 90d.",
+      "90d",
+    ),
+    expires: time("Report the flag as stale after this time."),
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "!has(self.experiment) || has(self.variants)",
+      message: "an experiment needs variants",
+    },
+    {
+      rule: "!has(self.experiment) || !has(self.experiment.control) || self.variants.exists(v, v.name == self.experiment.control)",
+      message: "experiment.control must name one of the variants",
+    },
+  ],
+};
+
+const condition: JSONSchema = {
+  type: "object",
+  required: ["type", "status"],
+  properties: {
+    type: { type: "string", maxLength: 64 },
+    status: { type: "string", enum: ["True", "False", "Unknown"] },
+    reason: { type: "string", maxLength: 128 },
+    message: { type: "string", maxLength: 4096 },
+    lastTransitionTime: time("When status last changed."),
+    observedGeneration: { type: "integer" },
+  },
+};
+
+const actor = (description: string): JSONSchema => ({
+  type: "object",
+  description,
+  properties: {
+    at: time("When it was requested."),
+    by: { type: "string", maxLength: 256, description: "Who asked (user name)." },
+    reason: { type: "string", maxLength: 1024 },
+  },
+});
+
+const status: JSONSchema = {
+  type: "object",
+  description: "What the operator observed and decided. Manual controls live under controls.",
+  properties: {
+    observedGeneration: { type: "integer", description: "The spec generation this status describes." },
+    phase: {
+      type: "string",
+      enum: ["Pending", "Progressing", "Paused", "Completed", "RolledBack", "Disabled"],
+    },
+    key: { type: "string", description: "The resolved key (spec.key or metadata.name)." },
+    currentPercent: { type: "number", minimum: 0, maximum: 100, description: "Percent served right now." },
+    currentStepIndex: { type: "integer", minimum: 0, description: "Canary step in force (0-based)." },
+    stepStartedAt: time("When the current step began."),
+    effectiveSince: time("When the served state (on, off, percent) last changed; drives staleness."),
+    conditions: {
+      type: "array",
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["type"],
+      items: condition,
+    },
+    rollback: {
+      type: "object",
+      description: "Why the flag was rolled back to 0 %.",
+      properties: {
+        at: time("When."),
+        reason: { type: "string", enum: ["Alert", "Query", "Manual", "AnalysisUnavailable"] },
+        alertName: { type: "string" },
+        query: { type: "string" },
+        value: { type: "number" },
+        message: { type: "string", maxLength: 4096 },
+        stepIndex: { type: "integer" },
+        percent: { type: "number" },
+      },
+    },
+    lastAnalysis: {
+      type: "object",
+      properties: {
+        at: time("When."),
+        result: { type: "string", enum: ["Passed", "Failed", "Inconclusive", "Unavailable"] },
+        message: { type: "string", maxLength: 4096 },
+        consecutiveFailures: { type: "integer", minimum: 0 },
+      },
+    },
+    controls: {
+      type: "object",
+      description:
+        "Manual controls written by `kubectl flagwright` to the status subresource, so Git never drifts.",
+      properties: {
+        killed: actor("Emergency off: the flag serves off until revived."),
+        paused: actor("Hold the canary at its current step."),
+        promote: {
+          type: "object",
+          description: "A request to advance one step (or to the target with full).",
+          properties: {
+            at: time("When."),
+            by: { type: "string" },
+            full: { type: "boolean" },
+          },
+        },
+        abort: actor("A manual rollback to 0 %."),
+        retry: actor("Restart the canary from its first step after a rollback."),
+      },
+    },
+    experiment: {
+      type: "object",
+      description: "Experiment results (per variant counts, rates, lift, p-values, verdict).",
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+    projection: {
+      type: "object",
+      description: "Where the resolved flag was written.",
+      properties: {
+        configMap: { type: "string" },
+        revision: { type: "string" },
+        at: time("When."),
+      },
+    },
+  },
+};
+
+export const featureFlagSchema: JSONSchema = {
+  type: "object",
+  required: ["spec"],
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec,
+    status,
+  },
+};
+
+export const printerColumns = [
+  { name: "Key", type: "string", jsonPath: ".spec.key" },
+  { name: "Enabled", type: "boolean", jsonPath: ".spec.enabled" },
+  { name: "Target %", type: "number", jsonPath: ".spec.rollout.percent" },
+  { name: "Current %", type: "number", jsonPath: ".status.currentPercent" },
+  { name: "Phase", type: "string", jsonPath: ".status.phase" },
+  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+] as const;
+
+/** The CustomResourceDefinition as an object; crds/ holds its YAML rendering. */
+export function customResourceDefinition() {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: `${PLURAL}.${GROUP}`,
+      labels: { "app.kubernetes.io/name": "flagwright", "app.kubernetes.io/part-of": "flagwright" },
+    },
+    spec: {
+      group: GROUP,
+      scope: "Namespaced",
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: "featureflag",
+        shortNames: ["ff", "flag"],
+        categories: ["flagwright"],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: printerColumns,
+          schema: { openAPIV3Schema: featureFlagSchema },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { renderCrdYaml, renderTypes } from "../../../scripts/render-api.js";
+
+const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
+
+describe("generated API files", () => {
+  it("crds/featureflags.flagwright.dev.yaml matches src/api/schema.ts (run npm run generate)", async () => {
+    expect(read("crds/featureflags.flagwright.dev.yaml")).toBe(await renderCrdYaml());
+  });
+
+  it("src/api/types.generated.ts matches src/api/schema.ts (run npm run generate)", async () => {
+    expect(read("src/api/types.generated.ts")).toBe(await renderTypes());
+  });
+
+  it("declares the names, status subresource and printer columns kubectl relies on", () => {
+    const crd = parse(read("crds/featureflags.flagwright.dev.yaml"));
+    expect(crd.metadata.name).toBe("featureflags.flagwright.dev");
+    expect(crd.spec.names.shortNames).toEqual(["ff", "flag"]);
+    expect(crd.spec.names.categories).toEqual(["flagwright"]);
+    const [version] = crd.spec.versions;
+    expect(version.name).toBe("v1alpha1");
+    expect(version.subresources).toEqual({ status: {} });
+    expect(version.additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual([
+      "Key",
+      "Enabled",
+      "Target %",
+      "Current %",
+      "Phase",
+      "Age",
+    ]);
+  });
+});
