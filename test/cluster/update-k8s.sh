@@ -19,3 +19,5 @@ modfile=$(go mod download -json "k8s.io/kubernetes@v$ver" | sed -n 's/.*"GoMod":
   echo ")"
 } > go.mod
 go mod tidy
+# kubectl comes from the same module set; recording it as a tool keeps its dependencies in go.sum.
+go get -tool "k8s.io/kubernetes/cmd/kubectl@v$ver"
