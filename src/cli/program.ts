@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerValidateCommand } from "./commands/validate.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
     )
     .version(version)
     .showHelpAfterError();
+  registerValidateCommand(program);
   return program;
 }

@@ -1,0 +1,152 @@
+// Offline validation of FeatureFlag manifests against the CRD's own schema: the OpenAPI part with
+// ajv and the x-kubernetes-validations CEL rules with a CEL evaluator, so `flagwright validate`
+// and the API server agree without a cluster.
+import { Environment } from "@marcbachmann/cel-js";
+import { Ajv, type ErrorObject } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { API_VERSION, featureFlagSchema, type JSONSchema, KIND } from "./schema.js";
+
+export interface Problem {
+  /** Field path as the API server prints it, e.g. spec.rollout.canary.steps[0].pause. */
+  field: string;
+  message: string;
+}
+
+// Kubernetes' CEL list library (isSorted, sum) on top of the standard environment.
+const cel = new Environment({ unlistedVariablesAreDyn: true })
+  .registerFunction("list.isSorted(): bool", (list: unknown[]) =>
+    list.every((item, i) => i === 0 || (list[i - 1] as number) <= (item as number)),
+  )
+  .registerFunction("list.sum(): dyn", (list: (number | bigint)[]) =>
+    list.reduce<number | bigint>(
+      (a, b) => (a as number) + (b as number),
+      typeof list[0] === "bigint" ? 0n : 0,
+    ),
+  );
+
+/** The schema as ajv should see it: unknown fields rejected (kubectl's strict field validation). */
+function strictSchema(schema: JSONSchema): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key.startsWith("x-kubernetes-") || key === "nullable") continue;
+    if (key === "properties") {
+      out.properties = Object.fromEntries(
+        Object.entries(value as Record<string, JSONSchema>).map(([k, v]) => [k, strictSchema(v)]),
+      );
+    } else if (key === "items" || (key === "additionalProperties" && typeof value === "object")) {
+      out[key] = strictSchema(value as JSONSchema);
+    } else {
+      out[key] = value;
+    }
+  }
+  if (schema.properties && schema.additionalProperties === undefined && schema !== featureFlagSchema) {
+    out.additionalProperties = false;
+  }
+  return out;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+const validateSchema = ajv.compile(strictSchema(featureFlagSchema));
+
+function pathOf(instancePath: string): string {
+  return instancePath
+    .split("/")
+    .slice(1)
+    .map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), "");
+}
+
+function describe(error: ErrorObject): Problem {
+  const field = pathOf(error.instancePath);
+  const at = (name: string) => (field ? `${field}.${name}` : name);
+  switch (error.keyword) {
+    case "required":
+      return { field: at(error.params.missingProperty), message: "Required value" };
+    case "additionalProperties":
+      return { field: at(error.params.additionalProperty), message: "unknown field" };
+    case "enum":
+      return { field, message: `Unsupported value: must be one of ${error.params.allowedValues.join(", ")}` };
+    default:
+      return { field, message: error.message ?? error.keyword };
+  }
+}
+
+/** CEL sees integers as int and numbers as double, as the API server types them by schema. */
+function celValue(schema: JSONSchema, value: unknown): unknown {
+  if (schema.type === "integer" && typeof value === "number") return BigInt(value);
+  if (Array.isArray(value) && schema.items) return value.map((v) => celValue(schema.items as JSONSchema, v));
+  if (value && typeof value === "object" && !Array.isArray(value) && schema.properties) {
+    const props = schema.properties;
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, props[k] ? celValue(props[k], v) : v]),
+    );
+  }
+  return value;
+}
+
+function checkRules(schema: JSONSchema, value: unknown, field: string, problems: Problem[]): void {
+  if (value === undefined) return;
+  for (const { rule, message } of schema["x-kubernetes-validations"] ?? []) {
+    let ok: unknown;
+    try {
+      ok = cel.evaluate(rule, { self: celValue(schema, value) });
+    } catch (error) {
+      ok = false;
+      problems.push({
+        field,
+        message: `${message} (rule could not be evaluated: ${(error as Error).message})`,
+      });
+      continue;
+    }
+    if (ok !== true) problems.push({ field, message });
+  }
+  if (Array.isArray(value)) checkListType(schema, value, field, problems);
+  if (Array.isArray(value) && schema.items) {
+    value.forEach((item, i) => checkRules(schema.items as JSONSchema, item, `${field}[${i}]`, problems));
+  } else if (value && typeof value === "object" && schema.properties) {
+    for (const [key, sub] of Object.entries(schema.properties)) {
+      checkRules(sub, (value as Record<string, unknown>)[key], field ? `${field}.${key}` : key, problems);
+    }
+  }
+}
+
+/** list-type map and set forbid duplicates, as the API server enforces them. */
+function checkListType(schema: JSONSchema, list: unknown[], field: string, problems: Problem[]): void {
+  const type = schema["x-kubernetes-list-type"];
+  if (type !== "map" && type !== "set") return;
+  const keys = schema["x-kubernetes-list-map-keys"] ?? [];
+  const seen = new Set<string>();
+  list.forEach((item, i) => {
+    const identity =
+      type === "map"
+        ? JSON.stringify(keys.map((k) => (item as Record<string, unknown>)[k]))
+        : JSON.stringify(item);
+    if (seen.has(identity)) problems.push({ field: `${field}[${i}]`, message: `Duplicate value: ${identity}` });
+    seen.add(identity);
+  });
+}
+
+/** Every problem the API server would report for this FeatureFlag manifest; empty when valid. */
+export function validateFeatureFlag(manifest: unknown): Problem[] {
+  const problems: Problem[] = [];
+  const object = manifest as Record<string, unknown> | null;
+  if (!object || typeof object !== "object" || Array.isArray(object)) {
+    return [{ field: "", message: "a FeatureFlag manifest must be a YAML/JSON object" }];
+  }
+  if (object.apiVersion !== API_VERSION) {
+    problems.push({ field: "apiVersion", message: `must be ${API_VERSION}` });
+  }
+  if (object.kind !== KIND) problems.push({ field: "kind", message: `must be ${KIND}` });
+  const name = (object.metadata as { name?: unknown } | undefined)?.name;
+  if (typeof name !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
+    problems.push({ field: "metadata.name", message: "Required value: a DNS subdomain name (lowercase)" });
+  }
+  if (!validateSchema(object)) {
+    problems.push(...(validateSchema.errors ?? []).map(describe));
+    // CEL rules only run on values that are structurally valid, as on the API server.
+    return problems;
+  }
+  checkRules(featureFlagSchema, object, "", problems);
+  return problems;
+}
