@@ -1,0 +1,4 @@
+// flagwright/core: the resolved document and deterministic evaluation, with no I/O.
+export * from "./document.js";
+export * from "./evaluate.js";
+export { bucketOf, fineBucketOf, percentThreshold, variantBucketOf } from "./hash.js";

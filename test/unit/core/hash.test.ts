@@ -1,0 +1,91 @@
+// Compatibility promise: a user keeps the bucket the seed article's Django layer gave them. The
+// reference values come from Python's hashlib, computed while the test runs.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { bucketOf, fineBucketOf, variantBucketOf } from "../../../src/core/index.js";
+import { sha256Hex } from "../../../src/core/sha256.js";
+
+const flags = ["new-checkout", "dark-mode", "a", "payments-v2", "Ünïcode-flag", "flag_with.dots"];
+const specialUsers = [
+  "42",
+  "0",
+  "",
+  "user@example.com",
+  "Zoë",
+  "Ñandú",
+  "東京ユーザー",
+  "пользователь",
+  "مستخدم",
+  "🙂🚀",
+  "👩‍👩‍👧‍👦",
+  "a:b:c",
+  "tab\there",
+  "new\nline",
+  'quote"back\\slash',
+  "x".repeat(1000),
+];
+
+function pairs(): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const f of flags) for (const u of specialUsers) out.push([f, u]);
+  for (let i = 0; out.length < 400; i++) out.push([flags[i % flags.length] as string, `user-${i * 7919}`]);
+  return out;
+}
+
+const python = `
+import hashlib, json, sys
+out = []
+for key, user in json.load(sys.stdin):
+    h = int(hashlib.sha256(f"{key}:{user}".encode()).hexdigest(), 16)
+    v = int(hashlib.sha256(f"{key}/variant:{user}".encode()).hexdigest(), 16)
+    out.append([h % 100, (h % 100) * 100 + (h // 100) % 100, (v % 100) * 100 + (v // 100) % 100])
+json.dump(out, sys.stdout)
+`;
+
+describe("bucketOf matches Python hashlib", () => {
+  it("for 400 (flag, user) pairs including non-ASCII ids", () => {
+    const input = pairs();
+    expect(input.length).toBeGreaterThanOrEqual(300);
+    const expected = JSON.parse(
+      execFileSync("python3", ["-c", python], { input: JSON.stringify(input), encoding: "utf8" }),
+    ) as Array<[number, number, number]>;
+    expect(expected).toHaveLength(input.length);
+    const mismatches: string[] = [];
+    input.forEach(([flag, user], i) => {
+      const [bucket, fine, variant] = expected[i] as [number, number, number];
+      const got = [bucketOf(flag, user), fineBucketOf(flag, user), variantBucketOf(flag, user)];
+      if (got[0] !== bucket || got[1] !== fine || got[2] !== variant) {
+        mismatches.push(`${flag}:${JSON.stringify(user)} got ${got} want ${[bucket, fine, variant]}`);
+      }
+    });
+    expect(mismatches).toEqual([]);
+  });
+
+  it("fine buckets agree with whole-percent buckets at every whole percent", () => {
+    for (const [flag, user] of pairs()) {
+      const b = bucketOf(flag, user);
+      const f = fineBucketOf(flag, user);
+      expect(Math.floor(f / 100)).toBe(b);
+      for (const p of [0, 1, 5, 25, 50, 99, 100]) expect(f < p * 100).toBe(b < p);
+    }
+  });
+});
+
+describe("the allocation-free SHA-256", () => {
+  it("equals node:crypto for any string, across block boundaries", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 100 }), (s) => {
+        expect(sha256Hex(s)).toBe(createHash("sha256").update(s, "utf8").digest("hex"));
+      }),
+      { numRuns: 500 },
+    );
+    for (let n = 50; n < 140; n++) {
+      const s = "é".repeat(n % 7) + "x".repeat(n);
+      expect(sha256Hex(s)).toBe(createHash("sha256").update(s, "utf8").digest("hex"));
+    }
+    const big = "🙂".repeat(5000);
+    expect(sha256Hex(big)).toBe(createHash("sha256").update(big, "utf8").digest("hex"));
+  });
+});
