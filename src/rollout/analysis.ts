@@ -1,0 +1,305 @@
+// Canary analysis: turn a flag's spec.rollout.canary.analysis into one verdict (Passed, Failed,
+// Inconclusive, Unavailable) from Prometheus' alerts and an instant query, and accept
+// Alertmanager's webhook so a firing alert reaches the step machine without waiting for a poll.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import type { Logger } from "pino";
+import type { FeatureFlag, FeatureFlagSpec } from "../api/index.js";
+import { type PrometheusApi, PrometheusClient, PrometheusError } from "./prometheus.js";
+import type { AnalysisOutcome } from "./steps.js";
+
+export type { AnalysisOutcome, AnalysisResult } from "./steps.js";
+
+type Analysis = NonNullable<NonNullable<NonNullable<FeatureFlagSpec["rollout"]>["canary"]>["analysis"]>;
+type AlertMatcher = NonNullable<Analysis["alerts"]>[number];
+
+/** An alert as seen by analysis, from either Prometheus' API or Alertmanager's webhook. */
+export interface FiringAlert {
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+  startsAt?: string;
+  fingerprint?: string;
+}
+
+/** True when the alert is the one the matcher names and carries every label it requires. */
+export function alertMatches(matcher: AlertMatcher, labels: Record<string, string>): boolean {
+  if (labels.alertname !== matcher.alertName) return false;
+  for (const [name, value] of Object.entries(matcher.matchLabels ?? {})) {
+    if (value !== undefined && labels[name] !== value) return false;
+  }
+  return true;
+}
+
+function describeAlert(labels: Record<string, string>): string {
+  const rest = Object.entries(labels)
+    .filter(([k]) => k !== "alertname")
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(", ");
+  return `alert ${labels.alertname ?? "?"}${rest ? ` {${rest}}` : ""} is firing`;
+}
+
+/** The first of `alerts` that fails the flag's analysis, if any. */
+export function matchingAlert(spec: FeatureFlagSpec, alerts: FiringAlert[]): FiringAlert | undefined {
+  const matchers = spec.rollout?.canary?.analysis?.alerts ?? [];
+  for (const matcher of matchers) {
+    const hit = alerts.find((a) => alertMatches(matcher, a.labels));
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/**
+ * The verdict carried by pushed alerts (Alertmanager's webhook): Failed when one matches the flag,
+ * otherwise undefined, because the absence of an alert in one notification proves nothing.
+ */
+export function outcomeFromAlerts(
+  spec: FeatureFlagSpec,
+  alerts: FiringAlert[],
+  now: Date,
+): AnalysisOutcome | undefined {
+  const hit = matchingAlert(spec, alerts);
+  if (!hit) return undefined;
+  return {
+    result: "Failed",
+    reason: "Alert",
+    alertName: hit.labels.alertname ?? "",
+    message: `${describeAlert(hit.labels)} (Alertmanager)`,
+    at: now,
+  };
+}
+
+/** Flags whose analysis one of the alerts fails: the ones to reconcile at once. */
+export function flagsMatchingAlerts<F extends Pick<FeatureFlag, "spec">>(
+  flags: F[],
+  alerts: FiringAlert[],
+): F[] {
+  return flags.filter((f) => matchingAlert(f.spec, alerts) !== undefined);
+}
+
+const unavailableMessage = (what: string, error: unknown) =>
+  `Prometheus ${what} unavailable: ${error instanceof Error ? error.message : String(error)}`;
+
+/**
+ * Runs the flag's analysis once. Alerts first (a firing alert is a failure even if the query
+ * cannot run), then the query: above the threshold fails, empty or NaN is inconclusive. Any
+ * error reaching Prometheus makes the result Unavailable unless something already failed.
+ */
+export async function analyzeFlag(
+  flag: Pick<FeatureFlag, "spec" | "metadata">,
+  client: PrometheusApi,
+  now: Date,
+): Promise<AnalysisOutcome> {
+  const analysis = flag.spec.rollout?.canary?.analysis;
+  if (!analysis) return { result: "Passed", message: "no analysis configured", at: now };
+  const override = analysis.prometheus?.address;
+  const prometheus =
+    override && client instanceof PrometheusClient && override.replace(/\/+$/, "") !== client.address
+      ? client.withAddress(override)
+      : client;
+
+  const problems: string[] = [];
+  let passed: string[] = [];
+  if (analysis.alerts?.length) {
+    try {
+      const firing = (await prometheus.alerts()).filter((a) => a.state === "firing");
+      const hit = matchingAlert(flag.spec, firing);
+      if (hit) {
+        return {
+          result: "Failed",
+          reason: "Alert",
+          alertName: hit.labels.alertname ?? "",
+          message: describeAlert(hit.labels),
+          at: now,
+        };
+      }
+      passed.push(`no watched alert firing (${analysis.alerts.map((a) => a.alertName).join(", ")})`);
+    } catch (error) {
+      problems.push(unavailableMessage("alerts", error));
+    }
+  }
+
+  let inconclusive: string | undefined;
+  if (analysis.query) {
+    const { promql, threshold } = analysis.query;
+    try {
+      const value = await prometheus.query(promql, now);
+      if (value.kind === "empty") {
+        inconclusive = "query returned no data";
+      } else if (Number.isNaN(value.value)) {
+        inconclusive = "query returned NaN (no traffic?)";
+      } else if (value.value > threshold) {
+        return {
+          result: "Failed",
+          reason: "Query",
+          query: promql,
+          value: value.value,
+          message: `query value ${value.value} is above the threshold ${threshold}`,
+          at: now,
+        };
+      } else {
+        passed.push(`query value ${value.value} <= ${threshold}`);
+      }
+    } catch (error) {
+      if (error instanceof PrometheusError && error.kind === "query") {
+        // A query Prometheus rejects will never pass: say so plainly, but still never advance.
+        problems.push(`the analysis query is invalid: ${error.message}`);
+      } else {
+        problems.push(unavailableMessage("query", error));
+      }
+    }
+  }
+
+  if (problems.length) return { result: "Unavailable", message: problems.join("; "), at: now };
+  if (inconclusive) {
+    return { result: "Inconclusive", message: [inconclusive, ...passed].join("; "), at: now };
+  }
+  if (!passed.length) passed = ["nothing to check"];
+  return { result: "Passed", message: passed.join("; "), at: now };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alertmanager webhook
+
+export class WebhookPayloadError extends Error {
+  override name = "WebhookPayloadError";
+}
+
+export interface AlertmanagerPayload {
+  version?: string;
+  status?: string;
+  receiver?: string;
+  groupKey?: string;
+  alerts: {
+    status: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    startsAt?: string;
+    fingerprint?: string;
+  }[];
+}
+
+function stringMap(v: unknown, where: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) throw new WebhookPayloadError(`${where} must be an object`);
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== "string") throw new WebhookPayloadError(`${where}.${k} must be a string`);
+    out[k] = x;
+  }
+  return out;
+}
+
+/** Validates Alertmanager's webhook body (version 4) and returns the alerts that are firing. */
+export function parseAlertmanagerWebhook(body: unknown): FiringAlert[] {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new WebhookPayloadError("payload must be a JSON object");
+  }
+  const { alerts } = body as { alerts?: unknown };
+  if (!Array.isArray(alerts)) throw new WebhookPayloadError("payload.alerts must be an array");
+  const firing: FiringAlert[] = [];
+  alerts.forEach((raw, i) => {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw new WebhookPayloadError(`alerts[${i}] must be an object`);
+    }
+    const a = raw as Record<string, unknown>;
+    if (typeof a.status !== "string") throw new WebhookPayloadError(`alerts[${i}].status must be a string`);
+    const labels = stringMap(a.labels, `alerts[${i}].labels`);
+    if (!labels.alertname) throw new WebhookPayloadError(`alerts[${i}].labels.alertname is missing`);
+    const annotations = stringMap(a.annotations, `alerts[${i}].annotations`);
+    if (a.status !== "firing") return;
+    firing.push({
+      labels,
+      annotations,
+      ...(typeof a.startsAt === "string" && { startsAt: a.startsAt }),
+      ...(typeof a.fingerprint === "string" && { fingerprint: a.fingerprint }),
+    });
+  });
+  return firing;
+}
+
+export const WEBHOOK_PATH = "/webhooks/alertmanager";
+export const WEBHOOK_MAX_BYTES = 1024 * 1024;
+
+export interface AlertmanagerWebhookOptions {
+  /** The shared bearer token, or a function reading it (e.g. from a mounted Secret file). */
+  token: string | (() => string | Promise<string>);
+  /** Called with the firing alerts of each accepted notification; a rejection answers 500. */
+  onAlerts: (alerts: FiringAlert[], payload: AlertmanagerPayload) => void | Promise<void>;
+  log?: Logger;
+  path?: string;
+}
+
+/** Constant-time: hashing first makes the comparison independent of both lengths. */
+export function tokenMatches(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given, "utf8").digest();
+  const b = createHash("sha256").update(expected, "utf8").digest();
+  return timingSafeEqual(a, b) && expected.length > 0;
+}
+
+/**
+ * `POST /webhooks/alertmanager`: bearer token checked before the body is read (401), bodies over
+ * 1 MiB refused (413), malformed payloads refused (400), then onAlerts with the firing alerts.
+ */
+export function alertmanagerWebhook(options: AlertmanagerWebhookOptions): Router {
+  const path = options.path ?? WEBHOOK_PATH;
+  const { log } = options;
+  const router = express.Router();
+
+  const authenticate = async (req: Request, res: Response, next: NextFunction) => {
+    const expected = typeof options.token === "function" ? await options.token() : options.token;
+    const header = req.get("authorization") ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+    if (!expected || !match?.[1] || !tokenMatches(match[1], expected)) {
+      log?.warn(
+        { remote: req.ip, path },
+        "alertmanager webhook: rejected request without a valid bearer token",
+      );
+      res.status(401).set("WWW-Authenticate", 'Bearer realm="flagwright"').json({ error: "unauthorized" });
+      return;
+    }
+    next();
+  };
+
+  router.post(
+    path,
+    authenticate,
+    express.json({ limit: WEBHOOK_MAX_BYTES, type: () => true, strict: true }),
+    async (req: Request, res: Response) => {
+      let alerts: FiringAlert[];
+      try {
+        alerts = parseAlertmanagerWebhook(req.body);
+      } catch (error) {
+        res.status(400).json({ error: (error as Error).message });
+        return;
+      }
+      try {
+        await options.onAlerts(alerts, req.body as AlertmanagerPayload);
+      } catch (error) {
+        log?.error({ err: error }, "alertmanager webhook: handling the alerts failed");
+        // Alertmanager retries on 5xx, which is what we want when the handler could not act.
+        res.status(500).json({ error: "handler failed" });
+        return;
+      }
+      log?.info(
+        { firing: alerts.length, alerts: alerts.map((a) => a.labels.alertname) },
+        "alertmanager webhook",
+      );
+      res.status(200).json({ firing: alerts.length });
+    },
+  );
+
+  router.use(path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const e = error as { type?: string; status?: number; message?: string };
+    if (e?.type === "entity.too.large" || e?.status === 413) {
+      res.status(413).json({ error: `payload larger than ${WEBHOOK_MAX_BYTES} bytes` });
+    } else if (e?.type === "entity.parse.failed" || e?.status === 400) {
+      res.status(400).json({ error: `malformed JSON: ${e.message ?? ""}` });
+    } else if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json({ error: e.message ?? "bad request" });
+    } else {
+      next(error);
+    }
+  });
+  return router;
+}

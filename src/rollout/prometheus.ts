@@ -1,0 +1,222 @@
+// A small Prometheus HTTP API client: just /api/v1/alerts and /api/v1/query, which is all canary
+// analysis needs. Built on node:http(s) rather than fetch so a private CA file works without an
+// extra dependency. Every failure (refused, timeout, HTTP error, malformed JSON, status "error")
+// becomes a PrometheusError with a short reason the step machine can show in a condition.
+
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+
+export interface PrometheusSettings {
+  /** Base URL, e.g. http://prometheus.monitoring:9090 (a path prefix is kept). */
+  address: string;
+  bearerToken?: string;
+  basicAuth?: { username: string; password: string };
+  /** PEM file with the CA that signed Prometheus' certificate (https only). */
+  caFile?: string;
+  /** Per request; default 5 s. */
+  timeoutMs?: number;
+  /** Response bodies larger than this are refused (default 16 MiB). */
+  maxBytes?: number;
+}
+
+export interface PrometheusAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: "firing" | "pending" | "inactive";
+  activeAt?: string;
+  value?: string;
+}
+
+export type QueryValue =
+  | { kind: "empty" }
+  | { kind: "value"; value: number; series: number; labels?: Record<string, string> };
+
+export class PrometheusError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "network" | "timeout" | "http" | "malformed" | "query",
+  ) {
+    super(message);
+    this.name = "PrometheusError";
+  }
+}
+
+export interface PrometheusApi {
+  readonly address: string;
+  alerts(): Promise<PrometheusAlert[]>;
+  query(promql: string, at?: Date): Promise<QueryValue>;
+}
+
+export class PrometheusClient implements PrometheusApi {
+  readonly address: string;
+  private readonly ca: Buffer | undefined;
+
+  constructor(private readonly settings: PrometheusSettings) {
+    this.address = settings.address.replace(/\/+$/, "");
+    this.ca = settings.caFile ? readFileSync(settings.caFile) : undefined;
+  }
+
+  /** The same settings for another address (a flag's analysis.prometheus.address override). */
+  withAddress(address: string): PrometheusClient {
+    return new PrometheusClient({ ...this.settings, address });
+  }
+
+  async alerts(): Promise<PrometheusAlert[]> {
+    const data = await this.get("/api/v1/alerts", {});
+    const alerts = (data as { alerts?: unknown })?.alerts;
+    if (!Array.isArray(alerts))
+      throw new PrometheusError("malformed alerts response: no data.alerts", "malformed");
+    return alerts.filter(isObject).map((a) => ({
+      labels: stringRecord(a.labels),
+      annotations: stringRecord(a.annotations),
+      state: a.state === "firing" || a.state === "pending" ? a.state : "inactive",
+      ...(typeof a.activeAt === "string" && { activeAt: a.activeAt }),
+      ...(typeof a.value === "string" && { value: a.value }),
+    }));
+  }
+
+  /**
+   * Runs an instant query. A scalar or a one-series vector gives its value; several series give
+   * the largest (an error rate is only as good as its worst series); no series is "empty".
+   */
+  async query(promql: string, at?: Date): Promise<QueryValue> {
+    const params: Record<string, string> = { query: promql };
+    if (at) params.time = (at.getTime() / 1000).toFixed(3);
+    const data = (await this.get("/api/v1/query", params)) as { resultType?: unknown; result?: unknown };
+    if (!isObject(data)) throw new PrometheusError("malformed query response: no data", "malformed");
+    switch (data.resultType) {
+      case "scalar":
+        return { kind: "value", value: sampleValue(data.result), series: 1 };
+      case "vector": {
+        if (!Array.isArray(data.result)) throw new PrometheusError("malformed vector result", "malformed");
+        if (data.result.length === 0) return { kind: "empty" };
+        let best: { value: number; labels: Record<string, string> } | undefined;
+        for (const item of data.result) {
+          if (!isObject(item)) throw new PrometheusError("malformed vector sample", "malformed");
+          const value = sampleValue(item.value);
+          if (!best || value > best.value || (Number.isNaN(best.value) && !Number.isNaN(value))) {
+            best = { value, labels: stringRecord(item.metric) };
+          }
+        }
+        return {
+          kind: "value",
+          value: best?.value ?? Number.NaN,
+          series: data.result.length,
+          labels: best?.labels ?? {},
+        };
+      }
+      default:
+        throw new PrometheusError(
+          `query returned a ${String(data.resultType)}, not a scalar or an instant vector`,
+          "query",
+        );
+    }
+  }
+
+  private async get(path: string, params: Record<string, string>): Promise<unknown> {
+    const url = new URL(this.address + path);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    const { status, body } = await this.request(url);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      throw new PrometheusError(
+        `${path}: HTTP ${status} with a body that is not JSON (${body.slice(0, 120)})`,
+        status >= 400 ? "http" : "malformed",
+      );
+    }
+    if (!isObject(parsed) || (parsed.status !== "success" && parsed.status !== "error")) {
+      throw new PrometheusError(
+        `${path}: HTTP ${status}, response is not a Prometheus API envelope`,
+        "malformed",
+      );
+    }
+    if (parsed.status === "error") {
+      const kind = status === 400 || status === 422 ? "query" : "http";
+      throw new PrometheusError(
+        `${path}: HTTP ${status} ${String(parsed.errorType ?? "error")}: ${String(parsed.error ?? "")}`,
+        kind,
+      );
+    }
+    if (status >= 400) throw new PrometheusError(`${path}: HTTP ${status}`, "http");
+    return parsed.data;
+  }
+
+  private request(url: URL): Promise<{ status: number; body: string }> {
+    const { timeoutMs = 5000, maxBytes = 16 * 1024 * 1024 } = this.settings;
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.settings.bearerToken) headers.authorization = `Bearer ${this.settings.bearerToken}`;
+    else if (this.settings.basicAuth) {
+      const { username, password } = this.settings.basicAuth;
+      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+    }
+    const isHttps = url.protocol === "https:";
+    if (!isHttps && url.protocol !== "http:") {
+      return Promise.reject(new PrometheusError(`unsupported protocol ${url.protocol}`, "network"));
+    }
+    return new Promise((resolve, reject) => {
+      const options: https.RequestOptions = {
+        method: "GET",
+        headers,
+        ...(isHttps && this.ca && { ca: this.ca }),
+      };
+      const req = (isHttps ? https : http).request(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes) {
+            req.destroy(new PrometheusError(`response larger than ${maxBytes} bytes`, "malformed"));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", (e) => reject(asPrometheusError(e, url)));
+      });
+      // One deadline for connect plus response, not an idle timeout: a slow trickle must not hold
+      // a reconcile forever.
+      const timer = setTimeout(
+        () => req.destroy(new PrometheusError(`timed out after ${timeoutMs} ms (${url.host})`, "timeout")),
+        timeoutMs,
+      );
+      req.on("close", () => clearTimeout(timer));
+      req.on("error", (e) => reject(asPrometheusError(e, url)));
+      req.end();
+    });
+  }
+}
+
+function asPrometheusError(error: unknown, url: URL): PrometheusError {
+  if (error instanceof PrometheusError) return error;
+  const e = error as NodeJS.ErrnoException;
+  return new PrometheusError(`${url.host}: ${e.code ?? ""} ${e.message}`.trim(), "network");
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function stringRecord(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (isObject(v)) for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
+  return out;
+}
+
+/** A [timestamp, "value"] pair; Prometheus encodes NaN and infinities as strings too. */
+function sampleValue(v: unknown): number {
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[1] !== "string") {
+    throw new PrometheusError('malformed sample: expected [time, "value"]', "malformed");
+  }
+  const text = v[1];
+  if (text === "NaN") return Number.NaN;
+  if (text === "+Inf" || text === "Inf") return Number.POSITIVE_INFINITY;
+  if (text === "-Inf") return Number.NEGATIVE_INFINITY;
+  const value = Number(text);
+  if (Number.isNaN(value)) throw new PrometheusError(`malformed sample value "${text}"`, "malformed");
+  return value;
+}
