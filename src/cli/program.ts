@@ -3,6 +3,8 @@
 
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerEvalCommand } from "./commands/eval.js";
+import { registerSidecarCommand } from "./commands/sidecar.js";
 import { registerValidateCommand } from "./commands/validate.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -20,5 +22,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError();
   registerValidateCommand(program);
+  registerEvalCommand(program);
+  registerSidecarCommand(program);
   return program;
 }

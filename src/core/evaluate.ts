@@ -173,7 +173,7 @@ const noFlagMeta: FlagMetadata = Object.freeze({});
 
 /**
  * Evaluates one flag for one context. Rule order (the seed article's, see docs/evaluation.md):
- * not found -> ERROR/FLAG_NOT_FOUND; disabled or killed -> off (DISABLED); allow-listed -> on
+ * not found -> ERROR/FLAG_NOT_FOUND; a targetingKey that is not a string -> ERROR/INVALID_CONTEXT; disabled or killed -> off (DISABLED); allow-listed -> on
  * (TARGETING_MATCH); percent >= 100 -> on (STATIC; SPLIT for a variant flag); percent 0 -> off
  * (DEFAULT); no targeting key -> off (ERROR/TARGETING_KEY_MISSING); fine bucket < percent -> on
  * (SPLIT), else off (SPLIT).
@@ -193,9 +193,9 @@ export function evaluate(
       flagMetadata: noFlagMeta,
     };
   }
-  if (!flag.active) return flag.inactive;
   const user = context?.targetingKey;
   if (user !== undefined && user !== null && typeof user !== "string") return flag.invalidKey;
+  if (!flag.active) return flag.inactive;
   const hasUser = typeof user === "string" && user !== "";
   const variants = flag.cumulative.length > 0;
   if (hasUser && flag.allowed.has(user)) {

@@ -1,0 +1,149 @@
+import { KubeConfig } from "@kubernetes/client-node";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { pino } from "pino";
+import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
+import { DEFAULT_HOST, DEFAULT_PORT, type SourceOptions, startSidecar } from "../../sidecar/index.js";
+
+interface SidecarFlags {
+  file?: string;
+  configmap?: string;
+  key: string;
+  listen: string;
+  kubeconfig?: string;
+  pollInterval: number;
+  maxBodyBytes: number;
+  exposureLog?: string;
+  shutdownTimeout: number;
+  logLevel: string;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a non-negative integer");
+  return n;
+}
+
+/** "host:port", ":port" or "port" -> host and port (IPv6 hosts in brackets). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || !Number.isInteger(port) || port > 65535) {
+    throw new InvalidArgumentError(`expected HOST:PORT (e.g. ${DEFAULT_HOST}:${DEFAULT_PORT})`);
+  }
+  return { host: m[1] ?? (m[2] || DEFAULT_HOST), port };
+}
+
+export function registerSidecarCommand(program: Command): void {
+  program
+    .command("sidecar")
+    .description(
+      [
+        "Serve flag evaluations next to an application over OFREP (the OpenFeature",
+        "Remote Evaluation Protocol) from the namespace's resolved flag document.",
+        "",
+        "Exactly one source is required:",
+        "  --file       a mounted ConfigMap volume (follows the kubelet's ..data swap)",
+        "  --configmap  the ConfigMap, watched through the Kubernetes API (sub-second)",
+        "A new document that fails to parse is logged and counted in",
+        "flagwright_sidecar_reload_failures_total; the last good one keeps serving.",
+        "",
+        "Endpoints:",
+        "  POST /ofrep/v1/evaluate/flags/{key}  one flag",
+        "  POST /ofrep/v1/evaluate/flags        all flags (ETag / If-None-Match -> 304)",
+        "  GET  /healthz, /readyz (503 until the first good document), /metrics",
+        "SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit 0.",
+      ].join("\n"),
+    )
+    .addOption(
+      new Option("--file <path>", "directory of a mounted ConfigMap volume, or the document file itself")
+        .env("FLAGWRIGHT_FILE")
+        .conflicts("configmap"),
+    )
+    .addOption(
+      new Option(
+        "--configmap <namespace/name>",
+        `ConfigMap to watch through the API (name defaults to ${DEFAULT_CONFIGMAP_NAME}: "--configmap shop/")`,
+      ).env("FLAGWRIGHT_CONFIGMAP"),
+    )
+    .option("--key <name>", "file name in the volume / data key in the ConfigMap", DOCUMENT_KEY)
+    .addOption(
+      new Option("--listen <host:port>", "address to serve on; keep it on loopback unless you add auth")
+        .default(`${DEFAULT_HOST}:${DEFAULT_PORT}`)
+        .env("FLAGWRIGHT_LISTEN"),
+    )
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig for --configmap (default: in-cluster, $KUBECONFIG, ~/.kube/config)",
+    )
+    .option(
+      "--poll-interval <ms>",
+      "with --file, also re-read this often in case a change event is missed (0: never)",
+      positiveInt,
+      5000,
+    )
+    .option("--max-body-bytes <n>", "largest accepted request body; larger ones get 413", positiveInt, 65536)
+    .option(
+      "--exposure-log <path>",
+      'append exposure events (flag, variant, reason, hashed user, time) as JSON lines; "-" for stdout',
+    )
+    .option(
+      "--shutdown-timeout <ms>",
+      "on SIGTERM, wait this long for in-flight requests",
+      positiveInt,
+      10000,
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+        .default("info")
+        .env("FLAGWRIGHT_LOG_LEVEL"),
+    )
+    .action(async (flags: SidecarFlags, command: Command) => {
+      let source: SourceOptions;
+      if (flags.file) {
+        source = { kind: "file", path: flags.file, key: flags.key, pollIntervalMs: flags.pollInterval };
+      } else if (flags.configmap) {
+        const [namespace, name] = flags.configmap.split("/", 2);
+        if (!namespace) command.error("error: --configmap must be NAMESPACE/NAME");
+        const kubeConfig = new KubeConfig();
+        if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
+        else kubeConfig.loadFromDefault();
+        source = {
+          kind: "configmap",
+          namespace: namespace as string,
+          name: name || DEFAULT_CONFIGMAP_NAME,
+          key: flags.key,
+          kubeConfig,
+        };
+      } else {
+        command.error("error: one of --file or --configmap is required");
+      }
+      const { host, port } = parseListen(flags.listen);
+      const logger = pino({
+        level: flags.logLevel,
+        base: { component: "sidecar" },
+        timestamp: pino.stdTimeFunctions.isoTime,
+      });
+      const sidecar = await startSidecar({
+        source,
+        host,
+        port,
+        maxBodyBytes: flags.maxBodyBytes,
+        exposureLog: flags.exposureLog,
+        shutdownTimeoutMs: flags.shutdownTimeout,
+        logger,
+      });
+      const stop = (signal: string) => {
+        logger.info({ event: "signal", signal }, `received ${signal}`);
+        sidecar.close().then(
+          () => process.exit(0),
+          (error: Error) => {
+            logger.error({ event: "shutdown_failed", error: error.message }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
+}

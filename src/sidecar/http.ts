@@ -1,0 +1,273 @@
+// The sidecar's HTTP surface on plain node:http (no framework: the OFREP routes are few, and every
+// microsecond of routing shows up in requests per second).
+//
+// OFREP (OpenFeature Remote Evaluation Protocol, open-feature/protocol service/openapi.yaml):
+//   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure
+//   POST /ofrep/v1/evaluate/flags        -> 200 {flags:[...]} with ETag | 304 | 400 bulkEvaluationFailure
+//   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
+// plus /healthz, /readyz and /metrics.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type EvaluationDetails, evaluate } from "../core/index.js";
+import { sha256Hex } from "../core/sha256.js";
+import type { ExposureLog } from "./exposure.js";
+import type { SidecarMetrics } from "./metrics.js";
+import type { DocumentStore } from "./store.js";
+
+export const OFREP_SINGLE_PREFIX = "/ofrep/v1/evaluate/flags/";
+export const OFREP_BULK = "/ofrep/v1/evaluate/flags";
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+
+export interface HandlerOptions {
+  store: DocumentStore;
+  metrics: SidecarMetrics;
+  exposure?: ExposureLog | undefined;
+  maxBodyBytes: number;
+  /** Set while shutting down: responses ask the client to close its connection. */
+  isClosing(): boolean;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly errorCode: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// Serialized OFREP fragments per shared result object: a hot flag's answer is stringified once per
+// document, not once per request.
+const fragments = new WeakMap<EvaluationDetails, string>();
+
+function fragment(key: string, r: EvaluationDetails): string {
+  let s = fragments.get(r);
+  if (s === undefined) {
+    s = JSON.stringify(
+      r.errorCode !== undefined
+        ? { key, errorCode: r.errorCode, errorDetails: r.errorMessage }
+        : // `value` is left out when undefined: OFREP's "use the code default" answer.
+          { key, value: r.value, reason: r.reason, variant: r.variant, metadata: r.flagMetadata },
+    );
+    if (r.errorCode !== "FLAG_NOT_FOUND") fragments.set(r, s);
+  }
+  return s;
+}
+
+function statusOf(r: EvaluationDetails): number {
+  switch (r.errorCode) {
+    case undefined:
+      return 200;
+    case "FLAG_NOT_FOUND":
+      return 404;
+    case "TARGETING_KEY_MISSING":
+    case "INVALID_CONTEXT":
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers["content-length"]);
+  if (declared > limit) {
+    return Promise.reject(new HttpError(413, "GENERAL", `request body exceeds ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        reject(new HttpError(413, "GENERAL", `request body exceeds ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () =>
+      resolve(
+        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+      ),
+    );
+    req.on("error", reject);
+  });
+}
+
+/** The evaluation context of an OFREP request body; throws HttpError(400) for a malformed one. */
+function contextOf(body: string): Record<string, unknown> {
+  if (body.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, "INVALID_CONTEXT", "request body is not valid JSON");
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new HttpError(400, "INVALID_CONTEXT", "request body must be a JSON object");
+  }
+  const context = (parsed as { context?: unknown }).context;
+  if (context === undefined || context === null) return {};
+  if (typeof context !== "object" || Array.isArray(context)) {
+    throw new HttpError(400, "INVALID_CONTEXT", "context must be a JSON object");
+  }
+  return context as Record<string, unknown>;
+}
+
+/** Whether an If-None-Match header matches the entity tag (weak comparison, lists and `*`). */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const strip = (t: string) => (t.startsWith("W/") ? t.slice(2) : t);
+  const want = strip(etag);
+  for (const candidate of header.split(",")) {
+    const t = candidate.trim();
+    if (t === "*" || strip(t) === want) return true;
+  }
+  return false;
+}
+
+export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { store, metrics, exposure, maxBodyBytes } = opts;
+
+  function send(
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = JSON_HEADERS,
+  ) {
+    if (opts.isClosing()) res.setHeader("connection", "close");
+    // An explicit length avoids chunked encoding for these small, complete bodies.
+    res.setHeader("content-length", Buffer.byteLength(body));
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  function sendError(res: ServerResponse, error: unknown, key: string | undefined) {
+    if (error instanceof HttpError) {
+      if (error.status === 413) {
+        // Stop reading the rest of an oversized upload.
+        res.setHeader("connection", "close");
+        send(res, 413, JSON.stringify({ errorDetails: error.message }));
+      } else {
+        send(
+          res,
+          error.status,
+          JSON.stringify({ key, errorCode: error.errorCode, errorDetails: error.message }),
+        );
+      }
+      return;
+    }
+    send(res, 500, JSON.stringify({ errorDetails: (error as Error).message }));
+  }
+
+  function notReady(res: ServerResponse, key: string | undefined) {
+    res.setHeader("retry-after", "1");
+    send(
+      res,
+      503,
+      JSON.stringify({ key, errorCode: "GENERAL", errorDetails: "no flag document loaded yet" }),
+    );
+  }
+
+  async function single(req: IncomingMessage, res: ServerResponse, rawKey: string) {
+    let key = rawKey;
+    try {
+      key = decodeURIComponent(rawKey);
+      const context = contextOf(await readBody(req, maxBodyBytes));
+      const loaded = store.current;
+      if (loaded === undefined) return notReady(res, key);
+      const result = evaluate(loaded.compiled, key, context);
+      metrics.count(key, result);
+      if (exposure !== undefined && typeof context.targetingKey === "string") {
+        exposure.record(key, context.targetingKey, result, loaded.document.revision);
+      }
+      send(res, statusOf(result), fragment(key, result));
+    } catch (error) {
+      sendError(res, error, key);
+    }
+  }
+
+  async function bulk(req: IncomingMessage, res: ServerResponse) {
+    try {
+      const context = contextOf(await readBody(req, maxBodyBytes));
+      const loaded = store.current;
+      if (loaded === undefined) return notReady(res, undefined);
+      const user = context.targetingKey;
+      if (user !== undefined && user !== null && typeof user !== "string") {
+        throw new HttpError(400, "INVALID_CONTEXT", "targetingKey must be a string");
+      }
+      // Results depend on the document and the targeting key only, so the tag covers exactly those.
+      const etag = `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
+      if (etagMatches(req.headers["if-none-match"], etag)) {
+        if (opts.isClosing()) res.setHeader("connection", "close");
+        res.writeHead(304, { etag });
+        res.end();
+        return;
+      }
+      let body = '{"flags":[';
+      let first = true;
+      for (const key of loaded.compiled.flags.keys()) {
+        const result = evaluate(loaded.compiled, key, context);
+        metrics.count(key, result);
+        body += first ? fragment(key, result) : `,${fragment(key, result)}`;
+        first = false;
+      }
+      send(res, 200, `${body}]}`, { ...JSON_HEADERS, etag });
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 400) {
+        send(res, 400, JSON.stringify({ errorCode: error.errorCode, errorDetails: error.message }));
+      } else {
+        sendError(res, error, undefined);
+      }
+    }
+  }
+
+  const configuration = JSON.stringify({
+    name: "flagwright",
+    capabilities: {
+      cacheInvalidation: { polling: { enabled: true, minPollingIntervalMs: 1000 } },
+      flagEvaluation: { supportedTypes: ["boolean", "string", "int", "float", "object"] },
+    },
+  });
+
+  return (req, res) => {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
+    const method = req.method;
+    if (path.startsWith(OFREP_SINGLE_PREFIX) && path.length > OFREP_SINGLE_PREFIX.length) {
+      if (method !== "POST") return methodNotAllowed(res, "POST");
+      void single(req, res, path.slice(OFREP_SINGLE_PREFIX.length));
+      return;
+    }
+    if (path === OFREP_BULK) {
+      if (method !== "POST") return methodNotAllowed(res, "POST");
+      void bulk(req, res);
+      return;
+    }
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET");
+    switch (path) {
+      case "/healthz":
+        return send(res, 200, '{"status":"ok"}');
+      case "/readyz": {
+        const c = store.current;
+        if (c === undefined) return send(res, 503, '{"status":"waiting for the first flag document"}');
+        return send(res, 200, JSON.stringify({ status: "ok", revision: c.document.revision }));
+      }
+      case "/metrics":
+        metrics.registry.metrics().then(
+          (text) => send(res, 200, text, { "content-type": metrics.registry.contentType }),
+          (error: Error) => send(res, 500, JSON.stringify({ errorDetails: error.message })),
+        );
+        return;
+      case "/ofrep/v1/configuration":
+        return send(res, 200, configuration);
+      default:
+        return send(res, 404, JSON.stringify({ errorDetails: `no route for ${path}` }));
+    }
+  };
+
+  function methodNotAllowed(res: ServerResponse, allow: string) {
+    send(res, 405, JSON.stringify({ errorDetails: `use ${allow}` }), { ...JSON_HEADERS, allow });
+  }
+}

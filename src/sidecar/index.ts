@@ -1,0 +1,168 @@
+// `flagwright sidecar`: serves OFREP next to an application from the namespace's flag document.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { type Logger, pino } from "pino";
+import { ConfigMapSource } from "./configmap-source.js";
+import { ExposureLog } from "./exposure.js";
+import { FileSource } from "./file-source.js";
+import { createHandler } from "./http.js";
+import { SidecarMetrics } from "./metrics.js";
+import { DocumentStore } from "./store.js";
+
+export { ConfigMapSource } from "./configmap-source.js";
+export { FileSource } from "./file-source.js";
+export { etagMatches } from "./http.js";
+export { SidecarMetrics } from "./metrics.js";
+export { DocumentStore, type LoadedDocument } from "./store.js";
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 8016;
+
+export type SourceOptions =
+  | { kind: "file"; path: string; key?: string; pollIntervalMs?: number }
+  | { kind: "configmap"; namespace: string; name: string; key?: string; kubeConfig?: KubeConfig };
+
+export interface SidecarOptions {
+  source: SourceOptions;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  maxBodyBytes?: number;
+  /** Path for exposure JSON lines, or "-" for stdout; off when unset. */
+  exposureLog?: string;
+  logger?: Logger;
+  /** How long shutdown waits for in-flight requests before cutting connections. */
+  shutdownTimeoutMs?: number;
+  /** Process-level metrics (CPU, memory, event loop); default true. */
+  defaultMetrics?: boolean;
+}
+
+export interface Sidecar {
+  readonly url: string;
+  readonly address: AddressInfo;
+  readonly store: DocumentStore;
+  readonly metrics: SidecarMetrics;
+  readonly server: Server;
+  /** Resolves when the first good document is serving. */
+  ready(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish, stops the source. */
+  close(): Promise<void>;
+}
+
+function sourceLabel(source: SourceOptions): string {
+  return source.kind === "file" ? "file" : "configmap";
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const log =
+    options.logger ?? pino({ base: { component: "sidecar" }, timestamp: pino.stdTimeFunctions.isoTime });
+  const store = new DocumentStore();
+  const metrics = new SidecarMetrics(store, sourceLabel(options.source), {
+    defaultMetrics: options.defaultMetrics ?? true,
+  });
+  const exposure = options.exposureLog ? new ExposureLog(options.exposureLog) : undefined;
+  let closing = false;
+
+  let markReady: () => void = () => {};
+  const readyPromise = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  store.listen({
+    loaded(doc, previous) {
+      markReady();
+      log.info(
+        {
+          event: "document_loaded",
+          revision: doc.document.revision,
+          previousRevision: previous?.document.revision,
+          namespace: doc.document.namespace,
+          flags: doc.compiled.flags.size,
+          origin: doc.origin,
+        },
+        "flag document loaded",
+      );
+    },
+    failed(kind, origin, error) {
+      log.error(
+        {
+          event: "document_rejected",
+          kind,
+          origin,
+          error: error.message,
+          servingRevision: store.current?.document.revision,
+        },
+        "new flag document rejected; still serving the last good one",
+      );
+    },
+  });
+
+  const handler = createHandler({
+    store,
+    metrics,
+    exposure,
+    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+    isClosing: () => closing,
+  });
+  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info({ event: "listening", url, source: options.source.kind }, "sidecar listening");
+
+  const onText = (text: string, origin: string) => store.offer(text, origin);
+  const onError = (error: Error, origin: string) => store.fail("read", origin, error);
+  const src = options.source;
+  const source =
+    src.kind === "file"
+      ? new FileSource({ path: src.path, key: src.key, pollIntervalMs: src.pollIntervalMs, onText, onError })
+      : new ConfigMapSource({
+          kubeConfig: src.kubeConfig ?? defaultKubeConfig(),
+          namespace: src.namespace,
+          name: src.name,
+          key: src.key,
+          onText,
+          onError,
+          onEvent: (event, origin) => log.info({ event: `configmap_${event}`, origin }, `configmap ${event}`),
+        });
+  try {
+    await source.start();
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      closing = true;
+      log.info({ event: "shutting_down" }, "sidecar shutting down");
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
+      timer.unref();
+      await done;
+      clearTimeout(timer);
+      await source.stop();
+      await exposure?.close();
+      log.info({ event: "stopped" }, "sidecar stopped");
+    })();
+    return closed;
+  };
+
+  return { url, address, store, metrics, server, ready: () => readyPromise, close };
+}
+
+function defaultKubeConfig(): KubeConfig {
+  // In-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config.
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}

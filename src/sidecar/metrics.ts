@@ -1,0 +1,122 @@
+// Sidecar metrics on the sidecar's own prom-client Registry (never the global one, so an
+// application embedding the sidecar keeps its registry clean).
+//
+// Evaluation counting is on the request hot path, where prom-client's labelled inc() would hash
+// the label set on every call. Evaluation results are shared objects (one per flag and outcome),
+// so we count per result object and fold the counts into the counter when Prometheus scrapes.
+
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { EvaluationDetails } from "../core/index.js";
+import type { DocumentStore, FailureKind } from "./store.js";
+
+interface Pending {
+  readonly flag: string;
+  n: number;
+}
+
+export class SidecarMetrics {
+  readonly registry = new Registry();
+  readonly #pending = new Map<EvaluationDetails, Pending>();
+  #unknownFlags = 0;
+  readonly #evaluations: Counter<"flag" | "variant" | "reason">;
+  readonly #unknown: Counter;
+  readonly #reloads: Counter<"source">;
+  readonly #failures: Counter<"source" | "kind">;
+
+  constructor(store: DocumentStore, source: string, opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    const flush = () => this.flush();
+    this.#evaluations = new Counter({
+      name: "flagwright_sidecar_evaluations_total",
+      help: "Flag evaluations served, by flag, variant and OpenFeature reason.",
+      labelNames: ["flag", "variant", "reason"],
+      registers,
+      collect: flush,
+    });
+    this.#unknown = new Counter({
+      name: "flagwright_sidecar_unknown_flag_evaluations_total",
+      help: "Evaluations of flag keys absent from the document (not labelled by key, to bound cardinality).",
+      registers,
+      collect: flush,
+    });
+    this.#reloads = new Counter({
+      name: "flagwright_sidecar_reloads_total",
+      help: "Documents loaded and now serving.",
+      labelNames: ["source"],
+      registers,
+    });
+    this.#failures = new Counter({
+      name: "flagwright_sidecar_reload_failures_total",
+      help: "New documents rejected (kind=parse) or unreadable (kind=read); the last good document keeps serving.",
+      labelNames: ["source", "kind"],
+      registers,
+    });
+    this.#reloads.inc({ source }, 0);
+    for (const kind of ["read", "parse"] satisfies FailureKind[]) this.#failures.inc({ source, kind }, 0);
+    const info = new Gauge({
+      name: "flagwright_sidecar_document_info",
+      help: "The document being served (value 1), labelled with its revision and namespace.",
+      labelNames: ["revision", "namespace"],
+      registers,
+      collect() {
+        info.reset();
+        const c = store.current;
+        if (c) info.set({ revision: c.document.revision, namespace: c.document.namespace }, 1);
+      },
+    });
+    const age = new Gauge({
+      name: "flagwright_sidecar_document_age_seconds",
+      help: "Seconds since the served document was generated (generatedAt), or since it was loaded.",
+      registers,
+      collect() {
+        const c = store.current;
+        if (!c) return;
+        const generated = c.document.generatedAt ? Date.parse(c.document.generatedAt) : Number.NaN;
+        age.set((Date.now() - (Number.isNaN(generated) ? c.loadedAt : generated)) / 1000);
+      },
+    });
+    const loadedAt = new Gauge({
+      name: "flagwright_sidecar_document_loaded_timestamp_seconds",
+      help: "Unix time when the served document was loaded.",
+      registers,
+      collect() {
+        const c = store.current;
+        if (c) loadedAt.set(c.loadedAt / 1000);
+      },
+    });
+    const flags = new Gauge({
+      name: "flagwright_sidecar_document_flags",
+      help: "Number of flags in the served document.",
+      registers,
+      collect() {
+        const c = store.current;
+        if (c) flags.set(c.compiled.flags.size);
+      },
+    });
+    store.listen({
+      loaded: () => this.#reloads.inc({ source }),
+      failed: (kind) => this.#failures.inc({ source, kind }),
+    });
+  }
+
+  /** Counts one evaluation; allocation-free after the first time a result is seen. */
+  count(flag: string, result: EvaluationDetails): void {
+    if (result.errorCode === "FLAG_NOT_FOUND") {
+      this.#unknownFlags++;
+      return;
+    }
+    const p = this.#pending.get(result);
+    if (p !== undefined) p.n++;
+    else this.#pending.set(result, { flag, n: 1 });
+  }
+
+  flush(): void {
+    for (const [result, p] of this.#pending) {
+      this.#evaluations.inc({ flag: p.flag, variant: result.variant ?? "", reason: result.reason }, p.n);
+    }
+    this.#pending.clear();
+    if (this.#unknownFlags > 0) this.#unknown.inc(this.#unknownFlags);
+    this.#unknownFlags = 0;
+  }
+}
