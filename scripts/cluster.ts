@@ -49,6 +49,11 @@ const shutdown = async (signal: string) => {
 };
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
+// npm does not pass SIGTERM on to its script; when npm (our parent) goes, so do we.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown("parent exited");
+}, 500).unref();
 
 try {
   await installCrds(cluster);

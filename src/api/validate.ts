@@ -122,7 +122,8 @@ function checkListType(schema: JSONSchema, list: unknown[], field: string, probl
       type === "map"
         ? JSON.stringify(keys.map((k) => (item as Record<string, unknown>)[k]))
         : JSON.stringify(item);
-    if (seen.has(identity)) problems.push({ field: `${field}[${i}]`, message: `Duplicate value: ${identity}` });
+    if (seen.has(identity))
+      problems.push({ field: `${field}[${i}]`, message: `Duplicate value: ${identity}` });
     seen.add(identity);
   });
 }

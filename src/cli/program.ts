@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerEvalCommand } from "./commands/eval.js";
+import { registerOperatorCommand } from "./commands/operator.js";
 import { registerSidecarCommand } from "./commands/sidecar.js";
 import { registerValidateCommand } from "./commands/validate.js";
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     )
     .version(version)
     .showHelpAfterError();
+  registerOperatorCommand(program);
   registerValidateCommand(program);
   registerEvalCommand(program);
   registerSidecarCommand(program);

@@ -1,0 +1,111 @@
+import { KubeConfig } from "@kubernetes/client-node";
+import { type Command, Option } from "commander";
+import { parseDuration } from "../../api/duration.js";
+import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
+import { createLogger } from "../../log.js";
+import { Operator } from "../../operator/operator.js";
+
+interface OperatorFlags {
+  kubeconfig?: string;
+  namespaces?: string;
+  configmapName: string;
+  httpAddress: string;
+  workers: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  shutdownTimeout: string;
+  logLevel: string;
+}
+
+export function registerOperatorCommand(program: Command): void {
+  program
+    .command("operator")
+    .description(
+      "Run the operator: watch FeatureFlags, project each namespace's resolved flags into a ConfigMap\n" +
+        "(server-side apply, field manager flagwright), ramp canaries and report status. Never writes spec.",
+    )
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    .addOption(
+      new Option("--namespaces <list>", "comma-separated namespaces to watch (default: all)").env(
+        "FLAGWRIGHT_NAMESPACES",
+      ),
+    )
+    .addOption(
+      new Option("--configmap-name <name>", "ConfigMap written in each namespace")
+        .default(DEFAULT_CONFIGMAP_NAME)
+        .env("FLAGWRIGHT_CONFIGMAP_NAME"),
+    )
+    .addOption(
+      new Option(
+        "--http-address <host:port>",
+        'address for /healthz, /readyz, /metrics and webhooks (":8080" = all interfaces)',
+      )
+        .default(":8080")
+        .env("FLAGWRIGHT_HTTP_ADDRESS"),
+    )
+    .option("--workers <n>", "namespaces reconciled in parallel", "4")
+    .addOption(
+      new Option("--leader-elect", "run leader election on a Lease (for more than one replica)")
+        .default(false)
+        .env("FLAGWRIGHT_LEADER_ELECT"),
+    )
+    .addOption(
+      new Option("--leader-election-namespace <ns>", "namespace of the Lease")
+        .default(process.env.POD_NAMESPACE ?? "flagwright-system")
+        .env("FLAGWRIGHT_LEADER_ELECTION_NAMESPACE"),
+    )
+    .option("--leader-election-id <name>", "name of the Lease", "flagwright-operator")
+    .option("--shutdown-timeout <duration>", "how long SIGTERM waits for in-flight reconciles", "10s")
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["debug", "info", "warn", "error"])
+        .default("info"),
+    )
+    .action(async (flags: OperatorFlags) => {
+      const log = createLogger("operator", flags.logLevel);
+      const kc = new KubeConfig();
+      if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+      else kc.loadFromDefault();
+      const workers = Number(flags.workers);
+      if (!Number.isInteger(workers) || workers < 1)
+        throw new Error(`--workers must be a positive integer, got "${flags.workers}"`);
+      const operator = new Operator({
+        kc,
+        log,
+        namespaces: flags.namespaces
+          ?.split(",")
+          .map((n) => n.trim())
+          .filter(Boolean),
+        configMapName: flags.configmapName,
+        httpAddress: flags.httpAddress,
+        workers,
+        leaderElection: flags.leaderElect
+          ? { namespace: flags.leaderElectionNamespace, name: flags.leaderElectionId }
+          : undefined,
+      });
+      const shutdownMs = parseDuration(flags.shutdownTimeout);
+      let stopping = false;
+      const shutdown = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ reason: signal }, "shutting down");
+        await operator.stop(shutdownMs);
+        log.info({ reason: "Stopped" }, "stopped");
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void shutdown("SIGTERM"));
+      process.on("SIGINT", () => void shutdown("SIGINT"));
+      await operator.start();
+      const address = operator.httpAddress;
+      log.info(
+        {
+          reason: "Started",
+          identity: operator.identity,
+          http: address && `${address.host}:${address.port}`,
+          namespaces: flags.namespaces ?? "all",
+        },
+        "operator started",
+      );
+    });
+}

@@ -1,0 +1,332 @@
+// Wires the operator together: informers feed namespace keys into the work queue, workers
+// reconcile them while this replica leads, and the HTTP server answers probes and metrics.
+
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1ConfigMap,
+} from "@kubernetes/client-node";
+import express, { type Router } from "express";
+import type { Logger } from "pino";
+import {
+  type FeatureFlag,
+  GROUP,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  PLURAL,
+  VERSION,
+} from "../api/index.js";
+import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
+import type { AnalysisOutcome } from "../rollout/steps.js";
+import { Informer, type ListResult } from "./informer.js";
+import { LeaderElector } from "./leader.js";
+import { createOperatorMetrics, type OperatorMetrics } from "./metrics.js";
+import { WorkQueue } from "./queue.js";
+import { NamespaceReconciler } from "./reconciler.js";
+
+export interface OperatorOptions {
+  kc: KubeConfig;
+  log: Logger;
+  /** Namespaces to watch; empty means all. */
+  namespaces?: string[];
+  configMapName?: string;
+  workers?: number;
+  /** host:port for /healthz, /readyz and /metrics; port 0 picks a free one. */
+  httpAddress?: string;
+  leaderElection?: {
+    namespace: string;
+    name: string;
+    leaseDurationMs?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  };
+  identity?: string;
+  analysisFor?: (flag: FeatureFlag) => AnalysisOutcome | undefined;
+  /** Extra routes (e.g. the Alertmanager webhook) mounted on the HTTP server. */
+  routes?: Router[];
+  now?: () => Date;
+  /** Informer tuning, for tests of outages. */
+  informer?: { watchTimeoutSeconds?: number; maxBackoffMs?: number };
+}
+
+export class Operator {
+  readonly metrics: OperatorMetrics = createOperatorMetrics();
+  readonly identity: string;
+  readonly queue: WorkQueue;
+  private readonly flagInformers: Informer<FeatureFlag>[] = [];
+  private readonly configMapInformers: Informer<V1ConfigMap>[] = [];
+  private readonly reconciler: NamespaceReconciler;
+  private readonly elector?: LeaderElector;
+  private server?: Server;
+  private workers: Promise<void>[] = [];
+  private leading = false;
+  private active = 0;
+  private stopped = false;
+
+  constructor(private readonly options: OperatorOptions) {
+    this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
+    this.queue = new WorkQueue(this.metrics.queue);
+    const { kc, log } = options;
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const configMapName = options.configMapName ?? DEFAULT_CONFIGMAP_NAME;
+    const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+    const scopes = options.namespaces?.length ? options.namespaces : [undefined];
+
+    for (const namespace of scopes) {
+      const nsPath = namespace ? `/namespaces/${namespace}` : "";
+      this.flagInformers.push(
+        new Informer<FeatureFlag>({
+          name: `featureflags${namespace ? `/${namespace}` : ""}`,
+          kc,
+          log,
+          ...options.informer,
+          path: `/apis/${GROUP}/${VERSION}${nsPath}/${PLURAL}`,
+          list: async () => {
+            const list = namespace
+              ? await custom.listNamespacedCustomObject({
+                  group: GROUP,
+                  version: VERSION,
+                  namespace,
+                  plural: PLURAL,
+                })
+              : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
+            return {
+              items: list.items,
+              resourceVersion: list.metadata.resourceVersion,
+            } as ListResult<FeatureFlag>;
+          },
+        }),
+      );
+      this.configMapInformers.push(
+        new Informer<V1ConfigMap>({
+          name: `configmaps${namespace ? `/${namespace}` : ""}`,
+          kc,
+          log,
+          ...options.informer,
+          path: `/api/v1${nsPath}/configmaps`,
+          query: { labelSelector },
+          list: async () => {
+            const list = namespace
+              ? await core.listNamespacedConfigMap({ namespace, labelSelector })
+              : await core.listConfigMapForAllNamespaces({ labelSelector });
+            return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+          },
+        }),
+      );
+    }
+
+    const enqueue = (object: KubernetesObject) => {
+      if (object.metadata?.namespace) this.queue.add(object.metadata.namespace);
+    };
+    for (const informer of this.flagInformers) {
+      informer.on("add", enqueue);
+      informer.on("update", (_old, object) => enqueue(object));
+      informer.on("delete", enqueue);
+      informer.on("relisted", () => this.enqueueAll());
+    }
+    for (const informer of this.configMapInformers) {
+      // Only our own ConfigMap matters: someone editing or deleting it gets it restored.
+      const onConfigMap = (cm: V1ConfigMap) => {
+        if (cm.metadata?.name === configMapName) enqueue(cm);
+      };
+      informer.on("add", onConfigMap);
+      informer.on("update", (_old, cm) => onConfigMap(cm));
+      informer.on("delete", onConfigMap);
+      informer.on("relisted", () => this.enqueueAll());
+    }
+
+    this.reconciler = new NamespaceReconciler({
+      core,
+      custom,
+      log,
+      metrics: this.metrics,
+      configMapName,
+      identity: this.identity,
+      listFlags: (namespace) =>
+        this.flagInformers.flatMap((i) => i.list()).filter((f) => f.metadata.namespace === namespace),
+      getConfigMap: (namespace) => {
+        for (const informer of this.configMapInformers) {
+          const cm = informer.get(namespace, configMapName);
+          if (cm) return cm;
+        }
+        return undefined;
+      },
+      analysisFor: options.analysisFor,
+      now: options.now,
+    });
+
+    if (options.leaderElection) {
+      this.elector = new LeaderElector({
+        kc,
+        log,
+        identity: this.identity,
+        ...options.leaderElection,
+        onStartedLeading: () => this.startLeading(),
+        onStoppedLeading: () => this.stopLeading(),
+      });
+    }
+  }
+
+  /** True once every informer has listed (and, with leader election, whether leading or standing by). */
+  get ready(): boolean {
+    return [...this.flagInformers, ...this.configMapInformers].every((i) => i.synced);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The bound HTTP address (after start). */
+  get httpAddress(): { host: string; port: number } | undefined {
+    const address = this.server?.address();
+    return address && typeof address === "object" ? { host: address.address, port: address.port } : undefined;
+  }
+
+  /** Namespaces that hold flags or a projected ConfigMap. */
+  private knownNamespaces(): Set<string> {
+    const namespaces = new Set<string>();
+    for (const informer of [...this.flagInformers, ...this.configMapInformers]) {
+      for (const object of informer.list() as KubernetesObject[]) {
+        if (object.metadata?.namespace) namespaces.add(object.metadata.namespace);
+      }
+    }
+    return namespaces;
+  }
+
+  private enqueueAll(): void {
+    for (const namespace of this.knownNamespaces()) this.queue.add(namespace);
+  }
+
+  enqueueNamespace(namespace: string): void {
+    this.queue.add(namespace);
+  }
+
+  /** Flags currently cached, for the analysis loop and webhooks. */
+  listFlags(): FeatureFlag[] {
+    return this.flagInformers.flatMap((i) => i.list());
+  }
+
+  async start(): Promise<void> {
+    await this.startServer();
+    for (const informer of [...this.flagInformers, ...this.configMapInformers]) informer.start();
+    if (this.elector) this.elector.start();
+    else this.startLeading();
+  }
+
+  private startLeading(): void {
+    if (this.stopped || this.leading) return;
+    this.leading = true;
+    this.metrics.leader.set({ name: this.options.leaderElection?.name ?? "none" }, 1);
+    this.enqueueAll();
+    const count = this.options.workers ?? 4;
+    this.workers = Array.from({ length: count }, () => this.work());
+  }
+
+  private stopLeading(): void {
+    // A replica that lost the lease must stop writing at once: controller-runtime exits the
+    // process, and so do we (the Deployment restarts it as a standby).
+    this.leading = false;
+    this.metrics.leader.set({ name: this.options.leaderElection?.name ?? "none" }, 0);
+    this.queue.shutDown();
+    this.options.log.error({ reason: "LeaderElectionLost" }, "leadership lost; exiting");
+    process.exit(1);
+  }
+
+  private async work(): Promise<void> {
+    const { log, metrics } = { log: this.options.log, metrics: this.metrics };
+    for (;;) {
+      const namespace = await this.queue.get();
+      if (namespace === undefined) return;
+      this.active++;
+      metrics.reconcile.activeWorkers(this.active);
+      const started = performance.now();
+      try {
+        if (!this.leading) continue;
+        const { requeueAfterMs } = await this.reconciler.reconcile(namespace);
+        this.queue.forget(namespace);
+        if (requeueAfterMs !== undefined) {
+          this.queue.addAfter(namespace, requeueAfterMs);
+          metrics.reconcile.total("requeue_after");
+        } else {
+          metrics.reconcile.total("success");
+        }
+      } catch (error) {
+        metrics.reconcile.total("error");
+        metrics.reconcile.error();
+        const err = error as { code?: number; message?: string; body?: unknown };
+        log.warn(
+          {
+            namespace,
+            reason: err.code === 409 ? "Conflict" : "ReconcileFailed",
+            code: err.code,
+            err: err.message,
+          },
+          "reconcile failed; retrying with backoff",
+        );
+        this.queue.addRateLimited(namespace);
+      } finally {
+        metrics.reconcile.time((performance.now() - started) / 1000);
+        this.queue.done(namespace);
+        this.active--;
+        metrics.reconcile.activeWorkers(this.active);
+      }
+    }
+  }
+
+  private updateFlagGauge(): void {
+    this.metrics.flags.reset();
+    for (const flag of this.listFlags()) this.metrics.flags.inc({ phase: flag.status?.phase ?? "Pending" });
+  }
+
+  private async startServer(): Promise<void> {
+    const app = express();
+    app.disable("x-powered-by");
+    app.get("/healthz", (_req, res) => {
+      res.type("text/plain").send("ok");
+    });
+    app.get("/readyz", (_req, res) => {
+      const ready = this.ready && !this.stopped;
+      res
+        .status(ready ? 200 : 503)
+        .type("text/plain")
+        .send(ready ? "ok" : "informers not synced");
+    });
+    app.get("/metrics", async (_req, res) => {
+      this.updateFlagGauge();
+      res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+    });
+    for (const router of this.options.routes ?? []) app.use(router);
+    const [host, port] = splitAddress(this.options.httpAddress ?? ":8080");
+    const server = createServer(app);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port, host }, () => resolve());
+    });
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish (up to deadlineMs), releases the lease. */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.queue.shutDown();
+    const drained = Promise.all(this.workers);
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
+    await this.elector?.stop();
+    await Promise.all([...this.flagInformers, ...this.configMapInformers].map((i) => i.stop()));
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** ":8080" → all interfaces; "127.0.0.1:0" → loopback, free port. */
+function splitAddress(address: string): [string | undefined, number] {
+  const index = address.lastIndexOf(":");
+  const host = address.slice(0, index);
+  return [host || undefined, Number(address.slice(index + 1))];
+}
