@@ -14,7 +14,9 @@ export function makeDocument(flags: Record<string, Partial<ResolvedFlag>>, names
   return buildDocument(namespace, Object.fromEntries(Object.entries(flags).map(([k, f]) => [k, flag(f)])));
 }
 
-export async function tempDir(prefix = "flagwright-test-"): Promise<{ path: string; remove(): Promise<void> }> {
+export async function tempDir(
+  prefix = "flagwright-test-",
+): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
@@ -46,8 +48,16 @@ export async function kubeletWrite(dir: string, files: Record<string, string>): 
 
 export const silentLogger = pino({ level: "silent" });
 
-export async function startTestSidecar(options: Partial<SidecarOptions> & Pick<SidecarOptions, "source">): Promise<Sidecar> {
-  return startSidecar({ host: "127.0.0.1", port: 0, logger: silentLogger, defaultMetrics: false, ...options });
+export async function startTestSidecar(
+  options: Partial<SidecarOptions> & Pick<SidecarOptions, "source">,
+): Promise<Sidecar> {
+  return startSidecar({
+    host: "127.0.0.1",
+    port: 0,
+    logger: silentLogger,
+    defaultMetrics: false,
+    ...options,
+  });
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
@@ -57,11 +67,20 @@ export async function post(url: string, body: unknown, headers: Record<string, s
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+  };
 }
 
 /** Value of one sample in Prometheus text exposition, or undefined. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const line of text.split("\n")) {
     if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$/.exec(line);

@@ -87,7 +87,10 @@ describe("sidecar through @openfeature/server-sdk + @openfeature/ofrep-provider"
     const banner = await client().getStringDetails("banner", "none", {});
     expect(banner).toMatchObject({ value: "none", errorCode: "TARGETING_KEY_MISSING" });
     // ...but a flag that needs no user answers without one.
-    expect(await client().getBooleanDetails("kill-me", true, {})).toMatchObject({ value: false, reason: "DISABLED" });
+    expect(await client().getBooleanDetails("kill-me", true, {})).toMatchObject({
+      value: false,
+      reason: "DISABLED",
+    });
   });
 
   it("a type mismatch is reported, not silently coerced", async () => {
