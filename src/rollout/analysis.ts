@@ -244,6 +244,10 @@ export function tokenMatches(given: string, expected: string): boolean {
 export function alertmanagerWebhook(options: AlertmanagerWebhookOptions): Router {
   const path = options.path ?? WEBHOOK_PATH;
   const { log } = options;
+  if (typeof options.token === "string" && options.token.length === 0) {
+    // An empty token would leave rollbacks open to anyone who can reach the port.
+    throw new Error("the Alertmanager webhook needs a bearer token");
+  }
   const router = express.Router();
 
   const authenticate = async (req: Request, res: Response, next: NextFunction) => {
