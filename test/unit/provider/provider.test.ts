@@ -3,7 +3,13 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
-import { type EvaluationDetails, type JsonValue, OpenFeature, ProviderEvents } from "@openfeature/server-sdk";
+import {
+  type EvaluationContext,
+  type EvaluationDetails,
+  type JsonValue,
+  OpenFeature,
+  ProviderEvents,
+} from "@openfeature/server-sdk";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDocument, type ResolvedFlag } from "../../../src/core/index.js";
@@ -75,7 +81,7 @@ describe("in-process provider vs sidecar", () => {
         for (const key of [...Object.keys(doc.flags), "unknown-flag"]) {
           const isVariant = doc.flags[key]?.variants !== undefined;
           for (const user of users) {
-            const context = user === undefined ? {} : { targetingKey: user };
+            const context: EvaluationContext = user === undefined ? {} : { targetingKey: user };
             const fallback = isVariant ? "caller-default" : true;
             const get = (c: typeof local): Promise<EvaluationDetails<JsonValue>> =>
               isVariant
