@@ -1,0 +1,229 @@
+// `kubectl flagwright`: show rollouts and drive them by hand without Git. Every command is a JSON
+// merge patch of status.controls through the status subresource (never spec, so Argo CD sees no
+// drift), guarded by a resourceVersion precondition; on a conflict it re-reads the flag, checks
+// the transition again and retries.
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import { Command, CommanderError } from "commander";
+import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
+import { CONTROL_COMMANDS, type ControlCommand, planControl, TransitionError } from "./controls.js";
+import { statusTable } from "./table.js";
+
+export const FIELD_MANAGER = "kubectl-flagwright";
+const MAX_ATTEMPTS = 5;
+
+export interface PluginIO {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  now?: () => Date;
+  /** Test seam: runs after the flag is read and before the patch is sent (attempt is 1-based). */
+  beforeWrite?: (attempt: number) => Promise<void>;
+}
+
+const defaultIO: PluginIO = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+class PluginError extends Error {}
+
+interface GlobalOptions {
+  namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+}
+
+function connect(options: GlobalOptions) {
+  const kc = new KubeConfig();
+  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else kc.loadFromDefault();
+  if (options.context) kc.setCurrentContext(options.context);
+  const context = kc.getContextObject(kc.getCurrentContext());
+  const namespace = options.namespace ?? context?.namespace ?? "default";
+  const by = kc.getCurrentUser()?.name ?? "unknown";
+  return { api: kc.makeApiClient(CustomObjectsApi), namespace, by };
+}
+
+function apiMessage(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body = typeof error.body === "string" ? safeJson(error.body) : error.body;
+    const message = (body as { message?: string } | undefined)?.message;
+    return `API server answered ${error.code}${message ? `: ${message}` : ""}`;
+  }
+  return (error as Error).message;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text };
+  }
+}
+
+async function getFlag(api: CustomObjectsApi, namespace: string, name: string): Promise<FeatureFlag> {
+  try {
+    return (await api.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name,
+    })) as FeatureFlag;
+  } catch (error) {
+    if (error instanceof ApiException && error.code === 404) {
+      // Accept the flag's key as well as its object name.
+      const list = await listFlags(api, namespace);
+      const byKey = list.filter((f) => f.spec?.key === name);
+      if (byKey.length === 1 && byKey[0]) return byKey[0];
+      throw new PluginError(`featureflag "${name}" not found in namespace "${namespace}"`);
+    }
+    throw new PluginError(`cannot read featureflag "${name}": ${apiMessage(error)}`);
+  }
+}
+
+async function listFlags(api: CustomObjectsApi, namespace: string): Promise<FeatureFlag[]> {
+  const list = (await api.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+  })) as {
+    items: FeatureFlag[];
+  };
+  return list.items;
+}
+
+async function runControl(
+  command: ControlCommand,
+  flagName: string,
+  options: GlobalOptions & { reason?: string; full?: boolean },
+  io: PluginIO,
+): Promise<void> {
+  const { api, namespace, by } = connect(options);
+  for (let attempt = 1; ; attempt++) {
+    const flag = await getFlag(api, namespace, flagName);
+    // Re-planned on every attempt: a conflicting writer may have made the transition invalid.
+    const plan = planControl(flag, {
+      command,
+      by,
+      now: (io.now ?? (() => new Date()))(),
+      ...(options.reason !== undefined && { reason: options.reason }),
+      ...(options.full !== undefined && { full: options.full }),
+    });
+    const name = flag.metadata.name ?? flagName;
+    await io.beforeWrite?.(attempt);
+    try {
+      await api.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name,
+          fieldManager: FIELD_MANAGER,
+          // resourceVersion in a merge patch is a precondition: 409 if the flag changed since we read it.
+          body: {
+            metadata: { resourceVersion: flag.metadata.resourceVersion },
+            status: { controls: plan.controls },
+          },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 409 && attempt < MAX_ATTEMPTS) continue;
+      if (error instanceof ApiException && error.code === 404) {
+        throw new PluginError(`featureflag "${name}" not found in namespace "${namespace}"`);
+      }
+      throw new PluginError(`cannot ${command} flag ${name}: ${apiMessage(error)}`);
+    }
+    io.out(`featureflag.${GROUP}/${name} (namespace ${namespace}): ${plan.summary}\n`);
+    for (const change of plan.changes) io.out(`  ${change}\n`);
+    for (const warning of plan.warnings) io.err(`warning: ${warning}\n`);
+    return;
+  }
+}
+
+export function buildPluginProgram(io: PluginIO = defaultIO): Command {
+  const program = new Command()
+    .name("kubectl flagwright")
+    .description(
+      "Show and drive Flagwright rollouts. Every command patches the FeatureFlag's status subresource\n" +
+        "(status.controls), never its spec, so Git and Argo CD stay in sync.",
+    )
+    .option("-n, --namespace <namespace>", "namespace of the flags (default: the context's, else default)")
+    .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context to use")
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+
+  program
+    .command("status")
+    .description("table of flags: key, phase, step, current %, target %, last analysis, rollback reason")
+    .argument("[flag]", "flag name or key (default: every flag in the namespace)")
+    .action(async (flagName: string | undefined, _opts, cmd: Command) => {
+      const options = cmd.optsWithGlobals<GlobalOptions>();
+      const { api, namespace } = connect(options);
+      const flags = flagName
+        ? [await getFlag(api, namespace, flagName)]
+        : await listFlags(api, namespace).catch((error: unknown) => {
+            throw new PluginError(
+              `cannot list featureflags in namespace "${namespace}": ${apiMessage(error)}`,
+            );
+          });
+      if (flags.length === 0) {
+        io.err(`No featureflags found in namespace ${namespace}.\n`);
+        return;
+      }
+      io.out(statusTable(flags, (io.now ?? (() => new Date()))()));
+    });
+
+  const describe: Record<ControlCommand, string> = {
+    kill: "emergency off: the flag serves off until revived (survives operator restarts)",
+    revive: "turn the kill switch off again",
+    pause: "hold the canary at its current step",
+    resume: "continue a paused canary",
+    promote: "advance the canary one step now (--full: straight to the target)",
+    abort: "roll the canary back to 0% (a manual rollback)",
+    retry: "restart a rolled back canary from its first step",
+  };
+  for (const command of CONTROL_COMMANDS) {
+    const sub = program
+      .command(command)
+      .description(describe[command])
+      .argument("<flag>", "flag name or key");
+    if (command === "kill" || command === "abort" || command === "pause" || command === "retry") {
+      sub.option("--reason <text>", "why, recorded in status and the operator's events");
+    }
+    if (command === "promote") sub.option("--full", "promote straight to the target percent");
+    sub.action(async (flagName: string, _opts, cmd: Command) => {
+      await runControl(command, flagName, cmd.optsWithGlobals(), io);
+    });
+  }
+  return program;
+}
+
+/** Runs the plugin with argv (without node and script); resolves with the exit code. */
+export async function runPlugin(argv: string[], io: PluginIO = defaultIO): Promise<number> {
+  const program = buildPluginProgram(io);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 1;
+    }
+    if (error instanceof TransitionError || error instanceof PluginError) {
+      io.err(`error: ${error.message}\n`);
+      return 1;
+    }
+    io.err(`error: ${apiMessage(error)}\n`);
+    return 1;
+  }
+}
