@@ -1,0 +1,146 @@
+// OFREP requests per second and latency: the real `flagwright sidecar` CLI in its own process,
+// driven by autocannon over loopback.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { buildDocument } from "../src/core/index.js";
+
+export const name = "ofrep";
+export const description =
+  "`flagwright sidecar --file` in a child process; autocannon (same machine, loopback, " +
+  "keep-alive, no pipelining) rotating 4 users. Both share the CPU, so figures are a floor.";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+const doc = buildDocument("bench", {
+  "new-checkout": { enabled: true, killed: false, percent: 25, allowedUsers: ["vip"], revision: "r" },
+  "dark-mode": { enabled: true, killed: false, percent: 100, allowedUsers: [], revision: "r" },
+  banner: {
+    enabled: true,
+    killed: false,
+    percent: 100,
+    allowedUsers: [],
+    variants: [
+      { name: "red", weight: 50, value: "#f00" },
+      { name: "blue", weight: 50, value: "#00f" },
+    ],
+    revision: "r",
+  },
+});
+
+async function startSidecar(file: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "sidecar", "--file", file, "--listen", "127.0.0.1:0"],
+    { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  let url: string | undefined;
+  for await (const line of lines) {
+    const event = JSON.parse(line) as { event?: string; url?: string };
+    if (event.event === "listening") url = event.url;
+    if (event.event === "document_loaded" && url) break;
+  }
+  if (!url) throw new Error("sidecar did not start");
+  child.stdout?.resume();
+  return { url, child };
+}
+
+const users = ["alice", "bob", "carol", "42"];
+
+async function load(url: string, path: string, seconds: number, headers: Record<string, string> = {}) {
+  const result = await autocannon({
+    url,
+    connections: 16,
+    duration: seconds,
+    requests: users.map((u) => ({
+      method: "POST" as const,
+      path,
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ context: { targetingKey: u } }),
+    })),
+  });
+  return summarize(result);
+}
+
+function summarize(result: autocannon.Result) {
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    // 304s are answers too; failures are connection errors, timeouts, 4xx and 5xx.
+    errors: result.errors + result.timeouts + result["4xx"] + result["5xx"],
+  };
+}
+
+/** A bare node:http server answering a constant JSON body: the ceiling on this machine. */
+async function baseline(seconds: number) {
+  const server = createServer((_req, res) => {
+    _req.resume();
+    _req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": 2 });
+      res.end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    return await load(`http://127.0.0.1:${port}`, "/", seconds);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+export async function run({ smoke }: { smoke: boolean }): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), "flagwright-bench-"));
+  const file = join(dir, "flags.json");
+  await writeFile(file, JSON.stringify(doc));
+  const { url, child } = await startSidecar(file);
+  try {
+    const seconds = smoke ? 2 : 10;
+    await load(url, "/ofrep/v1/evaluate/flags/new-checkout", 1); // warm-up
+    const single = await load(url, "/ofrep/v1/evaluate/flags/new-checkout", seconds);
+    const bulk = await load(url, "/ofrep/v1/evaluate/flags", seconds);
+    // The bulk ETag for user "alice"; other users' tags differ, so only a quarter are 304s.
+    const res = await fetch(`${url}/ofrep/v1/evaluate/flags`, {
+      method: "POST",
+      body: JSON.stringify({ context: { targetingKey: "alice" } }),
+    });
+    const etag = res.headers.get("etag") ?? "";
+    const cached = summarize(
+      await autocannon({
+        url: `${url}/ofrep/v1/evaluate/flags`,
+        connections: 16,
+        duration: seconds,
+        method: "POST",
+        headers: { "content-type": "application/json", "if-none-match": etag },
+        body: JSON.stringify({ context: { targetingKey: "alice" } }),
+      }),
+    );
+    const ceiling = await baseline(seconds);
+    return {
+      "single flag: requests/s": single.rps,
+      "single flag: p50 latency (ms)": single.p50,
+      "single flag: p99 latency (ms)": single.p99,
+      "bulk (3 flags): requests/s": bulk.rps,
+      "bulk (3 flags): p50 latency (ms)": bulk.p50,
+      "bulk (3 flags): p99 latency (ms)": bulk.p99,
+      "bulk 304 Not Modified: requests/s": cached.rps,
+      "bulk 304 Not Modified: p99 latency (ms)": cached.p99,
+      "failed requests": single.errors + bulk.errors + cached.errors,
+      "reference: bare node:http constant answer, requests/s": ceiling.rps,
+      "load duration per scenario (s)": seconds,
+    };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
