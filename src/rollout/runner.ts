@@ -1,0 +1,142 @@
+// The analysis loop the operator runs beside its reconciler: every tick it checks the flags whose
+// analysis is due (analysisDue: ramping, and a check during the step is missing or the interval
+// has passed), keeps the latest outcome per flag for decide(), and enqueues the flag when a new
+// outcome arrives. Alertmanager's webhook feeds the same store, so a pushed alert reaches the
+// step machine without waiting for the next poll. Outcomes are stamped with their time, which
+// is how decide() counts each check once however often it is handed the same outcome.
+import type { Logger } from "pino";
+import type { FeatureFlag } from "../api/index.js";
+import { analyzeFlag, type FiringAlert, outcomeFromAlerts } from "./analysis.js";
+import { type PrometheusAlert, type PrometheusApi, PrometheusClient } from "./prometheus.js";
+import { type AnalysisOutcome, analysisDue } from "./steps.js";
+
+export interface AnalysisRunnerOptions {
+  /** The operator's Prometheus (a flag's analysis.prometheus.address overrides the address). */
+  client: PrometheusApi;
+  /** Flags currently known (the informer cache). */
+  listFlags: () => FeatureFlag[];
+  /** Reconcile this flag soon (the operator enqueues its namespace). */
+  enqueue: (flag: FeatureFlag) => void;
+  now?: () => Date;
+  log?: Logger;
+  /** How often to look for due checks; default 1 s. */
+  tickMs?: number;
+  /** Checks running at once; default 8. */
+  concurrency?: number;
+}
+
+const idOf = (flag: FeatureFlag) => flag.metadata.uid ?? `${flag.metadata.namespace}/${flag.metadata.name}`;
+
+/** One /api/v1/alerts request per Prometheus per tick, however many flags watch alerts. */
+function memoizeAlerts(client: PrometheusApi): PrometheusApi {
+  let alerts: Promise<PrometheusAlert[]> | undefined;
+  return {
+    address: client.address,
+    alerts: () => {
+      alerts ??= client.alerts();
+      return alerts;
+    },
+    query: (promql, at) => client.query(promql, at),
+  };
+}
+
+export class AnalysisRunner {
+  private readonly outcomes = new Map<string, AnalysisOutcome>();
+  private readonly inFlight = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+
+  constructor(private readonly options: AnalysisRunnerOptions) {}
+
+  /** The latest outcome for the flag, for RolloutInput.analysis. */
+  outcomeFor(flag: FeatureFlag): AnalysisOutcome | undefined {
+    return this.outcomes.get(idOf(flag));
+  }
+
+  /** Runs the checks that are due now; resolves when they have finished. */
+  async tick(): Promise<void> {
+    const now = (this.options.now ?? (() => new Date()))();
+    const flags = this.options.listFlags();
+    const live = new Set(flags.map(idOf));
+    for (const id of this.outcomes.keys()) if (!live.has(id)) this.outcomes.delete(id);
+
+    const due = flags.filter((f) => !this.inFlight.has(idOf(f)) && analysisDue(f.spec, f.status, now));
+    const clients = new Map<string, PrometheusApi>();
+    const clientFor = (flag: FeatureFlag): PrometheusApi => {
+      const override = flag.spec.rollout?.canary?.analysis?.prometheus?.address;
+      const base = this.options.client;
+      const key = override ?? base.address;
+      let c = clients.get(key);
+      if (!c) {
+        c = memoizeAlerts(override && base instanceof PrometheusClient ? base.withAddress(override) : base);
+        clients.set(key, c);
+      }
+      return c;
+    };
+
+    const queue = [...due];
+    const worker = async () => {
+      for (let flag = queue.shift(); flag; flag = queue.shift()) {
+        const id = idOf(flag);
+        this.inFlight.add(id);
+        try {
+          // The override (if any) is already applied by clientFor; analyzeFlag sees a plain API.
+          const outcome = await analyzeFlag(flag, clientFor(flag), now);
+          this.record(flag, outcome);
+        } catch (error) {
+          this.options.log?.error({ err: error, flag: flag.metadata.name }, "analysis check failed");
+        } finally {
+          this.inFlight.delete(id);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency ?? 8, due.length) }, worker));
+  }
+
+  /** Alertmanager's webhook: matching flags get a Failed outcome and are reconciled at once. */
+  onAlerts(alerts: FiringAlert[]): FeatureFlag[] {
+    const now = (this.options.now ?? (() => new Date()))();
+    const hit: FeatureFlag[] = [];
+    for (const flag of this.options.listFlags()) {
+      const phase = flag.status?.phase;
+      if (phase !== "Progressing" && phase !== "Paused") continue;
+      const outcome = outcomeFromAlerts(flag.spec, alerts, now);
+      if (!outcome) continue;
+      this.record(flag, outcome);
+      hit.push(flag);
+    }
+    return hit;
+  }
+
+  private record(flag: FeatureFlag, outcome: AnalysisOutcome) {
+    this.outcomes.set(idOf(flag), outcome);
+    this.options.log?.info(
+      {
+        namespace: flag.metadata.namespace,
+        flag: flag.metadata.name,
+        result: outcome.result,
+        reason: outcome.reason,
+        message: outcome.message,
+      },
+      "analysis",
+    );
+    this.options.enqueue(flag);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      // One tick at a time: a slow Prometheus must not pile up overlapping rounds.
+      this.ticking ??= this.tick().finally(() => {
+        this.ticking = undefined;
+      });
+    }, this.options.tickMs ?? 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+  }
+}

@@ -1,0 +1,126 @@
+// The analysis loop: checks only flags whose analysis is due, shares one alerts request per tick,
+// hands outcomes to decide(), and turns Alertmanager's pushed alerts into an immediate rollback.
+import { describe, expect, it } from "vitest";
+import type { FeatureFlag, FeatureFlagStatus } from "../../../src/api/index.js";
+import type { PrometheusAlert, PrometheusApi, QueryValue } from "../../../src/rollout/prometheus.js";
+import { AnalysisRunner } from "../../../src/rollout/runner.js";
+import { decide } from "../../../src/rollout/steps.js";
+
+const NOW = new Date("2026-01-01T00:10:00.000Z");
+const ramping: FeatureFlagStatus = {
+  observedGeneration: 1,
+  phase: "Progressing",
+  currentStepIndex: 0,
+  currentPercent: 5,
+  stepStartedAt: "2026-01-01T00:00:00.000Z",
+};
+const flag = (name: string, status?: FeatureFlagStatus): FeatureFlag => ({
+  apiVersion: "flagwright.dev/v1alpha1",
+  kind: "FeatureFlag",
+  metadata: { name, namespace: "ns", uid: `uid-${name}`, generation: 1 },
+  spec: {
+    enabled: true,
+    rollout: {
+      percent: 100,
+      canary: {
+        steps: [{ percent: 5, pause: "1m" }, { percent: 100 }],
+        analysis: { alerts: [{ alertName: "ErrorRateHigh", matchLabels: { flag: name } }], interval: "30s" },
+      },
+    },
+  },
+  ...(status && { status }),
+});
+
+/** A Prometheus API double that counts requests (the real one is in the integration suite). */
+function fakePrometheus(firing: string[]): PrometheusApi & { calls: number } {
+  const api = {
+    address: "http://prometheus",
+    calls: 0,
+    async alerts(): Promise<PrometheusAlert[]> {
+      api.calls++;
+      return firing.map((f) => ({
+        labels: { alertname: "ErrorRateHigh", flag: f },
+        annotations: {},
+        state: "firing",
+      }));
+    },
+    async query(): Promise<QueryValue> {
+      return { kind: "empty" };
+    },
+  };
+  return api;
+}
+
+describe("AnalysisRunner", () => {
+  it("checks due flags only, with one alerts request per tick, and enqueues them", async () => {
+    const prometheus = fakePrometheus(["b"]);
+    const flags = [
+      flag("a", ramping),
+      flag("b", ramping),
+      flag("fresh", { ...ramping, lastAnalysis: { at: "2026-01-01T00:09:50.000Z", result: "Passed" } }),
+      flag("done", { ...ramping, phase: "Completed" }),
+      flag("new"),
+    ];
+    const enqueued: string[] = [];
+    const runner = new AnalysisRunner({
+      client: prometheus,
+      listFlags: () => flags,
+      enqueue: (f) => enqueued.push(f.metadata.name ?? ""),
+      now: () => NOW,
+    });
+    await runner.tick();
+    expect(enqueued.sort()).toEqual(["a", "b"]);
+    expect(prometheus.calls).toBe(1);
+    expect(runner.outcomeFor(flags[0] as FeatureFlag)).toMatchObject({ result: "Passed", at: NOW });
+    const b = flags[1] as FeatureFlag;
+    expect(runner.outcomeFor(b)).toMatchObject({ result: "Failed", alertName: "ErrorRateHigh" });
+    expect(runner.outcomeFor(flags[2] as FeatureFlag)).toBeUndefined();
+
+    // The operator's reconcile with that outcome rolls b back, and does it once.
+    const d = decide({
+      spec: b.spec,
+      generation: 1,
+      status: b.status,
+      now: NOW,
+      analysis: runner.outcomeFor(b),
+    });
+    expect(d.status).toMatchObject({
+      phase: "RolledBack",
+      rollback: { reason: "Alert", alertName: "ErrorRateHigh" },
+    });
+  });
+
+  it("pushed alerts fail the matching ramping flags at once", () => {
+    const flags = [flag("a", ramping), flag("b", ramping), flag("c", { ...ramping, phase: "Completed" })];
+    const enqueued: string[] = [];
+    const runner = new AnalysisRunner({
+      client: fakePrometheus([]),
+      listFlags: () => flags,
+      enqueue: (f) => enqueued.push(f.metadata.name ?? ""),
+      now: () => NOW,
+    });
+    const hit = runner.onAlerts([
+      { labels: { alertname: "ErrorRateHigh", flag: "a" } },
+      { labels: { alertname: "ErrorRateHigh", flag: "c" } },
+    ]);
+    expect(hit.map((f) => f.metadata.name)).toEqual(["a"]);
+    expect(enqueued).toEqual(["a"]);
+    expect(runner.outcomeFor(flags[0] as FeatureFlag)?.message).toContain("Alertmanager");
+  });
+
+  it("forgets flags that are gone", async () => {
+    let flags = [flag("a", ramping)];
+    const runner = new AnalysisRunner({
+      client: fakePrometheus([]),
+      listFlags: () => flags,
+      enqueue: () => {},
+      now: () => NOW,
+    });
+    await runner.tick();
+    const a = flags[0] as FeatureFlag;
+    expect(runner.outcomeFor(a)).toBeDefined();
+    flags = [];
+    await runner.tick();
+    expect(runner.outcomeFor(a)).toBeUndefined();
+  });
+});
