@@ -1,5 +1,5 @@
 // `npm run bench [-- NAME...] [--smoke]`: runs every bench/*.bench.ts (or the named ones), prints
-// the figures and writes a Markdown report with the machine it ran on to bench/results/.
+// the figures and writes a Markdown report with the machine it ran on to .bench-results/.
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { basename, join } from "node:path";
@@ -25,7 +25,7 @@ if (values.help) {
   console.log(`Usage: npm run bench [-- NAME...] [--smoke] [--out FILE]
 
 Runs bench/*.bench.ts (all, or those named), prints results and writes a Markdown report
-(default bench/results/<date>[-smoke].md). --smoke runs each for a second or two.`);
+(default .bench-results/<date>[-smoke].md, git-ignored; record figures in docs/benchmarks.md). --smoke runs each for a second or two.`);
   process.exit(0);
 }
 
