@@ -166,15 +166,19 @@ describe("kubectl flagwright against the API server", () => {
     }
   });
 
-  it.each([
-    [["retry", "steady"], /cannot retry flag steady: it is Progressing, not RolledBack/],
-    [["resume", "steady"], /cannot resume flag steady: it is not paused/],
-    [["revive", "steady"], /cannot revive flag steady: it is not killed/],
-    [["promote", "done"], /cannot promote flag done: its rollout is already Completed at 100%/],
-    [["abort", "done"], /cannot abort flag done: its rollout is already Completed/],
-    [["pause", "nope"], /featureflag "nope" not found in namespace/],
-    [["kill", "nope"], /featureflag "nope" not found in namespace/],
-  ])("%s fails with a clear message and exit code 1, changing nothing", async (args, message) => {
+  it.each(
+    (
+      [
+        [["retry", "steady"], /cannot retry flag steady: it is Progressing, not RolledBack/],
+        [["resume", "steady"], /cannot resume flag steady: it is not paused/],
+        [["revive", "steady"], /cannot revive flag steady: it is not killed/],
+        [["promote", "done"], /cannot promote flag done: its rollout is already Completed at 100%/],
+        [["abort", "done"], /cannot abort flag done: its rollout is already Completed/],
+        [["pause", "nope"], /featureflag "nope" not found in namespace/],
+        [["kill", "nope"], /featureflag "nope" not found in namespace/],
+      ] as [string[], RegExp][]
+    ).map(([args, message]) => [args.join(" "), args, message] as const),
+  )("%s fails with a clear message and exit code 1, changing nothing", async (_label, args, message) => {
     if (!(await get("steady").catch(() => undefined))) await createFlag("steady");
     if (!(await get("done").catch(() => undefined))) {
       await createFlag("done", { phase: "Completed", currentPercent: 100, currentStepIndex: 2 });
