@@ -99,7 +99,12 @@ const report = [
 ].join("\n");
 const out =
   values.out ??
-  join(here, "results", `${started.toISOString().slice(0, 10)}${values.smoke ? "-smoke" : ""}.md`);
+  join(
+    here,
+    "..",
+    ".bench-results",
+    `${started.toISOString().slice(0, 10)}${values.smoke ? "-smoke" : ""}.md`,
+  );
 await mkdir(join(out, ".."), { recursive: true });
 await writeFile(out, report);
 console.log(`\nreport written to ${out}`);
