@@ -7,6 +7,8 @@ import { renderCrdYaml, renderTypes } from "./render-api.js";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outputs = [
   { path: `${root}crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
+  // kustomize only loads files below deploy/, so the base carries its own copy.
+  { path: `${root}deploy/crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
   { path: `${root}src/api/types.generated.ts`, render: renderTypes },
 ];
 

@@ -1,4 +1,10 @@
 #!/usr/bin/env node
 import { buildProgram } from "./program.js";
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  // Bad input gets one clear line, not a stack trace.
+  console.error(`flagwright: ${(error as Error).message}`);
+  process.exit(1);
+}

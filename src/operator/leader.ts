@@ -20,7 +20,8 @@ export interface LeaderElectionOptions {
   onNewLeader?: (identity: string) => void;
 }
 
-const microTime = (ms: number) => new Date(ms) as unknown as Date;
+// Lease times are MicroTime (six fractional digits); client-node would send a Date with three.
+const microTime = (ms: number) => new Date(ms).toISOString().replace(/Z$/, "000Z") as unknown as Date;
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;

@@ -11,7 +11,7 @@ import {
   type KubernetesObject,
   type V1ConfigMap,
 } from "@kubernetes/client-node";
-import express, { type Router } from "express";
+import express from "express";
 import type { Logger } from "pino";
 import {
   type FeatureFlag,
@@ -22,10 +22,19 @@ import {
   VERSION,
 } from "../api/index.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
-import type { AnalysisOutcome } from "../rollout/steps.js";
+import { alertmanagerWebhook } from "../rollout/analysis.js";
+import {
+  type PrometheusApi,
+  PrometheusClient,
+  PrometheusError,
+  type PrometheusSettings,
+} from "../rollout/prometheus.js";
+import { AnalysisRunner } from "../rollout/runner.js";
+import type { RolloutOptions } from "../rollout/steps.js";
 import { Informer, type ListResult } from "./informer.js";
 import { LeaderElector } from "./leader.js";
 import { createOperatorMetrics, type OperatorMetrics } from "./metrics.js";
+import { missingPermissions } from "./permissions.js";
 import { WorkQueue } from "./queue.js";
 import { NamespaceReconciler } from "./reconciler.js";
 
@@ -46,9 +55,13 @@ export interface OperatorOptions {
     retryPeriodMs?: number;
   };
   identity?: string;
-  analysisFor?: (flag: FeatureFlag) => AnalysisOutcome | undefined;
-  /** Extra routes (e.g. the Alertmanager webhook) mounted on the HTTP server. */
-  routes?: Router[];
+  /** Prometheus for canary analysis; without it, flags with analysis hold with AnalysisUnavailable. */
+  prometheus?: PrometheusSettings;
+  /** Bearer token for POST /webhooks/alertmanager; the route is off without one. */
+  webhookToken?: string | (() => string | Promise<string>);
+  rollout?: RolloutOptions;
+  /** How often the analysis loop looks for due checks (default 1 s). */
+  analysisTickMs?: number;
   now?: () => Date;
   /** Informer tuning, for tests of outages. */
   informer?: { watchTimeoutSeconds?: number; maxBackoffMs?: number };
@@ -62,6 +75,7 @@ export class Operator {
   private readonly configMapInformers: Informer<V1ConfigMap>[] = [];
   private readonly reconciler: NamespaceReconciler;
   private readonly elector?: LeaderElector;
+  readonly analysis: AnalysisRunner;
   private server?: Server;
   private workers: Promise<void>[] = [];
   private leading = false;
@@ -141,6 +155,15 @@ export class Operator {
       informer.on("relisted", () => this.enqueueAll());
     }
 
+    this.analysis = new AnalysisRunner({
+      client: options.prometheus ? new PrometheusClient(options.prometheus) : noPrometheus,
+      listFlags: () => this.listFlags(),
+      enqueue: (flag) => this.enqueueNamespace(flag.metadata.namespace ?? ""),
+      now: options.now,
+      log,
+      tickMs: options.analysisTickMs,
+    });
+
     this.reconciler = new NamespaceReconciler({
       core,
       custom,
@@ -157,7 +180,8 @@ export class Operator {
         }
         return undefined;
       },
-      analysisFor: options.analysisFor,
+      analysisFor: (flag) => this.analysis.outcomeFor(flag),
+      rollout: options.rollout,
       now: options.now,
     });
 
@@ -213,6 +237,13 @@ export class Operator {
   }
 
   async start(): Promise<void> {
+    const missing = await missingPermissions(this.options.kc, {
+      namespaces: this.options.namespaces ?? [],
+      leaderElectionNamespace: this.options.leaderElection?.namespace,
+    });
+    if (missing.length > 0) {
+      throw new PermissionError(missing);
+    }
     await this.startServer();
     for (const informer of [...this.flagInformers, ...this.configMapInformers]) informer.start();
     if (this.elector) this.elector.start();
@@ -224,6 +255,7 @@ export class Operator {
     this.leading = true;
     this.metrics.leader.set({ name: this.options.leaderElection?.name ?? "none" }, 1);
     this.enqueueAll();
+    this.analysis.start();
     const count = this.options.workers ?? 4;
     this.workers = Array.from({ length: count }, () => this.work());
   }
@@ -301,7 +333,18 @@ export class Operator {
       this.updateFlagGauge();
       res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
     });
-    for (const router of this.options.routes ?? []) app.use(router);
+    if (this.options.webhookToken) {
+      app.use(
+        alertmanagerWebhook({
+          token: this.options.webhookToken,
+          log: this.options.log,
+          onAlerts: (alerts) => {
+            // Only the leader acts; a standby's outcome store is not read by anyone.
+            if (this.leading) this.analysis.onAlerts(alerts);
+          },
+        }),
+      );
+    }
     const [host, port] = splitAddress(this.options.httpAddress ?? ":8080");
     const server = createServer(app);
     this.server = server;
@@ -316,11 +359,32 @@ export class Operator {
     if (this.stopped) return;
     this.stopped = true;
     this.queue.shutDown();
+    await this.analysis.stop();
     const drained = Promise.all(this.workers);
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
     await this.elector?.stop();
     await Promise.all([...this.flagInformers, ...this.configMapInformers].map((i) => i.stop()));
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** Stands in when no Prometheus is configured, so analysed flags say why they hold. */
+const noPrometheus: PrometheusApi = {
+  address: "",
+  alerts: () =>
+    Promise.reject(
+      new PrometheusError("no Prometheus configured (operator flag --prometheus-url)", "network"),
+    ),
+  query: () =>
+    Promise.reject(
+      new PrometheusError("no Prometheus configured (operator flag --prometheus-url)", "network"),
+    ),
+};
+
+export class PermissionError extends Error {
+  constructor(readonly missing: string[]) {
+    super(`missing RBAC permissions (see deploy/rbac.yaml): ${missing.join("; ")}`);
+    this.name = "PermissionError";
   }
 }
 

@@ -34,7 +34,7 @@ import {
   flagRevision,
   type ResolvedFlag,
 } from "../core/index.js";
-import { type AnalysisOutcome, decide, type RolloutDecision } from "../rollout/steps.js";
+import { type AnalysisOutcome, decide, type RolloutDecision, type RolloutOptions } from "../rollout/steps.js";
 import type { OperatorMetrics } from "./metrics.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
@@ -51,6 +51,7 @@ export interface ReconcilerOptions {
   getConfigMap: (namespace: string) => V1ConfigMap | undefined;
   /** Latest analysis result per flag uid, kept by the analysis loop. */
   analysisFor?: (flag: FeatureFlag) => AnalysisOutcome | undefined;
+  rollout?: RolloutOptions;
   now?: () => Date;
 }
 
@@ -90,6 +91,7 @@ export class NamespaceReconciler {
         status: flag.status,
         now: at,
         analysis: this.options.analysisFor?.(flag),
+        options: this.options.rollout,
       }),
     }));
 
@@ -263,10 +265,16 @@ export class NamespaceReconciler {
         namespace: flag.metadata.namespace ?? "",
         plural: PLURAL,
         name: flag.metadata.name ?? "",
+        // The resourceVersion makes the write conditional: a decision made from a stale copy (the
+        // plugin or another replica wrote meanwhile) fails with 409 and is re-made from fresh data.
         body: {
           apiVersion: API_VERSION,
           kind: KIND,
-          metadata: { name: flag.metadata.name, namespace: flag.metadata.namespace },
+          metadata: {
+            name: flag.metadata.name,
+            namespace: flag.metadata.namespace,
+            resourceVersion: flag.metadata.resourceVersion,
+          },
           status: next,
         },
         fieldManager: FIELD_MANAGER,

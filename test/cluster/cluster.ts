@@ -113,13 +113,17 @@ export async function ensureClusterBinaries(log: Log = () => {}): Promise<Cluste
 
 /**
  * Starts a control plane and resolves when its API server answers /readyz. The apiserver's own
- * log goes to `logFile` (default: cluster.log in the cache folder).
+ * log goes to `logFile` (default: cluster.log in the cache folder). With `dir` and `keep`, a
+ * later start with the same `dir` restarts the same cluster (data, certificates and ports).
  */
-export async function startCluster(options: { log?: Log; logFile?: string } = {}): Promise<RunningCluster> {
+export async function startCluster(
+  options: { log?: Log; logFile?: string; dir?: string; keep?: boolean } = {},
+): Promise<RunningCluster> {
   const bins = await ensureClusterBinaries(options.log);
-  const logFile = options.logFile ?? join(cacheRoot(), "cluster.log");
-  const logStream = createWriteStream(logFile);
-  const child = spawn(bins.clusterBin, [], { stdio: ["ignore", "pipe", "pipe"] });
+  const logFile = options.logFile ?? newLogFile();
+  const logStream = createWriteStream(logFile, { flags: "a" });
+  const args = [...(options.dir ? ["--dir", options.dir] : []), ...(options.keep ? ["--keep"] : [])];
+  const child = spawn(bins.clusterBin, args, { stdio: ["ignore", "pipe", "pipe"] });
   child.stderr.pipe(logStream);
 
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -146,11 +150,23 @@ export async function startCluster(options: { log?: Log; logFile?: string } = {}
     stopping ??= stopProcess(child, exited).then(() => {
       logStream.end();
       // The program removes its folder itself; this covers a SIGKILL after the grace period.
-      rmSync(ready.dir, { recursive: true, force: true });
+      if (!options.keep) rmSync(ready.dir, { recursive: true, force: true });
     });
     return stopping;
   };
   return { ...bins, ...ready, stop };
+}
+
+/** A log file per cluster start under the cache's logs/ folder, keeping the newest 20. */
+function newLogFile(): string {
+  const dir = join(cacheRoot(), "logs");
+  mkdirSync(dir, { recursive: true });
+  const old = readdirSync(dir)
+    .filter((f) => f.startsWith("cluster-"))
+    .sort()
+    .slice(0, -19);
+  for (const file of old) rmSync(join(dir, file), { force: true });
+  return join(dir, `cluster-${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}.log`);
 }
 
 async function stopProcess(child: ChildProcess, exited: Promise<void>, graceMs = 20_000): Promise<void> {

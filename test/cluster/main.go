@@ -38,8 +38,9 @@ type readyLine struct {
 }
 
 func main() {
-	keep := flag.Bool("keep", false, "keep the data directory on exit (for debugging)")
-	dirFlag := flag.String("dir", "", "data directory (default: a new temporary directory)")
+	keep := flag.Bool("keep", false, "keep the data directory on exit (to restart the same cluster later)")
+	dirFlag := flag.String("dir", "", "data directory (default: a new temporary directory); an existing one restarts "+
+		"that cluster with its data, certificates and ports")
 	verbosity := flag.String("v", "0", "kube-apiserver log verbosity")
 	flag.Parse()
 
@@ -64,7 +65,7 @@ func run(dir string, keep bool, verbosity string) error {
 	if err != nil {
 		return fmt.Errorf("generating certificates: %w", err)
 	}
-	ports, err := freePorts(3)
+	ports, err := clusterPorts(filepath.Join(dir, "ports.json"))
 	if err != nil {
 		return err
 	}
@@ -189,6 +190,24 @@ func waitReady(server string, pki *pkiFiles, timeout time.Duration) error {
 	return fmt.Errorf("kube-apiserver not ready after %s: %s", timeout, last)
 }
 
+// clusterPorts reuses the ports of an earlier run in the same folder, so a restarted cluster keeps
+// its kubeconfig valid; otherwise it picks free ones and records them.
+func clusterPorts(path string) ([]int, error) {
+	var ports []int
+	if data, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(data, &ports); err != nil || len(ports) != 3 {
+			return nil, fmt.Errorf("unreadable %s: %v", path, err)
+		}
+		return ports, nil
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	data, _ := json.Marshal(ports)
+	return ports, os.WriteFile(path, data, 0o600)
+}
+
 func freePorts(n int) ([]int, error) {
 	var ports []int
 	var listeners []net.Listener
@@ -220,4 +239,3 @@ func exitWithParent() {
 		}
 	}
 }
-

@@ -34,6 +34,9 @@ func generatePKI(dir string) (*pkiFiles, error) {
 		saPublic:    filepath.Join(dir, "sa.pub"),
 		saPrivate:   filepath.Join(dir, "sa.key"),
 	}
+	if _, err := os.Stat(f.saPrivate); err == nil {
+		return f, nil // a restart of the same cluster keeps its certificates
+	}
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -54,13 +54,15 @@ export async function startOperator(
     stderr += d;
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const started = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}: ${stderr}`);
-      return logs.find((l) => l.reason === "Started");
-    },
-    { timeoutMs: 30_000, what: "the operator to start" },
-  );
+  const started = await Promise.race([
+    waitFor(() => logs.find((l) => l.reason === "Started"), {
+      timeoutMs: 30_000,
+      what: "the operator to start",
+    }),
+    exited.then((code) => {
+      throw new Error(`operator exited ${code}: ${stderr}${JSON.stringify(logs.slice(-3))}`);
+    }),
+  ]);
   const wait = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;

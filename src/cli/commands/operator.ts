@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { type Command, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
@@ -16,6 +17,25 @@ interface OperatorFlags {
   leaderElectionId: string;
   shutdownTimeout: string;
   logLevel: string;
+  prometheusUrl?: string;
+  prometheusBearerTokenFile?: string;
+  prometheusBasicAuthFile?: string;
+  prometheusCaFile?: string;
+  prometheusTimeout: string;
+  webhookTokenFile?: string;
+  rollbackAfterUnavailable?: string;
+  analysisTick: string;
+}
+
+/** Reads a secret file, trimmed; names the file and the flag when it cannot. */
+function readSecret(path: string, flag: string): string {
+  try {
+    const value = readFileSync(path, "utf8").trim();
+    if (!value) throw new Error("file is empty");
+    return value;
+  } catch (error) {
+    throw new Error(`${flag} ${path}: ${(error as Error).message}`);
+  }
 }
 
 export function registerOperatorCommand(program: Command): void {
@@ -58,6 +78,26 @@ export function registerOperatorCommand(program: Command): void {
     .option("--leader-election-id <name>", "name of the Lease", "flagwright-operator")
     .option("--shutdown-timeout <duration>", "how long SIGTERM waits for in-flight reconciles", "10s")
     .addOption(
+      new Option("--prometheus-url <url>", "Prometheus for canary analysis (a flag may name its own)").env(
+        "FLAGWRIGHT_PROMETHEUS_URL",
+      ),
+    )
+    .option("--prometheus-bearer-token-file <path>", "bearer token for Prometheus")
+    .option("--prometheus-basic-auth-file <path>", "file holding username:password for Prometheus")
+    .option("--prometheus-ca-file <path>", "CA bundle that signed Prometheus' certificate")
+    .option("--prometheus-timeout <duration>", "timeout per Prometheus request", "5s")
+    .addOption(
+      new Option(
+        "--webhook-token-file <path>",
+        "bearer token file for POST /webhooks/alertmanager (re-read on each request; the route is off without it)",
+      ).env("FLAGWRIGHT_WEBHOOK_TOKEN_FILE"),
+    )
+    .option(
+      "--rollback-after-unavailable <duration>",
+      "roll a ramping canary back when Prometheus has been unreachable this long (default: hold indefinitely)",
+    )
+    .option("--analysis-tick <duration>", "how often due analysis checks are looked for", "1s")
+    .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["debug", "info", "warn", "error"])
         .default("info"),
@@ -70,6 +110,13 @@ export function registerOperatorCommand(program: Command): void {
       const workers = Number(flags.workers);
       if (!Number.isInteger(workers) || workers < 1)
         throw new Error(`--workers must be a positive integer, got "${flags.workers}"`);
+      const basic = flags.prometheusBasicAuthFile
+        ? readSecret(flags.prometheusBasicAuthFile, "--prometheus-basic-auth-file")
+        : undefined;
+      if (basic && !basic.includes(":"))
+        throw new Error("--prometheus-basic-auth-file must hold username:password");
+      const webhookTokenFile = flags.webhookTokenFile;
+      if (webhookTokenFile) readSecret(webhookTokenFile, "--webhook-token-file");
       const operator = new Operator({
         kc,
         log,
@@ -80,6 +127,31 @@ export function registerOperatorCommand(program: Command): void {
         configMapName: flags.configmapName,
         httpAddress: flags.httpAddress,
         workers,
+        prometheus: flags.prometheusUrl
+          ? {
+              address: flags.prometheusUrl,
+              bearerToken: flags.prometheusBearerTokenFile
+                ? readSecret(flags.prometheusBearerTokenFile, "--prometheus-bearer-token-file")
+                : undefined,
+              basicAuth: basic
+                ? {
+                    username: basic.slice(0, basic.indexOf(":")),
+                    password: basic.slice(basic.indexOf(":") + 1),
+                  }
+                : undefined,
+              caFile: flags.prometheusCaFile,
+              timeoutMs: parseDuration(flags.prometheusTimeout),
+            }
+          : undefined,
+        webhookToken: webhookTokenFile
+          ? () => readSecret(webhookTokenFile, "--webhook-token-file")
+          : undefined,
+        rollout: {
+          rollbackAfterUnavailableMs: flags.rollbackAfterUnavailable
+            ? parseDuration(flags.rollbackAfterUnavailable)
+            : undefined,
+        },
+        analysisTickMs: parseDuration(flags.analysisTick),
         leaderElection: flags.leaderElect
           ? { namespace: flags.leaderElectionNamespace, name: flags.leaderElectionId }
           : undefined,
@@ -96,7 +168,16 @@ export function registerOperatorCommand(program: Command): void {
       };
       process.on("SIGTERM", () => void shutdown("SIGTERM"));
       process.on("SIGINT", () => void shutdown("SIGINT"));
-      await operator.start();
+      try {
+        await operator.start();
+      } catch (error) {
+        const missing = (error as { missing?: string[] }).missing;
+        log.fatal(
+          { reason: missing ? "MissingPermissions" : "StartFailed", missing, err: (error as Error).message },
+          "cannot start",
+        );
+        process.exit(1);
+      }
       const address = operator.httpAddress;
       log.info(
         {

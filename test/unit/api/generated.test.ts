@@ -10,6 +10,10 @@ describe("generated API files", () => {
     expect(read("crds/featureflags.flagwright.dev.yaml")).toBe(await renderCrdYaml());
   });
 
+  it("deploy/crds/ holds the same CRD as crds/", () => {
+    expect(read("deploy/crds/featureflags.flagwright.dev.yaml")).toBe(read("crds/featureflags.flagwright.dev.yaml"));
+  });
+
   it("src/api/types.generated.ts matches src/api/schema.ts (run npm run generate)", async () => {
     expect(read("src/api/types.generated.ts")).toBe(await renderTypes());
   });

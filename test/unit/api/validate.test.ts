@@ -8,7 +8,10 @@ describe("validateFeatureFlag (offline, same schema as the CRD)", () => {
   it.each(invalidCases)("rejects $label, naming $field", ({ spec, field }) => {
     const problems = validateFeatureFlag(flagManifest("bad", spec));
     const fields = problems.map((p) => p.field);
-    expect(fields.some((f) => f === field || f.startsWith(`${field}[`)), JSON.stringify(problems)).toBe(true);
+    expect(
+      fields.some((f) => f === field || f.startsWith(`${field}[`)),
+      JSON.stringify(problems),
+    ).toBe(true);
   });
 
   it("accepts every example manifest", () => {

@@ -1,0 +1,28 @@
+import { readFileSync } from "node:fs";
+import { expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { REQUIRED_PERMISSIONS } from "../../../src/operator/permissions.js";
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+
+it("deploy/rbac.yaml grants exactly what the operator checks for: nothing missing, nothing extra", () => {
+  const docs = parseAllDocuments(
+    readFileSync(new URL("../../../deploy/rbac.yaml", import.meta.url), "utf8"),
+  ).map((d) => d.toJS() as { kind: string; rules?: Rule[] });
+  const granted = (kind: string) =>
+    docs
+      .filter((d) => d.kind === kind)
+      .flatMap((d) => d.rules ?? [])
+      .flatMap((r) =>
+        r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`))),
+      )
+      .sort();
+  const required = (scope: string) =>
+    REQUIRED_PERMISSIONS.filter((p) => p.scope === scope)
+      .flatMap((p) =>
+        p.verbs.map((v) => `${p.group}|${p.resource}${p.subresource ? `/${p.subresource}` : ""}|${v}`),
+      )
+      .sort();
+  expect(granted("ClusterRole")).toEqual(required("watched"));
+  expect(granted("Role")).toEqual(required("leader-election"));
+});
