@@ -45,7 +45,8 @@ const percentArb = fc.integer({ min: 0, max: 10000 }).map((n) => n / 100);
 const userArb = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 });
 const keyArb = fc.stringMatching(/^[a-z][a-z0-9-]{0,30}$/);
 
-describe("properties", () => {
+// 100,000-id statistics: seconds of hashing, more when the suite runs files in parallel.
+describe("properties", { timeout: 30_000 }, () => {
   it("determinism: same document, flag and user -> same details", () => {
     fc.assert(
       fc.property(keyArb, userArb, percentArb, (key, user, percent) => {
