@@ -54,21 +54,30 @@ export class ConfigMapSource {
     informer.on("connect", () => {
       this.#opts.onEvent?.("connect", this.#origin);
     });
-    informer.on("error", (error: unknown) => {
+    let attemptFailed = false;
+    const connect = () => {
+      attemptFailed = false;
+      // start() resolves once the list is done and the watch is open, or after a failure it
+      // reported through "error"; it rejects if opening the watch itself throws.
+      informer.start().then(() => {
+        if (!attemptFailed) this.#resetBackoff();
+        this.#firstSeen?.();
+      }, fail);
+    };
+    const fail = (error: unknown) => {
+      attemptFailed = true;
       this.#firstSeen?.();
       if (this.#stopped) return;
       this.#opts.onError(error instanceof Error ? error : new Error(String(error)), this.#origin);
+      if (this.#retry) return;
       this.#retry = setTimeout(() => {
         this.#retry = undefined;
-        if (!this.#stopped) void informer.start().then(() => this.#resetBackoff());
+        if (!this.#stopped) connect();
       }, this.#backoffMs);
       this.#backoffMs = Math.min(this.#backoffMs * 2, 30_000);
-    });
-    // start() resolves when the list is done and the watch is open.
-    void informer.start().then(() => {
-      this.#resetBackoff();
-      this.#firstSeen?.();
-    });
+    };
+    informer.on("error", fail);
+    connect();
     await firstList;
   }
 
