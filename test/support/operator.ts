@@ -53,7 +53,8 @@ export async function startOperator(
   child.stderr!.on("data", (d) => {
     stderr += d;
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": the last log lines are read before the process counts as gone.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const started = await Promise.race([
     waitFor(() => logs.find((l) => l.reason === "Started"), {
       timeoutMs: 30_000,
