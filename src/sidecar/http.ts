@@ -172,7 +172,11 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
   async function single(req: IncomingMessage, res: ServerResponse, rawKey: string) {
     let key = rawKey;
     try {
-      key = decodeURIComponent(rawKey);
+      try {
+        key = decodeURIComponent(rawKey);
+      } catch {
+        throw new HttpError(400, "GENERAL", "flag key is not valid percent-encoding");
+      }
       const context = contextOf(await readBody(req, maxBodyBytes));
       const loaded = store.current;
       if (loaded === undefined) return notReady(res, key);

@@ -89,6 +89,8 @@ describe("OFREP single evaluation", () => {
     const r = await post(single(sidecar, "no such/flag"), { context: { targetingKey: "u" } });
     expect(r.status).toBe(404);
     expect(r.json).toMatchObject({ key: "no such/flag", errorCode: "FLAG_NOT_FOUND" });
+    // A key that is not even valid percent-encoding is a bad request, not a server error.
+    expect((await post(`${sidecar.url}/ofrep/v1/evaluate/flags/%E0%A4%A`, {})).status).toBe(400);
   });
 
   it("413 for an oversized body, declared or streamed", async () => {
