@@ -3,7 +3,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { inject } from "vitest";
 import { waitFor } from "./wait.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -24,8 +23,10 @@ export interface OperatorProcess {
 
 export async function startOperator(
   args: string[] = [],
-  { kubeconfig = inject("kubeconfig"), env = {} }: { kubeconfig?: string; env?: Record<string, string> } = {},
+  { kubeconfig, env = {} }: { kubeconfig?: string; env?: Record<string, string> } = {},
 ): Promise<OperatorProcess> {
+  // Imported lazily so benchmarks can use this harness outside vitest.
+  kubeconfig ??= (await import("vitest")).inject("kubeconfig");
   const child = spawn(
     process.execPath,
     [
