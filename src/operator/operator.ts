@@ -22,6 +22,7 @@ import {
   VERSION,
 } from "../api/index.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
+import { Informer, type ListResult } from "../kube/informer.js";
 import { alertmanagerWebhook } from "../rollout/analysis.js";
 import {
   type PrometheusApi,
@@ -31,7 +32,6 @@ import {
 } from "../rollout/prometheus.js";
 import { AnalysisRunner } from "../rollout/runner.js";
 import type { RolloutOptions } from "../rollout/steps.js";
-import { Informer, type ListResult } from "./informer.js";
 import { LeaderElector } from "./leader.js";
 import { createOperatorMetrics, type OperatorMetrics } from "./metrics.js";
 import { missingPermissions } from "./permissions.js";

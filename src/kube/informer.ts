@@ -15,7 +15,9 @@ export interface ListResult<T> {
 export interface InformerOptions<T> {
   name: string;
   kc: KubeConfig;
-  log: Logger;
+  log?: Logger;
+  /** Called with every list or watch failure (before the retry). */
+  onError?: (error: Error) => void;
   list: () => Promise<ListResult<T>>;
   /** Watch URL path, e.g. /apis/flagwright.dev/v1alpha1/featureflags. */
   path: string;
@@ -76,7 +78,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   }
 
   private async run(): Promise<void> {
-    const { minBackoffMs = 500, maxBackoffMs = 5_000, log, name } = this.options;
+    const { minBackoffMs = 500, maxBackoffMs = 5_000, log, name, onError } = this.options;
     let failures = 0;
     while (!this.stopped) {
       try {
@@ -86,12 +88,13 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       } catch (error) {
         if (this.stopped) break;
         if (error instanceof GoneError) {
-          log.info({ informer: name, reason: "Gone" }, "watch expired (410 Gone); relisting");
+          log?.info({ informer: name, reason: "Gone" }, "watch expired (410 Gone); relisting");
           continue;
         }
         const delay = Math.min(minBackoffMs * 2 ** failures, maxBackoffMs);
         failures++;
-        log.warn(
+        onError?.(error as Error);
+        log?.warn(
           { informer: name, reason: "WatchFailed", err: (error as Error).message, retryInMs: delay },
           "list/watch failed",
         );
