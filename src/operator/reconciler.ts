@@ -39,6 +39,7 @@ import type { OperatorMetrics } from "./metrics.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;
+const STATUS_WRITE_CONCURRENCY = 8;
 
 export interface ReconcilerOptions {
   core: CoreV1Api;
@@ -133,9 +134,17 @@ export class NamespaceReconciler {
     }
 
     let requeueAfterMs: number | undefined;
+    // Status writes are independent per flag; a few at a time keeps a large namespace's first
+    // reconcile from taking one round trip per flag in sequence.
+    const pending = [...entries];
+    const writer = async () => {
+      for (let entry = pending.shift(); entry; entry = pending.shift()) {
+        await this.writeStatus(entry, entry.problem ? undefined : revision, at);
+        await this.recordEvents(entry);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STATUS_WRITE_CONCURRENCY, entries.length) }, writer));
     for (const entry of entries) {
-      await this.writeStatus(entry, entry.problem ? undefined : revision, at);
-      await this.recordEvents(entry);
       const next = entry.decision.requeueAfterMs;
       if (next !== undefined && (requeueAfterMs === undefined || next < requeueAfterMs))
         requeueAfterMs = next;
