@@ -8,6 +8,8 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts", "src/**/*.test.ts"],
           environment: "node",
+          // Property tests run thousands of cases; on a busy 2-core CI machine 5 s is too tight.
+          testTimeout: 30_000,
         },
       },
       {
