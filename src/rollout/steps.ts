@@ -555,10 +555,16 @@ class Ramp {
       candidates.push(Math.max(this.pauseEnd(s) - this.now, started >= this.now ? 1 : 0));
     }
     if (this.analysis) {
+      const interval = analysisIntervalMs(this.analysis);
       const last = ms(s.lastAnalysis?.at);
-      const due = last === undefined || last <= started ? this.now : last + analysisIntervalMs(this.analysis);
+      const due = last === undefined || last <= started ? this.now : last + interval;
       // Same tick as the step start: one millisecond later, so the check lands inside the step.
-      candidates.push(Math.max(due - this.now, started >= this.now ? 1 : 0));
+      // A check already due is the analysis loop's to run, and it enqueues the flag with the
+      // outcome: look again after an interval, not at once (0 would make the operator reconcile
+      // in a tight loop that never waits for the check).
+      candidates.push(
+        started >= this.now ? Math.max(due - this.now, 1) : due > this.now ? due - this.now : interval,
+      );
     }
     if (outageDeadline !== undefined) candidates.push(Math.max(outageDeadline - this.now, 0));
     return candidates.length ? Math.min(...candidates) : undefined;

@@ -211,6 +211,17 @@ describe("canary ramp", () => {
     expect(analysisDue(sim.spec, sim.s, at(11))).toBe(true);
   });
 
+  it("never requeues at once while a due check is outstanding (the analysis loop runs it)", () => {
+    const sim = new Sim(canary([[10, "1h"], [100]], { analysis: alertAnalysis }));
+    sim.step(0);
+    // Later ticks with no outcome yet (or a slow Prometheus): a 0 would spin the operator.
+    sim.step(0.5);
+    expect(sim.last.requeueAfterMs).toBe(10_000);
+    sim.step(1, unavailable(1));
+    sim.step(12);
+    expect(sim.last.requeueAfterMs).toBe(10_000);
+  });
+
   it("counts a check fed twice (a retried reconcile) once", () => {
     const sim = new Sim(canary([[10, "1m"], [100]], { analysis: queryAnalysis(2) }));
     sim.step(0);
