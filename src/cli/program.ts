@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerOperatorCommand } from "./commands/operator.js";
+import { registerRefsCommand } from "./commands/refs.js";
 import { registerSidecarCommand } from "./commands/sidecar.js";
 import { registerValidateCommand } from "./commands/validate.js";
 
@@ -26,5 +27,6 @@ export function buildProgram(): Command {
   registerValidateCommand(program);
   registerEvalCommand(program);
   registerSidecarCommand(program);
+  registerRefsCommand(program);
   return program;
 }
