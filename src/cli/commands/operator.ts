@@ -4,6 +4,7 @@ import { type Command, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
 import { createLogger } from "../../log.js";
+import { type InjectionServer, startInjection } from "../../operator/injection.js";
 import { Operator } from "../../operator/operator.js";
 
 interface OperatorFlags {
@@ -25,6 +26,11 @@ interface OperatorFlags {
   webhookTokenFile?: string;
   rollbackAfterUnavailable?: string;
   analysisTick: string;
+  injectionAddress?: string;
+  injectionWebhookConfig?: string;
+  injectionCertSecret?: string;
+  injectionDnsNames?: string;
+  sidecarImage?: string;
 }
 
 /** Reads a secret file, trimmed; names the file and the flag when it cannot. */
@@ -97,6 +103,19 @@ export function registerOperatorCommand(program: Command): void {
       "roll a ramping canary back when Prometheus has been unreachable this long (default: hold indefinitely)",
     )
     .option("--analysis-tick <duration>", "how often due analysis checks are looked for", "1s")
+    .option(
+      "--injection-address <host:port>",
+      "serve the sidecar injection webhook (TLS, POST /inject) here; off without it (see docs/install.md)",
+    )
+    .option("--injection-webhook-config <name>", "MutatingWebhookConfiguration whose caBundle gets the CA")
+    .option(
+      "--injection-cert-secret <name>",
+      "Secret in the operator's namespace keeping the webhook CA and certificate (created when missing)",
+    )
+    .option("--injection-dns-names <list>", "comma-separated names the webhook certificate covers")
+    .addOption(
+      new Option("--sidecar-image <image>", "image of the injected sidecar").env("FLAGWRIGHT_SIDECAR_IMAGE"),
+    )
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["debug", "info", "warn", "error"])
@@ -157,11 +176,13 @@ export function registerOperatorCommand(program: Command): void {
           : undefined,
       });
       const shutdownMs = parseDuration(flags.shutdownTimeout);
+      let injection: InjectionServer | undefined;
       let stopping = false;
       const shutdown = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ reason: signal }, "shutting down");
+        await injection?.stop();
         await operator.stop(shutdownMs);
         log.info({ reason: "Stopped" }, "stopped");
         process.exit(0);
@@ -169,6 +190,26 @@ export function registerOperatorCommand(program: Command): void {
       process.on("SIGTERM", () => void shutdown("SIGTERM"));
       process.on("SIGINT", () => void shutdown("SIGINT"));
       try {
+        // The webhook serves on every replica (not only the leader), before the operator starts.
+        if (flags.injectionAddress) {
+          if (!flags.sidecarImage) throw new Error("--injection-address needs --sidecar-image");
+          injection = await startInjection(
+            kc,
+            {
+              address: flags.injectionAddress,
+              settings: { image: flags.sidecarImage, configMapName: flags.configmapName },
+              certSecret: flags.injectionCertSecret,
+              namespace: process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace,
+              webhookConfig: flags.injectionWebhookConfig,
+              dnsNames: (flags.injectionDnsNames ?? "localhost")
+                .split(",")
+                .map((n) => n.trim())
+                .filter(Boolean),
+              ipAddresses: ["127.0.0.1"],
+            },
+            log,
+          );
+        }
         await operator.start();
       } catch (error) {
         const missing = (error as { missing?: string[] }).missing;
