@@ -1,0 +1,602 @@
+// `npm run demo`: Flagwright end to end on this machine, nothing to install but Prometheus and
+// Alertmanager. It starts a real control plane (kube-apiserver + etcd), Prometheus and Alertmanager
+// with the project's rules, the operator, a sidecar and a demo app whose simulated users ask the
+// sidecar for a canary flag; it applies the canary, shows the ramp 1 → 5 → 25 → 50 → 100 % live,
+// then ships a "bug" and shows the automatic rollback to 0 %. Everything it starts is stopped and
+// removed on exit, on Ctrl-C and when its parent goes away. See docs/demo.md.
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../src/api/index.js";
+import { bucketOf } from "../src/core/index.js";
+import {
+  ensureClusterBinaries,
+  installCrds,
+  kubectl,
+  type RunningCluster,
+  startCluster,
+} from "../test/cluster/cluster.js";
+import { type OperatorProcess, startOperator } from "../test/support/operator.js";
+import {
+  ALERTMANAGER_BIN,
+  freePort,
+  PROMETHEUS_BIN,
+  RULE_FILE,
+  startAlertmanager,
+  startPrometheus,
+} from "../test/support/prometheus.js";
+import { type DemoApp, type Sweep, startDemoApp } from "./demo/app.js";
+import { bar, colours, type Display, liveDisplay, plainDisplay } from "./demo/display.js";
+import { type SidecarProcess, startSidecar } from "./demo/sidecar.js";
+
+const usage = `Usage: npm run demo [-- OPTIONS]
+
+Flagwright end to end on this machine, in about a minute:
+  1. starts a local Kubernetes control plane (kube-apiserver + etcd on 127.0.0.1, built from Go
+     modules on the first run and cached under ~/.cache/flagwright), Prometheus and Alertmanager
+     (Debian's packages) with deploy/prometheus/flagwright-rules.yaml, the operator, a sidecar and
+     a demo app whose simulated users ask the sidecar (OFREP) for the flag;
+  2. applies a canary FeatureFlag (1 → 5 → 25 → 50 → 100 %, analysis on the error-rate alert)
+     and shows the ramp live: phase, step, percent, and how many users the sidecar really serves;
+  3. makes the new code path fail, and shows the alert firing and the automatic rollback to 0 %,
+     its reason, and how long it took; then a summary.
+Everything it starts is stopped and removed on exit, on Ctrl-C and when its parent exits.
+
+Options:
+  --ci                non-interactive: short pauses, plain line-by-line output, a hard deadline
+                      (also when CI=true or stdout is not a terminal)
+  --pause <duration>  pause of each ramp step (default: 5s, 2s with --ci)
+  --users <n>         simulated users (default: 1000)
+  --deadline <s>      give up after this many seconds, not counting a first-run build
+                      (default: 150 with --ci, 600 otherwise)
+  -h, --help          show this help
+
+Needs Prometheus and Alertmanager: apt-get install prometheus prometheus-alertmanager`;
+
+const NAMESPACE = "flagwright-demo";
+const FLAG = "new-checkout";
+const ALERT = "FlagwrightFlagErrorRateHigh";
+const RAMP = [1, 5, 25, 50, 100];
+/** Share of new-path requests that fail once the "bug" ships. */
+const BUG_ERROR_RATIO = 0.5;
+
+const { values } = parseArgs({
+  options: {
+    ci: { type: "boolean", default: false },
+    pause: { type: "string" },
+    users: { type: "string", default: "1000" },
+    deadline: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+const ciEnv = process.env.CI !== undefined && !["", "0", "false"].includes(process.env.CI.toLowerCase());
+const ci = values.ci || ciEnv || !process.stdout.isTTY;
+const pause = values.pause ?? (ci ? "2s" : "5s");
+const userCount = Number(values.users);
+const deadlineSeconds = Number(values.deadline ?? (ci ? 150 : 600));
+if (!Number.isInteger(userCount) || userCount < 10 || userCount > 100_000) {
+  console.error("flagwright demo: --users must be a whole number from 10 to 100000");
+  process.exit(2);
+}
+if (!(deadlineSeconds > 0)) {
+  console.error("flagwright demo: --deadline must be a positive number of seconds");
+  process.exit(2);
+}
+if (!/^\d+(ms|s|m)$/.test(pause)) {
+  console.error("flagwright demo: --pause must be a duration such as 2s, 500ms or 1m");
+  process.exit(2);
+}
+
+for (const bin of [PROMETHEUS_BIN, ALERTMANAGER_BIN]) {
+  if (!existsSync(bin)) {
+    console.error(
+      `flagwright demo: ${bin} not found; install Prometheus and Alertmanager first: apt-get install prometheus prometheus-alertmanager`,
+    );
+    process.exit(1);
+  }
+}
+
+const c = colours(!ci);
+const demoStart = Date.now();
+const display: Display = ci ? plainDisplay(demoStart) : liveDisplay(demoStart);
+const say = (text: string) => display.line(text);
+
+// ---- cleanup: everything started registers how to undo itself; undone newest first, once ----
+
+const cleanups: { what: string; run: () => Promise<void> | void }[] = [];
+const onCleanup = (what: string, run: () => Promise<void> | void) => cleanups.push({ what, run });
+let finishing = false;
+let stage = "starting";
+
+async function finish(code: number, message?: string): Promise<never> {
+  if (finishing) return new Promise<never>(() => {});
+  finishing = true;
+  clearInterval(refresh);
+  display.close();
+  if (message) (code === 0 ? console.log : console.error)(message);
+  const undone: string[] = [];
+  for (const { what, run } of cleanups.reverse()) {
+    try {
+      await Promise.race([
+        run(),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error("timed out after 30 s")), 30_000).unref(),
+        ),
+      ]);
+      undone.push(what);
+    } catch (error) {
+      console.error(`cleanup: ${what}: ${(error as Error).message}`);
+    }
+  }
+  if (undone.length) console.log(`cleaned up: ${undone.join(", ")}`);
+  process.exit(code);
+}
+
+function failed(error: unknown): Promise<never> {
+  const lines = [`${c.red("demo failed:")} ${(error as Error).message ?? String(error)}`];
+  if (operator)
+    lines.push("operator log (last lines):", ...operator.logs.slice(-8).map((l) => `  ${JSON.stringify(l)}`));
+  if (sidecar) lines.push("sidecar log (last lines):", ...sidecar.logs.slice(-5).map((l) => `  ${l}`));
+  return finish(1, lines.join("\n"));
+}
+
+process.on("SIGINT", () => void finish(130, "interrupted (SIGINT): stopping everything the demo started..."));
+process.on(
+  "SIGTERM",
+  () => void finish(143, "terminated (SIGTERM): stopping everything the demo started..."),
+);
+process.on("SIGHUP", () => void finish(129, "hung up (SIGHUP): stopping everything the demo started..."));
+// npm does not pass SIGTERM on to its script; when npm (our parent) goes, so do we.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void finish(1, "the demo's parent process exited: stopping everything...");
+}, 500).unref();
+
+// ---- the parts ----
+
+let operator: OperatorProcess | undefined;
+let sidecar: SidecarProcess | undefined;
+let app: DemoApp | undefined;
+
+interface Firing {
+  activeAt: number;
+  value: number;
+}
+interface StepRecord {
+  index: number;
+  percent: number;
+  at: number;
+  expected: number;
+  /** When a sweep first matched the buckets, and its count. */
+  servedAt?: number;
+  served?: number;
+}
+
+const state = {
+  flag: undefined as FeatureFlag | undefined,
+  firing: undefined as Firing | undefined,
+  appliedAt: 0,
+  bugAt: 0,
+  rolledBackSeenAt: 0,
+  allOffAt: 0,
+  steps: [] as StepRecord[],
+};
+
+const fmtS = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(1)}%`;
+const alertLabel = `${ALERT}{flag="${FLAG}"}`;
+
+function manifest(): string {
+  const steps = RAMP.map(
+    (percent, i) => `        - { percent: ${percent}, pause: ${i === RAMP.length - 1 ? "10m" : pause} }`,
+  );
+  return [
+    `apiVersion: ${GROUP}/${VERSION}`,
+    "kind: FeatureFlag",
+    "metadata:",
+    `  name: ${FLAG}`,
+    `  namespace: ${NAMESPACE}`,
+    "spec:",
+    "  description: The redesigned one-page checkout (Flagwright demo).",
+    "  owner: team-checkout",
+    "  enabled: true",
+    "  rollout:",
+    "    percent: 100",
+    "    canary:",
+    "      steps:",
+    ...steps,
+    "      analysis:",
+    "        alerts:",
+    `          - alertName: ${ALERT}`,
+    `            matchLabels: { flag: ${FLAG} }`,
+    "        interval: 1s",
+    "        failureLimit: 1",
+    "        onFailure: rollback",
+    "",
+  ].join("\n");
+}
+
+/** Users whose bucket puts them in at `percent` (the seed article's rule; the sidecar must agree). */
+function expectedOn(users: string[], percent: number): number {
+  return users.filter((u) => bucketOf(FLAG, u) < percent).length;
+}
+
+function statusBlock(): string[] {
+  const s = state.flag?.status;
+  const total = RAMP.length;
+  const phase = s?.phase ?? (state.appliedAt ? "Pending" : "not applied yet");
+  const percent = s?.currentPercent ?? 0;
+  const step = s?.currentStepIndex === undefined ? "-" : `${s.currentStepIndex + 1}/${total}`;
+  const phaseText =
+    phase === "RolledBack" ? c.red(phase) : phase === "Progressing" ? c.green(phase) : c.yellow(phase);
+  const last = app?.last;
+  const rates = app?.rates() ?? { total: 0, onPath: 0, errors: 0 };
+  const alert = state.firing ? c.red("FIRING") : c.green("not firing");
+  const analysis = s?.lastAnalysis
+    ? `last check ${s.lastAnalysis.result} ${((Date.now() - Date.parse(s.lastAnalysis.at ?? "")) / 1000 || 0).toFixed(1)} s ago`
+    : "no check yet";
+  return [
+    c.dim("─".repeat(72)),
+    ` ${c.bold(FLAG)}  ${phaseText}  step ${step}  flag at ${String(percent).padStart(3)}%  ${bar(percent / 100)}`,
+    ` users served the new checkout by the sidecar: ${last ? `${pct(last.on, last.total).padStart(6)} (${last.on}/${last.total})` : "-"}  ${bar(last ? last.on / last.total : 0)}`,
+    ` traffic ${Math.round(rates.total)} req/s, ${Math.round(rates.onPath)} on the new path, ${c[rates.errors > 0 ? "red" : "dim"](`${Math.round(rates.errors)} errors/s`)}`,
+    ` alert ${alertLabel}: ${alert}; ${analysis}`,
+    c.dim(` stage: ${stage}.  Ctrl-C stops the demo and removes everything it started.`),
+  ];
+}
+const refresh = setInterval(() => {
+  if (!ci && !finishing) display.block(statusBlock());
+}, 250);
+
+// ---- the run ----
+
+async function main(): Promise<void> {
+  say(
+    c.bold(
+      `Flagwright demo: a canary flag ramps ${RAMP.join(" → ")} % under Prometheus analysis, then a bug ships and it rolls back on its own.`,
+    ),
+  );
+  stage = "preparing the control plane binaries";
+  await ensureClusterBinaries((line) => say(`control plane: ${line}`));
+  const deadline = setTimeout(
+    () =>
+      void failed(
+        new Error(
+          `deadline of ${deadlineSeconds} s passed while ${stage} (raise it with --deadline SECONDS)`,
+        ),
+      ),
+    deadlineSeconds * 1000,
+  );
+  deadline.unref();
+
+  const dir = mkdtempSync(join(tmpdir(), "flagwright-demo-"));
+  onCleanup("temp folder", () => rmSync(dir, { recursive: true, force: true }));
+  const token = `demo-${Math.random().toString(36).slice(2)}`;
+  const tokenFile = join(dir, "webhook-token");
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+
+  stage = "starting the control plane, Prometheus and Alertmanager";
+  say("starting the control plane (kube-apiserver + etcd), Prometheus and Alertmanager on 127.0.0.1...");
+  const demoApp = await startDemoApp({ flag: FLAG, users: userCount });
+  app = demoApp;
+  onCleanup("demo app", () => demoApp.stop());
+  const operatorPort = await freePort();
+
+  const clusterReady = (async () => {
+    const started = Date.now();
+    const cl = await startCluster();
+    onCleanup("control plane", () => cl.stop());
+    await installCrds(cl);
+    await kubectl(cl, ["create", "namespace", NAMESPACE]);
+    say(
+      `control plane: API server ${cl.server} ready in ${fmtS(Date.now() - started)}, FeatureFlag CRD installed`,
+    );
+    return cl;
+  })();
+  const monitoringReady = (async () => {
+    const am = await startAlertmanager({
+      webhookUrl: `http://127.0.0.1:${operatorPort}/webhooks/alertmanager`,
+      token,
+    });
+    onCleanup("alertmanager", () => am.dispose());
+    const prom = await startPrometheus({ targets: [demoApp.target], alertmanagers: [am.target] });
+    onCleanup("prometheus", () => prom.dispose());
+    say(
+      `prometheus: ${prom.url} (rules ${RULE_FILE.replace(/.*\/deploy\//, "deploy/")}, scraping the demo app every 1 s); alertmanager: ${am.url}, receiver = the operator's webhook`,
+    );
+    return prom;
+  })();
+  // Both settle before going on, so a failure in one never leaves the other half-registered.
+  const [cl, prom] = await Promise.all([clusterReady, monitoringReady]);
+
+  stage = "starting the operator and the sidecar";
+  const operatorReady = (async () => {
+    const op = await startOperator(
+      [
+        "--namespaces",
+        NAMESPACE,
+        "--http-address",
+        `127.0.0.1:${operatorPort}`,
+        "--prometheus-url",
+        prom.url,
+        "--webhook-token-file",
+        tokenFile,
+      ],
+      { kubeconfig: cl.kubeconfig },
+    );
+    operator = op;
+    onCleanup("operator", () => stopOrKill(op.child, op.exited));
+    void op.exited.then((code) => {
+      if (!finishing) void failed(new Error(`the operator exited unexpectedly (exit ${code})`));
+    });
+    void watchdog(op.url);
+    say(
+      `operator: watching namespace ${NAMESPACE}, analysis against Prometheus, Alertmanager webhook at ${op.url}/webhooks/alertmanager`,
+    );
+  })();
+  const sidecarReady = (async () => {
+    const sc = await startSidecar(`${NAMESPACE}/flagwright-flags`, cl.kubeconfig);
+    sidecar = sc;
+    onCleanup("sidecar", () => stopOrKill(sc.child, sc.exited));
+    void sc.exited.then((code) => {
+      if (!finishing) void failed(new Error(`the sidecar exited unexpectedly (exit ${code})`));
+    });
+    say(`sidecar: OFREP at ${sc.url}, watching ConfigMap ${NAMESPACE}/flagwright-flags`);
+    return sc;
+  })();
+  const [, sc] = await Promise.all([operatorReady, sidecarReady]);
+
+  demoApp.startTraffic(sc.url);
+  say(
+    `demo app: ${userCount} simulated users, each asking the sidecar "is ${FLAG} on for me?" several times a second; metrics at http://${demoApp.target}/metrics`,
+  );
+
+  // Watch the flag (status) and the alert for the rest of the run.
+  const kc = new KubeConfig();
+  kc.loadFromFile(cl.kubeconfig);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  let polling = true;
+  onCleanup("status polling", () => {
+    polling = false;
+  });
+  const pollFlag = async () => {
+    while (polling) {
+      try {
+        state.flag = (await custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: NAMESPACE,
+          plural: PLURAL,
+          name: FLAG,
+        })) as FeatureFlag;
+        onFlag(state.flag);
+      } catch {
+        // not created yet, or a transient error: look again
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const pollAlert = async () => {
+    while (polling) {
+      try {
+        const res = await fetch(`${prom.url}/api/v1/alerts`, { signal: AbortSignal.timeout(2000) });
+        const body = (await res.json()) as {
+          data: {
+            alerts: { labels: Record<string, string>; state: string; activeAt: string; value: string }[];
+          };
+        };
+        const hit = body.data.alerts.find(
+          (a) => a.labels.alertname === ALERT && a.labels.flag === FLAG && a.state === "firing",
+        );
+        if (hit && !state.firing) {
+          state.firing = { activeAt: Date.parse(hit.activeAt), value: Number(hit.value) };
+          say(
+            `${c.red("alert firing:")} ${alertLabel} in Prometheus, active since ${fmtS(state.firing.activeAt - state.bugAt)} after the bug shipped (error ratio ${(100 * state.firing.value).toFixed(1)}% over 1m, threshold 5%)`,
+          );
+          maybeReportRollback();
+        }
+      } catch {
+        // Prometheus busy: look again
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+  void pollFlag();
+  void pollAlert();
+  demoApp.onSweep(onSweep);
+
+  // A few sweeps of baseline traffic first (everyone off): warms the app and the sidecar up, and
+  // gives Prometheus samples before the flag depends on them.
+  stage = "sending baseline traffic";
+  let sweeps = 0;
+  demoApp.onSweep(() => {
+    sweeps++;
+  });
+  await until(() => sweeps >= 3);
+
+  // Apply the canary.
+  stage = "applying the canary flag";
+  const yaml = manifest();
+  say(`applying the canary FeatureFlag (kubectl apply -f -):\n${yaml.trimEnd().replace(/^/gm, "    ")}`);
+  state.appliedAt = Date.now();
+  await kubectl(cl, ["apply", "-f", "-"], yaml);
+
+  stage = `ramping ${RAMP.join(" → ")} %`;
+  await until(() => {
+    const top = state.steps.at(-1);
+    return top?.index === RAMP.length - 1 && top.servedAt !== undefined;
+  });
+  const rampDone = Date.now();
+  const bake = ci ? 1000 : 4000;
+  stage = "holding at 100% (the last step's bake)";
+  say(
+    `at 100%: the last step holds for a 10m bake before Completed; a bug ships ${bake / 1000} s into it...`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, bake));
+
+  stage = "waiting for the alert and the rollback";
+  demoApp.setErrorRatio(BUG_ERROR_RATIO);
+  state.bugAt = Date.now();
+  say(
+    `${c.red("bug shipped:")} ${BUG_ERROR_RATIO * 100}% of requests on the new checkout path now fail (HTTP 500); Prometheus evaluates ${ALERT} every 1 s`,
+  );
+  await until(() => state.allOffAt > 0 && state.firing !== undefined && rollbackReported);
+
+  stage = "writing the summary";
+  await summary(cl, rampDone);
+  polling = false;
+  clearTimeout(deadline);
+}
+
+let rollbackReported = false;
+let lastPhase = "";
+
+function onFlag(flag: FeatureFlag) {
+  const s = flag.status;
+  if (!s?.phase) return;
+  const index = s.currentStepIndex ?? 0;
+  if (s.phase !== lastPhase && !(s.phase === "Progressing" && lastPhase === "")) {
+    if (s.phase !== "RolledBack") say(`phase ${s.phase}${lastPhase ? ` (was ${lastPhase})` : ""}`);
+  }
+  lastPhase = s.phase;
+  if ((s.phase === "Progressing" || s.phase === "Paused") && state.steps.at(-1)?.index !== index) {
+    const percent = s.currentPercent ?? 0;
+    const record: StepRecord = {
+      index,
+      percent,
+      at: Date.now(),
+      expected: expectedOn(app?.users ?? [], percent),
+    };
+    state.steps.push(record);
+    const since = state.appliedAt ? ` (${fmtS(record.at - state.appliedAt)} after apply)` : "";
+    say(
+      `${c.bold(`step ${index + 1}/${RAMP.length}`)}: phase ${s.phase}, flag at ${percent}%${since}; last check: ${s.lastAnalysis?.result ?? "-"}`,
+    );
+  }
+  if (s.phase === "RolledBack" && !state.rolledBackSeenAt) {
+    state.rolledBackSeenAt = Date.now();
+    maybeReportRollback();
+  }
+}
+
+function maybeReportRollback() {
+  const s = state.flag?.status;
+  // Reported once Prometheus' side is known too, so the lines read in cause-and-effect order.
+  if (rollbackReported || !state.rolledBackSeenAt || !s?.rollback || !state.firing) return;
+  rollbackReported = true;
+  const rb = s.rollback;
+  const rbAt = Date.parse(rb.at ?? "");
+  const via = rb.message?.includes("(Alertmanager)")
+    ? "pushed by Alertmanager's webhook"
+    : "polled from Prometheus";
+  const fromAlert = `, ${fmtS(rbAt - state.firing.activeAt)} after the alert fired`;
+  say(
+    `${c.red(c.bold("ROLLED BACK to 0%"))}: phase ${s.phase}, current ${s.currentPercent}%, reason ${rb.reason}, alert ${rb.alertName ?? "-"} (${via})${fromAlert}`,
+  );
+  say(`  rollback record: from step ${(rb.stepIndex ?? 0) + 1} at ${rb.percent}%: ${rb.message ?? ""}`);
+}
+
+function onSweep(sweep: Sweep) {
+  if (process.env.FLAGWRIGHT_DEMO_DEBUG)
+    say(`sweep ${sweep.on}/${sweep.total} in ${sweep.endedAt - sweep.startedAt} ms`);
+  const step = state.steps.at(-1);
+  if (step && step.servedAt === undefined && sweep.startedAt >= step.at && sweep.on === step.expected) {
+    step.servedAt = sweep.endedAt;
+    step.served = sweep.on;
+    say(
+      `  sidecar: ${sweep.on}/${sweep.total} users (${pct(sweep.on, sweep.total)}) now get ${FLAG} — exactly the users whose bucket is below ${step.percent}; ${fmtS(sweep.endedAt - step.at)} after the step`,
+    );
+  }
+  if (
+    state.rolledBackSeenAt &&
+    !state.allOffAt &&
+    sweep.startedAt >= state.rolledBackSeenAt &&
+    sweep.on === 0
+  ) {
+    state.allOffAt = sweep.endedAt;
+    const fromAlert = state.firing
+      ? `, ${fmtS(sweep.endedAt - state.firing.activeAt)} after the alert fired`
+      : "";
+    say(`  sidecar: 0/${sweep.total} users get ${FLAG} any more${fromAlert}`);
+  }
+}
+
+async function summary(cl: RunningCluster, rampDone: number) {
+  const flag = state.flag as FeatureFlag;
+  const s = flag.status ?? {};
+  const rb = s.rollback ?? {};
+  const firing = state.firing as Firing;
+  const rbAt = Date.parse(rb.at ?? "");
+  const lines = [
+    "",
+    c.bold("summary"),
+    `  ramp      ${state.steps.map((st) => `${st.percent}%`).join(" → ")} in ${fmtS(rampDone - state.appliedAt)} from kubectl apply, analysis passing at every step`,
+    `  users     the sidecar served ${state.steps.map((st) => `${st.served ?? "?"}`).join(", ")} of ${userCount} users at those steps: exactly the deterministic buckets, each within ${fmtS(Math.max(...state.steps.map((st) => (st.servedAt ?? st.at) - st.at)))} of the step`,
+    `  the bug   ${BUG_ERROR_RATIO * 100}% of new-path requests failing from +${((state.bugAt - demoStart) / 1000).toFixed(1)}s; ${alertLabel} firing ${fmtS(firing.activeAt - state.bugAt)} later`,
+    `  rollback  to 0% ${fmtS(rbAt - firing.activeAt)} after the alert fired (reason ${rb.reason}, alert ${rb.alertName}); every simulated user off ${fmtS(state.allOffAt - firing.activeAt)} after it fired`,
+    `  gitops    spec untouched (generation ${flag.metadata?.generation}); phase ${s.phase}, the decision lives in status. Retry with: kubectl flagwright retry ${FLAG} -n ${NAMESPACE}`,
+  ];
+  say(lines.join("\n"));
+  // The same table an operator's user would look at.
+  let out = "";
+  const { runPlugin } = await import("../src/cli/kubectl-plugin/program.js");
+  const code = await runPlugin(["status", "-n", NAMESPACE, "--kubeconfig", cl.kubeconfig], {
+    out: (t: string) => {
+      out += t;
+    },
+    err: (t: string) => {
+      out += t;
+    },
+  });
+  say(
+    `kubectl flagwright status -n ${NAMESPACE}${code === 0 ? "" : ` (exit ${code})`}:\n${out.trimEnd().replace(/^/gm, "  ")}`,
+  );
+}
+
+/** Fails the demo when the operator stops answering /healthz for 10 s (hung or starved). */
+async function watchdog(url: string) {
+  let since = Date.now();
+  while (!finishing) {
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) since = Date.now();
+    } catch {
+      // counted below
+    }
+    if (Date.now() - since > 10_000) {
+      return failed(new Error(`the operator at ${url} has not answered /healthz for 10 s (hung or starved)`));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** SIGTERM, and SIGKILL if the process has not exited 10 s later. */
+async function stopOrKill(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Resolves once `test` holds (checked every 50 ms). The overall deadline bounds every wait. */
+async function until(test: () => boolean): Promise<void> {
+  while (!test()) {
+    if (finishing) return new Promise(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+try {
+  await main();
+  await finish(0, c.green(`demo complete in ${fmtS(Date.now() - demoStart)}`));
+} catch (error) {
+  await failed(error);
+}

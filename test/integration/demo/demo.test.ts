@@ -1,0 +1,141 @@
+// `npm run demo -- --ci` as a newcomer (or CI) runs it: a child process with its own control
+// plane, Prometheus, Alertmanager, operator, sidecar and demo app. The output must show every
+// ramp step, the rollback to 0 % naming the alert, and the summary; the exit code must be 0; and
+// nothing it started may outlive it: every process seen below it is gone, and its private TMPDIR
+// (where the cluster, Prometheus, Alertmanager and the demo make their folders) is empty again.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  /** Start time in clock ticks since boot: tells a live process from a later one reusing its pid. */
+  start: string;
+  state: string;
+  cmd: string;
+}
+
+function readProc(pid: number): Proc | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name is in parentheses and may contain spaces; fields follow the last ")".
+    const close = stat.lastIndexOf(")");
+    const fields = stat.slice(close + 2).split(" ");
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    return { pid, state: fields[0] ?? "", ppid: Number(fields[1]), start: fields[19] ?? "", cmd };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every live process whose ancestry leads to `root` (not `root` itself). */
+function descendants(root: number): Proc[] {
+  const all = readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => readProc(Number(d)))
+    .filter((p): p is Proc => p !== undefined);
+  const children = new Map<number, Proc[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const out: Proc[] = [];
+  const stack = [root];
+  while (stack.length) {
+    for (const child of children.get(stack.pop() as number) ?? []) {
+      out.push(child);
+      stack.push(child.pid);
+    }
+  }
+  return out;
+}
+
+describe("npm run demo -- --ci", () => {
+  const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-test-"));
+  afterAll(() => rmSync(privateTmp, { recursive: true, force: true }));
+
+  it("ramps 1 → 5 → 25 → 50 → 100, rolls back to 0 on the alert, summarises, exits 0 and leaves nothing behind", async () => {
+    const started = Date.now();
+    const child = spawn("npm", ["run", "demo", "--", "--ci"], {
+      cwd: repoRoot,
+      env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => {
+      output += d;
+    });
+    child.stderr.on("data", (d) => {
+      output += d;
+    });
+    // Everything the demo starts, sampled while it runs (short-lived kubectl calls may slip
+    // between samples; the long-running processes cannot).
+    const seen = new Map<number, Proc>();
+    const sample = () => {
+      if (child.pid === undefined) return;
+      for (const p of descendants(child.pid)) if (!seen.has(p.pid)) seen.set(p.pid, p);
+    };
+    const sampler = setInterval(sample, 200);
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    clearInterval(sampler);
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`[demo] exit ${code} after ${seconds.toFixed(1)} s\n${output}`);
+
+    expect(code, output).toBe(0);
+    RAMP_LINES.forEach((line) => {
+      expect(output).toMatch(line);
+    });
+    expect(output).toMatch(
+      /ROLLED BACK to 0%: phase RolledBack, current 0%, reason Alert, alert FlagwrightFlagErrorRateHigh/,
+    );
+    expect(output).toMatch(/after the alert fired/);
+    expect(output).toMatch(/sidecar: 0\/\d+ users get new-checkout any more/);
+    expect(output).toMatch(/^\[ *[\d.]+s\] summary$/m);
+    expect(output).toMatch(/ramp {6}1% → 5% → 25% → 50% → 100%/);
+    expect(output).toMatch(
+      /rollback {2}to 0% [\d.]+ s after the alert fired \(reason Alert, alert FlagwrightFlagErrorRateHigh\)/,
+    );
+    expect(output).toMatch(/demo complete in/);
+    const cleaned = output.match(/^cleaned up: (.*)$/m)?.[1] ?? "";
+    for (const part of [
+      "operator",
+      "sidecar",
+      "control plane",
+      "prometheus",
+      "alertmanager",
+      "demo app",
+      "temp folder",
+    ]) {
+      expect(cleaned.split(", "), `cleaned up: ${cleaned}`).toContain(part);
+    }
+
+    // The demo, the cluster, Prometheus, Alertmanager, the operator and the sidecar were all seen.
+    const commands = [...seen.values()].map((p) => p.cmd).join("\n");
+    for (const what of [
+      "scripts/demo.ts",
+      "flagwright-cluster",
+      "/usr/bin/prometheus ",
+      "alertmanager",
+      " operator ",
+      " sidecar ",
+    ]) {
+      expect(commands, `expected to see a process matching ${what}`).toContain(what);
+    }
+    // None of them is left: a pid still alive with the same start time is the same process.
+    const left = [...seen.values()].filter((p) => {
+      const now = readProc(p.pid);
+      return now !== undefined && now.start === p.start && now.state !== "Z";
+    });
+    expect(left.map((p) => `${p.pid} ${p.cmd}`)).toEqual([]);
+    // Its TMPDIR is empty again (tsx keeps its compile cache there, which is not the demo's).
+    expect(existsSync(privateTmp)).toBe(true);
+    expect(readdirSync(privateTmp).filter((f) => !f.startsWith("tsx-"))).toEqual([]);
+  }, 240_000);
+});
+
+const RAMP_LINES = [1, 5, 25, 50, 100].map(
+  (percent, i) => new RegExp(`step ${i + 1}/5: phase Progressing, flag at ${percent}%`),
+);
