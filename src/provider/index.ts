@@ -17,6 +17,7 @@ import {
   ProviderEvents,
   type ResolutionDetails,
   TargetingKeyMissingError,
+  type TrackingEventDetails,
   TypeMismatchError,
 } from "@openfeature/server-sdk";
 import {
@@ -26,6 +27,7 @@ import {
   type FlagDocument,
   parseDocument,
 } from "../core/index.js";
+import type { ExperimentCounters } from "../sidecar/experiment-counters.js";
 import { FileSource } from "../sidecar/file-source.js";
 
 export interface FlagwrightProviderOptions {
@@ -39,6 +41,12 @@ export interface FlagwrightProviderOptions {
   document?: FlagDocument | string;
   /** Called when a new document is unreadable or malformed; the last good one keeps serving. */
   onDocumentError?: (error: Error) => void;
+  /**
+   * Experiment counters (flagwright_exposures_total, flagwright_conversions_total) on the
+   * application's prom-client registry: `new ExperimentCounters(registry)`. Conversions come from
+   * OpenFeature's tracking API: `client.track("purchase", { targetingKey }, { flag: "banner", value: 12 })`.
+   */
+  experiments?: ExperimentCounters;
 }
 
 export class FlagwrightProvider implements Provider {
@@ -127,6 +135,9 @@ export class FlagwrightProvider implements Provider {
     const compiled = this.#compiled;
     if (compiled === undefined) throw new GeneralError("no flag document loaded");
     const r = evaluate(compiled, flagKey, context);
+    if (this.#opts.experiments !== undefined && typeof context.targetingKey === "string") {
+      this.#opts.experiments.exposure(compiled.document.namespace, flagKey, context.targetingKey, r);
+    }
     switch (r.errorCode) {
       case undefined:
         break;
@@ -153,6 +164,30 @@ export class FlagwrightProvider implements Provider {
     }
     details.value = r.value as T;
     return details;
+  }
+
+  /**
+   * OpenFeature tracking: a conversion event for the flag named in the details (`flag`), attributed
+   * to the variant the user is assigned now. Events without a flag or targeting key, or for users
+   * without a variant, are ignored (track never throws).
+   */
+  track(eventName: string, context: EvaluationContext, details: TrackingEventDetails = {}): void {
+    const counters = this.#opts.experiments;
+    const compiled = this.#compiled;
+    const flag = details.flag;
+    const user = context.targetingKey;
+    if (
+      counters === undefined ||
+      compiled === undefined ||
+      typeof flag !== "string" ||
+      typeof user !== "string"
+    ) {
+      return;
+    }
+    if (!/^[A-Za-z0-9_.:-]+$/.test(eventName)) return;
+    const r = evaluate(compiled, flag, { targetingKey: user });
+    if (r.errorCode !== undefined || r.variant === undefined) return;
+    counters.conversion(compiled.document.namespace, flag, r.variant, user, eventName, details.value);
   }
 
   async resolveBooleanEvaluation(flagKey: string, defaultValue: boolean, context: EvaluationContext) {

@@ -5,10 +5,11 @@
 //   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure
 //   POST /ofrep/v1/evaluate/flags        -> 200 {flags:[...]} with ETag | 304 | 400 bulkEvaluationFailure
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
-// plus /healthz, /readyz and /metrics.
+// plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type EvaluationDetails, evaluate } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
+import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
 import type { SidecarMetrics } from "./metrics.js";
 import type { DocumentStore } from "./store.js";
@@ -21,6 +22,8 @@ export interface HandlerOptions {
   store: DocumentStore;
   metrics: SidecarMetrics;
   exposure?: ExposureLog | undefined;
+  /** Experiment exposures and conversions (POST /track); /track answers 404 without it. */
+  experiments?: ExperimentCounters | undefined;
   maxBodyBytes: number;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
@@ -127,7 +130,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, metrics, exposure, maxBodyBytes } = opts;
+  const { store, metrics, exposure, experiments, maxBodyBytes } = opts;
 
   function send(
     res: ServerResponse,
@@ -185,6 +188,9 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       if (exposure !== undefined && typeof context.targetingKey === "string") {
         exposure.record(key, context.targetingKey, result, loaded.document.revision);
       }
+      if (experiments !== undefined && typeof context.targetingKey === "string") {
+        experiments.exposure(loaded.document.namespace, key, context.targetingKey, result);
+      }
       send(res, statusOf(result), fragment(key, result));
     } catch (error) {
       sendError(res, error, key);
@@ -226,6 +232,50 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     }
   }
 
+  // POST /track {flag, targetingKey, event, value?}: a conversion, attributed to the variant the
+  // user is assigned right now (recomputed from the hash, never stored).
+  async function track(req: IncomingMessage, res: ServerResponse, counters: ExperimentCounters) {
+    try {
+      const text = await readBody(req, maxBodyBytes);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new HttpError(400, "PARSE_ERROR", "request body is not valid JSON");
+      }
+      const t = parseTrackRequest(parsed);
+      if (typeof t === "string") throw new HttpError(400, "INVALID_CONTEXT", t);
+      const loaded = store.current;
+      if (loaded === undefined) return notReady(res, t.flag);
+      const result = evaluate(loaded.compiled, t.flag, { targetingKey: t.targetingKey });
+      if (result.errorCode === "FLAG_NOT_FOUND")
+        throw new HttpError(404, "FLAG_NOT_FOUND", `flag ${t.flag} not found`);
+      if (result.errorCode !== undefined || result.variant === undefined) {
+        return send(
+          res,
+          200,
+          JSON.stringify({
+            flag: t.flag,
+            event: t.event,
+            counted: false,
+            reason: "no variant for this user",
+          }),
+        );
+      }
+      const counted = counters.conversion(
+        loaded.document.namespace,
+        t.flag,
+        result.variant,
+        t.targetingKey,
+        t.event,
+        t.value,
+      );
+      send(res, 200, JSON.stringify({ flag: t.flag, variant: result.variant, event: t.event, counted }));
+    } catch (error) {
+      sendError(res, error, undefined);
+    }
+  }
+
   const configuration = JSON.stringify({
     name: "flagwright",
     capabilities: {
@@ -247,6 +297,11 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     if (path === OFREP_BULK) {
       if (method !== "POST") return methodNotAllowed(res, "POST");
       void bulk(req, res);
+      return;
+    }
+    if (path === "/track" && experiments !== undefined) {
+      if (method !== "POST") return methodNotAllowed(res, "POST");
+      void track(req, res, experiments);
       return;
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET");

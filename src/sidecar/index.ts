@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
 import { ConfigMapSource } from "./configmap-source.js";
+import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 import { ExposureLog } from "./exposure.js";
 import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
@@ -11,6 +12,7 @@ import { SidecarMetrics } from "./metrics.js";
 import { DocumentStore } from "./store.js";
 
 export { ConfigMapSource } from "./configmap-source.js";
+export { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 export { FileSource } from "./file-source.js";
 export { etagMatches } from "./http.js";
 export { SidecarMetrics } from "./metrics.js";
@@ -31,6 +33,8 @@ export interface SidecarOptions {
   maxBodyBytes?: number;
   /** Path for exposure JSON lines, or "-" for stdout; off when unset. */
   exposureLog?: string;
+  /** Experiment exposure counting: first per user per process (default), or every evaluation. */
+  exposures?: { mode?: ExposureMode; maxUsers?: number };
   logger?: Logger;
   /** How long shutdown waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs?: number;
@@ -62,6 +66,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     defaultMetrics: options.defaultMetrics ?? true,
   });
   const exposure = options.exposureLog ? new ExposureLog(options.exposureLog) : undefined;
+  const experiments = new ExperimentCounters(metrics.registry, options.exposures);
   let closing = false;
 
   let markReady: () => void = () => {};
@@ -101,6 +106,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     store,
     metrics,
     exposure,
+    experiments,
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     isClosing: () => closing,
   });

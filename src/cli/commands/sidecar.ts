@@ -13,6 +13,8 @@ interface SidecarFlags {
   pollInterval: number;
   maxBodyBytes: number;
   exposureLog?: string;
+  exposures: "first" | "every";
+  exposureUsers: number;
   shutdownTimeout: number;
   logLevel: string;
 }
@@ -86,6 +88,20 @@ export function registerSidecarCommand(program: Command): void {
       "--exposure-log <path>",
       'append exposure events (flag, variant, reason, hashed user, time) as JSON lines; "-" for stdout',
     )
+    .addOption(
+      new Option(
+        "--exposures <mode>",
+        "flagwright_exposures_total counts the first evaluation per user and flag (per process) or every one",
+      )
+        .choices(["first", "every"])
+        .default("first"),
+    )
+    .option(
+      "--exposure-users <n>",
+      "with --exposures first: users remembered per process",
+      positiveInt,
+      100000,
+    )
     .option(
       "--shutdown-timeout <ms>",
       "on SIGTERM, wait this long for in-flight requests",
@@ -130,6 +146,7 @@ export function registerSidecarCommand(program: Command): void {
         port,
         maxBodyBytes: flags.maxBodyBytes,
         exposureLog: flags.exposureLog,
+        exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
         shutdownTimeoutMs: flags.shutdownTimeout,
         logger,
       });
