@@ -1,0 +1,136 @@
+// Real processes for end-to-end tests: `flagwright sidecar` in its own process, and the
+// `kubectl-flagwright` plugin run by the suite's kubectl from PATH (as test/integration/rollout/
+// plugin.test.ts does), each with wall-clock start and end times.
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { inject } from "vitest";
+import { waitFor } from "./wait.js";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface SidecarProcess {
+  child: ChildProcess;
+  url: string;
+  logs: Record<string, unknown>[];
+  /** POST /ofrep/v1/evaluate/flags/{key} for one targeting key; the parsed answer. */
+  evaluate(key: string, targetingKey: string): Promise<{ value?: unknown; reason?: string }>;
+  stop(): Promise<void>;
+}
+
+/** `flagwright sidecar --configmap NAMESPACE/NAME` on a free loopback port, watching the suite's cluster. */
+export async function startSidecarProcess(
+  namespace: string,
+  name = "flagwright-flags",
+): Promise<SidecarProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "sidecar",
+      "--configmap",
+      `${namespace}/${name}`,
+      "--kubeconfig",
+      inject("kubeconfig"),
+      "--listen",
+      "127.0.0.1:0",
+    ],
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const logs: Record<string, unknown>[] = [];
+  let stderr = "";
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    try {
+      logs.push(JSON.parse(line));
+    } catch {
+      logs.push({ msg: line });
+    }
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  };
+  let url: string;
+  try {
+    url = await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`sidecar exited ${child.exitCode}: ${stderr}`);
+        const listening = logs.find((l) => l.event === "listening");
+        return listening && String(listening.url);
+      },
+      { timeoutMs: 30_000, what: "the sidecar to listen" },
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    child,
+    url,
+    logs,
+    async evaluate(key, targetingKey) {
+      const res = await fetch(`${url}/ofrep/v1/evaluate/flags/${key}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ context: { targetingKey } }),
+      });
+      return (await res.json()) as { value?: unknown; reason?: string };
+    },
+    stop,
+  };
+}
+
+export interface PluginRun {
+  code: number | null;
+  out: string;
+  err: string;
+  /** Date.now() just before spawning and when the process closed. */
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface KubectlPlugin {
+  /** `kubectl flagwright ARGS` with the plugin found on PATH. */
+  run(args: string[]): Promise<PluginRun>;
+  dispose(): void;
+}
+
+/** Puts a `kubectl-flagwright` executable (the package's plugin entry point) on a private PATH. */
+export function installKubectlPlugin(): KubectlPlugin {
+  const bin = mkdtempSync(join(tmpdir(), "flagwright-plugin-"));
+  const script = join(bin, "kubectl-flagwright");
+  writeFileSync(
+    script,
+    `#!/bin/sh\nexec "${join(repoRoot, "node_modules/.bin/tsx")}" "${join(repoRoot, "src/cli/kubectl-plugin/main.ts")}" "$@"\n`,
+  );
+  chmodSync(script, 0o755);
+  return {
+    run: (args) =>
+      new Promise<PluginRun>((resolve, reject) => {
+        const startedAt = Date.now();
+        const child = spawn(inject("kubectl"), ["flagwright", ...args], {
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject("kubeconfig") },
+        });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d) => {
+          out += d;
+        });
+        child.stderr.on("data", (d) => {
+          err += d;
+        });
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, out, err, startedAt, endedAt: Date.now() }));
+      }),
+    dispose: () => rmSync(bin, { recursive: true, force: true }),
+  };
+}
