@@ -32,6 +32,7 @@ import {
 } from "../rollout/prometheus.js";
 import { AnalysisRunner } from "../rollout/runner.js";
 import type { RolloutOptions } from "../rollout/steps.js";
+import { ExperimentLoop } from "./experiments.js";
 import { LeaderElector } from "./leader.js";
 import { createOperatorMetrics, type OperatorMetrics } from "./metrics.js";
 import { missingPermissions } from "./permissions.js";
@@ -62,6 +63,8 @@ export interface OperatorOptions {
   rollout?: RolloutOptions;
   /** How often the analysis loop looks for due checks (default 1 s). */
   analysisTickMs?: number;
+  /** How often experiment results and Stale conditions are recomputed (default 60 s). */
+  experimentIntervalMs?: number;
   now?: () => Date;
   /** Informer tuning, for tests of outages. */
   informer?: { watchTimeoutSeconds?: number; maxBackoffMs?: number };
@@ -76,6 +79,7 @@ export class Operator {
   private readonly reconciler: NamespaceReconciler;
   private readonly elector?: LeaderElector;
   readonly analysis: AnalysisRunner;
+  readonly experiments: ExperimentLoop;
   private server?: Server;
   private workers: Promise<void>[] = [];
   private leading = false;
@@ -162,6 +166,16 @@ export class Operator {
       now: options.now,
       log,
       tickMs: options.analysisTickMs,
+    });
+
+    this.experiments = new ExperimentLoop({
+      custom,
+      prometheus: options.prometheus ? new PrometheusClient(options.prometheus) : undefined,
+      listFlags: () => this.listFlags(),
+      log,
+      registry: this.metrics.registry,
+      intervalMs: options.experimentIntervalMs,
+      now: options.now,
     });
 
     this.reconciler = new NamespaceReconciler({
@@ -256,6 +270,7 @@ export class Operator {
     this.metrics.leader.set({ name: this.options.leaderElection?.name ?? "none" }, 1);
     this.enqueueAll();
     this.analysis.start();
+    this.experiments.start();
     const count = this.options.workers ?? 4;
     this.workers = Array.from({ length: count }, () => this.work());
   }
@@ -360,6 +375,7 @@ export class Operator {
     this.stopped = true;
     this.queue.shutDown();
     await this.analysis.stop();
+    await this.experiments.stop();
     const drained = Promise.all(this.workers);
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
     await this.elector?.stop();

@@ -26,6 +26,7 @@ interface OperatorFlags {
   webhookTokenFile?: string;
   rollbackAfterUnavailable?: string;
   analysisTick: string;
+  experimentInterval: string;
   injectionAddress?: string;
   injectionWebhookConfig?: string;
   injectionCertSecret?: string;
@@ -104,6 +105,11 @@ export function registerOperatorCommand(program: Command): void {
     )
     .option("--analysis-tick <duration>", "how often due analysis checks are looked for", "1s")
     .option(
+      "--experiment-interval <duration>",
+      "how often experiment results (from Prometheus) and Stale conditions are recomputed",
+      "60s",
+    )
+    .option(
       "--injection-address <host:port>",
       "serve the sidecar injection webhook (TLS, POST /inject) here; off without it (see docs/install.md)",
     )
@@ -171,6 +177,7 @@ export function registerOperatorCommand(program: Command): void {
             : undefined,
         },
         analysisTickMs: parseDuration(flags.analysisTick),
+        experimentIntervalMs: parseDuration(flags.experimentInterval),
         leaderElection: flags.leaderElect
           ? { namespace: flags.leaderElectionNamespace, name: flags.leaderElectionId }
           : undefined,

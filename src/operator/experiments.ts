@@ -1,0 +1,229 @@
+// The experiment and hygiene loop: every interval (while leading) it reads exposures and
+// conversions per variant from Prometheus for each flag with spec.experiment, analyzes them
+// (src/experiment, pure) and writes status.experiment; and it sets each flag's Stale condition
+// (src/hygiene/stale.ts) and the flagwright_stale_flags{namespace} gauge.
+//
+// Writes are server-side apply patches of the status subresource under their own field manager
+// (flagwright-experiments) holding only status.experiment and the Stale condition, so the
+// reconciler (manager flagwright, which never sends status.experiment) and this loop never take
+// each other's fields. The Stale condition is always present (True or False): the reconciler's
+// step machine copies existing conditions into its own apply, so a condition this loop removed
+// could linger as co-owned; a condition that only changes value cannot.
+import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { Gauge, type Registry } from "prom-client";
+import { setCondition } from "../api/conditions.js";
+import {
+  API_VERSION,
+  type Condition,
+  type FeatureFlag,
+  flagKey,
+  GROUP,
+  KIND,
+  PLURAL,
+  VERSION,
+} from "../api/index.js";
+import { canonicalJson } from "../core/document.js";
+import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
+import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
+import type { PrometheusApi } from "../rollout/prometheus.js";
+
+export const EXPERIMENTS_FIELD_MANAGER = "flagwright-experiments";
+export const DEFAULT_EXPERIMENT_INTERVAL_MS = 60_000;
+const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+
+export interface ExperimentLoopOptions {
+  custom: CustomObjectsApi;
+  /** Undefined when the operator has no Prometheus: experiments say so, stale detection still runs. */
+  prometheus: PrometheusApi | undefined;
+  listFlags(): FeatureFlag[];
+  log: Logger;
+  registry: Registry;
+  intervalMs?: number;
+  now?: () => Date;
+}
+
+const label = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+
+/** The PromQL for one variant's exposures or conversions (the application's own counters when named). */
+export function countQuery(flag: FeatureFlag, kind: "exposures" | "conversions", variant: string): string {
+  const experiment = flag.spec.experiment;
+  const custom = experiment?.metrics?.[kind];
+  const key = label(flagKey(flag));
+  const v = label(variant);
+  if (custom) return `sum(${custom}{flag=${key},variant=${v}})`;
+  const ns = label(flag.metadata.namespace ?? "");
+  return kind === "exposures"
+    ? `sum(flagwright_exposures_total{namespace=${ns},flag=${key},variant=${v}})`
+    : `sum(flagwright_conversions_total{namespace=${ns},flag=${key},variant=${v},event=${label(experiment?.conversionEvent ?? "")}})`;
+}
+
+type ExperimentStatus =
+  | ExperimentResult
+  | { verdict: "Collecting"; message: string; error: string; analyzedAt: string };
+
+export class ExperimentLoop {
+  readonly #opts: ExperimentLoopOptions;
+  readonly #stale: Gauge<"namespace">;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: ExperimentLoopOptions) {
+    this.#opts = options;
+    this.#stale = new Gauge({
+      name: "flagwright_stale_flags",
+      help: "Flags whose Stale condition is True (unchanged past spec.staleAfter, or past spec.expires), by namespace.",
+      labelNames: ["namespace"],
+      registers: [options.registry],
+    });
+  }
+
+  start(): void {
+    if (this.#timer !== undefined || this.#stopped) return;
+    const tick = () => {
+      this.#running = this.runOnce()
+        .catch((error: Error) =>
+          this.#opts.log.warn(
+            { reason: "ExperimentLoopFailed", err: error.message },
+            "experiment loop failed",
+          ),
+        )
+        .finally(() => {
+          this.#running = undefined;
+          if (!this.#stopped)
+            this.#timer = setTimeout(tick, this.#opts.intervalMs ?? DEFAULT_EXPERIMENT_INTERVAL_MS);
+        });
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** One pass over every flag: stale conditions, the gauge, experiment results. */
+  async runOnce(): Promise<void> {
+    const now = (this.#opts.now ?? (() => new Date()))();
+    const perNamespace = new Map<string, number>();
+    for (const flag of this.#opts.listFlags()) {
+      const namespace = flag.metadata.namespace ?? "";
+      const s = staleness(flag, now);
+      perNamespace.set(namespace, (perNamespace.get(namespace) ?? 0) + (s.stale ? 1 : 0));
+      try {
+        await this.#update(flag, now, s);
+      } catch (error) {
+        this.#opts.log.warn(
+          {
+            flag: flag.metadata.name,
+            namespace,
+            reason: "ExperimentStatusFailed",
+            err: (error as Error).message,
+          },
+          "cannot update experiment status",
+        );
+      }
+    }
+    this.#stale.reset();
+    for (const [namespace, n] of perNamespace) this.#stale.set({ namespace }, n);
+  }
+
+  async #experiment(flag: FeatureFlag, now: Date): Promise<ExperimentStatus | undefined> {
+    const experiment = flag.spec.experiment;
+    const variants = flag.spec.variants ?? [];
+    if (experiment === undefined || variants.length < 2) return undefined;
+    const previous = flag.status?.experiment as ExperimentStatus | undefined;
+    const prometheus = this.#opts.prometheus;
+    const unavailable = (error: string): ExperimentStatus =>
+      previous !== undefined && "variants" in previous
+        ? { ...previous, error }
+        : {
+            verdict: "Collecting",
+            message: `cannot read counts: ${error}`,
+            error,
+            analyzedAt: now.toISOString(),
+          };
+    if (prometheus === undefined)
+      return unavailable("no Prometheus configured (operator flag --prometheus-url)");
+    let counts: VariantCounts[];
+    try {
+      counts = await Promise.all(
+        variants.map(async (v) => {
+          const [e, c] = await Promise.all([
+            prometheus.query(countQuery(flag, "exposures", v.name), now),
+            prometheus.query(countQuery(flag, "conversions", v.name), now),
+          ]);
+          const value = (q: typeof e) =>
+            q.kind === "value" && Number.isFinite(q.value) ? Math.round(q.value) : 0;
+          return { name: v.name, weight: v.weight, exposures: value(e), conversions: value(c) };
+        }),
+      );
+    } catch (error) {
+      return unavailable((error as Error).message);
+    }
+    return analyzeExperiment(
+      {
+        conversionEvent: experiment.conversionEvent,
+        control: experiment.control,
+        minSamplePerVariant: experiment.minSamplePerVariant,
+        minDetectableEffect: experiment.minDetectableEffect,
+        alpha: experiment.alpha,
+      },
+      counts,
+      now,
+    );
+  }
+
+  async #update(flag: FeatureFlag, now: Date, s: ReturnType<typeof staleness>): Promise<void> {
+    const conditions = flag.status?.conditions ?? [];
+    const stale = setCondition(
+      conditions,
+      {
+        type: CONDITION_STALE,
+        status: s.stale ? "True" : "False",
+        reason: s.reason,
+        message: s.message,
+        observedGeneration: flag.metadata.generation,
+      },
+      now,
+    ).find((c) => c.type === CONDITION_STALE) as Condition;
+    const experiment = await this.#experiment(flag, now);
+
+    // Skip the write when nothing but timestamps would change.
+    const previousStale = conditions.find((c) => c.type === CONDITION_STALE);
+    const strip = (e: unknown) => {
+      if (e === undefined || e === null) return null;
+      const { analyzedAt: _a, ...rest } = e as { analyzedAt?: string };
+      return rest;
+    };
+    const sameStale =
+      previousStale !== undefined &&
+      canonicalJson({ ...previousStale, lastTransitionTime: null }) ===
+        canonicalJson({ ...stale, lastTransitionTime: null });
+    const sameExperiment = canonicalJson(strip(flag.status?.experiment)) === canonicalJson(strip(experiment));
+    if (sameStale && sameExperiment) return;
+
+    const status: Record<string, unknown> = { conditions: [stale] };
+    if (experiment !== undefined) status.experiment = experiment;
+    await this.#opts.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: flag.metadata.namespace ?? "",
+        plural: PLURAL,
+        name: flag.metadata.name ?? "",
+        body: {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: flag.metadata.name, namespace: flag.metadata.namespace },
+          status,
+        },
+        fieldManager: EXPERIMENTS_FIELD_MANAGER,
+        force: true,
+      },
+      ssa,
+    );
+  }
+}
