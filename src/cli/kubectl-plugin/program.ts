@@ -12,6 +12,7 @@ import {
 import { Command, CommanderError } from "commander";
 import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
 import { CONTROL_COMMANDS, type ControlCommand, planControl, TransitionError } from "./controls.js";
+import { registerExperimentCommands } from "./experiments.js";
 import { statusTable } from "./table.js";
 
 export const FIELD_MANAGER = "kubectl-flagwright";
@@ -206,6 +207,14 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
       await runControl(command, flagName, cmd.optsWithGlobals(), io);
     });
   }
+  registerExperimentCommands(program, {
+    out: io.out,
+    err: io.err,
+    now: io.now ?? (() => new Date()),
+    connect,
+    getFlag,
+    fail: (message) => new PluginError(message),
+  });
   return program;
 }
 

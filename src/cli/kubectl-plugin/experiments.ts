@@ -1,0 +1,174 @@
+// `kubectl flagwright experiment FLAG [--ship]` and `kubectl flagwright stale`: read-only views of
+// status.experiment and the Stale condition. --ship prints the manifest that ships the winner for
+// the user to commit; nothing here writes to the cluster.
+import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { Command } from "commander";
+import { stringify } from "yaml";
+import { type FeatureFlag, flagKey, GROUP, PLURAL, VERSION } from "../../api/index.js";
+import type { ExperimentResult } from "../../experiment/analysis.js";
+import { CONDITION_STALE, formatAge, staleness } from "../../hygiene/stale.js";
+
+export interface PluginHelpers {
+  out(text: string): void;
+  err(text: string): void;
+  now(): Date;
+  connect(options: Record<string, unknown>): { api: CustomObjectsApi; namespace: string };
+  getFlag(api: CustomObjectsApi, namespace: string, name: string): Promise<FeatureFlag>;
+  fail(message: string): Error;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}
+
+const pct = (x: number | undefined, digits = 2) => (x === undefined ? "-" : `${(x * 100).toFixed(digits)}%`);
+const pval = (x: number | undefined) =>
+  x === undefined ? "-" : x < 0.0001 ? x.toExponential(1) : x.toFixed(4);
+
+/** The per-variant table and the verdict. */
+export function experimentReport(flag: FeatureFlag): string {
+  const raw = flag.status?.experiment as (Partial<ExperimentResult> & { error?: string }) | undefined;
+  const name = flagKey(flag);
+  if (!flag.spec.experiment) return `${name}: no spec.experiment\n`;
+  if (raw?.variants === undefined) {
+    return `${name}: no results yet${raw?.message ? ` (${raw.message})` : ""}\n`;
+  }
+  const e = raw as ExperimentResult & { error?: string };
+  const rows = [["VARIANT", "WEIGHT", "EXPOSURES", "CONVERSIONS", "RATE", "95% CI", "LIFT", "P", "P (HOLM)"]];
+  for (const v of e.variants) {
+    rows.push([
+      v.control ? `${v.name} (control)` : v.name,
+      `${v.weight}%`,
+      String(v.exposures),
+      String(v.conversions),
+      pct(v.rate),
+      `${pct(v.rateCi95[0])} - ${pct(v.rateCi95[1])}`,
+      v.lift === undefined ? "-" : `${v.lift >= 0 ? "+" : ""}${pct(v.lift, 1)}`,
+      pval(v.pValue),
+      pval(v.adjustedPValue),
+    ]);
+  }
+  const lines = [
+    `Experiment ${name} (event ${e.conversionEvent}, alpha ${e.alpha}, min ${e.minSamplePerVariant} per variant)`,
+    table(rows).trimEnd(),
+    `Sample ratio: chi-square ${e.sampleRatio.chiSquare.toFixed(2)}, p ${pval(e.sampleRatio.pValue)}${e.sampleRatio.mismatch ? " MISMATCH" : ""}`,
+  ];
+  if (e.sampleSize.requiredPerVariant !== null) {
+    lines.push(
+      `Sample size for a ${pct(e.minDetectableEffect, 1)} lift at 80% power: ${e.sampleSize.requiredPerVariant} per variant (${e.sampleSize.remaining} to go)`,
+    );
+  }
+  lines.push(`Verdict: ${e.verdict}${e.winner ? ` (winner: ${e.winner})` : ""}: ${e.message}`);
+  if (e.error) lines.push(`Warning: last update failed: ${e.error}`);
+  for (const w of e.warnings ?? []) lines.push(`Warning: ${w}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The manifest that ships the winner: rollout 100 % without a canary, the winner at weight 100
+ * and every other variant at 0 (the API needs two variants at least), and no experiment.
+ */
+export function shipManifest(flag: FeatureFlag): string {
+  const e = flag.status?.experiment as ExperimentResult | undefined;
+  if (e?.verdict !== "Significant" || !e.winner) {
+    throw new Error(
+      `no winner to ship: verdict is ${e?.verdict ?? "unknown"}${e?.message ? ` (${e.message})` : ""}`,
+    );
+  }
+  const { experiment: _experiment, rollout: _rollout, ...spec } = flag.spec;
+  const winner = e.winner;
+  const manifest = {
+    apiVersion: flag.apiVersion,
+    kind: flag.kind,
+    metadata: { name: flag.metadata.name, namespace: flag.metadata.namespace },
+    spec: {
+      ...spec,
+      enabled: true,
+      rollout: { percent: 100 },
+      variants: (flag.spec.variants ?? []).map((v) => ({ ...v, weight: v.name === winner ? 100 : 0 })),
+    },
+  };
+  return (
+    `# Ships variant "${winner}" of ${flagKey(flag)} to everyone (${e.message}).\n` +
+    "# Commit this to Git; once it has served a while, delete the flag and the losing code paths.\n" +
+    stringify(manifest)
+  );
+}
+
+/** Rows of stale flags: namespace, key, owner, reason, age. */
+export function staleTable(flags: readonly FeatureFlag[], now: Date): string | undefined {
+  const rows = [["NAMESPACE", "KEY", "OWNER", "REASON", "AGE", "MESSAGE"]];
+  for (const flag of flags) {
+    // The operator's condition when present; otherwise computed here from the same rules.
+    const condition = flag.status?.conditions?.find((c) => c.type === CONDITION_STALE);
+    const s = staleness(flag, now);
+    const stale = condition ? condition.status === "True" : s.stale;
+    if (!stale) continue;
+    rows.push([
+      flag.metadata.namespace ?? "",
+      flagKey(flag),
+      flag.spec.owner ?? "-",
+      condition?.reason ?? s.reason,
+      s.stale ? formatAge(s.ageMs) : "-",
+      condition?.message ?? s.message,
+    ]);
+  }
+  return rows.length > 1 ? table(rows) : undefined;
+}
+
+export function registerExperimentCommands(program: Command, h: PluginHelpers): void {
+  program
+    .command("experiment")
+    .description(
+      "per-variant results and verdict of a flag's experiment (--ship: print the manifest that ships the winner)",
+    )
+    .argument("<flag>", "flag name or key")
+    .option(
+      "--ship",
+      "print the FeatureFlag manifest with the winner at 100% for you to commit (the cluster is not touched)",
+    )
+    .action(async (name: string, _opts, cmd: Command) => {
+      const options = cmd.optsWithGlobals<{ ship?: boolean }>();
+      const { api, namespace } = h.connect(options);
+      const flag = await h.getFlag(api, namespace, name);
+      if (!options.ship) {
+        h.out(experimentReport(flag));
+        return;
+      }
+      try {
+        h.out(shipManifest(flag));
+      } catch (error) {
+        throw h.fail((error as Error).message);
+      }
+    });
+
+  program
+    .command("stale")
+    .description("stale flags (unchanged past staleAfter, or expired) across the cluster, with owner and age")
+    .action(async (_opts, cmd: Command) => {
+      const options = cmd.optsWithGlobals<{ namespace?: string }>();
+      const { api, namespace } = h.connect(options);
+      const list = (
+        options.namespace
+          ? await api.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: PLURAL,
+              namespace,
+            })
+          : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+      ) as { items: FeatureFlag[] };
+      const text = staleTable(list.items, h.now());
+      if (text === undefined)
+        h.err(`No stale flags${options.namespace ? ` in namespace ${namespace}` : ""}.\n`);
+      else h.out(text);
+    });
+}
