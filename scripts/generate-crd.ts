@@ -9,6 +9,8 @@ const outputs = [
   { path: `${root}crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
   // kustomize only loads files below deploy/, so the base carries its own copy.
   { path: `${root}deploy/crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
+  // Helm installs the files under a chart's crds/ before its templates.
+  { path: `${root}charts/flagwright/crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
   { path: `${root}src/api/types.generated.ts`, render: renderTypes },
 ];
 

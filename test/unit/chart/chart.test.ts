@@ -1,0 +1,236 @@
+// The Helm chart, checked by helm itself (built from helm.sh/helm/v3, see helm.ts): lint, render
+// with default and non-default values, schema errors, RBAC equal to deploy/, the restricted
+// security context, and the CRD copy in sync with crds/.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
+import { chartDir, helm } from "./helm.js";
+
+const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
+
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are checked field by field
+  [key: string]: any;
+};
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+async function render(...args: string[]): Promise<Obj[]> {
+  const result = await helm(["template", "fw", chartDir, "--namespace", "flagwright-system", ...args]);
+  if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+  return parseAllDocuments(result.stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+const find = (objs: Obj[], kind: string, name?: string) => {
+  const found = objs.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  if (!found) throw new Error(`no ${kind}${name ? ` ${name}` : ""} in ${objs.map((o) => o.kind).join(", ")}`);
+  return found;
+};
+
+/** Rules as "group|resource|verb" strings, the shape test/unit/operator/permissions.test.ts uses. */
+const flatten = (rules: Rule[]) =>
+  rules
+    .flatMap((r) =>
+      r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`))),
+    )
+    .sort();
+
+const nonDefault = [
+  "--set-json",
+  'operator.namespaces=["shop","search"]',
+  "--set",
+  "replicaCount=3",
+  "--set",
+  "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  "--set",
+  "prometheus.url=http://prometheus.monitoring:9090",
+  "--set",
+  "prometheus.rollbackAfterUnavailable=10m",
+  "--set",
+  "prometheus.bearerTokenSecret.name=prom-token",
+  "--set",
+  "alertmanagerWebhook.tokenSecret.name=am-token",
+  "--set",
+  "serviceMonitor.enabled=true",
+  "--set",
+  "prometheusRule.enabled=true",
+  // --set keeps 0.02 a string; the schema wants a number.
+  "--set-json",
+  "prometheusRule.errorRate.threshold=0.02",
+  "--set",
+  "networkPolicy.enabled=true",
+  "--set",
+  "injection.enabled=true",
+  "--set",
+  "operator.logLevel=debug",
+];
+
+describe("charts/flagwright", () => {
+  it("charts/flagwright/crds holds the same CRD as crds/ (run npm run generate)", () => {
+    expect(read("charts/flagwright/crds/featureflags.flagwright.dev.yaml")).toBe(
+      read("crds/featureflags.flagwright.dev.yaml"),
+    );
+  });
+
+  it("passes helm lint with default and non-default values", async () => {
+    const plain = await helm(["lint", "--strict", chartDir]);
+    expect(plain.stdout + plain.stderr, "helm lint").toContain("0 chart(s) failed");
+    expect(plain.code).toBe(0);
+    const custom = await helm(["lint", "--strict", chartDir, ...nonDefault]);
+    expect(custom.code, custom.stdout + custom.stderr).toBe(0);
+  });
+
+  it("renders the operator with two leader-elected replicas, probes and resources by default", async () => {
+    const objs = await render();
+    expect(objs.map((o) => o.kind).sort()).toEqual(
+      [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+      ].sort(),
+    );
+    const deployment = find(objs, "Deployment");
+    expect(deployment.spec.replicas).toBe(2);
+    const [container] = deployment.spec.template.spec.containers;
+    expect(container.image).toBe("ghcr.io/flagwright/flagwright:0.1.0");
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        "operator",
+        "--http-address=:8080",
+        "--leader-elect",
+        "--configmap-name=flagwright-flags",
+      ]),
+    );
+    expect(container.readinessProbe.httpGet.path).toBe("/readyz");
+    expect(container.livenessProbe.httpGet.path).toBe("/healthz");
+    expect(container.resources.requests).toEqual({ cpu: "50m", memory: "96Mi" });
+    expect(find(objs, "Service").spec.ports).toEqual([{ name: "http", port: 8080, targetPort: "http" }]);
+  });
+
+  it("renders a Deployment that meets the restricted Pod Security Standard", async () => {
+    for (const objs of [await render(), await render(...nonDefault)]) {
+      const pod = find(objs, "Deployment").spec.template.spec;
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      expect(pod.securityContext.seccompProfile).toEqual({ type: "RuntimeDefault" });
+      expect(pod.hostNetwork ?? false).toBe(false);
+      for (const container of pod.containers) {
+        const sc = container.securityContext;
+        expect(sc.allowPrivilegeEscalation).toBe(false);
+        expect(sc.readOnlyRootFilesystem).toBe(true);
+        expect(sc.runAsNonRoot).toBe(true);
+        expect(sc.privileged ?? false).toBe(false);
+        expect(sc.capabilities.drop).toEqual(["ALL"]);
+        expect(sc.capabilities.add ?? []).toEqual([]);
+      }
+      // Nothing but emptyDir and Secret volumes (restricted allows no hostPath).
+      for (const volume of pod.volumes ?? []) {
+        expect(Object.keys(volume).filter((k) => k !== "name")).toEqual([
+          expect.stringMatching(/^(emptyDir|secret)$/),
+        ]);
+      }
+    }
+  });
+
+  it("grants the operator exactly the RBAC rules of deploy/rbac.yaml", async () => {
+    const objs = await render();
+    const base = parseAllDocuments(read("deploy/rbac.yaml")).map((d) => d.toJS() as Obj);
+    for (const kind of ["ClusterRole", "Role"]) {
+      expect(flatten(find(objs, kind).rules), kind).toEqual(flatten(find(base, kind).rules));
+    }
+    const binding = find(objs, "ClusterRoleBinding");
+    expect(binding.subjects).toEqual([
+      { kind: "ServiceAccount", name: "flagwright-operator", namespace: "flagwright-system" },
+    ]);
+  });
+
+  it("renders the options: Prometheus settings, secrets, ServiceMonitor, PrometheusRule, NetworkPolicy, injection", async () => {
+    const objs = await render(...nonDefault);
+    const deployment = find(objs, "Deployment");
+    const [container] = deployment.spec.template.spec.containers;
+    expect(deployment.spec.replicas).toBe(3);
+    expect(container.image).toBe(
+      "ghcr.io/flagwright/flagwright@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    );
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        "--namespaces=shop,search",
+        "--prometheus-url=http://prometheus.monitoring:9090",
+        "--rollback-after-unavailable=10m",
+        "--prometheus-bearer-token-file=/etc/flagwright/secrets/prometheus-token/token",
+        "--webhook-token-file=/etc/flagwright/secrets/alertmanager-webhook/token",
+        "--injection-address=:9443",
+        "--injection-webhook-config=fw-flagwright-injector",
+        "--log-level=debug",
+      ]),
+    );
+    expect(find(objs, "ServiceMonitor").spec.endpoints[0]).toMatchObject({ port: "http", path: "/metrics" });
+    const rule = find(objs, "PrometheusRule").spec.groups[0].rules[0];
+    expect(rule.alert).toBe("FlagwrightFlagErrorRateHigh");
+    expect(rule.expr).toContain("> 0.02");
+    expect(rule.annotations.summary).toContain("{{ $labels.flag }}");
+    expect(find(objs, "NetworkPolicy").spec.egress).toContainEqual({
+      ports: [{ port: 9090, protocol: "TCP" }],
+    });
+
+    const webhook = find(objs, "MutatingWebhookConfiguration").webhooks[0];
+    expect(webhook.objectSelector).toEqual({ matchLabels: { "flagwright.dev/inject": "true" } });
+    expect(webhook.clientConfig.service).toMatchObject({
+      name: "flagwright-operator",
+      path: "/inject",
+      port: 443,
+    });
+    // The injection RBAC is confined to its own webhook configuration and certificate Secret.
+    const injectorRole = find(objs, "ClusterRole", "fw-flagwright-injector");
+    expect(injectorRole.rules).toEqual([
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["mutatingwebhookconfigurations"],
+        resourceNames: ["fw-flagwright-injector"],
+        verbs: ["get", "patch"],
+      },
+    ]);
+  });
+
+  it.each([
+    [["--set", "replicaCount=0"], "at '/replicaCount': minimum: got 0, want 1"],
+    [
+      ["--set", "operator.logLevel=verbose"],
+      "at '/operator/logLevel': value must be one of 'debug', 'info', 'warn', 'error'",
+    ],
+    [
+      ["--set", "prometheus.url=prometheus:9090"],
+      "at '/prometheus/url': 'prometheus:9090' does not match pattern",
+    ],
+    [
+      ["--set", "securityContext.allowPrivilegeEscalation=true"],
+      "at '/securityContext/allowPrivilegeEscalation': value must be false",
+    ],
+    [["--set", "replicas=3"], "additional properties 'replicas' not allowed"],
+  ])("a bad value fails with the schema's message: %s", async (args, message) => {
+    const result = await helm(["template", "fw", chartDir, ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("values don't meet the specifications of the schema");
+    expect(result.stderr).toContain(message);
+  });
+
+  it("refuses more than one replica without leader election", async () => {
+    const result = await helm(["template", "fw", chartDir, "--set", "leaderElection.enabled=false"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("leaderElection.enabled must be true with more than one replica");
+  });
+
+  it("values.yaml documents every top-level key the schema knows", () => {
+    const schema = JSON.parse(read("charts/flagwright/values.schema.json"));
+    const values = parse(read("charts/flagwright/values.yaml"));
+    expect(Object.keys(values).sort()).toEqual(Object.keys(schema.properties).sort());
+  });
+});

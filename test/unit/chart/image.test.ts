@@ -1,0 +1,52 @@
+// No Docker engine here: the Dockerfile is checked for consistency with package.json, the build
+// configuration and the manifests that run it.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
+
+const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
+const dockerfile = read("Dockerfile");
+const pkg = JSON.parse(read("package.json"));
+const stages = dockerfile.split(/^FROM /m).slice(1);
+const runtime = stages.at(-1) ?? "";
+
+describe("Dockerfile", () => {
+  it("builds with npm ci and the package's build script into dist/", () => {
+    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json");
+    expect(parse(JSON.stringify(JSON.parse(read("tsconfig.build.json")))).compilerOptions.outDir).toBe(
+      "dist",
+    );
+    expect(stages[0]).toMatch(/RUN npm ci\b/);
+    expect(stages[0]).toContain("RUN npm run build");
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("runs the package's flagwright bin on a minimal Node base as a non-root user", () => {
+    expect(runtime).toMatch(/^gcr\.io\/distroless\/nodejs20-debian12:nonroot/);
+    expect(runtime).toMatch(/^USER 65532:65532$/m);
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(runtime)?.[1] ?? "[]");
+    expect(entrypoint).toEqual(["/nodejs/bin/node", `/app/${pkg.bin.flagwright}`]);
+    // The CLI reads its version from the package.json beside dist/.
+    expect(runtime).toContain("./package.json");
+    expect(runtime).toMatch(/npm ci --omit=dev|--from=deps/);
+    expect(pkg.engines.node).toBe(">=20");
+  });
+
+  it(".dockerignore lets in exactly what the Dockerfile copies from the context", () => {
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
+      (m[1] ?? "").split(" "),
+    );
+    const allowed = read(".dockerignore")
+      .split("\n")
+      .filter((l) => l.startsWith("!"))
+      .map((l) => l.slice(1).replace(/\/$/, ""));
+    expect([...new Set(copied)].sort()).toEqual(allowed.sort());
+  });
+
+  it("matches the user the manifests run it as", () => {
+    const chart = parse(read("charts/flagwright/values.yaml"));
+    expect(chart.podSecurityContext.runAsUser).toBe(65532);
+    const deployment = parseAllDocuments(read("deploy/deployment.yaml"))[0]?.toJS();
+    expect(deployment.spec.template.spec.containers[0].securityContext.runAsUser).toBe(65532);
+  });
+});
