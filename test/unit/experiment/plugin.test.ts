@@ -14,8 +14,8 @@ function experimentFlag(control: [number, number], treatment: [number, number]):
     owner: "team-checkout",
     rollout: { percent: 50, canary: { steps: [{ percent: 10, pause: "1h" }] } },
     variants: [
-      { name: "old", weight: 50, value: "v1" },
-      { name: "new", weight: 50, value: "v2" },
+      { name: "old", weight: 50, value: { layout: "v1" } },
+      { name: "new", weight: 50, value: { layout: "v2" } },
     ],
     experiment: { conversionEvent: "purchase", minSamplePerVariant: 100 },
   };
@@ -50,8 +50,8 @@ describe("kubectl flagwright experiment", () => {
     expect(manifest.spec.rollout).toEqual({ percent: 100 });
     expect(manifest.spec.experiment).toBeUndefined();
     expect(manifest.spec.variants).toEqual([
-      { name: "old", weight: 0, value: "v1" },
-      { name: "new", weight: 100, value: "v2" },
+      { name: "old", weight: 0, value: { layout: "v1" } },
+      { name: "new", weight: 100, value: { layout: "v2" } },
     ]);
     expect(validateFeatureFlag(manifest)).toEqual([]);
   });
