@@ -5,7 +5,7 @@
 // then ships a "bug" and shows the automatic rollback to 0 %. Everything it starts is stopped and
 // removed on exit, on Ctrl-C and when its parent goes away. See docs/demo.md.
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -113,6 +113,18 @@ const say = (text: string) => display.line(text);
 
 const cleanups: { what: string; run: () => Promise<void> | void }[] = [];
 const onCleanup = (what: string, run: () => Promise<void> | void) => cleanups.push({ what, run });
+/**
+ * Registers the undo of a start before the start has finished, so an interruption while a part
+ * is still coming up stops it too (once it is up, or at once if it failed to start).
+ */
+function started<T>(what: string, starting: Promise<T>, stop: (value: T) => Promise<void>): Promise<T> {
+  onCleanup(what, async () => {
+    const value = await starting.catch(() => undefined);
+    if (value !== undefined) await stop(value);
+  });
+  // Once the demo is finishing, the run stops here: nothing new starts after the cleanup began.
+  return starting.then((value) => (finishing ? new Promise<never>(() => {}) : value));
+}
 let finishing = false;
 let stage = "starting";
 
@@ -123,17 +135,22 @@ async function finish(code: number, message?: string): Promise<never> {
   display.close();
   if (message) (code === 0 ? console.log : console.error)(message);
   const undone: string[] = [];
-  for (const { what, run } of cleanups.reverse()) {
+  // Newest first; anything registered meanwhile (a start that was under way) is undone too.
+  for (let next = cleanups.pop(); next; next = cleanups.pop()) {
+    const { what, run } = next;
+    let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         run(),
-        new Promise((_, reject) =>
-          setTimeout(() => reject(new Error("timed out after 30 s")), 30_000).unref(),
-        ),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error("timed out after 30 s")), 30_000);
+        }),
       ]);
       undone.push(what);
     } catch (error) {
       console.error(`cleanup: ${what}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
   if (undone.length) console.log(`cleaned up: ${undone.join(", ")}`);
@@ -154,10 +171,22 @@ process.on(
   () => void finish(143, "terminated (SIGTERM): stopping everything the demo started..."),
 );
 process.on("SIGHUP", () => void finish(129, "hung up (SIGHUP): stopping everything the demo started..."));
-// npm does not pass SIGTERM on to its script; when npm (our parent) goes, so do we.
+// npm does not pass SIGTERM on to its script, and runs it under `sh -c`: when our parent or its
+// parent (npm) goes away, so do we.
+const parentOf = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+};
 const parent = process.ppid;
+const grandparent = parentOf(parent);
 setInterval(() => {
-  if (process.ppid !== parent) void finish(1, "the demo's parent process exited: stopping everything...");
+  if (process.ppid !== parent || parentOf(parent) !== grandparent) {
+    void finish(1, "the demo's parent process exited: stopping everything...");
+  }
 }, 500).unref();
 
 // ---- the parts ----
@@ -285,30 +314,34 @@ async function main(): Promise<void> {
 
   stage = "starting the control plane, Prometheus and Alertmanager";
   say("starting the control plane (kube-apiserver + etcd), Prometheus and Alertmanager on 127.0.0.1...");
-  const demoApp = await startDemoApp({ flag: FLAG, users: userCount });
+  const demoApp = await started("demo app", startDemoApp({ flag: FLAG, users: userCount }), (a) => a.stop());
   app = demoApp;
-  onCleanup("demo app", () => demoApp.stop());
   const operatorPort = await freePort();
 
   const clusterReady = (async () => {
-    const started = Date.now();
-    const cl = await startCluster();
-    onCleanup("control plane", () => cl.stop());
+    const t0 = Date.now();
+    const cl = await started("control plane", startCluster(), (x) => x.stop());
     await installCrds(cl);
     await kubectl(cl, ["create", "namespace", NAMESPACE]);
     say(
-      `control plane: API server ${cl.server} ready in ${fmtS(Date.now() - started)}, FeatureFlag CRD installed`,
+      `control plane: API server ${cl.server} ready in ${fmtS(Date.now() - t0)}, FeatureFlag CRD installed`,
     );
     return cl;
   })();
   const monitoringReady = (async () => {
-    const am = await startAlertmanager({
-      webhookUrl: `http://127.0.0.1:${operatorPort}/webhooks/alertmanager`,
-      token,
-    });
-    onCleanup("alertmanager", () => am.dispose());
-    const prom = await startPrometheus({ targets: [demoApp.target], alertmanagers: [am.target] });
-    onCleanup("prometheus", () => prom.dispose());
+    const am = await started(
+      "alertmanager",
+      startAlertmanager({
+        webhookUrl: `http://127.0.0.1:${operatorPort}/webhooks/alertmanager`,
+        token,
+      }),
+      (x) => x.dispose(),
+    );
+    const prom = await started(
+      "prometheus",
+      startPrometheus({ targets: [demoApp.target], alertmanagers: [am.target] }),
+      (x) => x.dispose(),
+    );
     say(
       `prometheus: ${prom.url} (rules ${RULE_FILE.replace(/.*\/deploy\//, "deploy/")}, scraping the demo app every 1 s); alertmanager: ${am.url}, receiver = the operator's webhook`,
     );
@@ -319,21 +352,24 @@ async function main(): Promise<void> {
 
   stage = "starting the operator and the sidecar";
   const operatorReady = (async () => {
-    const op = await startOperator(
-      [
-        "--namespaces",
-        NAMESPACE,
-        "--http-address",
-        `127.0.0.1:${operatorPort}`,
-        "--prometheus-url",
-        prom.url,
-        "--webhook-token-file",
-        tokenFile,
-      ],
-      { kubeconfig: cl.kubeconfig },
+    const op = await started(
+      "operator",
+      startOperator(
+        [
+          "--namespaces",
+          NAMESPACE,
+          "--http-address",
+          `127.0.0.1:${operatorPort}`,
+          "--prometheus-url",
+          prom.url,
+          "--webhook-token-file",
+          tokenFile,
+        ],
+        { kubeconfig: cl.kubeconfig },
+      ),
+      (x) => stopOrKill(x.child, x.exited),
     );
     operator = op;
-    onCleanup("operator", () => stopOrKill(op.child, op.exited));
     void op.exited.then((code) => {
       if (!finishing) void failed(new Error(`the operator exited unexpectedly (exit ${code})`));
     });
@@ -343,9 +379,10 @@ async function main(): Promise<void> {
     );
   })();
   const sidecarReady = (async () => {
-    const sc = await startSidecar(`${NAMESPACE}/flagwright-flags`, cl.kubeconfig);
+    const sc = await started("sidecar", startSidecar(`${NAMESPACE}/flagwright-flags`, cl.kubeconfig), (x) =>
+      stopOrKill(x.child, x.exited),
+    );
     sidecar = sc;
-    onCleanup("sidecar", () => stopOrKill(sc.child, sc.exited));
     void sc.exited.then((code) => {
       if (!finishing) void failed(new Error(`the sidecar exited unexpectedly (exit ${code})`));
     });
