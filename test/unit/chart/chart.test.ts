@@ -1,9 +1,12 @@
 // The Helm chart, checked by helm itself (built from helm.sh/helm/v3, see helm.ts): lint, render
 // with default and non-default values, schema errors, RBAC equal to deploy/, the restricted
 // security context, and the CRD copy in sync with crds/.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
+import { promtoolCheckRules } from "../../support/prometheus.js";
 import { chartDir, helm } from "./helm.js";
 
 const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
@@ -198,6 +201,37 @@ describe("charts/flagwright", () => {
         verbs: ["get", "patch"],
       },
     ]);
+  });
+
+  it("renders PrometheusRule groups that pass promtool check rules", async () => {
+    const rule = find(await render(...nonDefault), "PrometheusRule");
+    const dir = mkdtempSync(join(tmpdir(), "flagwright-chart-rules-"));
+    try {
+      const file = join(dir, "rules.yaml");
+      writeFileSync(file, stringify({ groups: rule.spec.groups }));
+      expect(await promtoolCheckRules([file])).toContain("SUCCESS: 3 rules found");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("renders the same operator Deployment as the kustomize base deploy/", async () => {
+    const chart = find(await render(), "Deployment");
+    const base = parse(read("deploy/deployment.yaml")) as Obj;
+    expect(chart.metadata.name).toBe(base.metadata.name);
+    expect(chart.spec.replicas).toBe(base.spec.replicas);
+    const [c] = chart.spec.template.spec.containers;
+    const [b] = base.spec.template.spec.containers;
+    for (const field of ["image", "ports", "readinessProbe", "livenessProbe", "resources", "env"]) {
+      expect(c[field], field).toEqual(b[field]);
+    }
+    for (const arg of b.args) expect(c.args, arg).toContain(arg);
+    // The chart sets the user for the whole pod; the base on the container.
+    const { runAsUser, ...containerContext } = b.securityContext;
+    expect(c.securityContext).toMatchObject(containerContext);
+    expect(c.securityContext.runAsUser ?? chart.spec.template.spec.securityContext.runAsUser).toBe(runAsUser);
+    expect(chart.spec.template.spec.securityContext).toMatchObject(base.spec.template.spec.securityContext);
+    expect(chart.spec.template.spec.serviceAccountName).toBe(base.spec.template.spec.serviceAccountName);
   });
 
   it.each([
