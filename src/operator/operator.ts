@@ -288,6 +288,9 @@ export class Operator {
   private async work(): Promise<void> {
     const { log, metrics } = { log: this.options.log, metrics: this.metrics };
     for (;;) {
+      // Yield to timers and I/O between items: a key requeued at once (delay 0) must not starve
+      // the lease renewal, webhooks or SIGTERM of this single-threaded process.
+      await new Promise((resolve) => setImmediate(resolve));
       const namespace = await this.queue.get();
       if (namespace === undefined) return;
       this.active++;
