@@ -1,0 +1,142 @@
+// The operator's experiment loop with a stand-in Prometheus and a recording status API: what it
+// queries, and that it sends only status.experiment and the Stale condition under its own manager.
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import type { FeatureFlag } from "../../../src/api/index.js";
+import { countQuery, EXPERIMENTS_FIELD_MANAGER, ExperimentLoop } from "../../../src/operator/experiments.js";
+import type { PrometheusApi, QueryValue } from "../../../src/rollout/prometheus.js";
+
+const now = new Date("2026-11-25T12:00:00Z");
+
+function flag(over: Partial<FeatureFlag["spec"]> = {}, status: FeatureFlag["status"] = {}): FeatureFlag {
+  return {
+    apiVersion: "flagwright.dev/v1alpha1",
+    kind: "FeatureFlag",
+    metadata: { name: "checkout", namespace: "shop", generation: 1 },
+    spec: {
+      enabled: true,
+      variants: [
+        { name: "control", weight: 50 },
+        { name: "treatment", weight: 50 },
+      ],
+      experiment: { conversionEvent: "purchase", minSamplePerVariant: 100 },
+      ...over,
+    },
+    status: { phase: "Completed", currentPercent: 100, effectiveSince: "2026-11-01T00:00:00Z", ...status },
+  };
+}
+
+function harness(values: Record<string, number>, flags: FeatureFlag[]) {
+  const queries: string[] = [];
+  const patches: { body: { status: Record<string, unknown> }; fieldManager: string; force: boolean }[] = [];
+  const prometheus: PrometheusApi = {
+    address: "http://prometheus",
+    alerts: async () => [],
+    query: async (promql): Promise<QueryValue> => {
+      queries.push(promql);
+      const hit = Object.entries(values).find(([k]) => promql.includes(k));
+      return hit ? { kind: "value", value: hit[1], series: 1 } : { kind: "empty" };
+    },
+  };
+  const registry = new Registry();
+  const loop = new ExperimentLoop({
+    custom: {
+      patchNamespacedCustomObjectStatus: async (req: never) => {
+        patches.push(req);
+        return {};
+      },
+    } as never,
+    prometheus,
+    listFlags: () => flags,
+    log: pino({ level: "silent" }),
+    registry,
+    now: () => now,
+  });
+  return { loop, queries, patches, registry };
+}
+
+describe("experiment loop", () => {
+  it("builds per-variant queries for the sidecar's counters or the application's own", () => {
+    expect(countQuery(flag(), "exposures", "control")).toBe(
+      'sum(flagwright_exposures_total{namespace="shop",flag="checkout",variant="control"})',
+    );
+    expect(countQuery(flag(), "conversions", "treatment")).toBe(
+      'sum(flagwright_conversions_total{namespace="shop",flag="checkout",variant="treatment",event="purchase"})',
+    );
+    const own = flag({ experiment: { conversionEvent: "x", metrics: { conversions: "shop_orders_total" } } });
+    expect(countQuery(own, "conversions", "control")).toBe(
+      'sum(shop_orders_total{flag="checkout",variant="control"})',
+    );
+  });
+
+  it("writes only status.experiment and the Stale condition, under its own field manager", async () => {
+    const { loop, patches, registry } = harness(
+      {
+        'flagwright_exposures_total{namespace="shop",flag="checkout",variant="control"}': 1000,
+        'flagwright_exposures_total{namespace="shop",flag="checkout",variant="treatment"}': 1000,
+        'variant="control",event="purchase"': 100,
+        'variant="treatment",event="purchase"': 160,
+      },
+      [flag()],
+    );
+    await loop.runOnce();
+    expect(patches).toHaveLength(1);
+    const patch = patches[0];
+    expect(patch?.fieldManager).toBe(EXPERIMENTS_FIELD_MANAGER);
+    expect(patch?.force).toBe(true);
+    expect(Object.keys(patch?.body.status ?? {}).sort()).toEqual(["conditions", "experiment"]);
+    expect(patch?.body.status.conditions).toEqual([
+      expect.objectContaining({ type: "Stale", status: "False", reason: "Varies" }),
+    ]);
+    expect(patch?.body.status.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+    expect(await registry.getSingleMetricAsString("flagwright_stale_flags")).toContain('namespace="shop"} 0');
+  });
+
+  it("does not rewrite unchanged results, and keeps the last results when Prometheus fails", async () => {
+    const first = harness({ exposures_total: 500, conversions_total: 50 }, [flag()]);
+    await first.loop.runOnce();
+    const written = first.patches[0]?.body.status;
+    const unchanged = flag(
+      {},
+      { conditions: written?.conditions as never, experiment: written?.experiment as never },
+    );
+    const again = harness({ exposures_total: 500, conversions_total: 50 }, [unchanged]);
+    await again.loop.runOnce();
+    expect(again.patches).toHaveLength(0);
+
+    const patches: { body: { status: Record<string, unknown> } }[] = [];
+    const broken = new ExperimentLoop({
+      custom: { patchNamespacedCustomObjectStatus: async (req: never) => patches.push(req) } as never,
+      prometheus: {
+        address: "",
+        alerts: async () => [],
+        query: () => Promise.reject(new Error("connection refused")),
+      },
+      listFlags: () => [unchanged],
+      log: pino({ level: "silent" }),
+      registry: new Registry(),
+      now: () => now,
+    });
+    await broken.runOnce();
+    // The previous results stay (verdict and counts), with the error beside them.
+    expect(patches[0]?.body.status.experiment).toMatchObject({
+      verdict: "NotSignificant",
+      error: "connection refused",
+      variants: expect.any(Array),
+    });
+  });
+
+  it("sets Stale=True and counts it in flagwright_stale_flags", async () => {
+    const old = flag(
+      { variants: undefined, experiment: undefined, staleAfter: "7d" },
+      { effectiveSince: "2026-11-01T00:00:00Z" },
+    );
+    const { loop, patches, registry } = harness({}, [old]);
+    await loop.runOnce();
+    expect(patches[0]?.body.status).toEqual({
+      conditions: [expect.objectContaining({ type: "Stale", status: "True", reason: "FullyOn" })],
+    });
+    expect(await registry.getSingleMetricAsString("flagwright_stale_flags")).toContain('namespace="shop"} 1');
+  });
+});
