@@ -103,7 +103,10 @@ function checkRules(schema: JSONSchema, value: unknown, field: string, problems:
   }
   if (Array.isArray(value)) checkListType(schema, value, field, problems);
   if (Array.isArray(value) && schema.items) {
-    value.forEach((item, i) => checkRules(schema.items as JSONSchema, item, `${field}[${i}]`, problems));
+    const items = schema.items;
+    value.forEach((item, i) => {
+      checkRules(items, item, `${field}[${i}]`, problems);
+    });
   } else if (value && typeof value === "object" && schema.properties) {
     for (const [key, sub] of Object.entries(schema.properties)) {
       checkRules(sub, (value as Record<string, unknown>)[key], field ? `${field}.${key}` : key, problems);

@@ -44,14 +44,14 @@ export async function startOperator(
   );
   const logs: Record<string, unknown>[] = [];
   let stderr = "";
-  createInterface({ input: child.stdout! }).on("line", (line) => {
+  createInterface({ input: child.stdout }).on("line", (line) => {
     try {
       logs.push(JSON.parse(line));
     } catch {
       logs.push({ msg: line });
     }
   });
-  child.stderr!.on("data", (d) => {
+  child.stderr.on("data", (d) => {
     stderr += d;
   });
   // "close", not "exit": the last log lines are read before the process counts as gone.

@@ -20,7 +20,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.stop()));
-  if (process.env.DEBUG_LE) for (const r of replicas) console.log(r.identity, JSON.stringify(r.logs, null, 1));
+  if (process.env.DEBUG_LE)
+    for (const r of replicas) console.log(r.identity, JSON.stringify(r.logs, null, 1));
   await apps?.remove();
   await system?.remove();
 });

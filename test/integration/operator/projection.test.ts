@@ -66,10 +66,10 @@ describe("operator projection", () => {
     expect(first).toMatchObject({ enabled: true, killed: false, percent: 25, allowedUsers: [] });
     console.log(`apply → ConfigMap: ${latencyMs} ms`);
 
-    const { cm } = (await projected(ns.name))!;
-    expect(cm.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("flagwright");
-    expect(cm.metadata?.ownerReferences?.map((o) => o.name)).toEqual(["search"]);
-    expect(cm.metadata?.managedFields?.map((m) => m.manager)).toEqual(["flagwright"]);
+    const cm = (await projected(ns.name))?.cm;
+    expect(cm?.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("flagwright");
+    expect(cm?.metadata?.ownerReferences?.map((o) => o.name)).toEqual(["search"]);
+    expect(cm?.metadata?.managedFields?.map((m) => m.manager)).toEqual(["flagwright"]);
 
     const ready = await waitFor(
       async () => {

@@ -11,7 +11,9 @@ describe("generated API files", () => {
   });
 
   it("deploy/crds/ holds the same CRD as crds/", () => {
-    expect(read("deploy/crds/featureflags.flagwright.dev.yaml")).toBe(read("crds/featureflags.flagwright.dev.yaml"));
+    expect(read("deploy/crds/featureflags.flagwright.dev.yaml")).toBe(
+      read("crds/featureflags.flagwright.dev.yaml"),
+    );
   });
 
   it("src/api/types.generated.ts matches src/api/schema.ts (run npm run generate)", async () => {
