@@ -133,9 +133,20 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    await prometheus?.dispose();
+    // Alertmanager first, so no webhook is in flight while the operator shuts down.
     await alertmanager?.dispose();
+    await prometheus?.dispose();
+    if (operator) {
+      // SIGTERM must be enough; if it is not, say so and do not leave the process behind.
+      const exited = await Promise.race([
+        operator.stop().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000).unref()),
+      ]);
+      if (!exited) {
+        console.warn("[e2e] the operator did not exit within 20 s of SIGTERM; killing it");
+        await operator.kill();
+      }
+    }
     await app?.stop();
     plugin?.dispose();
     if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
