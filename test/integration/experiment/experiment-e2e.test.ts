@@ -6,8 +6,9 @@
 // with a short staleAfter must get Stale=True and count in flagwright_stale_flags.
 
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION, type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../../../src/api/index.js";
+import { runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
 import type { ExperimentResult } from "../../../src/experiment/analysis.js";
 import { type Sidecar, startSidecar } from "../../../src/sidecar/index.js";
 import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
@@ -30,6 +31,22 @@ const variants = (a: string, b: string) => [
   { name: a, weight: 50 },
   { name: b, weight: 50 },
 ];
+
+/** `kubectl flagwright ARGS` against the suite's cluster, in-process. */
+async function plugin(args: string[], namespaced = true) {
+  let out = "";
+  let err = "";
+  const scope = namespaced ? ["-n", ns.name] : [];
+  const code = await runPlugin(["--kubeconfig", inject("kubeconfig"), ...scope, ...args], {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
+}
 
 async function getFlag(name: string): Promise<FeatureFlag> {
   return (await custom.getNamespacedCustomObject({
@@ -149,6 +166,21 @@ describe("experiments end to end", () => {
     const treatment = result.variants.find((v) => v.name === "treatment");
     expect(treatment?.pValue).toBeLessThan(0.05);
     expect(treatment?.lift).toBeGreaterThan(0);
+
+    // kubectl flagwright experiment: the same numbers as a table, and --ship prints the manifest.
+    const report = await plugin(["experiment", "checkout"]);
+    expect(report.code).toBe(0);
+    expect(report.out).toMatch(
+      new RegExp(
+        `treatment\\s+50%\\s+${expected.treatment?.exposures}\\s+${expected.treatment?.conversions}`,
+      ),
+    );
+    expect(report.out).toContain("Verdict: Significant (winner: treatment)");
+    const before = (await getFlag("checkout")).metadata.generation;
+    const ship = await plugin(["experiment", "checkout", "--ship"]);
+    expect(ship.code).toBe(0);
+    expect(ship.out).toContain("weight: 100");
+    expect((await getFlag("checkout")).metadata.generation).toBe(before); // the cluster is not touched
   });
 
   it("an assignment forced out of balance is flagged SampleRatioMismatch", async () => {
@@ -202,5 +234,12 @@ describe("experiments end to end", () => {
       },
       { timeoutMs: 10_000, intervalMs: 250, what: "flagwright_stale_flags = 1" },
     );
+    const listed = await plugin(["stale"]);
+    expect(listed.code).toBe(0);
+    expect(listed.out).toMatch(new RegExp(`${ns.name}\\s+old-banner\\s+team-web\\s+FullyOn`));
+    expect(listed.out).not.toContain("checkout");
+    // Without -n: across the cluster.
+    const all = await plugin(["stale"], false);
+    expect(all.out).toMatch(new RegExp(`${ns.name}\\s+old-banner`));
   });
 });
