@@ -140,7 +140,9 @@ export class NamespaceReconciler {
     const writer = async () => {
       for (let entry = pending.shift(); entry; entry = pending.shift()) {
         await this.writeStatus(entry, entry.problem ? undefined : revision, at);
-        await this.recordEvents(entry);
+        // Events are informational: recording them must not hold the namespace (and a rollback
+        // queued behind it) for another round trip. recordEvents logs its own failures.
+        void this.recordEvents(entry);
       }
     };
     await Promise.all(Array.from({ length: Math.min(STATUS_WRITE_CONCURRENCY, entries.length) }, writer));

@@ -190,7 +190,13 @@ export function registerOperatorCommand(program: Command): void {
         stopping = true;
         log.info({ reason: signal }, "shutting down");
         await injection?.stop();
-        await operator.stop(shutdownMs);
+        // Bounded: a hung API request must not keep a terminating Pod (or a test) waiting forever.
+        const forced = new Promise<"forced">((resolve) =>
+          setTimeout(() => resolve("forced"), shutdownMs + 5_000).unref(),
+        );
+        if ((await Promise.race([operator.stop(shutdownMs), forced])) === "forced") {
+          log.warn({ reason: "ShutdownTimeout" }, "shutdown did not finish in time; exiting anyway");
+        }
         log.info({ reason: "Stopped" }, "stopped");
         process.exit(0);
       };
