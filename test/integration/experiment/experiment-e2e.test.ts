@@ -5,9 +5,11 @@
 // are evaluated, plus a few of the other) and must be flagged SampleRatioMismatch. A third flag
 // with a short staleAfter must get Stale=True and count in flagwright_stale_flags.
 
+import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION, type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../../../src/api/index.js";
+import { runRefs } from "../../../src/cli/commands/refs.js";
 import { runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
 import type { ExperimentResult } from "../../../src/experiment/analysis.js";
 import { type Sidecar, startSidecar } from "../../../src/sidecar/index.js";
@@ -241,5 +243,24 @@ describe("experiments end to end", () => {
     // Without -n: across the cluster.
     const all = await plugin(["stale"], false);
     expect(all.out).toMatch(new RegExp(`${ns.name}\\s+old-banner`));
+  });
+
+  it("flagwright refs --cluster compares code references with the flags in the cluster", async () => {
+    const fixtures = fileURLToPath(new URL("../../fixtures/refs/", import.meta.url));
+    const { output } = await runRefs([fixtures], {
+      cluster: true,
+      kubeconfig: inject("kubeconfig"),
+      namespace: ns.name,
+      defaults: true,
+      json: true,
+    });
+    const report = JSON.parse(output) as {
+      unreferenced: { key: string; source: string }[];
+      undefinedKeys: { key: string }[];
+    };
+    expect(report.unreferenced.map((f) => f.source).sort()).toEqual(
+      ["checkout", "forced", "old-banner"].map((n) => `${ns.name}/${n}`),
+    );
+    expect(report.undefinedKeys.map((u) => u.key)).toContain("new-checkout");
   });
 });
