@@ -136,6 +136,11 @@ describe("sample size per variant", () => {
   it("R's power.prop.test documentation: p1 = .50, p2 = .75, power = .90 -> n = 76.7", () => {
     expect(sampleSizePerGroup(0.5, 0.75, 0.05, 0.9)).toBeCloseTo(76.7, 1);
   });
+  it("R's power.prop.test documentation, 80 % power: (p1, p2) = (0.9, 1) needs at least n = 74", () => {
+    const n = sampleSizePerGroup(0.9, 1, 0.05, 0.8);
+    expect(Math.ceil(n)).toBe(74);
+    expect(sampleSizePerGroup(0.9, 1)).toBe(n); // 80 % power and alpha 0.05 are the defaults
+  });
   it("80 % power needs fewer, a smaller effect far more", () => {
     const n80 = sampleSizePerGroup(0.5, 0.75);
     expect(n80).toBeLessThan(76.7);
