@@ -2,7 +2,7 @@
 // `npm run generate` writes them; `--check` exits 1 when a checked-in file is out of date.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { renderCrdYaml, renderTypes } from "./render-api.js";
+import { renderCrdYaml, renderReference, renderTypes } from "./render-api.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outputs = [
@@ -12,6 +12,7 @@ const outputs = [
   // Helm installs the files under a chart's crds/ before its templates.
   { path: `${root}charts/flagwright/crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
   { path: `${root}src/api/types.generated.ts`, render: renderTypes },
+  { path: `${root}docs/reference.md`, render: renderReference },
 ];
 
 const check = process.argv.includes("--check");

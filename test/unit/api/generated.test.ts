@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderCrdYaml, renderTypes } from "../../../scripts/render-api.js";
+import { renderCrdYaml, renderReference, renderTypes } from "../../../scripts/render-api.js";
 
 const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
 
@@ -18,6 +18,10 @@ describe("generated API files", () => {
 
   it("src/api/types.generated.ts matches src/api/schema.ts (run npm run generate)", async () => {
     expect(read("src/api/types.generated.ts")).toBe(await renderTypes());
+  });
+
+  it("docs/reference.md matches src/api/schema.ts (run npm run generate)", async () => {
+    expect(read("docs/reference.md")).toBe(await renderReference());
   });
 
   it("declares the names, status subresource and printer columns kubectl relies on", () => {
