@@ -136,7 +136,7 @@ export class FlagwrightProvider implements Provider {
     if (compiled === undefined) throw new GeneralError("no flag document loaded");
     const r = evaluate(compiled, flagKey, context);
     if (this.#opts.experiments !== undefined && typeof context.targetingKey === "string") {
-      this.#opts.experiments.exposure(compiled.document.namespace, flagKey, context.targetingKey, r);
+      this.#opts.experiments.exposure(compiled.document, flagKey, context.targetingKey, r);
     }
     switch (r.errorCode) {
       case undefined:

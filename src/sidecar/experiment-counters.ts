@@ -11,7 +11,7 @@
 // conversions) per process, remembering at most `maxUsers` keys (oldest forgotten first), so the
 // counts approximate users, the unit the analysis assumes. Mode "every" counts every evaluation.
 import { Counter, type Registry } from "prom-client";
-import type { EvaluationDetails } from "../core/index.js";
+import type { EvaluationDetails, FlagDocument } from "../core/index.js";
 
 export type ExposureMode = "first" | "every";
 export const EXPOSURE_MODES: readonly ExposureMode[] = ["first", "every"];
@@ -75,10 +75,16 @@ export class ExperimentCounters {
     });
   }
 
-  /** Counts an exposure of `user` to the result of evaluating `flag`; errors and variant-less results are not exposures. */
-  exposure(namespace: string, flag: string, user: string, result: EvaluationDetails): void {
+  /**
+   * Counts an exposure of `user` to the result of evaluating `flag` in `document`. Only flags with
+   * variants (the ones an experiment can compare) count, so plain on/off flags neither add series
+   * nor crowd the set of seen users; errors and results without a variant are not exposures.
+   */
+  exposure(document: FlagDocument, flag: string, user: string, result: EvaluationDetails): void {
     const variant = result.variant;
     if (variant === undefined || result.errorCode !== undefined) return;
+    if (document.flags[flag]?.variants === undefined) return;
+    const namespace = document.namespace;
     if (this.mode === "first" && !this.#seenExposures.add(`${flag}\0${user}`)) return;
     this.#exposures.inc({ namespace, flag, variant });
   }

@@ -189,7 +189,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         exposure.record(key, context.targetingKey, result, loaded.document.revision);
       }
       if (experiments !== undefined && typeof context.targetingKey === "string") {
-        experiments.exposure(loaded.document.namespace, key, context.targetingKey, result);
+        experiments.exposure(loaded.document, key, context.targetingKey, result);
       }
       send(res, statusOf(result), fragment(key, result));
     } catch (error) {

@@ -14,6 +14,7 @@ const doc = makeDocument({
       { name: "blue", weight: 50 },
     ],
   },
+  plain: { percent: 100 },
   dark: {
     percent: 0,
     variants: [
@@ -61,6 +62,12 @@ describe("exposures", () => {
         metricValue(text, "flagwright_exposures_total", { namespace: "shop", flag: "banner", variant }),
       ).toBe(users.filter((u) => variantOf(u) === variant).length);
     }
+  });
+
+  it("counts flags with variants only", async () => {
+    const s = await setup();
+    await evalFlag(s, "plain", "alice");
+    expect(metricValue(await metrics(s), "flagwright_exposures_total", { flag: "plain" })).toBeUndefined();
   });
 
   it("counts every evaluation in mode every", async () => {
