@@ -20,10 +20,13 @@ describe("flagwright refs on a fixture tree (TypeScript, Python, Go)", () => {
     expect(where("typo-chekout")).toEqual(["api/views.py:16"]);
   });
 
-  it("skips non-literal keys and dependency directories", () => {
+  it("skips non-literal keys and dependency directories (vendor/, node_modules/)", () => {
     expect(where("dynamic")).toEqual([]);
     expect(where("key")).toEqual([]);
     expect(where("vendored-flag")).toEqual([]);
+    // ...although the vendored file itself has a reference the patterns find:
+    const direct = scanReferences([at("svc/vendor/example.com/lib/flags.go")]);
+    expect(direct.map((r) => r.key)).toEqual(["vendored-flag"]);
   });
 
   it("reports unreferenced flags and undefined keys against the manifests", () => {
