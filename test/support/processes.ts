@@ -5,10 +5,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { inject } from "vitest";
-import { waitFor } from "./wait.js";
+import { spawnFlagwright } from "./flagwright-process.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -26,53 +25,19 @@ export async function startSidecarProcess(
   namespace: string,
   name = "flagwright-flags",
 ): Promise<SidecarProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "sidecar",
-      "--configmap",
-      `${namespace}/${name}`,
-      "--kubeconfig",
-      inject("kubeconfig"),
-      "--listen",
-      "127.0.0.1:0",
-    ],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const logs: Record<string, unknown>[] = [];
-  let stderr = "";
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    try {
-      logs.push(JSON.parse(line));
-    } catch {
-      logs.push({ msg: line });
-    }
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  };
-  let url: string;
-  try {
-    url = await waitFor(
-      () => {
-        if (child.exitCode !== null) throw new Error(`sidecar exited ${child.exitCode}: ${stderr}`);
-        const listening = logs.find((l) => l.event === "listening");
-        return listening && String(listening.url);
-      },
-      { timeoutMs: 30_000, what: "the sidecar to listen" },
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const proc = spawnFlagwright([
+    "sidecar",
+    "--configmap",
+    `${namespace}/${name}`,
+    "--kubeconfig",
+    inject("kubeconfig"),
+    "--listen",
+    "127.0.0.1:0",
+  ]);
+  const listening = await proc.waitForLog((l) => l.event === "listening", "the sidecar to listen");
+  const url = String(listening.url);
+  const { child, logs } = proc;
+  const stop = () => proc.stop();
   return {
     child,
     url,

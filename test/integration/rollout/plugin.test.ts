@@ -1,21 +1,11 @@
-// `kubectl flagwright` against the real API server (no operator: the test writes the status an
-// operator would). Every command changes status.controls only: spec, metadata.generation and the
-// managedFields of the spec's owner stay as they were; disallowed transitions and missing flags
-// fail with a message and exit code 1; a conflicting write in between is retried and the
-// transition re-checked. The binary also runs as a real kubectl plugin found on PATH.
-import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { type FeatureFlag, type FeatureFlagStatus, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
 import { FIELD_MANAGER, type PluginIO, runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
 import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
+import { installKubectlPlugin } from "../../support/processes.js";
 
-const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const spec = {
   enabled: true,
   owner: "team-checkout",
@@ -231,30 +221,9 @@ describe("kubectl flagwright against the API server", () => {
   });
 
   it("runs as a kubectl plugin from PATH, with kubectl passing exit codes through", async () => {
-    const bin = mkdtempSync(join(tmpdir(), "flagwright-plugin-"));
+    const plugin = installKubectlPlugin();
     try {
-      const script = join(bin, "kubectl-flagwright");
-      writeFileSync(
-        script,
-        `#!/bin/sh\nexec "${join(repo, "node_modules/.bin/tsx")}" "${join(repo, "src/cli/kubectl-plugin/main.ts")}" "$@"\n`,
-      );
-      chmodSync(script, 0o755);
-      const viaKubectl = (args: string[]) =>
-        new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-          const child = spawn(inject("kubectl"), ["flagwright", ...args], {
-            env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject("kubeconfig") },
-          });
-          let out = "";
-          let err = "";
-          child.stdout.on("data", (d) => {
-            out += d;
-          });
-          child.stderr.on("data", (d) => {
-            err += d;
-          });
-          child.on("error", reject);
-          child.on("close", (code) => resolve({ code, out, err }));
-        });
+      const viaKubectl = plugin.run;
       await createFlag("via-kubectl");
       const ok = await viaKubectl(["kill", "via-kubectl", "-n", ns.name]);
       expect(ok).toMatchObject({ code: 0 });
@@ -263,7 +232,7 @@ describe("kubectl flagwright against the API server", () => {
       expect(bad.code).toBe(1);
       expect(bad.err).toContain("not RolledBack");
     } finally {
-      rmSync(bin, { recursive: true, force: true });
+      plugin.dispose();
     }
   });
 });
