@@ -204,6 +204,9 @@ export class ExperimentLoop {
         canonicalJson({ ...stale, lastTransitionTime: null });
     const sameExperiment = canonicalJson(strip(flag.status?.experiment)) === canonicalJson(strip(experiment));
     if (sameStale && sameExperiment) return;
+    // A flag that never was stale and runs no experiment needs no write: at thousands of flags,
+    // a Stale=False per flag would double the status writes (and reconciles) for nothing.
+    if (previousStale === undefined && !s.stale && experiment === undefined) return;
 
     const status: Record<string, unknown> = { conditions: [stale] };
     if (experiment !== undefined) status.experiment = experiment;
