@@ -1,7 +1,7 @@
 // Builds (once, cached) and runs the real local control plane from test/cluster: kube-apiserver
 // with embedded etcd, plus a kubectl from the same Kubernetes module set. Used by vitest's global
 // setup, `npm run cluster` and the demo.
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   createWriteStream,
@@ -16,9 +16,7 @@ import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 
-const execFileAsync = promisify(execFile);
 const clusterDir = fileURLToPath(new URL(".", import.meta.url));
 const repoRoot = join(clusterDir, "..", "..");
 
@@ -177,21 +175,23 @@ async function stopProcess(child: ChildProcess, exited: Promise<void>, graceMs =
   clearTimeout(timer);
 }
 
-/** `kubectl` against the cluster; rejects with kubectl's stderr on failure. */
-export async function kubectl(
+export interface KubectlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs kubectl against the cluster with optional stdin; resolves whatever the exit code. */
+export function runKubectl(
   cluster: Pick<RunningCluster, "kubectl" | "kubeconfig">,
   args: string[],
   input?: string,
-): Promise<string> {
-  if (input === undefined) {
-    const { stdout } = await execFileAsync(cluster.kubectl, args, {
-      env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  }
+  env: Record<string, string | undefined> = {},
+): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cluster.kubectl, args, { env: { ...process.env, KUBECONFIG: cluster.kubeconfig } });
+    const child = spawn(cluster.kubectl, args, {
+      env: { ...process.env, KUBECONFIG: cluster.kubeconfig, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -201,11 +201,20 @@ export async function kubectl(
       stderr += d;
     });
     child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`kubectl ${args.join(" ")} failed: ${stderr.trim()}`)),
-    );
-    child.stdin.end(input);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? "");
   });
+}
+
+/** `kubectl` against the cluster; rejects with kubectl's stderr on failure. */
+export async function kubectl(
+  cluster: Pick<RunningCluster, "kubectl" | "kubeconfig">,
+  args: string[],
+  input?: string,
+): Promise<string> {
+  const { code, stdout, stderr } = await runKubectl(cluster, args, input);
+  if (code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${stderr.trim()}`);
+  return stdout;
 }
 
 /** Applies the CRDs in crds/ and waits until the API server reports them Established. */

@@ -1,12 +1,13 @@
 // Real processes for end-to-end tests: `flagwright sidecar` in its own process, and the
 // `kubectl-flagwright` plugin run by the suite's kubectl from PATH (as test/integration/rollout/
 // plugin.test.ts does), each with wall-clock start and end times.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inject } from "vitest";
+import { runKubectl } from "../cluster/cluster.js";
 import { spawnFlagwright } from "./flagwright-process.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -79,23 +80,14 @@ export function installKubectlPlugin(): KubectlPlugin {
   );
   chmodSync(script, 0o755);
   return {
-    run: (args) =>
-      new Promise<PluginRun>((resolve, reject) => {
-        const startedAt = Date.now();
-        const child = spawn(inject("kubectl"), ["flagwright", ...args], {
-          env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject("kubeconfig") },
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d) => {
-          out += d;
-        });
-        child.stderr.on("data", (d) => {
-          err += d;
-        });
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, out, err, startedAt, endedAt: Date.now() }));
-      }),
+    run: async (args) => {
+      const startedAt = Date.now();
+      const cluster = { kubectl: inject("kubectl"), kubeconfig: inject("kubeconfig") };
+      const { code, stdout, stderr } = await runKubectl(cluster, ["flagwright", ...args], undefined, {
+        PATH: `${bin}:${process.env.PATH}`,
+      });
+      return { code, out: stdout, err: stderr, startedAt, endedAt: Date.now() };
+    },
     dispose: () => rmSync(bin, { recursive: true, force: true }),
   };
 }

@@ -1,13 +1,13 @@
 // The install manifests against the real API server: `helm template` of the chart (default and
 // non-default values) and `kubectl kustomize deploy/` (with and without the injection component)
 // must pass `kubectl apply --dry-run=server`, i.e. the API server's own validation and admission.
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
+import { runKubectl } from "../../cluster/cluster.js";
 import { kubectl, testNamespace } from "../../support/kube.js";
 import { chartDir, helm } from "../../unit/chart/helm.js";
 
@@ -30,28 +30,14 @@ function withoutUninstalledKinds(manifests: string): { yaml: string; kinds: stri
  * namespaces carry `pod-security.kubernetes.io/warn: restricted`, so the API server's PodSecurity
  * admission reports a Deployment whose pod template breaks the restricted standard as a warning.
  */
-function dryRun(manifests: string): Promise<string> {
+async function dryRun(manifests: string): Promise<string> {
   const args = ["apply", "--dry-run=server", "--server-side", "--field-manager=flagwright-test", "-f", "-"];
-  return new Promise((resolve, reject) => {
-    const child = spawn(inject("kubectl"), args, {
-      env: { ...process.env, KUBECONFIG: inject("kubeconfig") },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 && stderr.trim() === ""
-        ? resolve(stdout)
-        : reject(new Error(`kubectl apply --dry-run=server (exit ${code}): ${stderr.trim()}`)),
-    );
-    child.stdin.end(manifests);
-  });
+  const cluster = { kubectl: inject("kubectl"), kubeconfig: inject("kubeconfig") };
+  const { code, stdout, stderr } = await runKubectl(cluster, args, manifests);
+  if (code !== 0 || stderr.trim() !== "") {
+    throw new Error(`kubectl apply --dry-run=server (exit ${code}): ${stderr.trim()}`);
+  }
+  return stdout;
 }
 
 const restricted = {
