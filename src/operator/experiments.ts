@@ -9,28 +9,19 @@
 // each other's fields. The Stale condition is always present (True or False): the reconciler's
 // step machine copies existing conditions into its own apply, so a condition this loop removed
 // could linger as co-owned; a condition that only changes value cannot.
-import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import { setCondition } from "../api/conditions.js";
-import {
-  API_VERSION,
-  type Condition,
-  type FeatureFlag,
-  flagKey,
-  GROUP,
-  KIND,
-  PLURAL,
-  VERSION,
-} from "../api/index.js";
+import { type Condition, type FeatureFlag, flagKey } from "../api/index.js";
 import { canonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
 import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
 import type { PrometheusApi } from "../rollout/prometheus.js";
+import { applyStatus } from "./status.js";
 
 export const EXPERIMENTS_FIELD_MANAGER = "flagwright-experiments";
 export const DEFAULT_EXPERIMENT_INTERVAL_MS = 60_000;
-const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 
 export interface ExperimentLoopOptions {
   custom: CustomObjectsApi;
@@ -210,23 +201,6 @@ export class ExperimentLoop {
 
     const status: Record<string, unknown> = { conditions: [stale] };
     if (experiment !== undefined) status.experiment = experiment;
-    await this.#opts.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: flag.metadata.namespace ?? "",
-        plural: PLURAL,
-        name: flag.metadata.name ?? "",
-        body: {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          metadata: { name: flag.metadata.name, namespace: flag.metadata.namespace },
-          status,
-        },
-        fieldManager: EXPERIMENTS_FIELD_MANAGER,
-        force: true,
-      },
-      ssa,
-    );
+    await applyStatus(this.#opts.custom, flag, status, { fieldManager: EXPERIMENTS_FIELD_MANAGER });
   }
 }

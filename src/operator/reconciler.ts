@@ -20,12 +20,9 @@ import {
   type FeatureFlagStatus,
   FIELD_MANAGER,
   flagKey,
-  GROUP,
   KIND,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
-  PLURAL,
-  VERSION,
 } from "../api/index.js";
 import {
   buildDocument,
@@ -36,6 +33,7 @@ import {
 } from "../core/index.js";
 import { type AnalysisOutcome, decide, type RolloutDecision, type RolloutOptions } from "../rollout/steps.js";
 import type { OperatorMetrics } from "./metrics.js";
+import { applyStatus } from "./status.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;
@@ -269,30 +267,11 @@ export class NamespaceReconciler {
     delete next.experiment;
     const { controls: _c, experiment: _e, ...currentOwned } = current;
     if (canonicalJson(currentOwned) === canonicalJson(next)) return;
-    await this.options.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: flag.metadata.namespace ?? "",
-        plural: PLURAL,
-        name: flag.metadata.name ?? "",
-        // The resourceVersion makes the write conditional: a decision made from a stale copy (the
-        // plugin or another replica wrote meanwhile) fails with 409 and is re-made from fresh data.
-        body: {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          metadata: {
-            name: flag.metadata.name,
-            namespace: flag.metadata.namespace,
-            resourceVersion: flag.metadata.resourceVersion,
-          },
-          status: next,
-        },
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      ssa,
-    );
+    // Conditional on the resourceVersion: the plugin or another replica may have written meanwhile.
+    await applyStatus(this.options.custom, flag, next as Record<string, unknown>, {
+      fieldManager: FIELD_MANAGER,
+      ifResourceVersion: flag.metadata.resourceVersion,
+    });
     if (current.phase !== next.phase) {
       this.options.log.info(
         {

@@ -1,0 +1,32 @@
+// Writes part of a FeatureFlag's status with server-side apply on the status subresource: the
+// one way the operator's components (reconciler, experiment loop) write status, each under its
+// own field manager so each owns only the fields it sends.
+import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { API_VERSION, type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../api/index.js";
+
+const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+
+export async function applyStatus(
+  custom: CustomObjectsApi,
+  flag: FeatureFlag,
+  status: Record<string, unknown>,
+  { fieldManager, ifResourceVersion }: { fieldManager: string; ifResourceVersion?: string },
+): Promise<void> {
+  const metadata: Record<string, unknown> = { name: flag.metadata.name, namespace: flag.metadata.namespace };
+  // With a resourceVersion the write is conditional: a decision made from a stale copy fails
+  // with 409 and is made again from fresh data.
+  if (ifResourceVersion) metadata.resourceVersion = ifResourceVersion;
+  await custom.patchNamespacedCustomObjectStatus(
+    {
+      group: GROUP,
+      version: VERSION,
+      namespace: flag.metadata.namespace ?? "",
+      plural: PLURAL,
+      name: flag.metadata.name ?? "",
+      body: { apiVersion: API_VERSION, kind: KIND, metadata, status },
+      fieldManager,
+      force: true,
+    },
+    ssa,
+  );
+}
