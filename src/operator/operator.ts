@@ -22,7 +22,8 @@ import {
   VERSION,
 } from "../api/index.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
-import { Informer, type ListResult } from "../kube/informer.js";
+import { listFeatureFlags } from "../kube/featureflags.js";
+import { Informer } from "../kube/informer.js";
 import { alertmanagerWebhook } from "../rollout/analysis.js";
 import {
   type PrometheusApi,
@@ -105,20 +106,7 @@ export class Operator {
           log,
           ...options.informer,
           path: `/apis/${GROUP}/${VERSION}${nsPath}/${PLURAL}`,
-          list: async () => {
-            const list = namespace
-              ? await custom.listNamespacedCustomObject({
-                  group: GROUP,
-                  version: VERSION,
-                  namespace,
-                  plural: PLURAL,
-                })
-              : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
-            return {
-              items: list.items,
-              resourceVersion: list.metadata.resourceVersion,
-            } as ListResult<FeatureFlag>;
-          },
+          list: () => listFeatureFlags(custom, namespace),
         }),
       );
       this.configMapInformers.push(

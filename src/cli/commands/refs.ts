@@ -1,11 +1,12 @@
 // `flagwright refs DIR...`: which flags no code references any more (flag debt), and which keys
 // code evaluates that no flag defines (typos, deleted flags), with file and line.
+
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { parseAllDocuments } from "yaml";
-import { type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../../api/index.js";
+import { KIND } from "../../api/index.js";
 import {
   compareReferences,
   compilePattern,
@@ -13,6 +14,7 @@ import {
   type RefsReport,
   scanReferences,
 } from "../../hygiene/refs.js";
+import { listFeatureFlags } from "../../kube/featureflags.js";
 
 function manifestFiles(path: string): string[] {
   const st = statSync(path);
@@ -58,16 +60,7 @@ export async function flagsFromCluster(options: {
   else kc.loadFromDefault();
   if (options.context) kc.setCurrentContext(options.context);
   const api = kc.makeApiClient(CustomObjectsApi);
-  const list = (
-    options.namespace
-      ? await api.listNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace: options.namespace,
-        })
-      : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-  ) as { items: FeatureFlag[] };
+  const list = await listFeatureFlags(api, options.namespace);
   return list.items.map((f) => ({
     key: f.spec.key ?? f.metadata.name ?? "",
     source: `${f.metadata.namespace}/${f.metadata.name}`,

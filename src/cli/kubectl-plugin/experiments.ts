@@ -1,12 +1,14 @@
 // `kubectl flagwright experiment FLAG [--ship]` and `kubectl flagwright stale`: read-only views of
 // status.experiment and the Stale condition. --ship prints the manifest that ships the winner for
 // the user to commit; nothing here writes to the cluster.
+
 import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { stringify } from "yaml";
-import { type FeatureFlag, flagKey, GROUP, PLURAL, VERSION } from "../../api/index.js";
+import { type FeatureFlag, flagKey } from "../../api/index.js";
 import type { ExperimentResult } from "../../experiment/analysis.js";
 import { CONDITION_STALE, formatAge, staleness } from "../../hygiene/stale.js";
+import { listFeatureFlags } from "../../kube/featureflags.js";
 
 export interface PluginHelpers {
   out(text: string): void;
@@ -156,16 +158,7 @@ export function registerExperimentCommands(program: Command, h: PluginHelpers): 
     .action(async (_opts, cmd: Command) => {
       const options = cmd.optsWithGlobals<{ namespace?: string }>();
       const { api, namespace } = h.connect(options);
-      const list = (
-        options.namespace
-          ? await api.listNamespacedCustomObject({
-              group: GROUP,
-              version: VERSION,
-              plural: PLURAL,
-              namespace,
-            })
-          : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-      ) as { items: FeatureFlag[] };
+      const list = await listFeatureFlags(api, options.namespace ? namespace : undefined);
       const text = staleTable(list.items, h.now());
       if (text === undefined)
         h.err(`No stale flags${options.namespace ? ` in namespace ${namespace}` : ""}.\n`);

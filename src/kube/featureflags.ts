@@ -1,0 +1,13 @@
+import type { CustomObjectsApi } from "@kubernetes/client-node";
+import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../api/index.js";
+
+/** FeatureFlags in one namespace, or in all when namespace is undefined, with the list's resourceVersion. */
+export async function listFeatureFlags(
+  api: CustomObjectsApi,
+  namespace?: string,
+): Promise<{ items: FeatureFlag[]; resourceVersion: string }> {
+  const list = namespace
+    ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
+    : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
+  return { items: list.items as FeatureFlag[], resourceVersion: list.metadata?.resourceVersion ?? "" };
+}
