@@ -3,9 +3,9 @@
 // canary flag is on, and serves the request on the new path (counted as
 // `http_requests_total{flag="<key>", code}`, the convention deploy/prometheus's rules watch) or on
 // the old one (no flag label). A "bug" can be switched on that fails a share of new-path requests.
-import { Agent, createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Agent, request } from "node:http";
 import { Counter, Registry } from "prom-client";
+import { serveMetrics } from "../../test/support/metrics-app.js";
 
 export interface Sweep {
   /** Date.now() when the sweep started and ended. */
@@ -63,17 +63,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   requests.inc({ flag, code: "200" }, 0);
   requests.inc({ flag, code: "500" }, 0);
 
-  const server: Server = createServer(async (req, res) => {
-    if (req.url === "/metrics") {
-      res.setHeader("content-type", registry.contentType);
-      res.end(await registry.metrics());
-      return;
-    }
-    res.statusCode = 404;
-    res.end("not found\n");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { server, port } = await serveMetrics(registry);
 
   let errorRatio = 0;
   // Carried between requests, so a 50 % ratio fails exactly every other new-path request.

@@ -18,6 +18,22 @@ export interface MetricsApp {
 /** Requests per flag per tick; ticks every 100 ms, so 100 requests/s per flag. */
 const PER_TICK = 10;
 
+/** Serves a registry on GET /metrics at 127.0.0.1 and a free port. */
+export async function serveMetrics(registry: Registry): Promise<{ server: Server; port: number }> {
+  const server: Server = createServer(async (req, res) => {
+    if (req.url === "/metrics") {
+      res.setHeader("content-type", registry.contentType);
+      res.end(await registry.metrics());
+      return;
+    }
+    res.statusCode = 404;
+    res.end("not found\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, port };
+}
+
 export async function startMetricsApp(): Promise<MetricsApp> {
   const registry = new Registry();
   const requests = new Counter({
@@ -41,17 +57,7 @@ export async function startMetricsApp(): Promise<MetricsApp> {
   }, 100);
   tick.unref();
 
-  const server: Server = createServer(async (req, res) => {
-    if (req.url === "/metrics") {
-      res.setHeader("content-type", registry.contentType);
-      res.end(await registry.metrics());
-      return;
-    }
-    res.statusCode = 404;
-    res.end("not found\n");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { server, port } = await serveMetrics(registry);
 
   return {
     target: `127.0.0.1:${port}`,
