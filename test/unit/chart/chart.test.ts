@@ -92,6 +92,10 @@ describe("charts/flagwright", () => {
     expect(objs.map((o) => o.kind).sort()).toEqual(
       [
         "ClusterRole",
+        // The user roles: flag author, release manager, viewer.
+        "ClusterRole",
+        "ClusterRole",
+        "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
         "PodDisruptionBudget",
@@ -203,6 +207,58 @@ describe("charts/flagwright", () => {
     ]);
   });
 
+  describe("user ClusterRoles (userRoles.create)", () => {
+    const USER_ROLES = ["flag-author", "release-manager", "viewer"];
+    const AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-";
+    const aggregateLabels = (role: Obj) =>
+      Object.keys(role.metadata.labels ?? {})
+        .filter((k) => k.startsWith(AGGREGATE))
+        .sort();
+
+    it("render the rules and aggregation labels of deploy/user-roles.yaml", async () => {
+      const objs = await render();
+      const base = parseAllDocuments(read("deploy/user-roles.yaml")).map((d) => d.toJS() as Obj);
+      expect(base.map((o) => o.metadata.name).sort()).toEqual(USER_ROLES.map((r) => `flagwright-${r}`));
+      for (const role of USER_ROLES) {
+        const chart = find(objs, "ClusterRole", `fw-flagwright-${role}`);
+        const deployed = find(base, "ClusterRole", `flagwright-${role}`);
+        expect(flatten(chart.rules), role).toEqual(flatten(deployed.rules));
+        expect(aggregateLabels(chart), role).toEqual(aggregateLabels(deployed));
+      }
+    });
+
+    it("separate spec writes from status controls: authors no status, release managers no spec", async () => {
+      const objs = await render();
+      const rules = (role: string) => flatten(find(objs, "ClusterRole", `fw-flagwright-${role}`).rules);
+      const read = ["get", "list", "watch"].map((v) => `flagwright.dev|featureflags|${v}`).sort();
+      const writes = ["create", "update", "patch", "delete"].map((v) => `flagwright.dev|featureflags|${v}`);
+      expect(rules("flag-author")).toEqual([...read, ...writes].sort());
+      expect(rules("release-manager")).toEqual(
+        [
+          ...read,
+          "flagwright.dev|featureflags/status|get",
+          "flagwright.dev|featureflags/status|patch",
+        ].sort(),
+      );
+      expect(rules("viewer")).toEqual(read);
+      // Status controls (kill, pause...) go to admin, never to everyone with edit.
+      const labels = (role: string) => aggregateLabels(find(objs, "ClusterRole", `fw-flagwright-${role}`));
+      expect(labels("flag-author")).toEqual([`${AGGREGATE}admin`, `${AGGREGATE}edit`]);
+      expect(labels("release-manager")).toEqual([`${AGGREGATE}admin`]);
+      expect(labels("viewer")).toEqual([`${AGGREGATE}view`]);
+    });
+
+    it("are left out with userRoles.create=false and not aggregated with aggregateToDefaultRoles=false", async () => {
+      const none = await render("--set", "userRoles.create=false");
+      const names = none.filter((o) => o.kind === "ClusterRole").map((o) => o.metadata.name);
+      expect(names).toEqual(["fw-flagwright-operator"]);
+      const plain = await render("--set", "userRoles.aggregateToDefaultRoles=false");
+      for (const role of USER_ROLES) {
+        expect(aggregateLabels(find(plain, "ClusterRole", `fw-flagwright-${role}`)), role).toEqual([]);
+      }
+    });
+  });
+
   it("renders PrometheusRule groups that pass promtool check rules", async () => {
     const rule = find(await render(...nonDefault), "PrometheusRule");
     const dir = mkdtempSync(join(tmpdir(), "flagwright-chart-rules-"));
@@ -249,6 +305,7 @@ describe("charts/flagwright", () => {
       "at '/securityContext/allowPrivilegeEscalation': value must be false",
     ],
     [["--set", "replicas=3"], "additional properties 'replicas' not allowed"],
+    [["--set", "userRoles.create=yes"], "at '/userRoles/create': got string, want boolean"],
   ])("a bad value fails with the schema's message: %s", async (args, message) => {
     const result = await helm(["template", "fw", chartDir, ...args]);
     expect(result.code).not.toBe(0);
