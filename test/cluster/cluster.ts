@@ -33,8 +33,12 @@ export interface RunningCluster extends ClusterBinaries {
   /** The cluster's data folder (certificates, etcd); removed when it stops. */
   dir: string;
   pid: number;
+  /** etcd's client URL (plain HTTP on loopback; its JSON gateway serves /v3/kv/*). */
+  etcd: string;
   /** Stops the apiserver and etcd; resolves once the process has exited and its folder is gone. */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would: nothing is cleaned up (a `keep` folder restarts the same cluster). */
+  kill(): Promise<void>;
 }
 
 type Log = (line: string) => void;
@@ -113,35 +117,44 @@ export async function ensureClusterBinaries(log: Log = () => {}): Promise<Cluste
  * Starts a control plane and resolves when its API server answers /readyz. The apiserver's own
  * log goes to `logFile` (default: cluster.log in the cache folder). With `dir` and `keep`, a
  * later start with the same `dir` restarts the same cluster (data, certificates and ports).
+ * `apiserverArgs` are extra kube-apiserver flags (e.g. --watch-cache=false), for fault tests.
  */
 export async function startCluster(
-  options: { log?: Log; logFile?: string; dir?: string; keep?: boolean } = {},
+  options: { log?: Log; logFile?: string; dir?: string; keep?: boolean; apiserverArgs?: string[] } = {},
 ): Promise<RunningCluster> {
   const bins = await ensureClusterBinaries(options.log);
   const logFile = options.logFile ?? newLogFile();
   const logStream = createWriteStream(logFile, { flags: "a" });
-  const args = [...(options.dir ? ["--dir", options.dir] : []), ...(options.keep ? ["--keep"] : [])];
+  const args = [
+    ...(options.dir ? ["--dir", options.dir] : []),
+    ...(options.keep ? ["--keep"] : []),
+    ...(options.apiserverArgs ?? []).map((arg) => `--apiserver-arg=${arg}`),
+  ];
   const child = spawn(bins.clusterBin, args, { stdio: ["ignore", "pipe", "pipe"] });
   child.stderr.pipe(logStream);
 
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const ready = await new Promise<{ kubeconfig: string; server: string; dir: string; pid: number }>(
-    (resolve, reject) => {
-      const lines = createInterface({ input: child.stdout });
-      lines.once("line", (line) => {
-        try {
-          resolve(JSON.parse(line));
-        } catch {
-          reject(new Error(`unexpected output from flagwright-cluster: ${line}`));
-        }
-      });
-      child.once("exit", (code, signal) =>
-        reject(
-          new Error(`flagwright-cluster exited (${code ?? signal}) before it was ready; its log: ${logFile}`),
-        ),
-      );
-    },
-  );
+  const ready = await new Promise<{
+    kubeconfig: string;
+    server: string;
+    dir: string;
+    pid: number;
+    etcd: string;
+  }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once("line", (line) => {
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`unexpected output from flagwright-cluster: ${line}`));
+      }
+    });
+    child.once("exit", (code, signal) =>
+      reject(
+        new Error(`flagwright-cluster exited (${code ?? signal}) before it was ready; its log: ${logFile}`),
+      ),
+    );
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -152,7 +165,12 @@ export async function startCluster(
     });
     return stopping;
   };
-  return { ...bins, ...ready, stop };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+    logStream.end();
+  };
+  return { ...bins, ...ready, stop, kill };
 }
 
 /** A log file per cluster start under the cache's logs/ folder, keeping the newest 20. */

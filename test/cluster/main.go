@@ -42,15 +42,24 @@ func main() {
 	dirFlag := flag.String("dir", "", "data directory (default: a new temporary directory); an existing one restarts "+
 		"that cluster with its data, certificates and ports")
 	verbosity := flag.String("v", "0", "kube-apiserver log verbosity")
+	var extra extraArgs
+	flag.Var(&extra, "apiserver-arg", "an extra kube-apiserver flag, e.g. --apiserver-arg=--watch-cache=false (repeatable; "+
+		"fault tests use it to reach etcd's behaviour directly)")
 	flag.Parse()
 
-	if err := run(*dirFlag, *keep, *verbosity); err != nil {
+	if err := run(*dirFlag, *keep, *verbosity, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "flagwright-cluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, keep bool, verbosity string) error {
+// extraArgs collects repeated --apiserver-arg flags.
+type extraArgs []string
+
+func (a *extraArgs) String() string     { return fmt.Sprint(*a) }
+func (a *extraArgs) Set(v string) error { *a = append(*a, v); return nil }
+
+func run(dir string, keep bool, verbosity string, extra []string) error {
 	var err error
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "flagwright-cluster-"); err != nil {
@@ -87,7 +96,7 @@ func run(dir string, keep bool, verbosity string) error {
 
 	// NewAPIServerCommand installs the SIGINT/SIGTERM handler; its context ends the server.
 	cmd := app.NewAPIServerCommand()
-	cmd.SetArgs([]string{
+	cmd.SetArgs(append([]string{
 		"--etcd-servers=" + etcdClientURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -104,7 +113,7 @@ func run(dir string, keep bool, verbosity string) error {
 		"--disable-admission-plugins=ServiceAccount",
 		"--endpoint-reconciler-type=none",
 		"--v=" + verbosity,
-	})
+	}, extra...))
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- cmd.Execute() }()
 	go exitWithParent()
