@@ -1,4 +1,4 @@
-// Real processes for end-to-end tests: `flagwright sidecar` in its own process, and the
+// Real processes for end-to-end tests: `flagwright sidecar` in its own process (ConfigMap or file source), and the
 // `kubectl-flagwright` plugin run by the suite's kubectl from PATH (as test/integration/rollout/
 // plugin.test.ts does), each with wall-clock start and end times.
 import type { ChildProcess } from "node:child_process";
@@ -26,15 +26,16 @@ export async function startSidecarProcess(
   namespace: string,
   name = "flagwright-flags",
 ): Promise<SidecarProcess> {
-  const proc = spawnFlagwright([
-    "sidecar",
-    "--configmap",
-    `${namespace}/${name}`,
-    "--kubeconfig",
-    inject("kubeconfig"),
-    "--listen",
-    "127.0.0.1:0",
-  ]);
+  return spawnSidecar(["--configmap", `${namespace}/${name}`, "--kubeconfig", inject("kubeconfig")]);
+}
+
+/** `flagwright sidecar --file DIR` (a kubelet-style volume, see flag-documents.ts) on a free loopback port. */
+export function startFileSidecarProcess(dir: string, args: string[] = []): Promise<SidecarProcess> {
+  return spawnSidecar(["--file", dir, ...args]);
+}
+
+async function spawnSidecar(sourceArgs: string[]): Promise<SidecarProcess> {
+  const proc = spawnFlagwright(["sidecar", ...sourceArgs, "--listen", "127.0.0.1:0"]);
   const listening = await proc.waitForLog((l) => l.event === "listening", "the sidecar to listen");
   const url = String(listening.url);
   const { child, logs } = proc;
