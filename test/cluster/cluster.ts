@@ -1,21 +1,14 @@
 // Builds (once, cached) and runs the real local control plane from test/cluster: kube-apiserver
 // with embedded etcd, plus a kubectl from the same Kubernetes module set. Used by vitest's global
 // setup, `npm run cluster` and the demo.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
-import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { cacheRoot, ensureGoBuild } from "../../scripts/go-build.js";
+
+export { cacheRoot };
 
 const clusterDir = fileURLToPath(new URL(".", import.meta.url));
 const repoRoot = join(clusterDir, "..", "..");
@@ -43,74 +36,18 @@ export interface RunningCluster extends ClusterBinaries {
 
 type Log = (line: string) => void;
 
-/** `$XDG_CACHE_HOME/flagwright` or `~/.cache/flagwright`. */
-export function cacheRoot(): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "flagwright");
-}
-
-/** The build inputs' hash: a change to go.mod, go.sum or the Go sources means a new build. */
-function sourceHash(): string {
-  const hash = createHash("sha256");
-  const files = [
-    "go.mod",
-    "go.sum",
-    ...readdirSync(clusterDir)
-      .filter((f) => f.endsWith(".go"))
-      .sort(),
-  ];
-  for (const file of files) {
-    hash
-      .update(file)
-      .update("\0")
-      .update(readFileSync(join(clusterDir, file)))
-      .update("\0");
-  }
-  return hash.digest("hex").slice(0, 16);
-}
-
-function findGo(): string {
-  for (const dir of [...(process.env.PATH ?? "").split(delimiter), "/usr/local/go/bin"]) {
-    const candidate = join(dir, "go");
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  throw new Error(
-    "Go toolchain not found: install Go 1.26 or newer (apt-get install golang-go, or go.dev/dl) to build the local control plane",
-  );
-}
-
 /** Returns the cached binaries, building them first if this source hash has none. */
 export async function ensureClusterBinaries(log: Log = () => {}): Promise<ClusterBinaries> {
-  const binDir = join(cacheRoot(), `cluster-${sourceHash()}`);
-  const result = { binDir, clusterBin: join(binDir, "flagwright-cluster"), kubectl: join(binDir, "kubectl") };
-  if (existsSync(result.clusterBin) && existsSync(result.kubectl)) return result;
-
-  const go = findGo();
-  // Build into a private folder and rename it into place, so a concurrent or interrupted build
-  // never leaves a half-written binary where the next run would trust it.
-  const staging = `${binDir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  const started = Date.now();
-  const targets: [string, string][] = [
-    ["flagwright-cluster", "."],
-    ["kubectl", "k8s.io/kubernetes/cmd/kubectl"],
-  ];
-  for (const [name, pkg] of targets) {
-    log(`building ${name} (first run only; a cold build takes several minutes)...`);
-    const build = spawnSync(go, ["build", "-o", join(staging, name), pkg], {
-      cwd: clusterDir,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, CGO_ENABLED: "0" },
-    });
-    if (build.status !== 0) {
-      rmSync(staging, { recursive: true, force: true });
-      throw new Error(`go build ${pkg} failed (exit ${build.status ?? build.signal}); see the output above`);
-    }
-  }
-  rmSync(binDir, { recursive: true, force: true });
-  renameSync(staging, binDir);
-  log(`built the control plane in ${Math.round((Date.now() - started) / 1000)} s, cached in ${binDir}`);
-  return result;
+  const binDir = ensureGoBuild({
+    name: "cluster",
+    dir: clusterDir,
+    targets: [
+      { binary: "flagwright-cluster", pkg: "." },
+      { binary: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl" },
+    ],
+    log,
+  });
+  return { binDir, clusterBin: join(binDir, "flagwright-cluster"), kubectl: join(binDir, "kubectl") };
 }
 
 /**

@@ -1,33 +1,18 @@
 // helm for the chart tests, built from the Go module proxy (tools/helm pins helm.sh/helm/v3) once
 // and cached under ~/.cache/flagwright/helm-<source hash>, like the local control plane.
 // `node --import tsx test/unit/chart/helm.ts` builds it (.ci/run does) and prints its path.
-import { execFile, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheRoot } from "../../cluster/cluster.js";
+import { cacheRoot, ensureGoBuild, goBuildDir } from "../../../scripts/go-build.js";
 
 const toolDir = fileURLToPath(new URL("../../../tools/helm/", import.meta.url));
 export const chartDir = fileURLToPath(new URL("../../../charts/flagwright", import.meta.url));
 
-function sourceHash(): string {
-  const hash = createHash("sha256");
-  for (const file of readdirSync(toolDir)
-    .filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go"))
-    .sort()) {
-    hash
-      .update(file)
-      .update("\0")
-      .update(readFileSync(join(toolDir, file)))
-      .update("\0");
-  }
-  return hash.digest("hex").slice(0, 16);
-}
-
 /** Where the cached helm binary lives for the current tools/helm sources. */
 export function helmPath(): string {
-  return join(cacheRoot(), `helm-${sourceHash()}`, "helm");
+  return join(goBuildDir("helm", toolDir), "helm");
 }
 
 /** The cached helm, or an error that says how to build it (tests never skip silently). */
@@ -62,34 +47,13 @@ function ldflags(): string {
 
 /** Builds helm (go build helm.sh/helm/v3/cmd/helm in tools/helm) unless it is cached. */
 export function ensureHelm(log: (line: string) => void = () => {}): string {
-  const path = helmPath();
-  if (existsSync(path)) return path;
-  const dir = join(path, "..");
-  const staging = `${dir}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  const go = existsSync("/usr/local/go/bin/go") ? "/usr/local/go/bin/go" : "go";
-  const started = Date.now();
-  log("building helm from helm.sh/helm/v3/cmd/helm (first run only)...");
-  const build = spawnSync(
-    go,
-    ["build", "-ldflags", ldflags(), "-o", join(staging, "helm"), "helm.sh/helm/v3/cmd/helm"],
-    {
-      cwd: toolDir,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, CGO_ENABLED: "0" },
-    },
-  );
-  if (build.error || build.status !== 0) {
-    rmSync(staging, { recursive: true, force: true });
-    throw new Error(
-      `go build helm.sh/helm/v3/cmd/helm failed (${build.error?.message ?? `exit ${build.status}`})`,
-    );
-  }
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
-  log(`built helm in ${Math.round((Date.now() - started) / 1000)} s, cached in ${dir}`);
-  return path;
+  const binDir = ensureGoBuild({
+    name: "helm",
+    dir: toolDir,
+    targets: [{ binary: "helm", pkg: "helm.sh/helm/v3/cmd/helm", ldflags: ldflags() }],
+    log,
+  });
+  return join(binDir, "helm");
 }
 
 export interface HelmResult {

@@ -1,0 +1,24 @@
+// The flagd OFREP server of the "sidecar vs flagd" benchmark (bench/flagd/main.go: flagd core's
+// evaluator and store behind a handler mirroring flagd's), built from the Go module proxy once and
+// cached under ~/.cache/flagwright/flagd-<source hash>/flagd like the control plane and helm.
+// `node --import tsx bench/flagd/build.ts` builds it (.ci/run does) and prints its path.
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureGoBuild } from "../../scripts/go-build.js";
+
+const sourceDir = fileURLToPath(new URL(".", import.meta.url));
+
+/** The cached flagd binary for the current bench/flagd sources, built first if missing. */
+export function ensureFlagdBinary(log: (line: string) => void = () => {}): string {
+  const binDir = ensureGoBuild({
+    name: "flagd",
+    dir: sourceDir,
+    targets: [{ binary: "flagd", pkg: "." }],
+    log,
+  });
+  return join(binDir, "flagd");
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  console.log(ensureFlagdBinary((line) => console.error(`[flagd] ${line}`)));
+}
