@@ -14,7 +14,7 @@ const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.m
 type Obj = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are checked field by field
   [key: string]: any;
 };
