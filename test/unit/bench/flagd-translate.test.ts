@@ -1,0 +1,164 @@
+// The benchmark's flagd translation: flagd (bench/flagd, built and run as a real process) answers
+// a translated document the way Flagwright evaluates the original, so the two servers are compared
+// on the same flags. Answers that do not depend on hashing must be identical; hashed splits must
+// have the same shares (flagd buckets with murmur3, Flagwright with sha256).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureFlagdBinary } from "../../../bench/flagd/build.js";
+import { type FlagdProcess, startFlagd } from "../../../bench/flagd/process.js";
+import { TranslationError, toFlagd } from "../../../bench/flagd-translate.js";
+import { buildDocument, evaluate, type ResolvedFlag } from "../../../src/core/index.js";
+
+const vips = ["vip-1", "vip-2", "vip-3"];
+const flag = (f: Partial<ResolvedFlag>): ResolvedFlag => ({
+  enabled: true,
+  killed: false,
+  percent: 100,
+  allowedUsers: [],
+  revision: "r1",
+  ...f,
+});
+const colors = [
+  { name: "red", weight: 20, value: "#f00" },
+  { name: "green", weight: 30, value: "#0f0" },
+  { name: "blue", weight: 50, value: "#00f" },
+];
+
+const doc = buildDocument("bench", {
+  "static-on": flag({}),
+  "static-disabled": flag({ enabled: false, allowedUsers: vips }),
+  "static-killed": flag({ killed: true, allowedUsers: vips }),
+  "allow-list-only": flag({ percent: 0, allowedUsers: vips }),
+  "rollout-25": flag({ percent: 25 }),
+  "rollout-12.5-with-allow-list": flag({ percent: 12.5, allowedUsers: vips }),
+  "variants-100": flag({ variants: colors }),
+  "variants-40-with-allow-list": flag({
+    percent: 40,
+    allowedUsers: vips,
+    variants: colors,
+    defaultValue: "#000",
+  }),
+  "variants-killed": flag({ killed: true, variants: colors, defaultValue: "#000" }),
+});
+
+/** Keys whose every answer is fixed by the rules (no hashing involved). */
+const exactFlags = ["static-on", "static-disabled", "static-killed", "allow-list-only"];
+const users = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
+
+// Shares over n users agree with the nominal percentage within 4.5 standard errors of a binomial
+// proportion (sqrt(p(1-p)/n)); the users are fixed, so the check is deterministic, not flaky.
+const SIGMAS = 4.5;
+function expectShare(hits: number, n: number, p: number, what: string) {
+  const tolerance = SIGMAS * Math.sqrt((p * (1 - p)) / n);
+  expect(
+    Math.abs(hits / n - p),
+    `${what}: ${hits}/${n} vs ${p} ± ${tolerance.toFixed(3)}`,
+  ).toBeLessThanOrEqual(tolerance);
+}
+
+let dir: string;
+let flagd: FlagdProcess;
+/** flagd's bulk answers per user: flag key -> value. */
+const flagdAnswers = new Map<string, Map<string, unknown>>();
+
+async function flagdBulk(user: string): Promise<Map<string, unknown>> {
+  const res = await fetch(`${flagd.url}/ofrep/v1/evaluate/flags`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ context: { targetingKey: user } }),
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { flags: { key: string; value?: unknown; errorCode?: string }[] };
+  for (const f of body.flags) expect(f.errorCode, `${f.key} for ${user}`).toBeUndefined();
+  return new Map(body.flags.map((f) => [f.key, f.value]));
+}
+
+const flagwright = (key: string, user: string) => evaluate(doc, key, { targetingKey: user }).value;
+
+beforeAll(async () => {
+  const binary = ensureFlagdBinary();
+  dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-"));
+  const file = join(dir, "flags.flagd.json");
+  writeFileSync(file, JSON.stringify(toFlagd(doc)));
+  flagd = await startFlagd(binary, file);
+  for (const user of [...vips, ...users]) flagdAnswers.set(user, await flagdBulk(user));
+}, 600_000); // a cold `go build` downloads flagd core's modules
+
+afterAll(async () => {
+  await flagd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("flagd on a translated document", () => {
+  it("answers every flag of the document", () => {
+    expect([...(flagdAnswers.get("user-0")?.keys() ?? [])].sort()).toEqual(Object.keys(doc.flags).sort());
+  });
+
+  it("gives the same answer as Flagwright for static, disabled, killed and allow-list-only flags, for every user", () => {
+    for (const user of [...vips, ...users]) {
+      for (const key of exactFlags) {
+        expect(flagdAnswers.get(user)?.get(key), `${key} for ${user}`).toEqual(flagwright(key, user));
+      }
+      expect(flagdAnswers.get(user)?.get("variants-killed"), user).toEqual(
+        flagwright("variants-killed", user),
+      );
+    }
+  });
+
+  it("turns allow-listed users on whatever their bucket, as Flagwright does", () => {
+    for (const user of vips) {
+      expect(flagdAnswers.get(user)?.get("rollout-12.5-with-allow-list"), user).toBe(true);
+      expect(flagwright("rollout-12.5-with-allow-list", user)).toBe(true);
+      const variant = flagdAnswers.get(user)?.get("variants-40-with-allow-list");
+      expect(
+        colors.map((c) => c.value),
+        user,
+      ).toContain(variant);
+    }
+  });
+
+  it("rolls out to the same share of users (murmur3 and sha256 buckets differ, the shares do not)", () => {
+    for (const [key, percent] of [
+      ["rollout-25", 25],
+      ["rollout-12.5-with-allow-list", 12.5],
+      ["variants-40-with-allow-list", 40],
+    ] as const) {
+      const on = (value: unknown) => value === true || colors.some((c) => c.value === value);
+      const flagdOn = users.filter((u) => on(flagdAnswers.get(u)?.get(key))).length;
+      const ourOn = users.filter((u) => on(flagwright(key, u))).length;
+      expectShare(flagdOn, users.length, percent / 100, `flagd ${key}`);
+      expectShare(ourOn, users.length, percent / 100, `Flagwright ${key}`);
+    }
+  });
+
+  it("splits users between variants by weight, independently of rollout membership", () => {
+    for (const key of ["variants-100", "variants-40-with-allow-list"]) {
+      const onUsers = (answer: (u: string) => unknown) =>
+        users.map(answer).filter((v) => colors.some((c) => c.value === v));
+      for (const [side, answer] of [
+        ["flagd", (u: string) => flagdAnswers.get(u)?.get(key)],
+        ["Flagwright", (u: string) => flagwright(key, u)],
+      ] as const) {
+        const served = onUsers(answer);
+        for (const color of colors) {
+          const hits = served.filter((v) => v === color.value).length;
+          expectShare(hits, served.length, color.weight / 100, `${side} ${key} ${color.name}`);
+        }
+      }
+    }
+  });
+});
+
+describe("toFlagd", () => {
+  it("refuses what flagd cannot express the same way, naming the flag", () => {
+    const offWithoutValue = buildDocument("x", { v: flag({ percent: 50, variants: colors }) });
+    expect(() => toFlagd(offWithoutValue)).toThrow(TranslationError);
+    expect(() => toFlagd(offWithoutValue)).toThrow(
+      /flag "v": a variant flag that can be off needs a defaultValue/,
+    );
+    const mixedTypes = buildDocument("x", { m: flag({ percent: 50, variants: colors, defaultValue: 0 }) });
+    expect(() => toFlagd(mixedTypes)).toThrow(/flag "m": flagd needs every variant value of one type/);
+  });
+});
