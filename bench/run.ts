@@ -1,16 +1,23 @@
 // `npm run bench [-- NAME...] [--smoke]`: runs every bench/*.bench.ts (or the named ones), prints
-// the figures and writes a Markdown report with the machine it ran on to .bench-results/.
+// the figures and writes a Markdown report (plus the raw samples as JSON) with the machine it ran
+// on to .bench-results/.
+import { execFileSync } from "node:child_process";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import {
+  type BenchModule,
+  type BenchResult,
+  type Figure,
+  formatFigure,
+  formatNumber,
+  formatSpread,
+  summarize,
+} from "./stats.js";
 
-export interface BenchModule {
-  name: string;
-  description?: string;
-  run(opts: { smoke: boolean }): Promise<Record<string, unknown>>;
-}
+export type { BenchModule } from "./stats.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const { values, positionals } = parseArgs({
@@ -25,9 +32,28 @@ if (values.help) {
   console.log(`Usage: npm run bench [-- NAME...] [--smoke] [--out FILE]
 
 Runs bench/*.bench.ts (all, or those named), prints results and writes a Markdown report
-(default .bench-results/<date>[-smoke].md, git-ignored; record figures in docs/benchmarks.md). --smoke runs each for a second or two.`);
+(default .bench-results/<date>[-smoke].md, git-ignored, with the raw samples next to it as .json;
+record figures in docs/benchmarks.md). --smoke runs everything in seconds (indicative only).
+OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes.`);
   process.exit(0);
 }
+
+function goVersion(): string {
+  try {
+    const env = { ...process.env, PATH: `/usr/local/go/bin:${process.env.PATH}` };
+    return execFileSync("go", ["version"], { encoding: "utf8", env })
+      .trim()
+      .replace(/^go version /, "");
+  } catch {
+    return "not found";
+  }
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 
 export function machine() {
   const cpus = os.cpus();
@@ -36,22 +62,81 @@ export function machine() {
     cores: cpus.length,
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     node: process.version,
+    go: goVersion(),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavg: os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" "),
+    loadavg: loadAverage(),
   };
 }
 
-function table(rows: Record<string, unknown>): string {
-  const lines = ["| metric | value |", "| --- | --- |"];
-  for (const [k, v] of Object.entries(rows)) {
-    lines.push(
-      `| ${k} | ${typeof v === "number" ? v.toLocaleString("en-US", { maximumFractionDigits: 2 }) : String(v)} |`,
+const isStructured = (result: unknown): result is BenchResult =>
+  typeof result === "object" && result !== null && Array.isArray((result as BenchResult).figures);
+
+const cell = (v: unknown) =>
+  typeof v === "number" ? v.toLocaleString("en-US", { maximumFractionDigits: 2 }) : String(v);
+
+/** The flat `{label: value}` rows of a module that does not return a BenchResult. */
+function legacyTable(rows: Record<string, unknown>): string {
+  return [
+    "| metric | value |",
+    "| --- | --- |",
+    ...Object.entries(rows).map(([k, v]) => `| ${k} | ${cell(v)} |`),
+  ].join("\n");
+}
+
+const label = (f: Figure) => `${f.name}${f.computed ? " (computed)" : ""}`;
+
+/** Markdown for a structured result: repeated-run figures, latency distributions, ratios, notes. */
+export function renderResult(result: BenchResult): string {
+  const parts: string[] = [];
+  const repeated = result.figures.filter((f) => f.stat !== "percentiles");
+  const distributions = result.figures.filter((f) => f.stat === "percentiles");
+  if (repeated.length > 0) {
+    const rows = repeated.map((f) => {
+      const s = summarize(f.samples);
+      const spread = s.n > 1 ? `${formatNumber(s.min)} – ${formatNumber(s.max)}` : "";
+      return `| ${label(f)} | ${f.unit} | ${formatNumber(s.median)} | ${spread} | ${s.n} |`;
+    });
+    parts.push(
+      ["| figure | unit | median | min – max | runs |", "| --- | --- | ---: | ---: | ---: |", ...rows].join(
+        "\n",
+      ),
     );
   }
-  return lines.join("\n");
+  if (distributions.length > 0) {
+    const rows = distributions.map((f) => {
+      const s = summarize(f.samples);
+      return `| ${label(f)} | ${f.unit} | ${formatNumber(s.median)} | ${formatNumber(s.p99)} | ${formatNumber(s.max)} | ${s.n} |`;
+    });
+    parts.push(
+      ["| figure | unit | p50 | p99 | max | n |", "| --- | --- | ---: | ---: | ---: | ---: |", ...rows].join(
+        "\n",
+      ),
+    );
+  }
+  if (result.ratios?.length) {
+    const rows = result.ratios.map((r) => {
+      const s = summarize(r.samples);
+      const spread = s.n > 1 ? `${formatNumber(s.min)} – ${formatNumber(s.max)}` : "";
+      return `| ${r.name} | ${formatNumber(s.median)} | ${spread} | ${s.n} |`;
+    });
+    parts.push(["| ratio | median | min – max | n |", "| --- | ---: | ---: | ---: |", ...rows].join("\n"));
+  }
+  const notes = [
+    ...result.figures.filter((f) => f.note).map((f) => `${label(f)}: ${f.note}`),
+    ...(result.ratios ?? []).filter((r) => r.note).map((r) => `${r.name}: ${r.note}`),
+    ...(result.notes ?? []),
+  ];
+  if (notes.length > 0) parts.push(notes.map((n) => `- ${n}`).join("\n"));
+  return parts.join("\n\n");
+}
+
+function printResult(result: BenchResult | Record<string, unknown>): void {
+  if (!isStructured(result)) {
+    for (const [k, v] of Object.entries(result)) console.log(`  ${k}: ${cell(v)}`);
+    return;
+  }
+  for (const f of result.figures) console.log(`  ${label(f)}: ${formatFigure(f)} ${f.unit}`);
+  for (const r of result.ratios ?? []) console.log(`  ratio ${r.name}: ${formatSpread(r.samples)}`);
 }
 
 const files = (await readdir(here)).filter((f) => f.endsWith(".bench.ts")).sort();
@@ -68,31 +153,40 @@ if (modules.length === 0) {
 
 const started = new Date();
 const m = machine();
-console.log(`machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Node ${m.node}, load ${m.loadavg}`);
+console.log(
+  `machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Node ${m.node}, Go ${m.go}, load ${m.loadavg}`,
+);
 const sections: string[] = [];
+const raw: Record<string, unknown> = {};
 for (const mod of modules) {
   console.log(`\n== ${mod.name}${values.smoke ? " (smoke)" : ""}`);
+  const t0 = performance.now();
   const result = await mod.run({ smoke: values.smoke });
-  for (const [k, v] of Object.entries(result)) {
-    console.log(
-      `  ${k}: ${typeof v === "number" ? v.toLocaleString("en-US", { maximumFractionDigits: 2 }) : v}`,
-    );
-  }
-  sections.push(`## ${mod.name}\n\n${mod.description ? `${mod.description}\n\n` : ""}${table(result)}\n`);
+  const seconds = (performance.now() - t0) / 1000;
+  printResult(result);
+  console.log(`  (${seconds.toFixed(1)} s)`);
+  raw[mod.name] = result;
+  const body = isStructured(result) ? renderResult(result) : legacyTable(result);
+  sections.push(
+    `## ${mod.name}\n\n${mod.description ? `${mod.description}\n\n` : ""}${body}\n\nRan ${seconds.toFixed(0)} s, load average after: ${loadAverage()}.\n`,
+  );
 }
+const ended = new Date();
 
 const report = [
   `# Flagwright benchmarks${values.smoke ? " (smoke run: indicative only)" : ""}`,
   "",
-  `Run ${started.toISOString()}.`,
+  `Run ${started.toISOString()} to ${ended.toISOString()}.`,
   "",
-  table({
+  legacyTable({
     CPU: m.cpu,
     cores: m.cores,
     memory: m.memory,
     Node: m.node,
+    Go: m.go,
     OS: m.os,
-    "load average at start": m.loadavg,
+    "load average (1, 5, 15 min) at start": m.loadavg,
+    "load average at end": loadAverage(),
   }),
   "",
   ...sections,
@@ -107,4 +201,8 @@ const out =
   );
 await mkdir(join(out, ".."), { recursive: true });
 await writeFile(out, report);
+await writeFile(
+  `${out.replace(/\.md$/, "")}.json`,
+  `${JSON.stringify({ machine: m, started, ended, results: raw }, null, 2)}\n`,
+);
 console.log(`\nreport written to ${out}`);

@@ -2,9 +2,10 @@
 //
 // Hot path design: everything that does not depend on the user is computed once per document
 // (compileDocument, cached in a WeakMap keyed by the frozen document), including every possible
-// result object. An evaluation therefore allocates only the hash input string and digest.
+// result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
 import { type FlagDocument, parseDocument, type ResolvedFlag } from "./document.js";
-import { fineFromMod, percentThreshold, sha256Mod10000 } from "./hash.js";
+import { fineFromMod, percentThreshold } from "./hash.js";
+import { HashPrefix } from "./sha256.js";
 
 export type Reason = "STATIC" | "TARGETING_MATCH" | "SPLIT" | "DISABLED" | "DEFAULT" | "ERROR";
 export type ErrorCode =
@@ -39,8 +40,9 @@ export const OFF_VARIANT = "off";
 
 interface CompiledFlag {
   readonly key: string;
-  readonly rolloutPrefix: string;
-  readonly variantPrefix: string;
+  /** "<key>:" and "<key>/variant:", encoded once (see HashPrefix). */
+  readonly rolloutPrefix: HashPrefix;
+  readonly variantPrefix: HashPrefix;
   readonly active: boolean;
   readonly threshold: number;
   readonly allowed: ReadonlySet<string>;
@@ -108,8 +110,8 @@ function compileFlag(key: string, flag: ResolvedFlag, documentRevision: string):
   const threshold = percentThreshold(flag.percent);
   return {
     key,
-    rolloutPrefix: `${key}:`,
-    variantPrefix: `${key}/variant:`,
+    rolloutPrefix: new HashPrefix(`${key}:`),
+    variantPrefix: new HashPrefix(`${key}/variant:`),
     active: flag.enabled && !flag.killed,
     threshold,
     allowed: new Set(flag.allowedUsers),
@@ -163,7 +165,7 @@ function compiledFor(document: FlagDocument | CompiledDocument): CompiledDocumen
 }
 
 function pickVariant(flag: CompiledFlag, user: string): number {
-  const v = fineFromMod(sha256Mod10000(flag.variantPrefix + user));
+  const v = fineFromMod(flag.variantPrefix.mod10000(user));
   const cum = flag.cumulative;
   for (let i = 0; i < cum.length; i++) if (v < (cum[i] as number)) return i;
   return cum.length - 1; // unreachable while weights add up to 100
@@ -208,7 +210,7 @@ export function evaluate(
   }
   if (flag.threshold <= 0) return flag.off;
   if (!hasUser) return flag.missingKey;
-  const fine = fineFromMod(sha256Mod10000(flag.rolloutPrefix + user));
+  const fine = fineFromMod(flag.rolloutPrefix.mod10000(user));
   if (fine >= flag.threshold) return flag.splitOff;
   return flag.splitOn[variants ? pickVariant(flag, user) : 0] as EvaluationDetails;
 }

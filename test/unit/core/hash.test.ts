@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { bucketOf, fineBucketOf, variantBucketOf } from "../../../src/core/index.js";
-import { sha256Hex } from "../../../src/core/sha256.js";
+import { HashPrefix, sha256Hex } from "../../../src/core/sha256.js";
 
 const flags = ["new-checkout", "dark-mode", "a", "payments-v2", "Ünïcode-flag", "flag_with.dots"];
 const specialUsers = [
@@ -87,5 +87,25 @@ describe("the allocation-free SHA-256", () => {
     }
     const big = "🙂".repeat(5000);
     expect(sha256Hex(big)).toBe(createHash("sha256").update(big, "utf8").digest("hex"));
+  });
+
+  it("HashPrefix(prefix).mod10000(suffix) is the whole digest of prefix + suffix mod 10000", () => {
+    const digestMod10000 = (s: string) =>
+      Number(BigInt(`0x${createHash("sha256").update(s, "utf8").digest("hex")}`) % 10000n);
+    // Prefixes of 64 bytes and more exercise the precompressed midstate; suffixes mix the ASCII
+    // fast path with multi-byte characters.
+    const text = fc.string({ unit: "grapheme", maxLength: 150 });
+    fc.assert(
+      fc.property(text, text, (prefix, suffix) => {
+        expect(new HashPrefix(prefix).mod10000(suffix)).toBe(digestMod10000(prefix + suffix));
+      }),
+      { numRuns: 500 },
+    );
+    for (let n = 0; n < 140; n += 7) {
+      const prefix = `${"k".repeat(n)}:`;
+      for (const user of ["", "u", "x".repeat(120), "Zoë", "東京ユーザー"]) {
+        expect(new HashPrefix(prefix).mod10000(user), `${n} ${user}`).toBe(digestMod10000(prefix + user));
+      }
+    }
   });
 });
