@@ -15,7 +15,8 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["test/integration/**/*.test.ts"],
+          // test/faults: the fault-injection suite (issue 10), same control plane and one file at a time.
+          include: ["test/integration/**/*.test.ts", "test/faults/**/*.test.ts"],
           environment: "node",
           // One real control plane for the whole suite; tests isolate themselves by namespace.
           globalSetup: ["test/support/global-setup.ts"],

@@ -16,6 +16,9 @@ interface OperatorFlags {
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
+  leaderElectionLeaseDuration: string;
+  leaderElectionRenewDeadline: string;
+  leaderElectionRetryPeriod: string;
   shutdownTimeout: string;
   logLevel: string;
   prometheusUrl?: string;
@@ -27,6 +30,7 @@ interface OperatorFlags {
   rollbackAfterUnavailable?: string;
   analysisTick: string;
   experimentInterval: string;
+  watchTimeout: string;
   injectionAddress?: string;
   injectionWebhookConfig?: string;
   injectionCertSecret?: string;
@@ -83,6 +87,17 @@ export function registerOperatorCommand(program: Command): void {
         .env("FLAGWRIGHT_LEADER_ELECTION_NAMESPACE"),
     )
     .option("--leader-election-id <name>", "name of the Lease", "flagwright-operator")
+    .option(
+      "--leader-election-lease-duration <duration>",
+      "how long a standby waits after the last renewal before taking over",
+      "15s",
+    )
+    .option(
+      "--leader-election-renew-deadline <duration>",
+      "how long the leader keeps trying to renew before it gives up (and exits)",
+      "10s",
+    )
+    .option("--leader-election-retry-period <duration>", "how often the Lease is tried or renewed", "2s")
     .option("--shutdown-timeout <duration>", "how long SIGTERM waits for in-flight reconciles", "10s")
     .addOption(
       new Option("--prometheus-url <url>", "Prometheus for canary analysis (a flag may name its own)").env(
@@ -107,6 +122,11 @@ export function registerOperatorCommand(program: Command): void {
     .option(
       "--experiment-interval <duration>",
       "how often experiment results (from Prometheus) and Stale conditions are recomputed",
+      "60s",
+    )
+    .option(
+      "--watch-timeout <duration>",
+      "how long each watch runs before the API server ends it and the operator resumes it",
       "60s",
     )
     .option(
@@ -178,8 +198,15 @@ export function registerOperatorCommand(program: Command): void {
         },
         analysisTickMs: parseDuration(flags.analysisTick),
         experimentIntervalMs: parseDuration(flags.experimentInterval),
+        informer: { watchTimeoutSeconds: Math.max(1, Math.round(parseDuration(flags.watchTimeout) / 1000)) },
         leaderElection: flags.leaderElect
-          ? { namespace: flags.leaderElectionNamespace, name: flags.leaderElectionId }
+          ? {
+              namespace: flags.leaderElectionNamespace,
+              name: flags.leaderElectionId,
+              leaseDurationMs: parseDuration(flags.leaderElectionLeaseDuration),
+              renewDeadlineMs: parseDuration(flags.leaderElectionRenewDeadline),
+              retryPeriodMs: parseDuration(flags.leaderElectionRetryPeriod),
+            }
           : undefined,
       });
       const shutdownMs = parseDuration(flags.shutdownTimeout);
