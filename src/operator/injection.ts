@@ -296,8 +296,16 @@ interface AdmissionReview {
 
 /** The AdmissionReview response for a request: always allowed, with a patch when injecting. */
 export function review(body: AdmissionReview, settings: InjectionSettings) {
+  // Only the v1 review the webhook configuration asks for (admissionReviewVersions: ["v1"]).
+  if (body === null || typeof body !== "object" || body.kind !== "AdmissionReview")
+    throw new Error("not an AdmissionReview");
+  if (body.apiVersion !== "admission.k8s.io/v1")
+    throw new Error(
+      `unsupported AdmissionReview version ${JSON.stringify(body.apiVersion)}, want admission.k8s.io/v1`,
+    );
   const request = body.request;
-  if (!request?.uid) throw new Error("not an AdmissionReview request");
+  if (typeof request?.uid !== "string" || request.uid === "")
+    throw new Error("not an AdmissionReview request (no request.uid)");
   const pod = request.object ?? {};
   const namespace = request.namespace ?? pod.metadata?.namespace ?? "default";
   const patch =
@@ -320,7 +328,8 @@ export function review(body: AdmissionReview, settings: InjectionSettings) {
 // ---------------------------------------------------------------------------------------------
 // The HTTPS server.
 
-const MAX_BODY = 8 * 1024 * 1024;
+/** Largest AdmissionReview accepted: the API server's own request limit is 3 MiB. */
+export const MAX_ADMISSION_BODY = 8 * 1024 * 1024;
 
 export interface InjectionServer {
   address: AddressInfo;
@@ -346,19 +355,36 @@ export async function startInjectionServer(options: {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
+    // Refusals come before reading or parsing the body; "connection: close" drops the rest of it.
+    const refuse = (status: number, message: string) => {
+      options.log?.warn(
+        { reason: "AdmissionRequestRefused", status, err: message },
+        "admission request refused",
+      );
+      req.removeAllListeners("data");
+      res.writeHead(status, { "content-type": "text/plain", connection: "close" }).end(`${message}\n`);
+    };
+    const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+    if (contentType !== "application/json") {
+      refuse(415, "an AdmissionReview must be sent as application/json");
+      return;
+    }
+    if (Number(req.headers["content-length"]) > MAX_ADMISSION_BODY) {
+      refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY) {
-        res.writeHead(413).end();
-        req.destroy();
+      if (size > MAX_ADMISSION_BODY) {
+        refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
         return;
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (res.writableEnded) return;
+      if (res.headersSent) return;
       try {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as AdmissionReview;
         const answer = review(body, options.settings);
