@@ -67,13 +67,29 @@ export class PrometheusClient implements PrometheusApi {
     const alerts = (data as { alerts?: unknown })?.alerts;
     if (!Array.isArray(alerts))
       throw new PrometheusError("malformed alerts response: no data.alerts", "malformed");
-    return alerts.filter(isObject).map((a) => ({
-      labels: stringRecord(a.labels),
-      annotations: stringRecord(a.annotations),
-      state: a.state === "firing" || a.state === "pending" ? a.state : "inactive",
-      ...(typeof a.activeAt === "string" && { activeAt: a.activeAt }),
-      ...(typeof a.value === "string" && { value: a.value }),
-    }));
+    // A malformed entry could be the watched alert: refuse the whole answer rather than pass
+    // analysis without it.
+    return alerts.map((a, i) => {
+      if (!isObject(a) || !isObject(a.labels) || typeof a.labels.alertname !== "string") {
+        throw new PrometheusError(
+          `malformed alerts response: alert ${i} has no labels.alertname`,
+          "malformed",
+        );
+      }
+      if (a.state !== "firing" && a.state !== "pending" && a.state !== "inactive") {
+        throw new PrometheusError(
+          `malformed alerts response: alert ${i} has state ${String(a.state)}`,
+          "malformed",
+        );
+      }
+      return {
+        labels: stringRecord(a.labels),
+        annotations: stringRecord(a.annotations),
+        state: a.state,
+        ...(typeof a.activeAt === "string" && { activeAt: a.activeAt }),
+        ...(typeof a.value === "string" && { value: a.value }),
+      };
+    });
   }
 
   /**
