@@ -98,12 +98,14 @@ describe("alertmanagerWebhook router", () => {
   let url: string;
   const received: FiringAlert[][] = [];
   let fail = false;
+  // Read on every request, like the mounted Secret file the operator re-reads.
+  let currentToken = "tok3n";
 
   beforeAll(async () => {
     const app = express();
     app.use(
       alertmanagerWebhook({
-        token: () => "tok3n",
+        token: () => currentToken,
         onAlerts: async (alerts) => {
           if (fail) throw new Error("queue closed");
           received.push(alerts);
@@ -138,6 +140,28 @@ describe("alertmanagerWebhook router", () => {
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toContain("Bearer");
     expect(received.length).toBe(before);
+  });
+
+  it("checks the token before reading the body: an oversized unauthenticated request gets 401", async () => {
+    const big = JSON.stringify(
+      payload([{ ...alert("firing", "a"), annotations: { x: "y".repeat(2 << 20) } }]),
+    );
+    const res = await post(big, { authorization: "Bearer nope" });
+    expect(res.status).toBe(401);
+  });
+
+  it("uses the token as it is now: a rotated token takes over, an emptied one refuses everyone", async () => {
+    const body = JSON.stringify(payload([alert("firing", "a")]));
+    try {
+      currentToken = "rotated";
+      expect((await post(body)).status).toBe(401);
+      expect((await post(body, { authorization: "Bearer rotated" })).status).toBe(200);
+      currentToken = "";
+      expect((await post(body, { authorization: "Bearer " })).status).toBe(401);
+      expect((await post(body, { authorization: "Bearer rotated" })).status).toBe(401);
+    } finally {
+      currentToken = "tok3n";
+    }
   });
 
   it("answers 413 for bodies over 1 MiB", async () => {
