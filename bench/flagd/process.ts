@@ -1,20 +1,21 @@
-// Runs the flagd OFREP server (bench/flagd/main.go) on a flag definition file, on a free loopback port.
+// An OFREP server process for the benchmarks (flagd from bench/flagd, or the compiled `flagwright
+// sidecar`): both print JSON lines with {"event":"listening","url":...} and then
+// {"event":"document_loaded",...} on stdout.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
-export interface FlagdProcess {
+export interface OfrepServerProcess {
   child: ChildProcess;
+  pid: number;
   /** Base URL, e.g. http://127.0.0.1:40123 */
   url: string;
   /** SIGTERM and wait for exit. */
   stop(): Promise<void>;
 }
 
-/** Starts `binary --file FILE` and resolves once it has loaded the file and listens. */
-export async function startFlagd(binary: string, file: string): Promise<FlagdProcess> {
-  const child = spawn(binary, ["--file", file, "--listen", "127.0.0.1:0"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+/** Starts `command args` and resolves once it listens and has loaded its flags. */
+export async function startOfrepServer(command: string, args: string[]): Promise<OfrepServerProcess> {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => {
     stderr += d;
@@ -25,15 +26,27 @@ export async function startFlagd(binary: string, file: string): Promise<FlagdPro
     await exited;
   };
   let url: string | undefined;
+  let loaded = false;
   for await (const line of createInterface({ input: child.stdout })) {
-    const event = JSON.parse(line) as { event?: string; url?: string };
+    let event: { event?: string; url?: string };
+    try {
+      event = JSON.parse(line);
+    } catch {
+      continue;
+    }
     if (event.event === "listening") url = event.url;
-    if (event.event === "document_loaded") break;
+    if (event.event === "document_loaded") loaded = true;
+    if (url !== undefined && loaded) break;
   }
-  if (url === undefined) {
+  if (url === undefined || !loaded || child.pid === undefined) {
     await stop();
-    throw new Error(`flagd did not start (exit ${child.exitCode ?? child.signalCode}): ${stderr}`);
+    throw new Error(`${command} did not start (exit ${child.exitCode ?? child.signalCode}): ${stderr}`);
   }
   child.stdout.resume();
-  return { child, url, stop };
+  return { child, pid: child.pid, url, stop };
+}
+
+/** flagd (the binary from ensureFlagdBinary) serving a flagd flag definition file. */
+export function startFlagd(binary: string, file: string): Promise<OfrepServerProcess> {
+  return startOfrepServer(binary, ["--file", file, "--listen", "127.0.0.1:0"]);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureFlagdBinary } from "../../../bench/flagd/build.js";
-import { type FlagdProcess, startFlagd } from "../../../bench/flagd/process.js";
+import { type OfrepServerProcess, startFlagd } from "../../../bench/flagd/process.js";
 import { TranslationError, toFlagd } from "../../../bench/flagd-translate.js";
 import { buildDocument, evaluate, type ResolvedFlag } from "../../../src/core/index.js";
 
@@ -59,7 +59,7 @@ function expectShare(hits: number, n: number, p: number, what: string) {
 }
 
 let dir: string;
-let flagd: FlagdProcess;
+let flagd: OfrepServerProcess;
 /** flagd's bulk answers per user: flag key -> value. */
 const flagdAnswers = new Map<string, Map<string, unknown>>();
 

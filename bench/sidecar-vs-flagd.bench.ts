@@ -1,0 +1,418 @@
+// Flagwright's sidecar against flagd over OFREP, on the same 50 flags (translated by
+// bench/flagd-translate.ts), loaded by the same autocannon run: same connections, same request
+// mix of flags and users. Rounds alternate which server goes first; each round starts both afresh.
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { buildDocument, type FlagDocument, type ResolvedFlag } from "../src/core/index.js";
+import { ensureFlagdBinary } from "./flagd/build.js";
+import { type OfrepServerProcess, startFlagd, startOfrepServer } from "./flagd/process.js";
+import { toFlagd } from "./flagd-translate.js";
+import {
+  type BenchResult,
+  type Figure,
+  formatNumber,
+  pairedRatios,
+  type RatioRow,
+  summarize,
+} from "./stats.js";
+
+export const name = "sidecar-vs-flagd";
+export const description =
+  "`flagwright sidecar --file` (compiled, as shipped) against flagd (flagd core v0.13.3's evaluator and " +
+  "OFREP models behind a handler mirroring flagd's; bench/flagd) on the same 50 flags, over OFREP on " +
+  "loopback: autocannon, 16 keep-alive connections, no pipelining, single-flag POSTs cycling through " +
+  "1,000 (flag, user) pairs. Ratios are Flagwright ÷ flagd per round.";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const CONNECTIONS = 16;
+const USERS = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run loads the same mix. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 50 flags: static (on, disabled, killed), percentage rollouts, variant splits and allow-lists. */
+export function benchDocument(): FlagDocument {
+  const next = random(7);
+  const someUsers = (n: number) =>
+    Array.from({ length: n }, () => USERS[Math.floor(next() * USERS.length)] as string);
+  const flags: Record<string, ResolvedFlag> = {};
+  const base = { enabled: true, killed: false, percent: 100, allowedUsers: [] as string[], revision: "r1" };
+  for (let i = 0; i < 50; i++) {
+    switch (i % 5) {
+      case 0: // static: on, disabled or killed
+        flags[`static-${i}`] = { ...base, enabled: i % 15 !== 5, killed: i % 15 === 10 };
+        break;
+      case 1: // percentage rollout, some with an allow-list
+        flags[`rollout-${i}`] = {
+          ...base,
+          percent: 5 + ((i * 7) % 90),
+          allowedUsers: i % 2 ? someUsers(10) : [],
+        };
+        break;
+      case 2: // variants at 100 %
+        flags[`variants-${i}`] = {
+          ...base,
+          variants: [
+            { name: "control", weight: 50, value: "control" },
+            { name: "treatment", weight: 50, value: "treatment" },
+          ],
+        };
+        break;
+      case 3: // variants in a partial rollout with an allow-list
+        flags[`experiment-${i}`] = {
+          ...base,
+          percent: 30,
+          allowedUsers: someUsers(10),
+          defaultValue: "none",
+          variants: [
+            { name: "a", weight: 34, value: "a" },
+            { name: "b", weight: 33, value: "b" },
+            { name: "c", weight: 33, value: "c" },
+          ],
+        };
+        break;
+      default: // allow-list only
+        flags[`allow-list-${i}`] = { ...base, percent: 0, allowedUsers: someUsers(20) };
+    }
+  }
+  return buildDocument("bench", flags);
+}
+
+/** The request mix both servers get: 1,000 (flag, user) pairs, fixed by the seed. */
+function requestMix(doc: FlagDocument): autocannon.Request[] {
+  const next = random(42);
+  const keys = Object.keys(doc.flags);
+  return Array.from({ length: 1000 }, () => ({
+    method: "POST" as const,
+    path: `/ofrep/v1/evaluate/flags/${keys[Math.floor(next() * keys.length)]}`,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ context: { targetingKey: USERS[Math.floor(next() * USERS.length)] } }),
+  }));
+}
+
+/** The sidecar as shipped (tsc output), so its memory and CPU exclude the tsx loader. Cached per source hash. */
+function ensureSidecarBuild(): string {
+  const hash = createHash("sha256");
+  const files = ["package.json", "tsconfig.json", "tsconfig.build.json"];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) files.push(path);
+    }
+  };
+  walk("src");
+  for (const file of files)
+    hash
+      .update(file)
+      .update("\0")
+      .update(readFileSync(join(root, file)))
+      .update("\0");
+  const builds = join(root, ".bench-results");
+  const dir = join(builds, `sidecar-build-${hash.digest("hex").slice(0, 16)}`);
+  const main = join(dir, "dist", "cli", "main.js");
+  if (existsSync(main)) return main;
+  mkdirSync(builds, { recursive: true });
+  for (const old of readdirSync(builds).filter((f) => f.startsWith("sidecar-build-"))) {
+    rmSync(join(builds, old), { recursive: true, force: true });
+  }
+  // The CLI reads its version from ../../package.json; node_modules resolves from the repository.
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), readFileSync(join(root, "package.json")));
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      join(root, "node_modules/typescript/bin/tsc"),
+      ...["-p", join(root, "tsconfig.build.json"), "--outDir", join(dir, "dist")],
+      ...["--declaration", "false", "--sourceMap", "false"],
+    ],
+    { cwd: root, encoding: "utf8" },
+  );
+  if (tsc.status !== 0 || !existsSync(main)) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`compiling the sidecar failed:\n${tsc.stdout}${tsc.stderr}`);
+  }
+  return main;
+}
+
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+
+/** User + system CPU of a process so far, in ms (/proc/<pid>/stat fields 14 and 15). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** Peak resident set size (VmHWM) in MiB. */
+function peakRssMiB(pid: number): number {
+  const kib = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kib) / 1024;
+}
+
+const hasTaskset = spawnSync("taskset", ["--version"]).status === 0;
+const PIN = hasTaskset && os.cpus().length >= 2;
+
+/** Pins every thread of a process to a CPU list (threads created later inherit it). */
+function pin(pid: number, cpus: string): void {
+  execFileSync("taskset", ["--all-tasks", "--pid", "--cpu-list", cpus, String(pid)], { stdio: "ignore" });
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  failed: number;
+  /** Server CPU ms per 1,000 answered requests. */
+  cpuPer1k: number;
+  /** The load generator's own CPU use, as a share of one core. */
+  generatorCpu: number;
+}
+
+async function load(
+  server: OfrepServerProcess,
+  requests: autocannon.Request[],
+  seconds: number,
+  overallRate?: number,
+): Promise<Load> {
+  const cpuBefore = cpuMs(server.pid);
+  const generatorBefore = process.cpuUsage();
+  const started = performance.now();
+  const result = await autocannon({
+    url: server.url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests,
+    ...(overallRate ? { overallRate } : {}),
+  });
+  const wallMs = performance.now() - started;
+  const generator = process.cpuUsage(generatorBefore);
+  const cpu = cpuMs(server.pid) - cpuBefore;
+  const answered = result.requests.total;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    p999: result.latency.p99_9,
+    failed: result.errors + result.timeouts + result.non2xx,
+    cpuPer1k: answered > 0 ? cpu / (answered / 1000) : Number.NaN,
+    generatorCpu: (generator.user + generator.system) / 1000 / wallMs,
+  };
+}
+
+interface Contender {
+  label: string;
+  start(): Promise<OfrepServerProcess>;
+}
+
+interface RoundResult {
+  saturation: Load;
+  fixed: Load;
+  rssMiB: number;
+}
+
+async function measure(
+  contender: Contender,
+  requests: autocannon.Request[],
+  seconds: { warmup: number; run: number },
+  rate: number,
+): Promise<RoundResult> {
+  const server = await contender.start();
+  try {
+    if (PIN) pin(server.pid, "1");
+    await load(server, requests, seconds.warmup);
+    const saturation = await load(server, requests, seconds.run);
+    const fixed = await load(server, requests, seconds.run, rate);
+    return { saturation, fixed, rssMiB: peakRssMiB(server.pid) };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Half the lower saturation rate of the two, rounded down to two significant digits. */
+function holdableRate(saturations: number[]): number {
+  const half = Math.min(...saturations) / 2;
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(half)) - 1);
+  return Math.max(step, Math.floor(half / step) * step);
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
+export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
+  const loadAtStart = loadAverage();
+  const rounds = smoke ? 1 : 5;
+  const seconds = smoke ? { warmup: 0.5, run: 1 } : { warmup: 2, run: 10 };
+  const doc = benchDocument();
+  const requests = requestMix(doc);
+  const dir = await mkdtemp(join(os.tmpdir(), "flagwright-sidecar-vs-flagd-"));
+  const ourFile = join(dir, "flags.json");
+  const flagdFile = join(dir, "flags.flagd.json");
+  writeFileSync(ourFile, JSON.stringify(doc));
+  writeFileSync(flagdFile, JSON.stringify(toFlagd(doc)));
+  const flagdBinary = ensureFlagdBinary((line) => console.log(`  [flagd] ${line}`));
+  const sidecarMain = ensureSidecarBuild();
+  const sidecar: Contender = {
+    label: "Flagwright sidecar",
+    start: () =>
+      startOfrepServer(process.execPath, [
+        sidecarMain,
+        "sidecar",
+        "--file",
+        ourFile,
+        "--listen",
+        "127.0.0.1:0",
+      ]),
+  };
+  const flagd: Contender = { label: "flagd", start: () => startFlagd(flagdBinary, flagdFile) };
+
+  const originalAffinity = PIN
+    ? execFileSync("taskset", ["--pid", String(process.pid)], { encoding: "utf8" })
+        .trim()
+        .split(/\s+/)
+        .pop()
+    : undefined;
+  if (PIN) pin(process.pid, "0");
+  try {
+    // The fixed rate: half of what the slower server sustains, unless SIDECAR_FLAGD_RATE sets it.
+    let rate = Number(process.env.SIDECAR_FLAGD_RATE) || 0;
+    if (!rate) {
+      const calibration: number[] = [];
+      for (const contender of [sidecar, flagd]) {
+        const server = await contender.start();
+        try {
+          if (PIN) pin(server.pid, "1");
+          await load(server, requests, seconds.warmup);
+          calibration.push((await load(server, requests, seconds.warmup * 2)).rps);
+        } finally {
+          await server.stop();
+        }
+      }
+      rate = holdableRate(calibration);
+    }
+    console.log(`  fixed rate for the latency runs: ${rate} requests/s`);
+
+    const results = new Map<Contender, RoundResult[]>([
+      [sidecar, []],
+      [flagd, []],
+    ]);
+    for (let round = 0; round < rounds; round++) {
+      for (const contender of round % 2 === 0 ? [sidecar, flagd] : [flagd, sidecar]) {
+        const r = await measure(contender, requests, seconds, rate);
+        results.get(contender)?.push(r);
+        console.log(
+          `  round ${round + 1}/${rounds} ${contender.label}: ${formatNumber(r.saturation.rps)} req/s, ` +
+            `${formatNumber(r.saturation.cpuPer1k)} CPU ms/1k at saturation; p99 ${r.fixed.p99} ms at ${rate} req/s; ` +
+            `peak RSS ${formatNumber(r.rssMiB)} MiB`,
+        );
+      }
+    }
+
+    const figures: Figure[] = [];
+    const series = (c: Contender, pick: (r: RoundResult) => number) => (results.get(c) ?? []).map(pick);
+    for (const c of [sidecar, flagd]) {
+      figures.push(
+        {
+          name: `${c.label}: requests/s at saturation`,
+          unit: "req/s",
+          samples: series(c, (r) => r.saturation.rps),
+        },
+        {
+          name: `${c.label}: CPU per 1,000 requests at saturation`,
+          unit: "CPU ms",
+          samples: series(c, (r) => r.saturation.cpuPer1k),
+        },
+        {
+          name: `${c.label}: p50 latency at ${rate} req/s`,
+          unit: "ms",
+          samples: series(c, (r) => r.fixed.p50),
+        },
+        {
+          name: `${c.label}: p99 latency at ${rate} req/s`,
+          unit: "ms",
+          samples: series(c, (r) => r.fixed.p99),
+        },
+        {
+          name: `${c.label}: p99.9 latency at ${rate} req/s`,
+          unit: "ms",
+          samples: series(c, (r) => r.fixed.p999),
+        },
+        {
+          name: `${c.label}: CPU per 1,000 requests at ${rate} req/s`,
+          unit: "CPU ms",
+          samples: series(c, (r) => r.fixed.cpuPer1k),
+        },
+        { name: `${c.label}: peak resident memory`, unit: "MiB", samples: series(c, (r) => r.rssMiB) },
+        {
+          name: `${c.label}: failed requests (errors, timeouts, non-2xx)`,
+          unit: "requests",
+          samples: series(c, (r) => r.saturation.failed + r.fixed.failed),
+        },
+      );
+    }
+    const ratio = (name: string, pick: (r: RoundResult) => number, note: string): RatioRow => ({
+      name,
+      samples: pairedRatios(series(sidecar, pick), series(flagd, pick)),
+      note,
+    });
+    const ratios: RatioRow[] = [
+      ratio("requests/s at saturation", (r) => r.saturation.rps, "above 1: Flagwright serves more"),
+      ratio(
+        "requests per CPU-second at saturation",
+        (r) => 1000 / r.saturation.cpuPer1k,
+        "above 1: Flagwright does more per CPU (the throughput-per-CPU target)",
+      ),
+      ratio(
+        `p99 latency at ${rate} req/s`,
+        (r) => r.fixed.p99,
+        "below 1: Flagwright answers faster (the p99 target)",
+      ),
+      ratio(`p99.9 latency at ${rate} req/s`, (r) => r.fixed.p999, "below 1: Flagwright answers faster"),
+      ratio(
+        `CPU per 1,000 requests at ${rate} req/s`,
+        (r) => r.fixed.cpuPer1k,
+        "below 1: Flagwright spends less CPU on the same load",
+      ),
+      ratio("peak resident memory", (r) => r.rssMiB, "below 1: Flagwright uses less memory"),
+    ];
+    const allRuns = [...results.values()].flat();
+    const generator = summarize(allRuns.map((r) => r.saturation.generatorCpu));
+    const held = allRuns.every((r) => r.fixed.rps >= rate * 0.95);
+    const notes = [
+      `Machine: ${os.cpus().length} cores; load average ${loadAtStart} at the start of this benchmark, ${loadAverage()} at the end (other work on the machine makes every figure noisier).`,
+      PIN
+        ? "Pinned with taskset: the load generator (this process) on CPU 0, the server under test on CPU 1, the same for both servers; other processes on the machine are not pinned away."
+        : "Not pinned (taskset missing or a single core): the load generator and the server share the CPUs, so saturation figures are a floor.",
+      `The load generator used ${formatNumber(generator.median * 100)} % of a core at saturation (median; min ${formatNumber(generator.min * 100)} %, max ${formatNumber(generator.max * 100)} %). Near 100 %, autocannon is the bottleneck and requests/s at saturation understates the faster server: compare CPU per 1,000 requests instead.`,
+      `Latency runs: ${CONNECTIONS} connections at a fixed ${rate} requests/s overall (half the slower server's calibrated saturation; SIDECAR_FLAGD_RATE overrides), autocannon correcting for coordinated omission; ${held ? "both servers held the rate in every round" : "the rate was NOT held in every round: latency figures include queueing"}.`,
+      `Rounds: ${rounds}, alternating which server goes first, each server started afresh per round (peak RSS is per process lifetime); ${seconds.warmup} s warm-up, ${seconds.run} s per measurement.`,
+      "flagd: the Go module proxy does not serve github.com/open-feature/flagd/flagd, so bench/flagd wires flagd core v0.13.3's JSON evaluator, flag store and OFREP models behind a handler that mirrors flagd's OFREP handler. Real flagd also runs otelhttp, a metrics middleware, per-evaluation metrics, CORS and compression middleware on this path; leaving them out makes the comparison, if anything, generous to flagd. The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).",
+      "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
+    ];
+    return { figures, ratios, notes };
+  } finally {
+    if (originalAffinity)
+      execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
