@@ -21,12 +21,16 @@ export interface SidecarProcess {
   stop(): Promise<void>;
 }
 
-/** `flagwright sidecar --configmap NAMESPACE/NAME` on a free loopback port, watching the suite's cluster. */
+/**
+ * `flagwright sidecar --configmap NAMESPACE/NAME` on a free loopback port, watching the suite's
+ * cluster (or the one `kubeconfig` names: benchmarks run outside vitest).
+ */
 export async function startSidecarProcess(
   namespace: string,
   name = "flagwright-flags",
+  kubeconfig: string = inject("kubeconfig"),
 ): Promise<SidecarProcess> {
-  return spawnSidecar(["--configmap", `${namespace}/${name}`, "--kubeconfig", inject("kubeconfig")]);
+  return spawnSidecar(["--configmap", `${namespace}/${name}`, "--kubeconfig", kubeconfig]);
 }
 
 /** `flagwright sidecar --file DIR` (a kubelet-style volume, see flag-documents.ts) on a free loopback port. */

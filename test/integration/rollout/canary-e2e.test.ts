@@ -7,65 +7,36 @@
 // The webhook's bearer token file holds a wrong token until the webhook test writes the right one:
 // before that, Alertmanager is turned away (401) and only the operator's polling can act, which is
 // what the alert-polling test shows.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FeatureFlag, type FeatureFlagSpec, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
-import { clients, testNamespace } from "../../support/kube.js";
-import { type MetricsApp, startMetricsApp } from "../../support/metrics-app.js";
-import { type OperatorProcess, startOperator } from "../../support/operator.js";
-import { installKubectlPlugin, type KubectlPlugin, startSidecarProcess } from "../../support/processes.js";
 import {
-  type AlertmanagerHandle,
-  freePort,
-  type PrometheusHandle,
-  startAlertmanager,
-  startPrometheus,
-} from "../../support/prometheus.js";
+  canarySpec as canary,
+  createFlag as createFlagIn,
+  getFlag as getFlagIn,
+} from "../../faults/support/flags.js";
+import {
+  ERROR_RATE_ALERT as ALERT,
+  type AnalysisStack,
+  alertFiringSince,
+  errorRateQuery as errorRate,
+  startAnalysisStack,
+  watchErrorRateAlert as watchAlert,
+  webhookArrival,
+} from "../../support/analysis-stack.js";
+import { clients, testNamespace } from "../../support/kube.js";
+import { installKubectlPlugin, type KubectlPlugin, startSidecarProcess } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";
 import { type FlagsWatch, watchFlagsConfigMap, watchObjects } from "../../support/watch.js";
 
-const ALERT = "FlagwrightFlagErrorRateHigh";
-const TOKEN = `e2e-${Math.random().toString(36).slice(2)}`;
 const RAMP = [1, 5, 25, 50, 100];
 const WEBHOOK_RUNS = 20;
 const WEBHOOK_LANES = 5;
 
 const { core, custom } = clients();
 
-type Analysis = NonNullable<NonNullable<FeatureFlagSpec["rollout"]>["canary"]>["analysis"];
-
-const errorRate = (key: string) =>
-  `sum(rate(http_requests_total{flag="${key}",code=~"5.."}[30s])) / sum(rate(http_requests_total{flag="${key}"}[30s]))`;
-const watchAlert = (key: string) => ({ alerts: [{ alertName: ALERT, matchLabels: { flag: key } }] });
-
-function canary(percents: number[], pause: string, analysis: Analysis): FeatureFlagSpec {
-  return {
-    enabled: true,
-    rollout: { percent: 100, canary: { steps: percents.map((percent) => ({ percent, pause })), analysis } },
-  };
-}
-
-async function createFlag(namespace: string, name: string, spec: FeatureFlagSpec): Promise<void> {
-  await custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    body: { apiVersion: `${GROUP}/${VERSION}`, kind: "FeatureFlag", metadata: { name }, spec },
-  });
-}
-
-async function getFlag(namespace: string, name: string): Promise<FeatureFlag> {
-  return (await custom.getNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
-  })) as FeatureFlag;
-}
+const createFlag = (namespace: string, name: string, spec: FeatureFlagSpec) =>
+  createFlagIn(custom, namespace, name, spec);
+const getFlag = (namespace: string, name: string) => getFlagIn(custom, namespace, name);
 
 const condition = (flag: FeatureFlag, type: string) => flag.status?.conditions?.find((c) => c.type === type);
 
@@ -74,13 +45,8 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 
 describe("canary end to end: operator + Prometheus + Alertmanager", () => {
-  let app: MetricsApp;
-  let alertmanager: AlertmanagerHandle;
-  let prometheus: PrometheusHandle;
-  let operator: OperatorProcess;
+  let stack: AnalysisStack;
   let plugin: KubectlPlugin;
-  let tokenDir: string;
-  let tokenFile: string;
   const namespaces: Record<"ramp" | "poll" | "outage" | "kill", { name: string; remove(): Promise<void> }> =
     {} as never;
   const webhookKeys = Array.from({ length: WEBHOOK_RUNS }, (_, i) => `push-${String(i).padStart(2, "0")}`);
@@ -89,67 +55,22 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
   const webhookNamespaces: { name: string; remove(): Promise<void> }[] = [];
 
   beforeAll(async () => {
-    app = await startMetricsApp();
-    // Healthy traffic for every flag from the start, so each has a baseline before it is watched.
-    for (const key of ["ramp", "poll", "outage", ...webhookKeys]) app.setErrorRatio(key, 0);
     for (const which of ["ramp", "poll", "outage", "kill"] as const) {
       namespaces[which] = await testNamespace(`e2e-${which}`);
     }
     for (const key of webhookKeys) webhookNamespaces.push(await testNamespace(`e2e-${key}`));
-    tokenDir = mkdtempSync(join(tmpdir(), "flagwright-e2e-"));
-    tokenFile = join(tokenDir, "webhook-token");
-    writeFileSync(tokenFile, "not-the-token-alertmanager-sends\n");
-    // Alertmanager needs the operator's address and the operator needs Prometheus': pick the
-    // operator's port first.
-    const operatorPort = await freePort();
-    alertmanager = await startAlertmanager({
-      webhookUrl: `http://127.0.0.1:${operatorPort}/webhooks/alertmanager`,
-      token: TOKEN,
+    stack = await startAnalysisStack({
+      namespaces: [...Object.values(namespaces), ...webhookNamespaces].map((n) => n.name),
+      // Healthy traffic for every flag from the start, so each has a baseline before it is watched.
+      trafficFor: ["ramp", "poll", "outage", ...webhookKeys],
+      log: (line) => console.warn(`[e2e] ${line}`),
     });
-    prometheus = await startPrometheus({ targets: [app.target], alertmanagers: [alertmanager.target] });
-    operator = await startOperator([
-      "--namespaces",
-      [...Object.values(namespaces), ...webhookNamespaces].map((n) => n.name).join(","),
-      "--http-address",
-      `127.0.0.1:${operatorPort}`,
-      "--prometheus-url",
-      prometheus.url,
-      "--webhook-token-file",
-      tokenFile,
-    ]);
     plugin = installKubectlPlugin();
-    // The query has data before any flag depends on it (otherwise the first checks are Inconclusive).
-    await waitFor(
-      async () => {
-        const res = await fetch(
-          `${prometheus.url}/api/v1/query?query=${encodeURIComponent(errorRate("ramp"))}`,
-        );
-        const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
-        const value = body.data?.result?.[0]?.value[1];
-        return value !== undefined && value !== "NaN";
-      },
-      { timeoutMs: 30_000, intervalMs: 250, what: "the app's error rate in Prometheus" },
-    );
   });
 
   afterAll(async () => {
-    // Alertmanager first, so no webhook is in flight while the operator shuts down.
-    await alertmanager?.dispose();
-    await prometheus?.dispose();
-    if (operator) {
-      // SIGTERM must be enough; if it is not, say so and do not leave the process behind.
-      const exited = await Promise.race([
-        operator.stop().then(() => true),
-        new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000).unref()),
-      ]);
-      if (!exited) {
-        console.warn("[e2e] the operator did not exit within 20 s of SIGTERM; killing it");
-        await operator.kill();
-      }
-    }
-    await app?.stop();
+    await stack?.stop();
     plugin?.dispose();
-    if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
     await Promise.all([...Object.values(namespaces), ...webhookNamespaces].map((n) => n.remove()));
   });
 
@@ -204,26 +125,14 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
         what: "a passing check at the first step",
       });
 
-      app.setErrorRatio("poll", 0.5);
+      stack.app.setErrorRatio("poll", 0.5);
       const raised = Date.now();
       const atZero = watch.untilFlag("poll", (f) => f.percent === 0, {
         timeoutMs: 30_000,
         what: "poll at 0%",
       });
       // When the alert began firing, as Prometheus reports it (for: 0s, so active = firing).
-      const firing = await waitFor(
-        async () => {
-          const res = await fetch(`${prometheus.url}/api/v1/alerts`);
-          const body = (await res.json()) as {
-            data: { alerts: { labels: Record<string, string>; state: string; activeAt: string }[] };
-          };
-          return body.data.alerts.find(
-            (a) => a.labels.alertname === ALERT && a.labels.flag === "poll" && a.state === "firing",
-          );
-        },
-        { timeoutMs: 30_000, intervalMs: 100, what: `${ALERT}{flag="poll"} firing in /api/v1/alerts` },
-      );
-      const firedAt = Date.parse(firing.activeAt);
+      const firedAt = await alertFiringSince(stack.prometheus.url, "poll");
       const { at } = await atZero;
       console.log(
         `[e2e] polled alert: firing ${firedAt - raised} ms after the error ratio rose; ConfigMap at 0% ${at - firedAt} ms after the alert fired`,
@@ -256,7 +165,7 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
       expect(event.type).toBe("Warning");
       expect(event.message).toContain(ALERT);
 
-      const metrics = await (await fetch(`${operator.url}/metrics`)).text();
+      const metrics = await (await fetch(`${stack.operator.url}/metrics`)).text();
       expect(metrics).toMatch(
         new RegExp(`flagwright_rollbacks_total\\{namespace="${ns}",flag="poll",reason="Alert"\\} 1\\b`),
       );
@@ -268,7 +177,7 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
   });
 
   it(`with the Alertmanager webhook, the flag is at 0 within 1 s of the webhook arriving (${WEBHOOK_RUNS} runs)`, async () => {
-    writeFileSync(tokenFile, `${TOKEN}\n`);
+    stack.acceptWebhooks();
     const runs = webhookKeys.map((key, i) => ({ key, ns: (webhookNamespaces[i] as { name: string }).name }));
     const watches = new Map<string, FlagsWatch>();
     try {
@@ -291,21 +200,8 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
       const latencies: { key: string; ms: number; alertToWebhook: number }[] = [];
       const runOne = async ({ key }: { key: string }) => {
         const raised = Date.now();
-        app.setErrorRatio(key, 0.5);
-        // The operator logs each webhook alert as it records it (the same synchronous handler
-        // that received the request): its time is when Alertmanager's request arrived.
-        const received = await waitFor(
-          () =>
-            operator.logs.find(
-              (l) =>
-                l.msg === "analysis" &&
-                l.flag === key &&
-                l.result === "Failed" &&
-                String(l.message).endsWith("(Alertmanager)"),
-            ),
-          { timeoutMs: 30_000, intervalMs: 5, what: `the webhook for ${key}` },
-        );
-        const arrived = Date.parse(String(received.time));
+        stack.app.setErrorRatio(key, 0.5);
+        const arrived = await webhookArrival(stack.operator, key);
         const { at } = await (watches.get(key) as FlagsWatch).untilFlag(key, (f) => f.percent === 0, {
           timeoutMs: 10_000,
           what: `${key} at 0%`,
@@ -361,7 +257,7 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
         }),
       );
       await watch.untilFlag("outage", (f) => f.percent >= 25, { timeoutMs: 30_000, what: "outage at 25%" });
-      await prometheus.stop();
+      await stack.prometheus.stop();
 
       const held = await waitFor(
         async () => {
@@ -387,7 +283,7 @@ describe("canary end to end: operator + Prometheus + Alertmanager", () => {
       }
       expect(watch.trail("outage", (f) => f.percent).at(-1)).toBe(percent);
 
-      await prometheus.start();
+      await stack.prometheus.start();
       await watch.untilFlag("outage", (f) => f.percent === 100, {
         timeoutMs: 30_000,
         what: "outage at 100%",
