@@ -1,26 +1,47 @@
 // Operator scale on a private local control plane: create N flags across 50 namespaces and time
 // until every one is projected; then, under that load, the latency from a single spec change to
-// its ConfigMap; the operator's peak memory; and the projected bytes per flag.
+// its ConfigMap; the operator's memory (peak, and growth per flag), its CPU time per thousand
+// reconciles, and the projected bytes per flag (where a namespace meets the 1 MiB ConfigMap limit).
 import { readFileSync } from "node:fs";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../src/api/index.js";
 import { parseDocument } from "../src/core/index.js";
-import { installCrds, kubectl, startCluster } from "../test/cluster/cluster.js";
+import { installCrds, startCluster } from "../test/cluster/cluster.js";
 import { startOperator } from "../test/support/operator.js";
+import type { BenchResult, Figure } from "./stats.js";
 
 export const name = "operator-scale";
 export const description =
-  "flags created → all projected, single-change latency under load, operator peak memory";
+  "N flags created across 50 namespaces by 16 clients while the operator (`--workers 4`, a child " +
+  "process) runs against a private kube-apiserver + etcd on the same cores: time until all are " +
+  "projected, then single-change latency with all N present, the operator's memory and CPU, and the " +
+  "projected document size. One run per size (the 10,000 run takes minutes).";
 
-const NAMESPACES = 50;
+/** The API server's limit on a ConfigMap's data (1 MiB). */
+const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
+const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-
-/** Peak resident memory (VmHWM) of a process, in MiB. */
-function peakMiB(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+/** Resident memory of a process, current (VmRSS) or peak (VmHWM), in MiB. */
+function memoryMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+/** User + system CPU seconds a process has used (/proc/PID/stat fields 14 and 15). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** controller_runtime_reconcile_total summed over results, from the operator's /metrics. */
+async function reconciles(operatorUrl: string): Promise<number> {
+  const text = await (await fetch(`${operatorUrl}/metrics`)).text();
+  let total = 0;
+  for (const match of text.matchAll(/^controller_runtime_reconcile_total\{[^}]*\} (\S+)$/gm))
+    total += Number(match[1]);
+  return total;
 }
 
 async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>) {
@@ -32,7 +53,12 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   );
 }
 
-async function scenario(total: number, changes: number, log: (line: string) => void) {
+async function scenario(
+  total: number,
+  namespaceCount: number,
+  changes: number,
+  log: (line: string) => void,
+): Promise<Figure[]> {
   const cluster = await startCluster();
   const operatorProcess: { stop?: () => Promise<void> } = {};
   try {
@@ -41,13 +67,17 @@ async function scenario(total: number, changes: number, log: (line: string) => v
     kc.loadFromFile(cluster.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
-    const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `scale-${i}`);
-    for (const ns of namespaces) await kubectl(cluster, ["create", "namespace", ns]);
+    const namespaces = Array.from({ length: namespaceCount }, (_, i) => `scale-${i}`);
+    for (const ns of namespaces) await core.createNamespace({ body: { metadata: { name: ns } } });
     const operator = await startOperator(["--workers", "4"], { kubeconfig: cluster.kubeconfig });
     operatorProcess.stop = operator.stop;
+    const pid = operator.child.pid ?? 0;
+    const idleRssMiB = memoryMiB(pid, "VmRSS");
+    const cpuAtStart = cpuSeconds(pid);
+    const reconcilesAtStart = await reconciles(operator.url);
 
     const flags = Array.from({ length: total }, (_, i) => ({
-      ns: namespaces[i % NAMESPACES] as string,
+      ns: namespaces[i % namespaceCount] as string,
       name: `flag-${i}`,
     }));
     const started = Date.now();
@@ -82,7 +112,7 @@ async function scenario(total: number, changes: number, log: (line: string) => v
       projectedBytes = 0;
       for (const cm of list.items) {
         const text = cm.data?.["flags.json"] ?? "";
-        projectedBytes += text.length;
+        projectedBytes += Buffer.byteLength(text);
         count += Object.keys(parseDocument(text).flags).length;
       }
       if (count === total) break;
@@ -91,6 +121,7 @@ async function scenario(total: number, changes: number, log: (line: string) => v
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const allProjectedMs = Date.now() - started;
+    const projectedRssMiB = memoryMiB(pid, "VmRSS");
     log(`all ${total} projected ${allProjectedMs} ms after the first create`);
 
     // Single changes under load: patch one flag's percent, time until its ConfigMap shows it.
@@ -114,27 +145,62 @@ async function scenario(total: number, changes: number, log: (line: string) => v
       }
       latencies.push(performance.now() - t0);
     }
-    latencies.sort((a, b) => a - b);
-    const peak = peakMiB(operator.child.pid ?? 0);
-    return {
-      [`${total} flags: create all (ms)`]: createdMs,
-      [`${total} flags: first create → all projected (ms)`]: allProjectedMs,
-      [`${total} flags: single change → ConfigMap p50 (ms)`]: Math.round(percentile(latencies, 50)),
-      [`${total} flags: single change → ConfigMap p99 (ms)`]: Math.round(percentile(latencies, 99)),
-      [`${total} flags: operator peak RSS (MiB)`]: Math.round(peak),
-      [`${total} flags: projected bytes per flag`]: Math.round(projectedBytes / total),
-    };
+    const cpu = cpuSeconds(pid) - cpuAtStart;
+    const reconcileCount = (await reconciles(operator.url)) - reconcilesAtStart;
+    const bytesPerFlag = projectedBytes / total;
+    const at = `${total.toLocaleString("en-US")} flags`;
+    const one = (figureName: string, unit: string, value: number, note?: string): Figure => ({
+      name: `${at}: ${figureName}`,
+      unit,
+      samples: [value],
+      ...(note && { note }),
+    });
+    return [
+      one("create all (16 clients)", "s", createdMs / 1000),
+      one("first create → all projected", "s", allProjectedMs / 1000),
+      {
+        name: `${at}: single change → ConfigMap`,
+        unit: "ms",
+        samples: latencies.map(Math.round),
+        stat: "percentiles",
+      },
+      one("operator peak RSS", "MiB", Math.round(memoryMiB(pid, "VmHWM"))),
+      one(
+        "operator memory per flag",
+        "KiB",
+        Math.round(((projectedRssMiB - idleRssMiB) * 1024 * 10) / total) / 10,
+        "(RSS once all are projected − RSS idle before the first create) ÷ flags; includes V8 heap headroom",
+      ),
+      one(
+        "operator CPU per 1,000 reconciles",
+        "CPU s",
+        Math.round((cpu / reconcileCount) * 1000 * 100) / 100,
+        `utime+stime of the operator process over the run ÷ controller_runtime_reconcile_total (${reconcileCount} reconciles of one namespace each, status writes and Events included)`,
+      ),
+      one(
+        "projected bytes per flag",
+        "bytes",
+        Math.round(bytesPerFlag),
+        "a 25 % rollout with a two-user allow-list",
+      ),
+      one(
+        "flags per namespace at the 1 MiB ConfigMap limit",
+        "flags",
+        Math.floor(CONFIGMAP_LIMIT_BYTES / bytesPerFlag),
+        "1 MiB ÷ bytes per flag; longer allow-lists and variant values cost their length",
+      ),
+    ];
   } finally {
     await operatorProcess.stop?.();
     await cluster.stop();
   }
 }
 
-export async function run({ smoke }: { smoke: boolean }): Promise<Record<string, unknown>> {
+export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const log = (line: string) => console.error(`[operator-scale] ${line}`);
   // OPERATOR_SCALE_SIZES=1000 runs one size (the 10,000 run takes many minutes on 2 cores).
-  const sizes = process.env.OPERATOR_SCALE_SIZES?.split(",").map(Number) ?? (smoke ? [100] : [1_000, 10_000]);
-  const results: Record<string, unknown> = {};
-  for (const size of sizes) Object.assign(results, await scenario(size, smoke ? 5 : 50, log));
-  return results;
+  const sizes = process.env.OPERATOR_SCALE_SIZES?.split(",").map(Number) ?? (smoke ? [20] : [1_000, 10_000]);
+  const figures: Figure[] = [];
+  for (const size of sizes) figures.push(...(await scenario(size, smoke ? 2 : 50, smoke ? 3 : 50, log)));
+  return { figures };
 }
