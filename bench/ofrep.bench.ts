@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { buildDocument } from "../src/core/index.js";
+import { type BenchResult, type Figure, pairedRatios } from "./stats.js";
 
 export const name = "ofrep";
 export const description =
@@ -98,45 +99,96 @@ async function baseline(seconds: number) {
   }
 }
 
-export async function run({ smoke }: { smoke: boolean }): Promise<Record<string, unknown>> {
+export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), "flagwright-bench-"));
   const file = join(dir, "flags.json");
   await writeFile(file, JSON.stringify(doc));
   const { url, child } = await startSidecar(file);
   try {
-    const seconds = smoke ? 2 : 10;
+    const seconds = smoke ? 1 : 5;
+    const rounds = smoke ? 1 : 3;
     await load(url, "/ofrep/v1/evaluate/flags/new-checkout", 1); // warm-up
-    const single = await load(url, "/ofrep/v1/evaluate/flags/new-checkout", seconds);
-    const bulk = await load(url, "/ofrep/v1/evaluate/flags", seconds);
     // The bulk ETag for user "alice"; other users' tags differ, so only a quarter are 304s.
     const res = await fetch(`${url}/ofrep/v1/evaluate/flags`, {
       method: "POST",
       body: JSON.stringify({ context: { targetingKey: "alice" } }),
     });
     const etag = res.headers.get("etag") ?? "";
-    const cached = summarize(
-      await autocannon({
-        url: `${url}/ofrep/v1/evaluate/flags`,
-        connections: 16,
-        duration: seconds,
-        method: "POST",
-        headers: { "content-type": "application/json", "if-none-match": etag },
-        body: JSON.stringify({ context: { targetingKey: "alice" } }),
-      }),
-    );
-    const ceiling = await baseline(seconds);
+    const scenarios = {
+      single: () => load(url, "/ofrep/v1/evaluate/flags/new-checkout", seconds),
+      bulk: () => load(url, "/ofrep/v1/evaluate/flags", seconds),
+      cached: async () =>
+        summarize(
+          await autocannon({
+            url: `${url}/ofrep/v1/evaluate/flags`,
+            connections: 16,
+            duration: seconds,
+            method: "POST",
+            headers: { "content-type": "application/json", "if-none-match": etag },
+            body: JSON.stringify({ context: { targetingKey: "alice" } }),
+          }),
+        ),
+      ceiling: () => baseline(seconds),
+    };
+    type Outcome = Awaited<ReturnType<typeof summarize>>;
+    const outcomes: Record<keyof typeof scenarios, Outcome[]> = {
+      single: [],
+      bulk: [],
+      cached: [],
+      ceiling: [],
+    };
+    // Rounds interleave the scenarios, so drift in the machine's load spreads over all of them.
+    for (let round = 0; round < rounds; round++) {
+      for (const key of Object.keys(scenarios) as (keyof typeof scenarios)[]) {
+        outcomes[key].push(await scenarios[key]());
+      }
+    }
+    const rps = (key: keyof typeof scenarios) => outcomes[key].map((o) => o.rps);
+    const figure = (figureName: string, unit: string, samples: number[]): Figure => ({
+      name: figureName,
+      unit,
+      samples,
+    });
+    const errors = Object.values(outcomes)
+      .flat()
+      .reduce((sum, o) => sum + o.errors, 0);
     return {
-      "single flag: requests/s": single.rps,
-      "single flag: p50 latency (ms)": single.p50,
-      "single flag: p99 latency (ms)": single.p99,
-      "bulk (3 flags): requests/s": bulk.rps,
-      "bulk (3 flags): p50 latency (ms)": bulk.p50,
-      "bulk (3 flags): p99 latency (ms)": bulk.p99,
-      "bulk 304 Not Modified: requests/s": cached.rps,
-      "bulk 304 Not Modified: p99 latency (ms)": cached.p99,
-      "failed requests": single.errors + bulk.errors + cached.errors,
-      "reference: bare node:http constant answer, requests/s": ceiling.rps,
-      "load duration per scenario (s)": seconds,
+      figures: [
+        figure("single flag: requests/s", "requests/s", rps("single")),
+        figure(
+          "single flag: p50 latency",
+          "ms",
+          outcomes.single.map((o) => o.p50),
+        ),
+        figure(
+          "single flag: p99 latency",
+          "ms",
+          outcomes.single.map((o) => o.p99),
+        ),
+        figure("bulk (3 flags): requests/s", "requests/s", rps("bulk")),
+        figure(
+          "bulk (3 flags): p99 latency",
+          "ms",
+          outcomes.bulk.map((o) => o.p99),
+        ),
+        figure("bulk 304 Not Modified: requests/s", "requests/s", rps("cached")),
+        figure(
+          "bulk 304 Not Modified: p99 latency",
+          "ms",
+          outcomes.cached.map((o) => o.p99),
+        ),
+        figure("reference: bare node:http constant answer", "requests/s", rps("ceiling")),
+        figure("failed requests (all scenarios)", "requests", [errors]),
+      ],
+      ratios: [
+        {
+          name: "single flag ÷ bare node:http (requests/s)",
+          samples: pairedRatios(rps("single"), rps("ceiling")),
+        },
+      ],
+      notes: [
+        `${rounds} round(s) of ${seconds} s per scenario, 16 connections; the load generator shares the cores.`,
+      ],
     };
   } finally {
     child.kill("SIGTERM");
