@@ -53,6 +53,8 @@ export function registerSidecarCommand(program: Command): void {
         "  POST /ofrep/v1/evaluate/flags/{key}  one flag",
         "  POST /ofrep/v1/evaluate/flags        all flags (ETag / If-None-Match -> 304)",
         "  GET  /healthz, /readyz (503 until the first good document), /metrics",
+        "No route returns the flag document or its rules, only evaluations.",
+        "It listens on loopback by default, so only containers of the same pod reach it.",
         "SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit 0.",
       ].join("\n"),
     )
@@ -69,7 +71,10 @@ export function registerSidecarCommand(program: Command): void {
     )
     .option("--key <name>", "file name in the volume / data key in the ConfigMap", DOCUMENT_KEY)
     .addOption(
-      new Option("--listen <host:port>", "address to serve on; keep it on loopback unless you add auth")
+      new Option(
+        "--listen <host:port>",
+        "address to serve on (a bare :PORT means loopback); 0.0.0.0:PORT lets any peer evaluate flags, so keep it on loopback unless a NetworkPolicy guards the pod",
+      )
         .default(`${DEFAULT_HOST}:${DEFAULT_PORT}`)
         .env("FLAGWRIGHT_LISTEN"),
     )

@@ -77,7 +77,7 @@ describe("sidecar network exposure", () => {
     const help = spawnFlagwright(["sidecar", "--help"]);
     await help.exited;
     const text = help.logs.map((l) => String(l.msg)).join("\n");
-    expect(text).toMatch(/--listen <host:port>[\s\S]*default: "127\.0\.0\.1:8016"/);
+    expect(text).toMatch(/--listen <host:port>[\s\S]*default:\s+"127\.0\.0\.1:8016"/);
   });
 
   it("accepts connections on other addresses only with an explicit --listen 0.0.0.0:PORT", async () => {
