@@ -158,15 +158,24 @@ console.log(
 );
 const sections: string[] = [];
 const raw: Record<string, unknown> = {};
+const failed: string[] = [];
 for (const mod of modules) {
   console.log(`\n== ${mod.name}${values.smoke ? " (smoke)" : ""}`);
   const t0 = performance.now();
-  const result = await mod.run({ smoke: values.smoke });
+  let body: string;
+  try {
+    const result = await mod.run({ smoke: values.smoke });
+    printResult(result);
+    raw[mod.name] = result;
+    body = isStructured(result) ? renderResult(result) : legacyTable(result);
+  } catch (error) {
+    // Keep going: one broken module must not hide the others' figures; the exit code reports it.
+    console.error(`  FAILED: ${(error as Error).stack ?? error}`);
+    failed.push(mod.name);
+    body = `**Failed:** ${(error as Error).message.split("\n")[0]}`;
+  }
   const seconds = (performance.now() - t0) / 1000;
-  printResult(result);
   console.log(`  (${seconds.toFixed(1)} s)`);
-  raw[mod.name] = result;
-  const body = isStructured(result) ? renderResult(result) : legacyTable(result);
   sections.push(
     `## ${mod.name}\n\n${mod.description ? `${mod.description}\n\n` : ""}${body}\n\nRan ${seconds.toFixed(0)} s, load average after: ${loadAverage()}.\n`,
   );
@@ -206,3 +215,7 @@ await writeFile(
   `${JSON.stringify({ machine: m, started, ended, results: raw }, null, 2)}\n`,
 );
 console.log(`\nreport written to ${out}`);
+if (failed.length > 0) {
+  console.error(`failed: ${failed.join(", ")}`);
+  process.exitCode = 1;
+}
