@@ -94,6 +94,17 @@ describe("the operator's Alertmanager webhook", () => {
     expect((await post(notification(), "Bearer second-token")).status).toBe(200);
   });
 
+  it("refuses everyone while the token file is empty (500: Alertmanager retries once it is fixed)", async () => {
+    writeFileSync(tokenFile, "\n");
+    try {
+      expect((await post(notification(), "Bearer second-token")).status).toBe(500);
+      expect((await post(notification(), "Bearer ")).status).toBe(500);
+    } finally {
+      writeFileSync(tokenFile, "second-token\n");
+    }
+    expect((await post(notification(), "Bearer second-token")).status).toBe(200);
+  });
+
   it("has no webhook route without --webhook-token-file", async () => {
     const plain = await startOperator([`--namespaces=${ns.name}`]);
     try {
