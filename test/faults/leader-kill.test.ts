@@ -86,7 +86,7 @@ it("leader SIGKILLed as a step is due: the standby takes over and the step advan
   const first = await waitFor(
     async () => {
       const s = (await getFlag(plane.custom, APPS, "stepper")).status;
-      return s?.phase === "Progressing" && s.currentStepIndex === 0 && s.stepStartedAt && s;
+      return s?.phase === "Progressing" && s.currentStepIndex === 0 && s.stepStartedAt !== undefined && s;
     },
     { what: "stepper at its first step" },
   );
