@@ -39,10 +39,50 @@ function strictSchema(schema: JSONSchema): Record<string, unknown> {
       out[key] = value;
     }
   }
-  if (schema.properties && schema.additionalProperties === undefined && schema !== featureFlagSchema) {
-    out.additionalProperties = false;
-  }
+  if (schema.properties && schema.additionalProperties === undefined) out.additionalProperties = false;
   return out;
+}
+
+/** ObjectMeta's fields: strict field validation refuses any other key in metadata. */
+const OBJECT_META_FIELDS = new Set([
+  "name",
+  "generateName",
+  "namespace",
+  "selfLink",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+  "managedFields",
+]);
+
+/**
+ * The object as the API server validates it: it prunes null values of schema fields before
+ * validation (none of ours is nullable), except inside free-form (preserve-unknown-fields) values.
+ */
+function withoutNulls(schema: JSONSchema, value: unknown): unknown {
+  if (schema["x-kubernetes-preserve-unknown-fields"]) return value;
+  if (Array.isArray(value)) {
+    const items = schema.items;
+    return items ? value.map((v) => withoutNulls(items, v)) : value;
+  }
+  if (value && typeof value === "object" && schema.properties) {
+    const props = schema.properties;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const sub = props[k];
+      if (sub && v === null) continue;
+      out[k] = sub ? withoutNulls(sub, v) : v;
+    }
+    return out;
+  }
+  return value;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -146,11 +186,18 @@ export function validateFeatureFlag(manifest: unknown): Problem[] {
   if (typeof name !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
     problems.push({ field: "metadata.name", message: "Required value: a DNS subdomain name (lowercase)" });
   }
-  if (!validateSchema(object)) {
+  const metadata = object.metadata;
+  if (metadata && typeof metadata === "object" && !Array.isArray(metadata)) {
+    for (const key of Object.keys(metadata)) {
+      if (!OBJECT_META_FIELDS.has(key)) problems.push({ field: `metadata.${key}`, message: "unknown field" });
+    }
+  }
+  const pruned = withoutNulls(featureFlagSchema, object);
+  if (!validateSchema(pruned)) {
     problems.push(...(validateSchema.errors ?? []).map(describe));
     // CEL rules only run on values that are structurally valid, as on the API server.
     return problems;
   }
-  checkRules(featureFlagSchema, object, "", problems);
+  checkRules(featureFlagSchema, pruned, "", problems);
   return problems;
 }
