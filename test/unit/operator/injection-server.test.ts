@@ -2,7 +2,7 @@
 // answers AdmissionReviews only, over TLS only, as application/json only, and refuses an
 // oversized body (413) before reading it. test/integration/injection/ has the happy path through
 // the real API server.
-import { request as httpRequest } from "node:http";
+import { type ClientRequest, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -36,15 +36,13 @@ interface Answer {
 }
 
 /**
- * POST /inject over TLS (trusting the webhook's CA, as the API server does). `declaredLength`
- * sends a Content-Length without the body behind it: a 413 proves the server answered before
- * reading (it would otherwise wait for bytes that never come).
+ * POST /inject over TLS (trusting the webhook's CA, as the API server does); `write` sends the
+ * body. The server may close the connection while the client is still uploading: the answer
+ * counts, later socket errors do not.
  */
-function post(
-  body: string | Buffer,
-  headers: Record<string, string | number> = { "content-type": "application/json" },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
+function exchange(headers: Record<string, string | number>, write: (req: ClientRequest) => void) {
+  return new Promise<Answer>((resolve, reject) => {
+    let answered = false;
     const req = httpsRequest(
       {
         host: "127.0.0.1",
@@ -60,14 +58,28 @@ function post(
         res.on("data", (d) => {
           text += d;
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on("end", () => {
+          answered = true;
+          resolve({ status: res.statusCode ?? 0, body: text });
+          req.destroy();
+        });
       },
     );
-    // The server may close the connection while the client is still uploading; the answer counts.
-    req.on("error", reject);
-    req.end(body);
+    req.on("error", (error) => {
+      if (!answered) reject(error);
+    });
+    write(req);
   });
 }
+
+/**
+ * POST /inject with a whole body. A Content-Length without the body behind it gets a 413 only if
+ * the server answers before reading (it would otherwise wait for bytes that never come).
+ */
+const post = (
+  body: string | Buffer,
+  headers: Record<string, string | number> = { "content-type": "application/json" },
+) => exchange(headers, (req) => req.end(body));
 
 beforeAll(async () => {
   server = await startInjectionServer({
@@ -139,38 +151,20 @@ describe("the injection webhook server", () => {
 
   it("answers 413 to an oversized chunked body (no Content-Length) without buffering it all", async () => {
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
-    const answer = await new Promise<Answer>((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: "127.0.0.1",
-          port: server.address.port,
-          path: "/inject",
-          method: "POST",
-          ca: certs.caCert,
-          headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
-        },
-        (res) => {
-          let text = "";
-          res.on("data", (d) => {
-            text += d;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-          req.destroy();
-        },
-      );
-      req.on("error", (error) => {
-        if (!req.destroyed) reject(error);
-      });
-      // Keep sending (far past the limit) until the server answers.
-      let sent = 0;
-      const pump = () => {
-        while (sent < 4 * MAX_ADMISSION_BODY && !req.destroyed) {
-          sent += chunk.length;
-          if (!req.write(chunk)) return void req.once("drain", pump);
-        }
-      };
-      pump();
-    });
+    const answer = await exchange(
+      { "content-type": "application/json", "transfer-encoding": "chunked" },
+      (req) => {
+        // Keep sending (far past the limit) until the server answers.
+        let sent = 0;
+        const pump = () => {
+          while (sent < 4 * MAX_ADMISSION_BODY && !req.destroyed) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once("drain", pump);
+          }
+        };
+        pump();
+      },
+    );
     expect(answer.status).toBe(413);
   });
 
