@@ -11,13 +11,13 @@ import { waitFor } from "../support/wait.js";
 
 const REPLACEMENTS = 1000;
 const CORRUPT_EVERY = 10;
-const WORKERS = 4;
+const WORKERS = 3;
 const FLAGS = 12;
-// RSS may grow by at most this much between the start and end samples. The sidecar holds one
-// document (~2 KB here) and its compiled form; nothing per request or per version outlives a
-// request, so growth beyond V8's heap settling (young generation and code caches, a few MiB)
-// would be a leak: 1,000 leaked versions of this document plus their compiled tables exceed it.
-const RSS_GROWTH_LIMIT_MIB = 24;
+// RSS may grow by at most this much between the samples after 50 and after 1,000 replacements.
+// The sidecar holds one document (~2 KB here) and its compiled form, and nothing per request or
+// per version outlives a request: measured growth is 1-3 MiB (V8's heap settling). Retaining every
+// replaced version (a leak injected into DocumentStore for the check) grew it by 30 MiB.
+const RSS_GROWTH_LIMIT_MIB = 16;
 
 // Generation g: every flag is off for everyone and serves "gen-g", so a mixed answer is visible.
 function generation(g: number) {
