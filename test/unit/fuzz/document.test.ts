@@ -14,6 +14,9 @@ import {
   type ResolvedFlag,
 } from "../../../src/core/index.js";
 import { DocumentStore } from "../../../src/sidecar/store.js";
+import { kubeletWrite, tempDir } from "../../support/flag-documents.js";
+import { waitFor } from "../../support/wait.js";
+import { startTestSidecar } from "../sidecar/helpers.js";
 
 const flagKey = fc.string({ minLength: 1, maxLength: 12 });
 
@@ -154,5 +157,40 @@ describe("document parser under generated input", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it("a running sidecar offered generated documents through its volume keeps answering from the last good one", async () => {
+    const dir = await tempDir();
+    const good = buildDocument("ns", {
+      a: { enabled: true, killed: false, percent: 100, allowedUsers: [], revision: "r" },
+    });
+    await kubeletWrite(dir.path, { "flags.json": JSON.stringify(good) });
+    const sidecar = await startTestSidecar({ source: { kind: "file", path: dir.path, pollIntervalMs: 0 } });
+    try {
+      await sidecar.ready();
+      let outcomes = 0; // documents the store took or refused
+      sidecar.store.listen({ loaded: () => outcomes++, failed: () => outcomes++ });
+      const inputs = fc.sample(anyInput, { numRuns: 60, seed: 42 });
+      let previousText = JSON.stringify(good);
+      for (const input of inputs) {
+        const text = typeof input === "string" ? input : (JSON.stringify(input) ?? "");
+        if (text === previousText) continue; // the source only reports changed text
+        previousText = text;
+        const before = sidecar.store.current?.document.revision;
+        const parsed = parse(text);
+        const seen = outcomes;
+        await kubeletWrite(dir.path, { "flags.json": text });
+        await waitFor(() => outcomes > seen, { timeoutMs: 5000, what: "the sidecar to read the new file" });
+        if (parsed instanceof DocumentError) expect(sidecar.store.current?.document.revision).toBe(before);
+        const res = await fetch(`${sidecar.url}/ofrep/v1/evaluate/flags`, {
+          method: "POST",
+          body: JSON.stringify({ context: { targetingKey: "u" } }),
+        });
+        expect(res.status).toBe(200);
+      }
+    } finally {
+      await sidecar.close();
+      await dir.remove();
+    }
   });
 });
