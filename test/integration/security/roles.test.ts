@@ -1,7 +1,7 @@
 // The user ClusterRoles of deploy/user-roles.yaml on the real API server: each is bound in a test
 // namespace to a user the suite's admin impersonates (a kubeconfig whose user has `as:`, which
 // kubectl and the kubectl-flagwright plugin both honour), and real requests show what each may do.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
@@ -112,6 +112,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   plugin?.dispose();
+  for (const path of Object.values(kubeconfigs)) rmSync(path, { force: true });
   await kubectl(
     ["delete", "--ignore-not-found", "-f", "-"],
     created.map((r) => stringify(r)).join("---\n"),
