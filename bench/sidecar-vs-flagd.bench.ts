@@ -2,16 +2,16 @@
 // bench/flagd-translate.ts), loaded by the same autocannon run: same connections, same request
 // mix of flags and users. Rounds alternate which server goes first; each round starts both afresh.
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import ts from "typescript";
 import { buildDocument, type FlagDocument, type ResolvedFlag } from "../src/core/index.js";
 import { ensureFlagdBinary } from "./flagd/build.js";
-import { type OfrepServerProcess, startFlagd, startOfrepServer } from "./flagd/process.js";
+import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
 import { toFlagd } from "./flagd-translate.js";
 import {
   type BenchResult,
@@ -104,51 +104,35 @@ function requestMix(doc: FlagDocument): autocannon.Request[] {
   }));
 }
 
-/** The sidecar as shipped (tsc output), so its memory and CPU exclude the tsx loader. Cached per source hash. */
-function ensureSidecarBuild(): string {
-  const hash = createHash("sha256");
-  const files = ["package.json", "tsconfig.json", "tsconfig.build.json"];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(join(root, dir), { withFileTypes: true }).sort((a, b) =>
-      a.name.localeCompare(b.name),
-    )) {
-      const path = `${dir}/${entry.name}`;
+/**
+ * The sidecar as shipped (JavaScript, no tsx loader in the process, whose memory would count
+ * against it): src/ transpiled file by file (the sources are isolatedModules-clean; type checking
+ * is `npm run lint`'s job) into a private folder under .bench-results. Returns its CLI entry point.
+ */
+export function buildSidecar(): { main: string; dispose(): void } {
+  const dir = join(root, ".bench-results", `sidecar-build-${process.pid}`);
+  const outDir = join(dir, "dist");
+  const compilerOptions = { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 };
+  const walk = (relative: string) => {
+    for (const entry of readdirSync(join(root, "src", relative), { withFileTypes: true })) {
+      const path = join(relative, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) files.push(path);
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) {
+        const source = readFileSync(join(root, "src", path), "utf8");
+        const { outputText } = ts.transpileModule(source, { compilerOptions, fileName: path });
+        mkdirSync(join(outDir, relative), { recursive: true });
+        writeFileSync(join(outDir, path.replace(/\.ts$/, ".js")), outputText);
+      }
     }
   };
-  walk("src");
-  for (const file of files)
-    hash
-      .update(file)
-      .update("\0")
-      .update(readFileSync(join(root, file)))
-      .update("\0");
-  const builds = join(root, ".bench-results");
-  const dir = join(builds, `sidecar-build-${hash.digest("hex").slice(0, 16)}`);
-  const main = join(dir, "dist", "cli", "main.js");
-  if (existsSync(main)) return main;
-  mkdirSync(builds, { recursive: true });
-  for (const old of readdirSync(builds).filter((f) => f.startsWith("sidecar-build-"))) {
-    rmSync(join(builds, old), { recursive: true, force: true });
-  }
+  rmSync(dir, { recursive: true, force: true });
+  walk("");
   // The CLI reads its version from ../../package.json; node_modules resolves from the repository.
-  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "package.json"), readFileSync(join(root, "package.json")));
-  const tsc = spawnSync(
-    process.execPath,
-    [
-      join(root, "node_modules/typescript/bin/tsc"),
-      ...["-p", join(root, "tsconfig.build.json"), "--outDir", join(dir, "dist")],
-      ...["--declaration", "false", "--sourceMap", "false"],
-    ],
-    { cwd: root, encoding: "utf8" },
-  );
-  if (tsc.status !== 0 || !existsSync(main)) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`compiling the sidecar failed:\n${tsc.stdout}${tsc.stderr}`);
-  }
-  return main;
+  return {
+    main: join(outDir, "cli", "main.js"),
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
@@ -168,10 +152,16 @@ function peakRssMiB(pid: number): number {
 
 const hasTaskset = spawnSync("taskset", ["--version"]).status === 0;
 const PIN = hasTaskset && os.cpus().length >= 2;
+/** With pinning, the servers run on CPU 1 and the load generator (this process) on CPU 0. */
+const SERVER_CPU = "1";
+const GENERATOR_CPU = "0";
 
-/** Pins every thread of a process to a CPU list (threads created later inherit it). */
-function pin(pid: number, cpus: string): void {
-  execFileSync("taskset", ["--all-tasks", "--pid", "--cpu-list", cpus, String(pid)], { stdio: "ignore" });
+/**
+ * A command pinned from its first instruction, so runtimes size themselves for one CPU (Go's
+ * GOMAXPROCS, Node's thread pools) the same way for both servers.
+ */
+function pinned(command: string, args: string[]): [string, string[]] {
+  return PIN ? ["taskset", ["--cpu-list", SERVER_CPU, command, ...args]] : [command, args];
 }
 
 interface Load {
@@ -228,26 +218,8 @@ interface RoundResult {
   rssMiB: number;
 }
 
-async function measure(
-  contender: Contender,
-  requests: autocannon.Request[],
-  seconds: { warmup: number; run: number },
-  rate: number,
-): Promise<RoundResult> {
-  const server = await contender.start();
-  try {
-    if (PIN) pin(server.pid, "1");
-    await load(server, requests, seconds.warmup);
-    const saturation = await load(server, requests, seconds.run);
-    const fixed = await load(server, requests, seconds.run, rate);
-    return { saturation, fixed, rssMiB: peakRssMiB(server.pid) };
-  } finally {
-    await server.stop();
-  }
-}
-
 /** Half the lower saturation rate of the two, rounded down to two significant digits. */
-function holdableRate(saturations: number[]): number {
+export function holdableRate(saturations: number[]): number {
   const half = Math.min(...saturations) / 2;
   const step = 10 ** Math.max(0, Math.floor(Math.log10(half)) - 1);
   return Math.max(step, Math.floor(half / step) * step);
@@ -262,7 +234,8 @@ const loadAverage = () =>
 export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const loadAtStart = loadAverage();
   const rounds = smoke ? 1 : 5;
-  const seconds = smoke ? { warmup: 0.5, run: 1 } : { warmup: 2, run: 10 };
+  // Node's JIT needs a few seconds of load before it settles; the warm-up is not measured.
+  const seconds = smoke ? { warmup: 0.5, run: 1 } : { warmup: 3, run: 10 };
   const doc = benchDocument();
   const requests = requestMix(doc);
   const dir = await mkdtemp(join(os.tmpdir(), "flagwright-sidecar-vs-flagd-"));
@@ -271,20 +244,19 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   writeFileSync(ourFile, JSON.stringify(doc));
   writeFileSync(flagdFile, JSON.stringify(toFlagd(doc)));
   const flagdBinary = ensureFlagdBinary((line) => console.log(`  [flagd] ${line}`));
-  const sidecarMain = ensureSidecarBuild();
+  const sidecarBuild = buildSidecar();
+  const sidecarMain = sidecarBuild.main;
   const sidecar: Contender = {
     label: "Flagwright sidecar",
     start: () =>
-      startOfrepServer(process.execPath, [
-        sidecarMain,
-        "sidecar",
-        "--file",
-        ourFile,
-        "--listen",
-        "127.0.0.1:0",
-      ]),
+      startOfrepServer(
+        ...pinned(process.execPath, [sidecarMain, "sidecar", "--file", ourFile, "--listen", "127.0.0.1:0"]),
+      ),
   };
-  const flagd: Contender = { label: "flagd", start: () => startFlagd(flagdBinary, flagdFile) };
+  const flagd: Contender = {
+    label: "flagd",
+    start: () => startOfrepServer(...pinned(flagdBinary, ["--file", flagdFile, "--listen", "127.0.0.1:0"])),
+  };
 
   const originalAffinity = PIN
     ? execFileSync("taskset", ["--pid", String(process.pid)], { encoding: "utf8" })
@@ -292,39 +264,47 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
         .split(/\s+/)
         .pop()
     : undefined;
-  if (PIN) pin(process.pid, "0");
+  if (PIN) {
+    execFileSync("taskset", ["--all-tasks", "--pid", "--cpu-list", GENERATOR_CPU, String(process.pid)]);
+  }
   try {
-    // The fixed rate: half of what the slower server sustains, unless SIDECAR_FLAGD_RATE sets it.
+    // The latency runs' fixed rate: half of what the slower server sustained in round 1, unless
+    // SIDECAR_FLAGD_RATE sets it.
     let rate = Number(process.env.SIDECAR_FLAGD_RATE) || 0;
-    if (!rate) {
-      const calibration: number[] = [];
-      for (const contender of [sidecar, flagd]) {
-        const server = await contender.start();
-        try {
-          if (PIN) pin(server.pid, "1");
-          await load(server, requests, seconds.warmup);
-          calibration.push((await load(server, requests, seconds.warmup * 2)).rps);
-        } finally {
-          await server.stop();
-        }
-      }
-      rate = holdableRate(calibration);
-    }
-    console.log(`  fixed rate for the latency runs: ${rate} requests/s`);
-
     const results = new Map<Contender, RoundResult[]>([
       [sidecar, []],
       [flagd, []],
     ]);
     for (let round = 0; round < rounds; round++) {
-      for (const contender of round % 2 === 0 ? [sidecar, flagd] : [flagd, sidecar]) {
-        const r = await measure(contender, requests, seconds, rate);
-        results.get(contender)?.push(r);
-        console.log(
-          `  round ${round + 1}/${rounds} ${contender.label}: ${formatNumber(r.saturation.rps)} req/s, ` +
-            `${formatNumber(r.saturation.cpuPer1k)} CPU ms/1k at saturation; p99 ${r.fixed.p99} ms at ${rate} req/s; ` +
-            `peak RSS ${formatNumber(r.rssMiB)} MiB`,
-        );
+      const order = round % 2 === 0 ? [sidecar, flagd] : [flagd, sidecar];
+      // Both servers run through the round (the idle one costs next to nothing) so that the
+      // fixed rate can follow from this round's saturation figures.
+      const servers = new Map<Contender, OfrepServerProcess>();
+      try {
+        for (const c of order) servers.set(c, await c.start());
+        const saturation = new Map<Contender, Load>();
+        for (const c of order) {
+          const server = servers.get(c) as OfrepServerProcess;
+          await load(server, requests, seconds.warmup);
+          saturation.set(c, await load(server, requests, seconds.run));
+        }
+        if (!rate) {
+          rate = holdableRate([...saturation.values()].map((l) => l.rps));
+          console.log(`  fixed rate for the latency runs: ${rate} requests/s`);
+        }
+        for (const c of order) {
+          const server = servers.get(c) as OfrepServerProcess;
+          const fixed = await load(server, requests, seconds.run, rate);
+          const r = { saturation: saturation.get(c) as Load, fixed, rssMiB: peakRssMiB(server.pid) };
+          results.get(c)?.push(r);
+          console.log(
+            `  round ${round + 1}/${rounds} ${c.label}: ${formatNumber(r.saturation.rps)} req/s and ` +
+              `${formatNumber(r.saturation.cpuPer1k)} CPU ms per 1,000 at saturation; p99 ${r.fixed.p99} ms at ` +
+              `${rate} req/s; peak RSS ${formatNumber(r.rssMiB)} MiB (load average ${loadAverage()})`,
+          );
+        }
+      } finally {
+        for (const server of servers.values()) await server.stop();
       }
     }
 
@@ -401,11 +381,11 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     const notes = [
       `Machine: ${os.cpus().length} cores; load average ${loadAtStart} at the start of this benchmark, ${loadAverage()} at the end (other work on the machine makes every figure noisier).`,
       PIN
-        ? "Pinned with taskset: the load generator (this process) on CPU 0, the server under test on CPU 1, the same for both servers; other processes on the machine are not pinned away."
+        ? `Pinned with taskset: each server on CPU ${SERVER_CPU} from its start (so Go's GOMAXPROCS is 1), the load generator (this process) on CPU ${GENERATOR_CPU}; other processes on the machine are not kept away.`
         : "Not pinned (taskset missing or a single core): the load generator and the server share the CPUs, so saturation figures are a floor.",
       `The load generator used ${formatNumber(generator.median * 100)} % of a core at saturation (median; min ${formatNumber(generator.min * 100)} %, max ${formatNumber(generator.max * 100)} %). Near 100 %, autocannon is the bottleneck and requests/s at saturation understates the faster server: compare CPU per 1,000 requests instead.`,
-      `Latency runs: ${CONNECTIONS} connections at a fixed ${rate} requests/s overall (half the slower server's calibrated saturation; SIDECAR_FLAGD_RATE overrides), autocannon correcting for coordinated omission; ${held ? "both servers held the rate in every round" : "the rate was NOT held in every round: latency figures include queueing"}.`,
-      `Rounds: ${rounds}, alternating which server goes first, each server started afresh per round (peak RSS is per process lifetime); ${seconds.warmup} s warm-up, ${seconds.run} s per measurement.`,
+      `Latency runs: ${CONNECTIONS} connections at a fixed ${rate} requests/s overall (half the slower server's saturation in round 1; SIDECAR_FLAGD_RATE overrides), autocannon correcting for coordinated omission; ${held ? "both servers held the rate in every round" : "the rate was NOT held in every round: latency figures include queueing"}.`,
+      `Rounds: ${rounds}, alternating which server goes first; both servers are started afresh per round (peak RSS is per process lifetime); ${seconds.warmup} s warm-up, ${seconds.run} s per measurement.`,
       "flagd: the Go module proxy does not serve github.com/open-feature/flagd/flagd, so bench/flagd wires flagd core v0.13.3's JSON evaluator, flag store and OFREP models behind a handler that mirrors flagd's OFREP handler. Real flagd also runs otelhttp, a metrics middleware, per-evaluation metrics, CORS and compression middleware on this path; leaving them out makes the comparison, if anything, generous to flagd. The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).",
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
     ];
@@ -414,5 +394,6 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     if (originalAffinity)
       execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
     await rm(dir, { recursive: true, force: true });
+    sidecarBuild.dispose();
   }
 }
