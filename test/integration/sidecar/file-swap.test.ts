@@ -4,22 +4,15 @@
 // (Integration project rather than unit: it runs for several seconds.)
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Sidecar } from "../../../src/sidecar/index.js";
+import { generationDocument, startGenerationLoad } from "../../support/generation-load.js";
 import { waitFor } from "../../support/wait.js";
-import { kubeletWrite, makeDocument, startTestSidecar, tempDir } from "../../unit/sidecar/helpers.js";
+import { kubeletWrite, startTestSidecar, tempDir } from "../../unit/sidecar/helpers.js";
 
 const SWAPS = 100;
 const WORKERS = 6;
 const FLAGS = 12;
 
-// Generation g: every flag is off for everyone and serves "gen-g", so a mixed answer is visible.
-function generation(g: number) {
-  const flags: Record<string, object> = {};
-  for (let i = 0; i < FLAGS; i++)
-    flags[`flag-${i}`] = { percent: 0, enabled: i % 2 === 0, defaultValue: `gen-${g}` };
-  // A flag whose key set changes too: present only in even generations.
-  if (g % 2 === 0) flags.sometimes = { percent: 100 };
-  return makeDocument(flags as never);
-}
+const generation = (g: number) => generationDocument(g, FLAGS);
 
 let sidecar: Sidecar;
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -39,59 +32,15 @@ afterAll(async () => {
 it(`follows ${SWAPS} atomic ..data swaps under load with no failed or mixed answer`, async () => {
   let started = 0; // newest generation whose write has begun
   let confirmed = 0; // newest generation the sidecar is known to serve
-  let stop = false;
-  const problems: string[] = [];
-  let requests = 0;
-
-  const genOf = (value: unknown) => Number(String(value).replace(/^gen-/, ""));
-
-  async function worker(id: number) {
-    let n = 0;
-    while (!stop) {
-      const lo = confirmed;
-      const bulk = (n++ + id) % 2 === 0;
-      const url = bulk
-        ? `${sidecar.url}/ofrep/v1/evaluate/flags`
-        : `${sidecar.url}/ofrep/v1/evaluate/flags/flag-${n % FLAGS}`;
-      try {
-        const res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ context: { targetingKey: `user-${id}-${n}` } }),
-        });
-        const body = (await res.json()) as {
-          flags?: Array<{ key: string; value: unknown }>;
-          value?: unknown;
-        };
-        const hi = started;
-        requests++;
-        if (res.status !== 200) {
-          problems.push(`${url}: HTTP ${res.status} ${JSON.stringify(body)}`);
-          continue;
-        }
-        const values = bulk
-          ? (body.flags ?? []).filter((f) => f.key.startsWith("flag-")).map((f) => f.value)
-          : [body.value];
-        const gens = new Set(values.map(genOf));
-        if (bulk && values.length !== FLAGS) problems.push(`bulk answer with ${values.length} flags`);
-        if (gens.size !== 1) {
-          problems.push(`mixed answer: generations ${[...gens].join(",")}`);
-          continue;
-        }
-        const g = [...gens][0] as number;
-        if (g < lo || g > hi) problems.push(`answer from generation ${g}, expected ${lo}..${hi}`);
-        if (bulk) {
-          const hasSometimes = (body.flags ?? []).some((f) => f.key === "sometimes");
-          if (hasSometimes !== (g % 2 === 0)) problems.push(`generation ${g} answer with the wrong flag set`);
-        }
-      } catch (error) {
-        problems.push(`${url}: ${(error as Error).message}`);
-      }
-    }
-  }
-
-  const workers = Array.from({ length: WORKERS }, (_, i) => worker(i));
+  const load = startGenerationLoad({
+    url: sidecar.url,
+    flags: FLAGS,
+    workers: WORKERS,
+    confirmed: () => confirmed,
+    started: () => started,
+  });
   const latencies: number[] = [];
+  let result: Awaited<ReturnType<typeof load.stop>>;
   try {
     for (let g = 1; g <= SWAPS; g++) {
       const doc = generation(g);
@@ -107,9 +56,9 @@ it(`follows ${SWAPS} atomic ..data swaps under load with no failed or mixed answ
       confirmed = g;
     }
   } finally {
-    stop = true;
-    await Promise.all(workers);
+    result = await load.stop();
   }
+  const { requests, problems } = result;
   latencies.sort((a, b) => a - b);
   console.log(
     `file source: ${SWAPS} swaps, ${requests} requests; swap-to-served p50 ${latencies[Math.floor(SWAPS / 2)]?.toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
