@@ -4,79 +4,43 @@
 // operator process, a real Prometheus (the project's rules) and Alertmanager (pushing to the
 // operator's webhook), and the metrics test app. What was written is read back from etcd's own
 // history of the objects, so a step that existed only between two outages still counts.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type MetricsApp, startMetricsApp } from "../support/metrics-app.js";
-import { type OperatorProcess, startOperator } from "../support/operator.js";
 import {
-  type AlertmanagerHandle,
-  freePort,
-  type PrometheusHandle,
-  startAlertmanager,
-  startPrometheus,
-} from "../support/prometheus.js";
+  type AnalysisStack,
+  ERROR_RATE_ALERT,
+  startAnalysisStack,
+  watchErrorRateAlert,
+} from "../support/analysis-stack.js";
 import { waitFor } from "../support/wait.js";
 import { type PrivateControlPlane, startPrivateControlPlane } from "./support/control-plane.js";
 import { canarySpec, createFlag, getFlag, projectedDocument } from "./support/flags.js";
 import { configMapHistory, flagHistory, trail } from "./support/history.js";
 
-const ALERT = "FlagwrightFlagErrorRateHigh";
 const RAMP_NS = "restarts-ramp";
 const ROLLBACK_NS = "restarts-rollback";
 const STEPS = [5, 10, 25, 50, 100];
 /** Longer than a step's pause (2 s), so the pause is over by the time the API server is back. */
 const OUTAGE_MS = 3_000;
-const TOKEN = `faults-${Math.random().toString(36).slice(2)}`;
 
 let plane: PrivateControlPlane;
-let app: MetricsApp;
-let prometheus: PrometheusHandle;
-let alertmanager: AlertmanagerHandle;
-let operator: OperatorProcess | undefined;
-let tokenDir: string;
+let stack: AnalysisStack | undefined;
 
-const watchAlert = (key: string) => ({
-  alerts: [{ alertName: ALERT, matchLabels: { flag: key } }],
-  interval: "1s",
-});
+const watchAlert = (key: string) => ({ ...watchErrorRateAlert(key), interval: "1s" });
 
 beforeAll(async () => {
   plane = await startPrivateControlPlane({ namespaces: [RAMP_NS, ROLLBACK_NS] });
-  app = await startMetricsApp();
-  for (const key of ["ramp", "hotfix"]) app.setErrorRatio(key, 0);
-  tokenDir = mkdtempSync(join(tmpdir(), "flagwright-faults-"));
-  const tokenFile = join(tokenDir, "webhook-token");
-  writeFileSync(tokenFile, `${TOKEN}\n`);
-  const operatorPort = await freePort();
-  alertmanager = await startAlertmanager({
-    webhookUrl: `http://127.0.0.1:${operatorPort}/webhooks/alertmanager`,
-    token: TOKEN,
+  stack = await startAnalysisStack({
+    namespaces: [RAMP_NS, ROLLBACK_NS],
+    trafficFor: ["ramp", "hotfix"],
+    kubeconfig: plane.kubeconfig,
   });
-  prometheus = await startPrometheus({ targets: [app.target], alertmanagers: [alertmanager.target] });
-  operator = await startOperator(
-    [
-      "--namespaces",
-      `${RAMP_NS},${ROLLBACK_NS}`,
-      "--http-address",
-      `127.0.0.1:${operatorPort}`,
-      "--prometheus-url",
-      prometheus.url,
-      "--webhook-token-file",
-      tokenFile,
-    ],
-    { kubeconfig: plane.kubeconfig },
-  );
+  // Alertmanager's pushes count too: the alert may reach the operator either way during an outage.
+  stack.acceptWebhooks();
 }, 120_000);
 
 afterAll(async () => {
-  await alertmanager?.dispose();
-  await prometheus?.dispose();
-  await operator?.stop();
-  await app?.stop();
+  await stack?.stop();
   await plane?.dispose();
-  if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
 });
 
 /** SIGKILL the control plane, run `meanwhile`, keep it down at least OUTAGE_MS, restart it. */
@@ -117,9 +81,9 @@ it("three API server crashes mid-ramp: no step skipped or repeated; an alert fir
 
   // Outage 2: hotfix's error rate rises and the operator sees the alert while the API is down.
   const failedDuringOutage = () =>
-    operator?.logs.some((l) => l.msg === "analysis" && l.flag === "hotfix" && l.result === "Failed");
+    stack?.operator.logs.some((l) => l.msg === "analysis" && l.flag === "hotfix" && l.result === "Failed");
   await outage(async () => {
-    app.setErrorRatio("hotfix", 0.5);
+    stack?.app.setErrorRatio("hotfix", 0.5);
     await waitFor(failedDuringOutage, {
       timeoutMs: 30_000,
       intervalMs: 100,
@@ -167,6 +131,6 @@ it("three API server crashes mid-ramp: no step skipped or repeated; an alert fir
   expect(hotfix.at(-1)).toMatchObject({
     phase: "RolledBack",
     currentPercent: 0,
-    rollback: { reason: "Alert", alertName: ALERT, stepIndex: 0, percent: 10 },
+    rollback: { reason: "Alert", alertName: ERROR_RATE_ALERT, stepIndex: 0, percent: 10 },
   });
 }, 180_000);

@@ -5,6 +5,7 @@
 // Event is recorded per transition (an Event can be lost when the kill falls between the status
 // write and the Event, never duplicated). Private control plane, real Prometheus for the alert.
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { ERROR_RATE_ALERT, watchErrorRateAlert } from "../support/analysis-stack.js";
 import { type MetricsApp, startMetricsApp } from "../support/metrics-app.js";
 import { type OperatorProcess, startOperator } from "../support/operator.js";
 import { type PrometheusHandle, startPrometheus } from "../support/prometheus.js";
@@ -13,7 +14,6 @@ import { type PrivateControlPlane, startPrivateControlPlane } from "./support/co
 import { canarySpec, createFlag, getFlag } from "./support/flags.js";
 import { configMapHistory, flagHistory, trail } from "./support/history.js";
 
-const ALERT = "FlagwrightFlagErrorRateHigh";
 const APPS = "leader-apps";
 const SYSTEM = "leader-system";
 const PAUSE_MS = 2_000;
@@ -127,10 +127,7 @@ it("leader SIGKILLed as it rolls back on a firing alert: exactly one rollback", 
     plane.custom,
     APPS,
     "guarded",
-    canarySpec([10, 100], "1h", {
-      alerts: [{ alertName: ALERT, matchLabels: { flag: "guarded" } }],
-      interval: "1s",
-    }),
+    canarySpec([10, 100], "1h", { ...watchErrorRateAlert("guarded"), interval: "1s" }),
   );
   await waitFor(
     async () => {
@@ -155,7 +152,7 @@ it("leader SIGKILLed as it rolls back on a firing alert: exactly one rollback", 
     },
     { timeoutMs: 20_000, what: "guarded rolled back" },
   );
-  expect(rolledBack.rollback).toMatchObject({ reason: "Alert", alertName: ALERT, percent: 10 });
+  expect(rolledBack.rollback).toMatchObject({ reason: "Alert", alertName: ERROR_RATE_ALERT, percent: 10 });
   const statuses = (await flagHistory(plane, APPS, "guarded")).map((v) => v.flag.status).filter((s) => s);
   expect(new Set(statuses.map((s) => s?.rollback?.at).filter(Boolean)).size).toBe(1);
   expect(trail(statuses, (s) => s?.phase)).toEqual(["Progressing", "RolledBack"]);

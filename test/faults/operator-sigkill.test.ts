@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FeatureFlag } from "../../src/api/index.js";
 import { runPlugin } from "../../src/cli/kubectl-plugin/program.js";
 import { type OperatorProcess, startOperator } from "../support/operator.js";
+import { seededRandom } from "../support/seeded-random.js";
 import { waitFor } from "../support/wait.js";
 import { type PrivateControlPlane, startPrivateControlPlane } from "./support/control-plane.js";
 import { canarySpec, createFlag, listFlags, projectedDocument } from "./support/flags.js";
@@ -17,18 +18,6 @@ const NS = "sigkill";
 const RUNS = 20;
 const PLAIN = ["p0", "p1", "p2", "p3", "p4", "p5"];
 const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
-
-/** mulberry32: a small seeded PRNG, so a failing run's kill points can be replayed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let plane: PrivateControlPlane;
 let operator: OperatorProcess | undefined;
@@ -75,7 +64,7 @@ async function converged(): Promise<string | true> {
 
 it(`converges after ${RUNS} SIGKILLs at random points of a reconcile`, async () => {
   console.log(`[faults] operator-sigkill seed ${SEED} (FAULT_SEED=${SEED} replays it)`);
-  const random = prng(SEED);
+  const random = seededRandom(SEED);
   const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)] as T;
   for (const name of PLAIN)
     await createFlag(plane.custom, NS, name, { enabled: true, rollout: { percent: 10 } });

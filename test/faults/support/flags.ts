@@ -2,6 +2,7 @@
 import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { type FeatureFlag, type FeatureFlagSpec, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
 import { type FlagDocument, parseDocument } from "../../../src/core/index.js";
+import { listFeatureFlags } from "../../../src/kube/featureflags.js";
 
 type Canary = NonNullable<NonNullable<FeatureFlagSpec["rollout"]>["canary"]>;
 
@@ -50,13 +51,7 @@ export async function getFlag(
 }
 
 export async function listFlags(custom: CustomObjectsApi, namespace: string): Promise<FeatureFlag[]> {
-  const list = (await custom.listNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-  })) as { items: FeatureFlag[] };
-  return list.items;
+  return (await listFeatureFlags(custom, namespace)).items;
 }
 
 /** The namespace's projected document, or undefined when there is none (yet). */
