@@ -59,6 +59,30 @@ function fragment(key: string, r: EvaluationDetails): string {
   return s;
 }
 
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  /** Content type and length, ready for writeHead(). */
+  readonly headers: string[];
+}
+
+// Complete single-flag answers per shared result object, so the hot path allocates no response parts.
+const answers = new WeakMap<EvaluationDetails, Answer>();
+
+function answerOf(key: string, r: EvaluationDetails): Answer {
+  let a = answers.get(r);
+  if (a === undefined) {
+    const body = fragment(key, r);
+    a = {
+      status: statusOf(r),
+      body,
+      headers: [...JSON_HEADERS, "content-length", String(Buffer.byteLength(body))],
+    };
+    if (r.errorCode !== "FLAG_NOT_FOUND") answers.set(r, a);
+  }
+  return a;
+}
+
 function statusOf(r: EvaluationDetails): number {
   switch (r.errorCode) {
     case undefined:
@@ -224,7 +248,10 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
             exposure?.record(key, user, result, loaded.document.revision);
             experiments?.exposure(loaded.document, key, user, result);
           }
-          send(res, statusOf(result), fragment(key, result));
+          const answer = answerOf(key, result);
+          if (opts.isClosing()) return send(res, answer.status, answer.body);
+          res.writeHead(answer.status, answer.headers);
+          res.end(answer.body);
         } catch (error) {
           sendError(res, error, key);
         }
