@@ -23,18 +23,12 @@ const INITIAL = new Int32Array([
 
 const encoder = new TextEncoder();
 let buf = new Uint8Array(256);
+let view = new DataView(buf.buffer);
 const W = new Int32Array(64);
 const H = new Int32Array(8);
 
-function compress(block: Uint8Array, offset: number): void {
-  for (let i = 0; i < 16; i++) {
-    const j = offset + i * 4;
-    W[i] =
-      ((block[j] as number) << 24) |
-      ((block[j + 1] as number) << 16) |
-      ((block[j + 2] as number) << 8) |
-      (block[j + 3] as number);
-  }
+function compress(block: DataView, offset: number): void {
+  for (let i = 0; i < 16; i++) W[i] = block.getInt32(offset + i * 4);
   for (let i = 16; i < 64; i++) {
     const w15 = W[i - 15] as number;
     const w2 = W[i - 2] as number;
@@ -181,7 +175,8 @@ export class HashPrefix {
     const bytes = encoder.encode(text);
     this.compressedBytes = bytes.length - (bytes.length % 64);
     H.set(INITIAL);
-    for (let off = 0; off < this.compressedBytes; off += 64) compress(bytes, off);
+    const bytesView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let off = 0; off < this.compressedBytes; off += 64) compress(bytesView, off);
     this.midstate.set(H);
     this.tail = bytes.slice(this.compressedBytes);
   }
@@ -206,7 +201,10 @@ function hashInto(prefix: HashPrefix, suffix: string): void {
   const tailLength = tail.length;
   // UTF-8 needs at most 3 bytes per UTF-16 code unit; grow the scratch buffer only for huge ids.
   const worst = tailLength + suffix.length * 3 + 72;
-  if (worst > buf.length) buf = new Uint8Array(Math.max(worst, buf.length * 2));
+  if (worst > buf.length) {
+    buf = new Uint8Array(Math.max(worst, buf.length * 2));
+    view = new DataView(buf.buffer);
+  }
   const block = buf;
   for (let i = 0; i < tailLength; i++) block[i] = tail[i] as number;
   let len = tailLength;
@@ -233,8 +231,16 @@ function hashInto(prefix: HashPrefix, suffix: string): void {
   block[total - 3] = bits >>> 16;
   block[total - 2] = bits >>> 8;
   block[total - 1] = bits;
-  H.set(prefix.midstate);
-  for (let off = 0; off < total; off += 64) compress(block, off);
+  const m = prefix.midstate;
+  H[0] = m[0] as number;
+  H[1] = m[1] as number;
+  H[2] = m[2] as number;
+  H[3] = m[3] as number;
+  H[4] = m[4] as number;
+  H[5] = m[5] as number;
+  H[6] = m[6] as number;
+  H[7] = m[7] as number;
+  for (let off = 0; off < total; off += 64) compress(view, off);
 }
 
 const NO_PREFIX = new HashPrefix("");
