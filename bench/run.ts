@@ -88,8 +88,9 @@ const label = (f: Figure) => `${f.name}${f.computed ? " (computed)" : ""}`;
 /** Markdown for a structured result: repeated-run figures, latency distributions, ratios, notes. */
 export function renderResult(result: BenchResult): string {
   const parts: string[] = [];
-  const repeated = result.figures.filter((f) => f.stat !== "percentiles");
+  const repeated = result.figures.filter((f) => f.stat !== "percentiles" && !f.computed);
   const distributions = result.figures.filter((f) => f.stat === "percentiles");
+  const computed = result.figures.filter((f) => f.computed && f.stat !== "percentiles");
   if (repeated.length > 0) {
     const rows = repeated.map((f) => {
       const s = summarize(f.samples);
@@ -111,6 +112,12 @@ export function renderResult(result: BenchResult): string {
       ["| figure | unit | p50 | p99 | max | n |", "| --- | --- | ---: | ---: | ---: | ---: |", ...rows].join(
         "\n",
       ),
+    );
+  }
+  if (computed.length > 0) {
+    const rows = computed.map((f) => `| ${f.name} | ${f.unit} | ${formatSpread(f.samples)} |`);
+    parts.push(
+      ["| computed figure (see notes) | unit | value |", "| --- | --- | ---: |", ...rows].join("\n"),
     );
   }
   if (result.ratios?.length) {
