@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import ts from "typescript";
 import { buildDocument, type FlagDocument, type ResolvedFlag } from "../src/core/index.js";
+import { seededRandom } from "../test/support/seeded-random.js";
 import { ensureFlagdBinary } from "./flagd/build.js";
 import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
 import { toFlagd } from "./flagd-translate.js";
@@ -33,20 +34,9 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const CONNECTIONS = 16;
 const USERS = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run loads the same mix. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** 50 flags: static (on, disabled, killed), percentage rollouts, variant splits and allow-lists. */
 export function benchDocument(): FlagDocument {
-  const next = random(7);
+  const next = seededRandom(7); // the same mix on every run
   const someUsers = (n: number) =>
     Array.from({ length: n }, () => USERS[Math.floor(next() * USERS.length)] as string);
   const flags: Record<string, ResolvedFlag> = {};
@@ -94,7 +84,7 @@ export function benchDocument(): FlagDocument {
 
 /** The request mix both servers get: 1,000 (flag, user) pairs, fixed by the seed. */
 function requestMix(doc: FlagDocument): autocannon.Request[] {
-  const next = random(42);
+  const next = seededRandom(42);
   const keys = Object.keys(doc.flags);
   return Array.from({ length: 1000 }, () => ({
     method: "POST" as const,
@@ -151,7 +141,9 @@ function peakRssMiB(pid: number): number {
 }
 
 const hasTaskset = spawnSync("taskset", ["--version"]).status === 0;
-const PIN = hasTaskset && os.cpus().length >= 2;
+// SIDECAR_FLAGD_PIN=0 turns pinning off: on a machine busy with other work a pinned server cannot
+// move away from a crowded CPU.
+const PIN = hasTaskset && os.cpus().length >= 2 && process.env.SIDECAR_FLAGD_PIN !== "0";
 /** With pinning, the servers run on CPU 1 and the load generator (this process) on CPU 0. */
 const SERVER_CPU = "1";
 const GENERATOR_CPU = "0";
@@ -172,6 +164,8 @@ interface Load {
   failed: number;
   /** Server CPU ms per 1,000 answered requests. */
   cpuPer1k: number;
+  /** The server's CPU use over the run, as a share of one core. */
+  serverCpu: number;
   /** The load generator's own CPU use, as a share of one core. */
   generatorCpu: number;
 }
@@ -197,12 +191,14 @@ async function load(
   const cpu = cpuMs(server.pid) - cpuBefore;
   const answered = result.requests.total;
   return {
-    rps: result.requests.average,
+    // Over the measured duration: autocannon's per-second average drops a last partial second.
+    rps: answered / result.duration,
     p50: result.latency.p50,
     p99: result.latency.p99,
     p999: result.latency.p99_9,
     failed: result.errors + result.timeouts + result.non2xx,
     cpuPer1k: answered > 0 ? cpu / (answered / 1000) : Number.NaN,
+    serverCpu: cpu / wallMs,
     generatorCpu: (generator.user + generator.system) / 1000 / wallMs,
   };
 }
@@ -318,6 +314,11 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
           samples: series(c, (r) => r.saturation.rps),
         },
         {
+          name: `${c.label}: CPU use at saturation`,
+          unit: "% of a core",
+          samples: series(c, (r) => r.saturation.serverCpu * 100),
+        },
+        {
           name: `${c.label}: CPU per 1,000 requests at saturation`,
           unit: "CPU ms",
           samples: series(c, (r) => r.saturation.cpuPer1k),
@@ -382,7 +383,8 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       `Machine: ${os.cpus().length} cores; load average ${loadAtStart} at the start of this benchmark, ${loadAverage()} at the end (other work on the machine makes every figure noisier).`,
       PIN
         ? `Pinned with taskset: each server on CPU ${SERVER_CPU} from its start (so Go's GOMAXPROCS is 1), the load generator (this process) on CPU ${GENERATOR_CPU}; other processes on the machine are not kept away.`
-        : "Not pinned (taskset missing or a single core): the load generator and the server share the CPUs, so saturation figures are a floor.",
+        : "Not pinned (SIDECAR_FLAGD_PIN=0, no taskset, or a single core): the load generator and the server share the CPUs, so saturation figures are a floor.",
+      "A server below about 90 % of a core at saturation was not the bottleneck (the load generator or other work on the machine was): read its requests/s as a floor and compare CPU per 1,000 requests.",
       `The load generator used ${formatNumber(generator.median * 100)} % of a core at saturation (median; min ${formatNumber(generator.min * 100)} %, max ${formatNumber(generator.max * 100)} %). Near 100 %, autocannon is the bottleneck and requests/s at saturation understates the faster server: compare CPU per 1,000 requests instead.`,
       `Latency runs: ${CONNECTIONS} connections at a fixed ${rate} requests/s overall (half the slower server's saturation in round 1; SIDECAR_FLAGD_RATE overrides), autocannon correcting for coordinated omission; ${held ? "both servers held the rate in every round" : "the rate was NOT held in every round: latency figures include queueing"}.`,
       `Rounds: ${rounds}, alternating which server goes first; both servers are started afresh per round (peak RSS is per process lifetime); ${seconds.warmup} s warm-up, ${seconds.run} s per measurement.`,
