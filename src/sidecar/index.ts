@@ -1,9 +1,8 @@
 // `flagwright sidecar`: serves OFREP next to an application from the namespace's flag document.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
-import { ConfigMapSource } from "./configmap-source.js";
 import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 import { ExposureLog } from "./exposure.js";
 import { FileSource } from "./file-source.js";
@@ -11,7 +10,6 @@ import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
 import { DocumentStore } from "./store.js";
 
-export { ConfigMapSource } from "./configmap-source.js";
 export { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 export { FileSource } from "./file-source.js";
 export { etagMatches } from "./http.js";
@@ -129,8 +127,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const source =
     src.kind === "file"
       ? new FileSource({ path: src.path, key: src.key, pollIntervalMs: src.pollIntervalMs, onText, onError })
-      : new ConfigMapSource({
-          kubeConfig: src.kubeConfig ?? defaultKubeConfig(),
+      : // Loaded only in API-watch mode: the Kubernetes client is most of a sidecar's memory.
+        new (await import("./configmap-source.js")).ConfigMapSource({
+          kubeConfig: src.kubeConfig ?? (await defaultKubeConfig()),
           namespace: src.namespace,
           name: src.name,
           key: src.key,
@@ -166,8 +165,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   return { url, address, store, metrics, server, ready: () => readyPromise, close };
 }
 
-function defaultKubeConfig(): KubeConfig {
+async function defaultKubeConfig(): Promise<KubeConfig> {
   // In-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config.
+  const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;

@@ -1,11 +1,9 @@
 import { readFileSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
 import { type Command, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
 import { createLogger } from "../../log.js";
-import { type InjectionServer, startInjection } from "../../operator/injection.js";
-import { Operator } from "../../operator/operator.js";
+import type { InjectionServer } from "../../operator/injection.js";
 
 interface OperatorFlags {
   kubeconfig?: string;
@@ -148,6 +146,13 @@ export function registerOperatorCommand(program: Command): void {
         .default("info"),
     )
     .action(async (flags: OperatorFlags) => {
+      // Loaded here, not at the top: every CLI command shares this module graph, and the
+      // Kubernetes client alone is ~70 MiB of a file-mode sidecar's memory.
+      const [{ KubeConfig }, { Operator }, { startInjection }] = await Promise.all([
+        import("@kubernetes/client-node"),
+        import("../../operator/operator.js"),
+        import("../../operator/injection.js"),
+      ]);
       const log = createLogger("operator", flags.logLevel);
       const kc = new KubeConfig();
       if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);

@@ -3,7 +3,6 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { parseAllDocuments } from "yaml";
 import { KIND } from "../../api/index.js";
@@ -55,6 +54,7 @@ export async function flagsFromCluster(options: {
   context?: string;
   namespace?: string;
 }): Promise<DefinedFlag[]> {
+  const { CustomObjectsApi, KubeConfig } = await import("@kubernetes/client-node"); // only when reading a cluster
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else kc.loadFromDefault();

@@ -1,4 +1,3 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
@@ -126,6 +125,8 @@ export function registerSidecarCommand(program: Command): void {
       } else if (flags.configmap) {
         const [namespace, name] = flags.configmap.split("/", 2);
         if (!namespace) command.error("error: --configmap must be NAMESPACE/NAME");
+        // Only API-watch mode loads the Kubernetes client (~70 MiB); file mode never does.
+        const { KubeConfig } = await import("@kubernetes/client-node");
         const kubeConfig = new KubeConfig();
         if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
         else kubeConfig.loadFromDefault();
