@@ -4,6 +4,7 @@
 // the transition again and retries.
 import {
   ApiException,
+  AuthenticationV1Api,
   CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
@@ -46,8 +47,25 @@ function connect(options: GlobalOptions) {
   if (options.context) kc.setCurrentContext(options.context);
   const context = kc.getContextObject(kc.getCurrentContext());
   const namespace = options.namespace ?? context?.namespace ?? "default";
-  const by = kc.getCurrentUser()?.name ?? "unknown";
-  return { api: kc.makeApiClient(CustomObjectsApi), namespace, by };
+  return { kc, api: kc.makeApiClient(CustomObjectsApi), namespace };
+}
+
+/**
+ * Who the API server says we are (SelfSubjectReview), recorded as `by` in controls: a kubeconfig
+ * entry's name is whatever its author typed, so it cannot attribute a kill switch. Falls back to
+ * that name, marked unverified, only where the review is unavailable (API servers before 1.28).
+ */
+async function authenticatedUser(kc: KubeConfig): Promise<string> {
+  try {
+    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+    });
+    const username = review.status?.userInfo?.username;
+    if (username) return username;
+  } catch (error) {
+    if (!(error instanceof ApiException) || (error.code !== 404 && error.code !== 403)) throw error;
+  }
+  return `${kc.getCurrentUser()?.name ?? "unknown"} (kubeconfig user, unverified)`;
 }
 
 function apiMessage(error: unknown): string {
@@ -106,7 +124,8 @@ async function runControl(
   options: GlobalOptions & { reason?: string; full?: boolean },
   io: PluginIO,
 ): Promise<void> {
-  const { api, namespace, by } = connect(options);
+  const { kc, api, namespace } = connect(options);
+  const by = await authenticatedUser(kc);
   for (let attempt = 1; ; attempt++) {
     const flag = await getFlag(api, namespace, flagName);
     // Re-planned on every attempt: a conflicting writer may have made the transition invalid.

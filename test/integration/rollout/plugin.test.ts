@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { type FeatureFlag, type FeatureFlagStatus, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
 import { FIELD_MANAGER, type PluginIO, runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
-import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
+import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { installKubectlPlugin } from "../../support/processes.js";
 
 const spec = {
@@ -18,7 +18,9 @@ const spec = {
 describe("kubectl flagwright against the API server", () => {
   let ns: Awaited<ReturnType<typeof testNamespace>>;
   const { custom } = clients();
-  const user = kubeConfig().getCurrentUser()?.name;
+  // `by` is who the API server authenticated (the admin certificate's CN), not the kubeconfig's
+  // name for that user entry ("admin"), which anyone can edit.
+  const user = "flagwright-admin";
 
   const get = async (name: string) =>
     (await custom.getNamespacedCustomObject({

@@ -100,8 +100,10 @@ beforeAll(async () => {
     const kc = kubeConfig();
     kc.loadFromOptions({
       clusters: admin.clusters,
-      users: [{ ...adminUser, name: userOf(short), impersonateUser: userOf(short) }],
-      contexts: [{ name: short, cluster: admin.getCurrentCluster()?.name, user: userOf(short) }],
+      // The entry's name differs from the user on purpose: controls must record who the API server
+      // authenticated, not a name the kubeconfig's author chose.
+      users: [{ ...adminUser, name: `entry-${short}`, impersonateUser: userOf(short) }],
+      contexts: [{ name: short, cluster: admin.getCurrentCluster()?.name, user: `entry-${short}` }],
       currentContext: short,
     });
     kubeconfigs[short] = join(tmpdir(), `flagwright-${userOf(short)}.kubeconfig`);
