@@ -16,7 +16,6 @@ import type { FeatureFlagSpec } from "../src/api/index.js";
 import { GROUP, PLURAL, VERSION } from "../src/api/index.js";
 import { fineBucketOf, percentThreshold } from "../src/core/index.js";
 import { installCrds, kubectl, startCluster } from "../test/cluster/cluster.js";
-import { canarySpec, createFlag, getFlag } from "../test/faults/support/flags.js";
 import {
   type AnalysisStack,
   alertFiringSince,
@@ -25,6 +24,7 @@ import {
   watchErrorRateAlert,
   webhookArrival,
 } from "../test/support/analysis-stack.js";
+import { canarySpec, createFlag, getFlag } from "../test/support/flag-objects.js";
 import { type SidecarProcess, startSidecarProcess } from "../test/support/processes.js";
 import { waitFor } from "../test/support/wait.js";
 import { type BenchResult, type Figure, summarize } from "./stats.js";

@@ -11,9 +11,9 @@ import {
   startAnalysisStack,
   watchErrorRateAlert,
 } from "../support/analysis-stack.js";
+import { canarySpec, createFlag, getFlag, projectedDocument } from "../support/flag-objects.js";
 import { waitFor } from "../support/wait.js";
 import { type PrivateControlPlane, startPrivateControlPlane } from "./support/control-plane.js";
-import { canarySpec, createFlag, getFlag, projectedDocument } from "./support/flags.js";
 import { configMapHistory, flagHistory, trail } from "./support/history.js";
 
 const RAMP_NS = "restarts-ramp";

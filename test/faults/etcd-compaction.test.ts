@@ -7,12 +7,12 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { flagManifest } from "../fixtures/invalid-flags.js";
+import { listFlags, percents, projectedDocument } from "../support/flag-objects.js";
 import { type OperatorProcess, startOperator } from "../support/operator.js";
 import { waitFor } from "../support/wait.js";
 import { type ApiProxy, startApiProxy } from "./support/api-proxy.js";
 import { type PrivateControlPlane, startPrivateControlPlane } from "./support/control-plane.js";
 import { compactEtcd, etcdRevision } from "./support/etcd.js";
-import { listFlags, percents, projectedDocument } from "./support/flags.js";
 
 const NS = "compaction";
 let plane: PrivateControlPlane;

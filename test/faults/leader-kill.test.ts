@@ -6,12 +6,12 @@
 // write and the Event, never duplicated). Private control plane, real Prometheus for the alert.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ERROR_RATE_ALERT, watchErrorRateAlert } from "../support/analysis-stack.js";
+import { canarySpec, createFlag, getFlag } from "../support/flag-objects.js";
 import { type MetricsApp, startMetricsApp } from "../support/metrics-app.js";
 import { type OperatorProcess, startOperator } from "../support/operator.js";
 import { type PrometheusHandle, startPrometheus } from "../support/prometheus.js";
 import { waitFor } from "../support/wait.js";
 import { type PrivateControlPlane, startPrivateControlPlane } from "./support/control-plane.js";
-import { canarySpec, createFlag, getFlag } from "./support/flags.js";
 import { configMapHistory, flagHistory, trail } from "./support/history.js";
 
 const APPS = "leader-apps";

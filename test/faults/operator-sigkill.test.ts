@@ -7,11 +7,11 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FeatureFlag } from "../../src/api/index.js";
 import { runPlugin } from "../../src/cli/kubectl-plugin/program.js";
+import { canarySpec, createFlag, listFlags, projectedDocument } from "../support/flag-objects.js";
 import { type OperatorProcess, startOperator } from "../support/operator.js";
 import { seededRandom } from "../support/seeded-random.js";
 import { waitFor } from "../support/wait.js";
 import { type PrivateControlPlane, startPrivateControlPlane } from "./support/control-plane.js";
-import { canarySpec, createFlag, listFlags, projectedDocument } from "./support/flags.js";
 import { configMapHistory, flagHistory } from "./support/history.js";
 
 const NS = "sigkill";

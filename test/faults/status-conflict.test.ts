@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { FeatureFlag, FeatureFlagSpec, FeatureFlagStatus } from "../../src/api/index.js";
 import { runPlugin } from "../../src/cli/kubectl-plugin/program.js";
 import { applyStatus } from "../../src/operator/status.js";
+import { canarySpec, createFlag, getFlag } from "../support/flag-objects.js";
 import { clients, testNamespace } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "../support/operator.js";
 import { waitFor } from "../support/wait.js";
 import { watchObjects } from "../support/watch.js";
-import { canarySpec, createFlag, getFlag } from "./support/flags.js";
 
 const { custom } = clients();
 

@@ -10,11 +10,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FeatureFlag, type FeatureFlagSpec, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
 import {
-  canarySpec as canary,
-  createFlag as createFlagIn,
-  getFlag as getFlagIn,
-} from "../../faults/support/flags.js";
-import {
   ERROR_RATE_ALERT as ALERT,
   type AnalysisStack,
   alertFiringSince,
@@ -23,6 +18,11 @@ import {
   watchErrorRateAlert as watchAlert,
   webhookArrival,
 } from "../../support/analysis-stack.js";
+import {
+  canarySpec as canary,
+  createFlag as createFlagIn,
+  getFlag as getFlagIn,
+} from "../../support/flag-objects.js";
 import { clients, testNamespace } from "../../support/kube.js";
 import { installKubectlPlugin, type KubectlPlugin, startSidecarProcess } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";

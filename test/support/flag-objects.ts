@@ -1,8 +1,8 @@
 // FeatureFlag helpers for fault tests, against any control plane's CustomObjectsApi.
 import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { type FeatureFlag, type FeatureFlagSpec, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
-import { type FlagDocument, parseDocument } from "../../../src/core/index.js";
-import { listFeatureFlags } from "../../../src/kube/featureflags.js";
+import { type FeatureFlag, type FeatureFlagSpec, GROUP, PLURAL, VERSION } from "../../src/api/index.js";
+import { type FlagDocument, parseDocument } from "../../src/core/index.js";
+import { listFeatureFlags } from "../../src/kube/featureflags.js";
 
 type Canary = NonNullable<NonNullable<FeatureFlagSpec["rollout"]>["canary"]>;
 
