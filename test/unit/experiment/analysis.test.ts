@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { analyzeExperiment, type VariantCounts } from "../../../src/experiment/analysis.js";
+import { seededRandom } from "../../support/seeded-random.js";
 
 const now = new Date("2026-11-25T12:00:00Z");
 const settings = { conversionEvent: "purchase", minSamplePerVariant: 1000 };
@@ -7,18 +8,6 @@ const two = (a: [number, number], b: [number, number]): VariantCounts[] => [
   { name: "control", weight: 50, exposures: a[0], conversions: a[1] },
   { name: "treatment", weight: 50, exposures: b[0], conversions: b[1] },
 ];
-
-/** mulberry32: a tiny seeded PRNG, so the simulation is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("analyzeExperiment", () => {
   it("collects until every variant has the minimum sample, however large the difference", () => {
@@ -96,7 +85,7 @@ describe("analyzeExperiment", () => {
   });
 
   it("1,000 simulated A/A experiments: false-positive rate within 3.5-6.5 % at alpha 0.05", () => {
-    const random = mulberry32(20261125);
+    const random = seededRandom(20261125);
     const n = 2000;
     const rate = 0.1;
     const binomial = () => {
