@@ -306,7 +306,15 @@ const spec: JSONSchema = {
       "Report the flag as stale when its effective state has not changed this long. Default 90d.",
       "90d",
     ),
-    expires: time("Report the flag as stale after this time."),
+    // A pattern, not `format: date-time`: the API server skips the type check of date-time
+    // fields (it accepts `expires: [1]`), so only a plain string type with a pattern makes it
+    // refuse a wrong type as `flagwright validate` does (found by test/faults/fuzz-validate.test.ts).
+    expires: {
+      type: "string",
+      pattern:
+        "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+      description: "Report the flag as stale after this time (RFC 3339, e.g. 2027-01-31T00:00:00Z).",
+    },
   },
   "x-kubernetes-validations": [
     {

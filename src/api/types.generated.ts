@@ -183,7 +183,7 @@ export interface FeatureFlagSpec {
    */
   staleAfter?: string;
   /**
-   * Report the flag as stale after this time.
+   * Report the flag as stale after this time (RFC 3339, e.g. 2027-01-31T00:00:00Z).
    */
   expires?: string;
 }

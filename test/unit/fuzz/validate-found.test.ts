@@ -18,6 +18,14 @@ const manifest = (
 });
 
 describe("validate agrees with the API server on cases the fuzzer found", () => {
+  it("refuses a non-string expires (the CRD uses a pattern: with format date-time the API server accepted arrays)", () => {
+    expect(validateFeatureFlag(manifest({}, {}, { expires: [] }))).toMatchObject([{ field: "spec.expires" }]);
+    expect(validateFeatureFlag(manifest({}, {}, { expires: "2027-01-31" }))).toMatchObject([
+      { field: "spec.expires" },
+    ]);
+    expect(validateFeatureFlag(manifest({}, {}, { expires: "2027-01-31T00:00:00Z" }))).toEqual([]);
+  });
+
   it("refuses an unknown top-level field", () => {
     expect(validateFeatureFlag(manifest({ unknownField: 1 }))).toEqual([
       { field: "unknownField", message: "unknown field" },
