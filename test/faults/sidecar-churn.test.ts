@@ -14,11 +14,13 @@ const REPLACEMENTS = 1000;
 const CORRUPT_EVERY = 10;
 const WORKERS = 3;
 const FLAGS = 12;
-// RSS may grow by at most this much between the samples after 100 and after 1,000 replacements.
-// The sidecar holds one document (~2 KB here) and its compiled form, and nothing per request or
-// per version outlives a request: measured growth is 1-3 MiB (V8's heap settling). Retaining every
-// replaced version (a leak injected into DocumentStore for the check) grew it by 30 MiB.
-const RSS_GROWTH_LIMIT_MIB = 16;
+// RSS may grow by at most this much over the second half (replacements 500 to 1,000). The
+// sidecar holds one document (~2 KB here) and its compiled form, and nothing per request or per
+// version outlives a request, but V8's heap keeps settling for the first few hundred
+// replacements (100 -> 500: 9-14 MiB measured), so the first half is not compared. Second half
+// measured: 2.6-6 MiB. Retaining every replaced version (a leak injected into DocumentStore for
+// the check) grows RSS by about 30 MiB over the run, about 15 MiB in the second half.
+const RSS_GROWTH_LIMIT_MIB = 10;
 
 const generation = (g: number) => generationDocument(g, FLAGS);
 
@@ -123,8 +125,8 @@ it(`serves through ${REPLACEMENTS} document replacements (every ${CORRUPT_EVERY}
   expect(problems.slice(0, 20)).toEqual([]);
   expect(rejected).toBe(REPLACEMENTS / CORRUPT_EVERY);
   expect(requests).toBeGreaterThan(REPLACEMENTS);
-  const [start, , end] = rss as [number, number, number];
-  expect(end - start).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
+  const [, middle, end] = rss as [number, number, number];
+  expect(end - middle).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
   // The last good generation still serving after the final (corrupted) replacement.
   const ready = (await (await fetch(`${sidecar.url}/readyz`)).json()) as { revision?: string };
   expect(ready.revision).toBe(generation(confirmed).revision);
