@@ -54,7 +54,12 @@ it("a watch resumed after etcd compaction gets 410 Gone, relists, and misses no 
 
   // Hold the operator's next connections: its watches end within 2 s and their resumption waits.
   proxy.stall();
-  await waitFor(() => proxy.stalled >= 2, {
+  const stalledAt = Date.now();
+  // Held connections alone do not prove both watches are held: a status write or one watch
+  // reconnecting twice can make up the count while the other watch, opened just before stall(),
+  // is still live and would see the changes directly (no 410: a flake seen 1 run in 6). Every
+  // watch ends within --watch-timeout (2 s), so past that every live watch is a held one.
+  await waitFor(() => proxy.stalled >= 2 && Date.now() - stalledAt > 2_500, {
     timeoutMs: 10_000,
     what: "both of the operator's watches (FeatureFlags, ConfigMaps) to try to resume",
   });
