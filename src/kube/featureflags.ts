@@ -11,3 +11,18 @@ export async function listFeatureFlags(
     : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
   return { items: list.items as FeatureFlag[], resourceVersion: list.metadata?.resourceVersion ?? "" };
 }
+
+/** One FeatureFlag by object name (the API's 404 passes through as an ApiException). */
+export async function getFeatureFlag(
+  api: CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<FeatureFlag> {
+  return (await api.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  })) as FeatureFlag;
+}

@@ -2,7 +2,7 @@
 import type { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { type FeatureFlag, type FeatureFlagSpec, GROUP, PLURAL, VERSION } from "../../src/api/index.js";
 import { type FlagDocument, parseDocument } from "../../src/core/index.js";
-import { listFeatureFlags } from "../../src/kube/featureflags.js";
+import { getFeatureFlag, listFeatureFlags } from "../../src/kube/featureflags.js";
 
 type Canary = NonNullable<NonNullable<FeatureFlagSpec["rollout"]>["canary"]>;
 
@@ -41,13 +41,7 @@ export async function getFlag(
   namespace: string,
   name: string,
 ): Promise<FeatureFlag> {
-  return (await custom.getNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
-  })) as FeatureFlag;
+  return getFeatureFlag(custom, namespace, name);
 }
 
 export async function listFlags(custom: CustomObjectsApi, namespace: string): Promise<FeatureFlag[]> {

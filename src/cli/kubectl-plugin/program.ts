@@ -12,6 +12,7 @@ import {
 } from "@kubernetes/client-node";
 import { Command, CommanderError } from "commander";
 import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
+import { getFeatureFlag } from "../../kube/featureflags.js";
 import { CONTROL_COMMANDS, type ControlCommand, planControl, TransitionError } from "./controls.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { statusTable } from "./table.js";
@@ -87,13 +88,7 @@ function safeJson(text: string): unknown {
 
 async function getFlag(api: CustomObjectsApi, namespace: string, name: string): Promise<FeatureFlag> {
   try {
-    return (await api.getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      name,
-    })) as FeatureFlag;
+    return await getFeatureFlag(api, namespace, name);
   } catch (error) {
     if (error instanceof ApiException && error.code === 404) {
       // Accept the flag's key as well as its object name.
