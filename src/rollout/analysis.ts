@@ -251,7 +251,19 @@ export function alertmanagerWebhook(options: AlertmanagerWebhookOptions): Router
   const router = express.Router();
 
   const authenticate = async (req: Request, res: Response, next: NextFunction) => {
-    const expected = typeof options.token === "function" ? await options.token() : options.token;
+    let expected: string;
+    try {
+      expected = typeof options.token === "function" ? await options.token() : options.token;
+    } catch (error) {
+      // No token to compare with (e.g. the mounted Secret was emptied): refuse everyone. A 5xx makes
+      // Alertmanager retry, so the notification is delivered once the token is back.
+      log?.error(
+        { path, reason: "WebhookTokenUnavailable", err: (error as Error).message },
+        "alertmanager webhook: cannot read the bearer token; refusing every request",
+      );
+      res.status(500).json({ error: "the webhook's bearer token is unavailable" });
+      return;
+    }
     const header = req.get("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header.trim());
     if (!expected || !match?.[1] || !tokenMatches(match[1], expected)) {

@@ -96,9 +96,19 @@ describe("the operator's Alertmanager webhook", () => {
 
   it("refuses everyone while the token file is empty (500: Alertmanager retries once it is fixed)", async () => {
     writeFileSync(tokenFile, "\n");
+    const before = operator.logs.length;
     try {
-      expect((await post(notification(), "Bearer second-token")).status).toBe(500);
+      const res = await post(notification(), "Bearer second-token");
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: "the webhook's bearer token is unavailable" });
       expect((await post(notification(), "Bearer ")).status).toBe(500);
+      // One structured line naming the cause, not Express's default stack trace on stderr.
+      const line = await waitFor(
+        () => operator.logs.slice(before).find((l) => l.reason === "WebhookTokenUnavailable"),
+        { what: "the operator to log why the webhook refuses everyone" },
+      );
+      expect(String(line.err)).toContain("--webhook-token-file");
+      expect(String(line.err)).toContain("file is empty");
     } finally {
       writeFileSync(tokenFile, "second-token\n");
     }
