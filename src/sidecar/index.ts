@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 import { ExposureLog } from "./exposure.js";
 import { FileSource } from "./file-source.js";
@@ -129,7 +130,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       ? new FileSource({ path: src.path, key: src.key, pollIntervalMs: src.pollIntervalMs, onText, onError })
       : // Loaded only in API-watch mode: the Kubernetes client is most of a sidecar's memory.
         new (await import("./configmap-source.js")).ConfigMapSource({
-          kubeConfig: src.kubeConfig ?? (await defaultKubeConfig()),
+          kubeConfig: src.kubeConfig ?? (await loadKubeConfig()),
           namespace: src.namespace,
           name: src.name,
           key: src.key,
@@ -163,12 +164,4 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   };
 
   return { url, address, store, metrics, server, ready: () => readyPromise, close };
-}
-
-async function defaultKubeConfig(): Promise<KubeConfig> {
-  // In-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config.
-  const { KubeConfig } = await import("@kubernetes/client-node");
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
+import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { createLogger } from "../../log.js";
 import type { InjectionServer } from "../../operator/injection.js";
 
@@ -148,15 +149,12 @@ export function registerOperatorCommand(program: Command): void {
     .action(async (flags: OperatorFlags) => {
       // Loaded here, not at the top: every CLI command shares this module graph, and the
       // Kubernetes client alone is ~70 MiB of a file-mode sidecar's memory.
-      const [{ KubeConfig }, { Operator }, { startInjection }] = await Promise.all([
-        import("@kubernetes/client-node"),
+      const [kc, { Operator }, { startInjection }] = await Promise.all([
+        loadKubeConfig({ kubeconfig: flags.kubeconfig }),
         import("../../operator/operator.js"),
         import("../../operator/injection.js"),
       ]);
       const log = createLogger("operator", flags.logLevel);
-      const kc = new KubeConfig();
-      if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-      else kc.loadFromDefault();
       const workers = Number(flags.workers);
       if (!Number.isInteger(workers) || workers < 1)
         throw new Error(`--workers must be a positive integer, got "${flags.workers}"`);

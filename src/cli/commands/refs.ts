@@ -14,6 +14,7 @@ import {
   scanReferences,
 } from "../../hygiene/refs.js";
 import { listFeatureFlags } from "../../kube/featureflags.js";
+import { loadKubeConfig } from "../../kube/kubeconfig.js";
 
 function manifestFiles(path: string): string[] {
   const st = statSync(path);
@@ -54,11 +55,8 @@ export async function flagsFromCluster(options: {
   context?: string;
   namespace?: string;
 }): Promise<DefinedFlag[]> {
-  const { CustomObjectsApi, KubeConfig } = await import("@kubernetes/client-node"); // only when reading a cluster
-  const kc = new KubeConfig();
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else kc.loadFromDefault();
-  if (options.context) kc.setCurrentContext(options.context);
+  const kc = await loadKubeConfig(options);
+  const { CustomObjectsApi } = await import("@kubernetes/client-node"); // only when reading a cluster
   const api = kc.makeApiClient(CustomObjectsApi);
   const list = await listFeatureFlags(api, options.namespace);
   return list.items.map((f) => ({

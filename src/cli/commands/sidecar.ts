@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
+import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { DEFAULT_HOST, DEFAULT_PORT, type SourceOptions, startSidecar } from "../../sidecar/index.js";
 
 interface SidecarFlags {
@@ -126,10 +127,7 @@ export function registerSidecarCommand(program: Command): void {
         const [namespace, name] = flags.configmap.split("/", 2);
         if (!namespace) command.error("error: --configmap must be NAMESPACE/NAME");
         // Only API-watch mode loads the Kubernetes client (~70 MiB); file mode never does.
-        const { KubeConfig } = await import("@kubernetes/client-node");
-        const kubeConfig = new KubeConfig();
-        if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
-        else kubeConfig.loadFromDefault();
+        const kubeConfig = await loadKubeConfig({ kubeconfig: flags.kubeconfig });
         source = {
           kind: "configmap",
           namespace: namespace as string,

@@ -14,7 +14,7 @@ export interface PluginHelpers {
   out(text: string): void;
   err(text: string): void;
   now(): Date;
-  connect(options: Record<string, unknown>): { api: CustomObjectsApi; namespace: string };
+  connect(options: Record<string, unknown>): Promise<{ api: CustomObjectsApi; namespace: string }>;
   getFlag(api: CustomObjectsApi, namespace: string, name: string): Promise<FeatureFlag>;
   fail(message: string): Error;
 }
@@ -139,7 +139,7 @@ export function registerExperimentCommands(program: Command, h: PluginHelpers): 
     )
     .action(async (name: string, _opts, cmd: Command) => {
       const options = cmd.optsWithGlobals<{ ship?: boolean }>();
-      const { api, namespace } = h.connect(options);
+      const { api, namespace } = await h.connect(options);
       const flag = await h.getFlag(api, namespace, name);
       if (!options.ship) {
         h.out(experimentReport(flag));
@@ -157,7 +157,7 @@ export function registerExperimentCommands(program: Command, h: PluginHelpers): 
     .description("stale flags (unchanged past staleAfter, or expired) across the cluster, with owner and age")
     .action(async (_opts, cmd: Command) => {
       const options = cmd.optsWithGlobals<{ namespace?: string }>();
-      const { api, namespace } = h.connect(options);
+      const { api, namespace } = await h.connect(options);
       const list = await listFeatureFlags(api, options.namespace ? namespace : undefined);
       const text = staleTable(list.items, h.now());
       if (text === undefined)

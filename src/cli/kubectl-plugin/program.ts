@@ -6,13 +6,14 @@ import {
   ApiException,
   AuthenticationV1Api,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { Command, CommanderError } from "commander";
 import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
 import { getFeatureFlag } from "../../kube/featureflags.js";
+import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { CONTROL_COMMANDS, type ControlCommand, planControl, TransitionError } from "./controls.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { statusTable } from "./table.js";
@@ -41,11 +42,8 @@ interface GlobalOptions {
   context?: string;
 }
 
-function connect(options: GlobalOptions) {
-  const kc = new KubeConfig();
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else kc.loadFromDefault();
-  if (options.context) kc.setCurrentContext(options.context);
+async function connect(options: GlobalOptions) {
+  const kc = await loadKubeConfig(options);
   const context = kc.getContextObject(kc.getCurrentContext());
   const namespace = options.namespace ?? context?.namespace ?? "default";
   return { kc, api: kc.makeApiClient(CustomObjectsApi), namespace };
@@ -119,7 +117,7 @@ async function runControl(
   options: GlobalOptions & { reason?: string; full?: boolean },
   io: PluginIO,
 ): Promise<void> {
-  const { kc, api, namespace } = connect(options);
+  const { kc, api, namespace } = await connect(options);
   const by = await authenticatedUser(kc);
   for (let attempt = 1; ; attempt++) {
     const flag = await getFlag(api, namespace, flagName);
@@ -184,7 +182,7 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
     .argument("[flag]", "flag name or key (default: every flag in the namespace)")
     .action(async (flagName: string | undefined, _opts, cmd: Command) => {
       const options = cmd.optsWithGlobals<GlobalOptions>();
-      const { api, namespace } = connect(options);
+      const { api, namespace } = await connect(options);
       const flags = flagName
         ? [await getFlag(api, namespace, flagName)]
         : await listFlags(api, namespace).catch((error: unknown) => {
