@@ -288,6 +288,16 @@ const spec: JSONSchema = {
           maximum: 0.5,
           description: "Significance level. Default 0.05.",
         },
+        // Issue 21: always-valid (sequential) inference by default.
+        method: {
+          type: "string",
+          enum: ["sequential", "fixed"],
+          description:
+            "sequential (default): always-valid p-values and intervals, so the verdict may be read at every " +
+            "analysis and the experiment stopped when it says Significant. fixed: the classical z-test, " +
+            "whose verdict is withheld until the planned sample size (minDetectableEffect at 80 % power) " +
+            "and then frozen.",
+        },
         metrics: {
           type: "object",
           description: "The application's own counters, if it does not use the sidecar's /track.",

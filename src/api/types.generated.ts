@@ -165,6 +165,10 @@ export interface FeatureFlagSpec {
      */
     alpha?: number;
     /**
+     * sequential (default): always-valid p-values and intervals, so the verdict may be read at every analysis and the experiment stopped when it says Significant. fixed: the classical z-test, whose verdict is withheld until the planned sample size (minDetectableEffect at 80 % power) and then frozen.
+     */
+    method?: "sequential" | "fixed";
+    /**
      * The application's own counters, if it does not use the sidecar's /track.
      */
     metrics?: {

@@ -1,2 +1,3 @@
 export * from "./analysis.js";
+export * from "./sequential.js";
 export * from "./stats.js";

@@ -161,9 +161,11 @@ export class ExperimentLoop {
         minSamplePerVariant: experiment.minSamplePerVariant,
         minDetectableEffect: experiment.minDetectableEffect,
         alpha: experiment.alpha,
+        method: experiment.method,
       },
       counts,
       now,
+      previous !== undefined && "variants" in previous ? previous : undefined,
     );
   }
 
@@ -186,7 +188,11 @@ export class ExperimentLoop {
     const previousStale = conditions.find((c) => c.type === CONDITION_STALE);
     const strip = (e: unknown) => {
       if (e === undefined || e === null) return null;
-      const { analyzedAt: _a, ...rest } = e as { analyzedAt?: string };
+      const {
+        analyzedAt: _a,
+        runningSeconds: _r,
+        ...rest
+      } = e as { analyzedAt?: string; runningSeconds?: number };
       return rest;
     };
     const sameStale =

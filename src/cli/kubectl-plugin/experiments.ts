@@ -44,7 +44,23 @@ export function experimentReport(flag: FeatureFlag): string {
     return `${name}: no results yet${raw?.message ? ` (${raw.message})` : ""}\n`;
   }
   const e = raw as ExperimentResult & { error?: string };
-  const rows = [["VARIANT", "WEIGHT", "EXPOSURES", "CONVERSIONS", "RATE", "95% CI", "LIFT", "P", "P (HOLM)"]];
+  // Results written before issue 21 have no method: they came from the fixed-horizon test.
+  const method = e.method ?? "fixed";
+  const sequential = method === "sequential";
+  const interval = (i: [number, number] | undefined) =>
+    i === undefined ? "-" : `${pct(i[0], 1)} - ${pct(i[1], 1)}`;
+  const rows = [
+    [
+      "VARIANT",
+      "WEIGHT",
+      "EXPOSURES",
+      "CONVERSIONS",
+      "RATE",
+      "95% CI",
+      "LIFT",
+      ...(sequential ? ["LIFT (ALWAYS-VALID CI)", "P (ALWAYS-VALID, HOLM)"] : ["P", "P (HOLM)"]),
+    ],
+  ];
   for (const v of e.variants) {
     rows.push([
       v.control ? `${v.name} (control)` : v.name,
@@ -54,18 +70,26 @@ export function experimentReport(flag: FeatureFlag): string {
       pct(v.rate),
       `${pct(v.rateCi95[0])} - ${pct(v.rateCi95[1])}`,
       v.lift === undefined ? "-" : `${v.lift >= 0 ? "+" : ""}${pct(v.lift, 1)}`,
-      pval(v.pValue),
-      pval(v.adjustedPValue),
+      ...(sequential
+        ? [interval(v.alwaysValid?.liftInterval), pval(v.alwaysValid?.adjustedPValue)]
+        : [pval(v.pValue), pval(v.adjustedPValue)]),
     ]);
   }
+  const running =
+    e.startedAt !== undefined
+      ? `, running ${formatAge((e.runningSeconds ?? 0) * 1000)} since ${e.startedAt}`
+      : "";
   const lines = [
-    `Experiment ${name} (event ${e.conversionEvent}, alpha ${e.alpha}, min ${e.minSamplePerVariant} per variant)`,
+    `Experiment ${name} (event ${e.conversionEvent}, alpha ${e.alpha}, min ${e.minSamplePerVariant} per variant${running})`,
+    sequential
+      ? "Method: sequential (always-valid p-values and intervals: safe to read at any time and to stop when Significant)"
+      : "Method: fixed (fixed-horizon z-test: the verdict is read once, at the planned sample size)",
     table(rows).trimEnd(),
     `Sample ratio: chi-square ${e.sampleRatio.chiSquare.toFixed(2)}, p ${pval(e.sampleRatio.pValue)}${e.sampleRatio.mismatch ? " MISMATCH" : ""}`,
   ];
   if (e.sampleSize.requiredPerVariant !== null) {
     lines.push(
-      `Sample size for a ${pct(e.minDetectableEffect, 1)} lift at 80% power: ${e.sampleSize.requiredPerVariant} per variant (${e.sampleSize.remaining} to go)`,
+      `${sequential ? "Fixed-horizon sample size" : "Planned sample size"} for a ${pct(e.minDetectableEffect, 1)} lift at 80% power: ${e.sampleSize.requiredPerVariant} per variant (${e.sampleSize.remaining} to go)`,
     );
   }
   lines.push(`Verdict: ${e.verdict}${e.winner ? ` (winner: ${e.winner})` : ""}: ${e.message}`);

@@ -78,7 +78,12 @@ describe("experiment loop", () => {
         'variant="control",event="purchase"': 100,
         'variant="treatment",event="purchase"': 160,
       },
-      [flag()],
+      // Planned for a 50 % lift, so 1000 per variant is past the plan and the always-valid test decides.
+      [
+        flag({
+          experiment: { conversionEvent: "purchase", minSamplePerVariant: 100, minDetectableEffect: 0.5 },
+        }),
+      ],
     );
     await loop.runOnce();
     expect(patches).toHaveLength(1);
@@ -89,7 +94,13 @@ describe("experiment loop", () => {
     expect(patch?.body.status.conditions).toEqual([
       expect.objectContaining({ type: "Stale", status: "False", reason: "Varies" }),
     ]);
-    expect(patch?.body.status.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+    expect(patch?.body.status.experiment).toMatchObject({
+      method: "sequential",
+      verdict: "Significant",
+      winner: "treatment",
+      startedAt: now.toISOString(),
+      runningSeconds: 0,
+    });
     expect(await registry.getSingleMetricAsString("flagwright_stale_flags")).toContain('namespace="shop"} 0');
   });
 

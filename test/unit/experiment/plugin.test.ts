@@ -17,10 +17,10 @@ function experimentFlag(control: [number, number], treatment: [number, number]):
       { name: "old", weight: 50, value: { layout: "v1" } },
       { name: "new", weight: 50, value: { layout: "v2" } },
     ],
-    experiment: { conversionEvent: "purchase", minSamplePerVariant: 100 },
+    experiment: { conversionEvent: "purchase", minSamplePerVariant: 100, minDetectableEffect: 0.2 },
   };
   const experiment = analyzeExperiment(
-    { conversionEvent: "purchase", minSamplePerVariant: 100 },
+    { conversionEvent: "purchase", minSamplePerVariant: 100, minDetectableEffect: 0.2 },
     [
       { name: "old", weight: 50, exposures: control[0], conversions: control[1] },
       { name: "new", weight: 50, exposures: treatment[0], conversions: treatment[1] },
@@ -43,6 +43,9 @@ describe("kubectl flagwright experiment", () => {
     expect(text).toMatch(/new\s+50%\s+5000\s+600\s+12\.00%/);
     expect(text).toContain("+20.0%");
     expect(text).toContain("Verdict: Significant (winner: new)");
+    expect(text).toContain("Method: sequential (always-valid");
+    expect(text).toContain("LIFT (ALWAYS-VALID CI)");
+    expect(text).toContain("running 0s since 2026-11-25T12:00:00.000Z");
   });
 
   it("--ship prints a valid manifest with the winner at 100 % and no experiment", () => {
