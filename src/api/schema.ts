@@ -139,6 +139,74 @@ const analysis: JSONSchema = {
       enum: ["rollback", "pause"],
       description: "rollback takes the flag to 0 % at once (phase RolledBack); pause holds the current step.",
     },
+    // Issue 21: guarded rollouts (flag-on users compared with flag-off users).
+    cohort: {
+      type: "object",
+      description:
+        "Compare the error rate of flag-on users with that of flag-off users at every interval, with an " +
+        "always-valid sequential test: roll back as soon as the on-cohort is worse with confidence; advance " +
+        "a step only once a degradation above maxRelativeDegradation is ruled out (hold while traffic is thin). " +
+        "The counters carry the flag key and the served variant as labels (OpenTelemetry feature_flag.key " +
+        "and feature_flag.result.variant).",
+      required: ["requests", "errors", "maxRelativeDegradation"],
+      properties: {
+        requests: {
+          type: "string",
+          minLength: 1,
+          maxLength: 1024,
+          pattern: "^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{.*\\})?$",
+          description:
+            'Counter of requests: a metric name or selector, e.g. http_requests_total{service="checkout"}.',
+        },
+        errors: {
+          type: "string",
+          minLength: 1,
+          maxLength: 1024,
+          pattern: "^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{.*\\})?$",
+          description: 'Counter of failed requests, e.g. http_requests_total{code=~"5.."}.',
+        },
+        flagLabel: {
+          type: "string",
+          maxLength: 128,
+          description: "Label holding the flag key. Default feature_flag_key.",
+        },
+        variantLabel: {
+          type: "string",
+          maxLength: 128,
+          description: "Label holding the served variant. Default feature_flag_result_variant.",
+        },
+        on: {
+          type: "array",
+          maxItems: 26,
+          items: { type: "string", maxLength: 128 },
+          description: "Variant label values of the on-cohort. Default [on].",
+        },
+        off: {
+          type: "array",
+          maxItems: 26,
+          items: { type: "string", maxLength: 128 },
+          description: "Variant label values of the off-cohort. Default [off].",
+        },
+        maxRelativeDegradation: {
+          type: "number",
+          minimum: 0,
+          maximum: 100,
+          description:
+            "Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse).",
+        },
+        alpha: {
+          type: "number",
+          minimum: 0.0001,
+          maximum: 0.5,
+          description: "Error rate of the whole ramp's comparisons (split over the steps). Default 0.05.",
+        },
+        minRequests: {
+          type: "integer",
+          minimum: 1,
+          description: "Requests each cohort needs in a step before the comparison decides. Default 200.",
+        },
+      },
+    },
     prometheus: {
       type: "object",
       description: "Overrides the operator's Prometheus address for this flag.",
@@ -148,7 +216,10 @@ const analysis: JSONSchema = {
     },
   },
   "x-kubernetes-validations": [
-    { rule: "has(self.alerts) || has(self.query)", message: "analysis needs alerts, a query, or both" },
+    {
+      rule: "has(self.alerts) || has(self.query) || has(self.cohort)",
+      message: "analysis needs alerts, a query or a cohort comparison",
+    },
   ],
 };
 
@@ -386,7 +457,7 @@ const status: JSONSchema = {
       description: "Why the flag was rolled back to 0 %.",
       properties: {
         at: time("When."),
-        reason: { type: "string", enum: ["Alert", "Query", "Manual", "AnalysisUnavailable"] },
+        reason: { type: "string", enum: ["Alert", "Query", "Manual", "AnalysisUnavailable", "Cohort"] },
         alertName: { type: "string" },
         query: { type: "string" },
         value: { type: "number" },

@@ -101,6 +101,51 @@ export interface FeatureFlagSpec {
          */
         onFailure?: "rollback" | "pause";
         /**
+         * Compare the error rate of flag-on users with that of flag-off users at every interval, with an always-valid sequential test: roll back as soon as the on-cohort is worse with confidence; advance a step only once a degradation above maxRelativeDegradation is ruled out (hold while traffic is thin). The counters carry the flag key and the served variant as labels (OpenTelemetry feature_flag.key and feature_flag.result.variant).
+         */
+        cohort?: {
+          /**
+           * Counter of requests: a metric name or selector, e.g. http_requests_total{service="checkout"}.
+           */
+          requests: string;
+          /**
+           * Counter of failed requests, e.g. http_requests_total{code=~"5.."}.
+           */
+          errors: string;
+          /**
+           * Label holding the flag key. Default feature_flag_key.
+           */
+          flagLabel?: string;
+          /**
+           * Label holding the served variant. Default feature_flag_result_variant.
+           */
+          variantLabel?: string;
+          /**
+           * Variant label values of the on-cohort. Default [on].
+           *
+           * @maxItems 26
+           */
+          on?: string[];
+          /**
+           * Variant label values of the off-cohort. Default [off].
+           *
+           * @maxItems 26
+           */
+          off?: string[];
+          /**
+           * Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse).
+           */
+          maxRelativeDegradation: number;
+          /**
+           * Error rate of the whole ramp's comparisons (split over the steps). Default 0.05.
+           */
+          alpha?: number;
+          /**
+           * Requests each cohort needs in a step before the comparison decides. Default 200.
+           */
+          minRequests?: number;
+        };
+        /**
          * Overrides the operator's Prometheus address for this flag.
          */
         prometheus?: {
@@ -240,7 +285,7 @@ export interface FeatureFlagStatus {
      * When.
      */
     at?: string;
-    reason?: "Alert" | "Query" | "Manual" | "AnalysisUnavailable";
+    reason?: "Alert" | "Query" | "Manual" | "AnalysisUnavailable" | "Cohort";
     alertName?: string;
     query?: string;
     value?: number;

@@ -110,3 +110,44 @@ export function sequentialTwoProportions(
     upper: Math.min(1, difference + half),
   };
 }
+
+export interface AlwaysValidInterval {
+  readonly estimate: number;
+  readonly standardError: number;
+  readonly lower: number;
+  readonly upper: number;
+  /** P-value of H₀: the contrast is 0. */
+  readonly pValue: number;
+}
+
+/**
+ * The same boundary for any asymptotically normal estimate with plug-in variance `variance`, the
+ * mixture given on the estimate's own scale (mixing variance τ², so r = τ²/variance; Johari et
+ * al.'s mSPRT in its original form). Used by guarded rollouts for error-rate contrasts.
+ */
+export function alwaysValidInterval(
+  estimate: number,
+  variance: number,
+  alpha: number,
+  mixingVariance: number,
+): AlwaysValidInterval {
+  const standardError = Math.sqrt(variance);
+  if (!(variance > 0) || !(mixingVariance > 0)) {
+    return {
+      estimate,
+      standardError,
+      lower: Number.NEGATIVE_INFINITY,
+      upper: Number.POSITIVE_INFINITY,
+      pValue: 1,
+    };
+  }
+  const r = mixingVariance / variance;
+  const half = standardError * alwaysValidRadius(alpha, r);
+  return {
+    estimate,
+    standardError,
+    lower: estimate - half,
+    upper: estimate + half,
+    pValue: alwaysValidPValue(estimate / standardError, r),
+  };
+}

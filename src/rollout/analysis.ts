@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagSpec } from "../api/index.js";
+import { analyzeCohort } from "./cohort.js";
 import { type PrometheusApi, PrometheusClient, PrometheusError } from "./prometheus.js";
 import type { AnalysisOutcome } from "./steps.js";
 
@@ -86,7 +87,7 @@ const unavailableMessage = (what: string, error: unknown) =>
  * error reaching Prometheus makes the result Unavailable unless something already failed.
  */
 export async function analyzeFlag(
-  flag: Pick<FeatureFlag, "spec" | "metadata">,
+  flag: Pick<FeatureFlag, "spec" | "metadata"> & Partial<Pick<FeatureFlag, "status">>,
   client: PrometheusApi,
   now: Date,
 ): Promise<AnalysisOutcome> {
@@ -147,6 +148,37 @@ export async function analyzeFlag(
       } else {
         problems.push(unavailableMessage("query", error));
       }
+    }
+  }
+
+  // Guarded rollout: flag-on users against flag-off users (src/rollout/cohort.ts).
+  if (analysis.cohort && problems.length === 0) {
+    try {
+      const started = flag.status?.stepStartedAt;
+      const steps = flag.spec.rollout?.canary?.steps.length ?? 1;
+      const key = flag.spec.key ?? flag.metadata.name ?? "";
+      const c = await analyzeCohort(
+        analysis.cohort,
+        key,
+        steps,
+        prometheus,
+        now,
+        started ? new Date(started) : undefined,
+      );
+      if (c.result === "Failed") {
+        return {
+          result: "Failed",
+          reason: "Cohort",
+          value: c.comparison?.difference[0],
+          message: c.message,
+          at: now,
+        };
+      }
+      if (c.result === "Inconclusive")
+        inconclusive = inconclusive ? `${inconclusive}; ${c.message}` : c.message;
+      else passed.push(c.message);
+    } catch (error) {
+      problems.push(unavailableMessage("cohort query", error));
     }
   }
 

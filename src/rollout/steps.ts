@@ -14,8 +14,8 @@ export type AnalysisResult = "Passed" | "Failed" | "Inconclusive" | "Unavailable
 /** The verdict of one analysis check (see analysis.ts). */
 export interface AnalysisOutcome {
   result: AnalysisResult;
-  /** What failed: a firing alert or the query over its threshold. */
-  reason?: "Alert" | "Query";
+  /** What failed: a firing alert, the query over its threshold, or the cohort comparison (cohort.ts). */
+  reason?: "Alert" | "Query" | "Cohort";
   alertName?: string;
   query?: string;
   value?: number;
@@ -491,7 +491,9 @@ class Ramp {
           ? `query value ${record.value ?? "?"} above threshold`
           : record.reason === "Manual"
             ? "manual abort"
-            : "analysis unavailable";
+            : record.reason === "Cohort"
+              ? "flag-on users fail more than flag-off users"
+              : "analysis unavailable";
     this.events.push({
       type: "Warning",
       reason: "RolledBack",
