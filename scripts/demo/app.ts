@@ -1,8 +1,13 @@
 // The demo's "application": a population of simulated users hitting a checkout. For every user,
 // over and over, it asks the sidecar (OFREP, exactly as an OpenFeature client would) whether the
-// canary flag is on, and serves the request on the new path (counted as
-// `http_requests_total{flag="<key>", code}`, the convention deploy/prometheus's rules watch) or on
-// the old one (no flag label). A "bug" can be switched on that fails a share of new-path requests.
+// canary flag is on, and serves the request on the new path or the old one. Every request is
+// counted as `http_requests_total{flag, code, feature_flag_key, feature_flag_result_variant}`:
+// `flag` is the flag's key on the new path and empty on the old one (the convention
+// deploy/prometheus's absolute alert watches), and the two `feature_flag_*` labels are
+// OpenTelemetry's feature-flag attributes (feature_flag.key, feature_flag.result.variant) carried
+// on both paths, which is what a guarded rollout's cohort comparison reads (see
+// docs/progressive-delivery.md). A "bug" can be switched on that fails a share of new-path
+// requests, on top of a base error ratio that both paths share.
 import { Agent, request } from "node:http";
 import { Counter, Registry } from "prom-client";
 import { serveMetrics } from "../../test/support/metrics-app.js";
@@ -14,7 +19,7 @@ export interface Sweep {
   /** Users the sidecar answered "on" for, out of `total`. */
   on: number;
   total: number;
-  /** Requests that failed (new path with the bug on), in this sweep. */
+  /** Requests that failed (the base errors on either path, and the bug on the new path), in this sweep. */
   errors: number;
   /** Sidecar requests that failed outright (counted as off). */
   sidecarErrors: number;
@@ -32,6 +37,8 @@ export interface DemoApp {
   startTraffic(sidecarUrl: string): void;
   /** Share (0..1) of new-path requests that fail from now on. */
   setErrorRatio(ratio: number): void;
+  /** Share (0..1) of requests on either path that fail from now on (the service's background errors). */
+  setBaseErrorRatio(ratio: number): void;
   /** Called after every complete sweep. */
   onSweep(listener: (sweep: Sweep) => void): void;
   stop(): Promise<void>;
@@ -55,19 +62,42 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   const registry = new Registry();
   const requests = new Counter({
     name: "http_requests_total",
-    help: "Checkout requests served, by flag (the new path; empty on the old path) and HTTP status code.",
-    labelNames: ["flag", "code"],
+    help:
+      "Checkout requests served, by flag (the new path; empty on the old path), HTTP status code, and " +
+      "the flag key and served variant (OpenTelemetry feature_flag.key, feature_flag.result.variant).",
+    labelNames: ["flag", "code", "feature_flag_key", "feature_flag_result_variant"],
     registers: [registry],
   });
-  // Both new-path series exist from the first scrape, so rate() has a baseline for errors too.
-  requests.inc({ flag, code: "200" }, 0);
-  requests.inc({ flag, code: "500" }, 0);
+  const labels = (on: boolean, variant: string, code: string) => ({
+    flag: on ? flag : "",
+    code,
+    feature_flag_key: flag,
+    feature_flag_result_variant: variant,
+  });
+  // Every series exists from the first scrape, so rate() and increase() have a baseline.
+  for (const [on, variant] of [
+    [true, "on"],
+    [false, "off"],
+  ] as const) {
+    requests.inc(labels(on, variant, "200"), 0);
+    requests.inc(labels(on, variant, "500"), 0);
+  }
 
   const { server, port } = await serveMetrics(registry);
 
   let errorRatio = 0;
+  let baseErrorRatio = 0;
   // Carried between requests, so a 50 % ratio fails exactly every other new-path request.
   let errorCarry = 0;
+  // The base errors are drawn at random (seeded), so both cohorts see the same noisy rate.
+  let seed = 0x2f6b1d;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
   let running = false;
   let loop: Promise<void> | undefined;
   let last: Sweep | undefined;
@@ -78,7 +108,8 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const path = `/ofrep/v1/evaluate/flags/${encodeURIComponent(flag)}`;
 
-  function ask(sidecarUrl: URL, user: string): Promise<boolean | undefined> {
+  /** The flag's value and variant for one user (undefined when the sidecar failed). */
+  function ask(sidecarUrl: URL, user: string): Promise<{ on: boolean; variant: string } | undefined> {
     const body = JSON.stringify({ context: { targetingKey: user } });
     return new Promise((resolve) => {
       const req = request(
@@ -98,11 +129,12 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
           });
           res.on("end", () => {
             // 404 (no such flag yet) is "off", as an OpenFeature client's default would be.
-            if (res.statusCode === 404) return resolve(false);
+            if (res.statusCode === 404) return resolve({ on: false, variant: "off" });
+            if (res.statusCode !== 200) return resolve(undefined);
             try {
-              resolve(
-                res.statusCode === 200 ? (JSON.parse(text) as { value?: unknown }).value === true : undefined,
-              );
+              const body = JSON.parse(text) as { value?: unknown; variant?: unknown };
+              const on = body.value === true;
+              resolve({ on, variant: typeof body.variant === "string" ? body.variant : on ? "on" : "off" });
             } catch {
               resolve(undefined);
             }
@@ -130,18 +162,20 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
         const user = users[next++] as string;
         const answer = await ask(sidecarUrl, user);
         if (answer === undefined) s.sidecarErrors++;
-        if (answer === true) {
+        // A failed evaluation is served as off, as an OpenFeature client's default would be.
+        const on = answer?.on === true;
+        const variant = answer?.variant ?? "off";
+        let failed = random() < baseErrorRatio;
+        if (on) {
           s.on++;
           errorCarry += errorRatio;
-          const failed = errorCarry >= 1;
-          if (failed) {
+          if (errorCarry >= 1) {
             errorCarry -= 1;
-            s.errors++;
+            failed = true;
           }
-          requests.inc({ flag, code: failed ? "500" : "200" });
-        } else {
-          requests.inc({ flag: "", code: "200" });
         }
+        if (failed) s.errors++;
+        requests.inc(labels(on, variant, failed ? "500" : "200"));
       }
     };
     await Promise.all(Array.from({ length: concurrency }, lane));
@@ -180,6 +214,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     },
     setErrorRatio(ratio) {
       errorRatio = Math.min(Math.max(ratio, 0), 1);
+    },
+    setBaseErrorRatio(ratio) {
+      baseErrorRatio = Math.min(Math.max(ratio, 0), 1);
     },
     onSweep(listener) {
       listeners.push(listener);

@@ -152,7 +152,9 @@ export async function analyzeFlag(
   }
 
   // Guarded rollout: flag-on users against flag-off users (src/rollout/cohort.ts).
-  if (analysis.cohort && problems.length === 0) {
+  if (analysis.cohort && (flag.status?.currentPercent ?? 0) >= 100) {
+    passed.push("cohort comparison skipped: every user is on, there is no off-cohort");
+  } else if (analysis.cohort && problems.length === 0) {
     try {
       const started = flag.status?.stepStartedAt;
       const steps = flag.spec.rollout?.canary?.steps.length ?? 1;

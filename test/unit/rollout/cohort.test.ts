@@ -142,6 +142,15 @@ describe("analyzeFlag with a cohort comparison", () => {
     };
     expect(await analyzeFlag(flag(), down, now)).toMatchObject({ result: "Unavailable" });
   });
+
+  it("passes at 100 % (no off-cohort to compare with), so a canary whose last step is 100 % completes", async () => {
+    const { api, queries } = prometheus({ onReq: 0, onErr: 0, offReq: 0, offErr: 0 });
+    const at100: FeatureFlag = { ...flag(), status: { currentPercent: 100 } };
+    const outcome = await analyzeFlag(at100, api, now);
+    expect(outcome.result).toBe("Passed");
+    expect(outcome.message).toContain("every user is on");
+    expect(queries).toHaveLength(0);
+  });
 });
 
 describe("guarded rollout simulations", () => {
