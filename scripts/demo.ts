@@ -2,8 +2,10 @@
 // Alertmanager. It starts a real control plane (kube-apiserver + etcd), Prometheus and Alertmanager
 // with the project's rules, the operator, a sidecar and a demo app whose simulated users ask the
 // sidecar for a canary flag; it applies the canary, shows the ramp 1 → 5 → 25 → 50 → 100 % live,
-// then ships a "bug" and shows the automatic rollback to 0 %. Everything it starts is stopped and
-// removed on exit, on Ctrl-C and when its parent goes away. See docs/demo.md.
+// then ships a "bug" and shows the automatic rollback to 0 %; then a guarded rollout: a second flag
+// whose bug triples flag-on users' error rate at 5 % exposure, too little for the absolute alert,
+// rolled back by the cohort comparison. Everything it starts is stopped and removed on exit, on
+// Ctrl-C and when its parent goes away. See docs/demo.md.
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,7 +44,9 @@ Flagwright end to end on this machine, in about a minute:
   2. applies a canary FeatureFlag (1 → 5 → 25 → 50 → 100 %, analysis on the error-rate alert)
      and shows the ramp live: phase, step, percent, and how many users the sidecar really serves;
   3. makes the new code path fail, and shows the alert firing and the automatic rollback to 0 %,
-     its reason, and how long it took; then a summary.
+     its reason, and how long it took; then a summary;
+  4. a guarded rollout: a second flag whose bug takes flag-on users from 1 % to 3 % errors at 5 %
+     exposure (below the alert's 5 %), rolled back by comparing flag-on with flag-off users.
 Everything it starts is stopped and removed on exit, on Ctrl-C and when its parent exits.
 
 Options:
@@ -51,7 +55,7 @@ Options:
   --pause <duration>  pause of each ramp step (default: 5s, 2s with --ci)
   --users <n>         simulated users (default: 1000)
   --deadline <s>      give up after this many seconds, not counting a first-run build
-                      (default: 150 with --ci, 600 otherwise)
+                      (default: 210 with --ci, 600 otherwise)
   -h, --help          show this help
 
 Needs Prometheus and Alertmanager: apt-get install prometheus prometheus-alertmanager`;
@@ -81,7 +85,7 @@ const ciEnv = process.env.CI !== undefined && !["", "0", "false"].includes(proce
 const ci = values.ci || ciEnv || !process.stdout.isTTY;
 const pause = values.pause ?? (ci ? "2s" : "5s");
 const userCount = Number(values.users);
-const deadlineSeconds = Number(values.deadline ?? (ci ? 150 : 600));
+const deadlineSeconds = Number(values.deadline ?? (ci ? 210 : 600));
 if (!Number.isInteger(userCount) || userCount < 10 || userCount > 100_000) {
   console.error("flagwright demo: --users must be a whole number from 10 to 100000");
   process.exit(2);
@@ -316,6 +320,11 @@ async function main(): Promise<void> {
   say("starting the control plane (kube-apiserver + etcd), Prometheus and Alertmanager on 127.0.0.1...");
   const demoApp = await started("demo app", startDemoApp({ flag: FLAG, users: userCount }), (a) => a.stop());
   app = demoApp;
+  const guardedApp = await started(
+    "guarded demo app",
+    startDemoApp({ flag: GUARDED_FLAG, users: userCount }),
+    (a) => a.stop(),
+  );
   const operatorPort = await freePort();
 
   const clusterReady = (async () => {
@@ -339,7 +348,7 @@ async function main(): Promise<void> {
     );
     const prom = await started(
       "prometheus",
-      startPrometheus({ targets: [demoApp.target], alertmanagers: [am.target] }),
+      startPrometheus({ targets: [demoApp.target, guardedApp.target], alertmanagers: [am.target] }),
       (x) => x.dispose(),
     );
     say(
@@ -489,6 +498,7 @@ async function main(): Promise<void> {
 
   stage = "writing the summary";
   await summary(cl, rampDone);
+  await guardedRollout(cl, custom, prom.url, guardedApp, sc.url);
   polling = false;
   clearTimeout(deadline);
 }
@@ -595,6 +605,119 @@ async function summary(cl: RunningCluster, rampDone: number) {
   });
   say(
     `kubectl flagwright status -n ${NAMESPACE}${code === 0 ? "" : ` (exit ${code})`}:\n${out.trimEnd().replace(/^/gm, "  ")}`,
+  );
+}
+
+// ---- act 2: a guarded rollout (issue 21) ----
+
+const GUARDED_FLAG = "new-search";
+/** Background errors both paths share, and what the bug adds on the new path: 1 % -> 3 %. */
+const BASE_ERROR_RATIO = 0.01;
+const GUARDED_BUG_RATIO = 0.02;
+
+function guardedManifest(): string {
+  return [
+    `apiVersion: ${GROUP}/${VERSION}`,
+    "kind: FeatureFlag",
+    "metadata:",
+    `  name: ${GUARDED_FLAG}`,
+    `  namespace: ${NAMESPACE}`,
+    "spec:",
+    "  description: The new search ranking, guarded by a flag-on vs flag-off comparison (Flagwright demo).",
+    "  owner: team-search",
+    "  enabled: true",
+    "  rollout:",
+    "    percent: 100",
+    "    canary:",
+    "      steps:",
+    "        - { percent: 5, pause: 10m }",
+    "        - { percent: 25, pause: 10m }",
+    "        - { percent: 100 }",
+    "      analysis:",
+    "        alerts:",
+    `          - alertName: ${ALERT}`,
+    `            matchLabels: { flag: ${GUARDED_FLAG} }`,
+    "        cohort:",
+    "          requests: http_requests_total",
+    '          errors: http_requests_total{code="500"}',
+    "          maxRelativeDegradation: 0.5",
+    "        interval: 1s",
+    "        onFailure: rollback",
+    "",
+  ].join("\n");
+}
+
+/**
+ * A flag whose users' error rate triples at 5 % exposure: the absolute alert (5 % of flagged
+ * requests failing) stays silent, the cohort comparison rolls it back. Prints which comparison
+ * and with what interval.
+ */
+async function guardedRollout(
+  cl: RunningCluster,
+  custom: CustomObjectsApi,
+  prometheusUrl: string,
+  guardedApp: DemoApp,
+  sidecarUrl: string,
+): Promise<void> {
+  stage = "guarded rollout: baseline traffic";
+  say(
+    c.bold(
+      `\nguarded rollout: ${GUARDED_FLAG}'s app labels every request with feature_flag_key and feature_flag_result_variant (OpenTelemetry's names), ${BASE_ERROR_RATIO * 100}% background errors on both paths`,
+    ),
+  );
+  guardedApp.setBaseErrorRatio(BASE_ERROR_RATIO);
+  guardedApp.startTraffic(sidecarUrl);
+  let sweeps = 0;
+  guardedApp.onSweep(() => {
+    sweeps++;
+  });
+  await until(() => sweeps >= 3);
+  const yaml = guardedManifest();
+  say(`applying (kubectl apply -f -):\n${yaml.trimEnd().replace(/^/gm, "    ")}`);
+  await kubectl(cl, ["apply", "-f", "-"], yaml);
+  const get = async () =>
+    (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: NAMESPACE,
+      plural: PLURAL,
+      name: GUARDED_FLAG,
+    })) as FeatureFlag;
+  stage = "guarded rollout: first comparison at 5%";
+  let first: FeatureFlag | undefined;
+  while (!first) {
+    const f = await get().catch(() => undefined);
+    if (f?.status?.lastAnalysis?.message?.includes("cohort")) first = f;
+    else await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  say(
+    `at ${first.status?.currentPercent}%: ${first.status?.lastAnalysis?.result}: ${first.status?.lastAnalysis?.message}`,
+  );
+
+  guardedApp.setErrorRatio(GUARDED_BUG_RATIO);
+  const bugAt = Date.now();
+  say(
+    `${c.red("bug shipped:")} flag-on users of ${GUARDED_FLAG} now fail ${(BASE_ERROR_RATIO + GUARDED_BUG_RATIO) * 100}% of requests instead of ${BASE_ERROR_RATIO * 100}% (the alert ${ALERT} needs 5%)`,
+  );
+  stage = "guarded rollout: waiting for the comparison to roll back";
+  let rolledBack: FeatureFlag | undefined;
+  while (!rolledBack) {
+    const f = await get().catch(() => undefined);
+    if (f?.status?.phase === "RolledBack") rolledBack = f;
+    else await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const rb = rolledBack.status?.rollback ?? {};
+  say(
+    `${c.red(c.bold("ROLLED BACK to 0%"))} ${fmtS(Date.parse(rb.at ?? "") - bugAt)} after the bug shipped, at ${rb.percent}% exposure: reason ${rb.reason}`,
+  );
+  say(`  comparison: ${rb.message ?? ""}`);
+  const alerts = await fetch(
+    `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(`max_over_time(ALERTS{alertname="${ALERT}",flag="${GUARDED_FLAG}"}[10m])`)}`,
+  )
+    .then((r) => r.json() as Promise<{ data: { result: unknown[] } }>)
+    .catch(() => undefined);
+  say(
+    `  absolute alert ${ALERT}{flag="${GUARDED_FLAG}"}: ${alerts === undefined ? "unknown (Prometheus did not answer)" : alerts.data.result.length === 0 ? "never fired" : c.red("fired as well")}`,
   );
 }
 

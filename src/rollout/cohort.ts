@@ -98,7 +98,7 @@ export function decideCohort(spec: CohortSpec, counts: CohortCounts, steps: numb
   if (diff.lower > 0) {
     return {
       result: "Failed",
-      message: `cohort comparison: flag-on users fail more: ${rates}; always-valid ${(1 - alpha) * 100}% interval of on − off ${range(comparison.difference)} excludes 0`,
+      message: `cohort comparison: flag-on users fail more: ${rates}; always-valid ${Number(((1 - alpha) * 100).toFixed(2))}% interval of on − off ${range(comparison.difference)} excludes 0`,
       comparison,
     };
   }

@@ -98,6 +98,12 @@ describe("npm run demo -- --ci", () => {
     expect(output).toMatch(
       /rollback {2}to 0% [\d.]+ s after the alert fired \(reason Alert, alert FlagwrightFlagErrorRateHigh\)/,
     );
+    // Act 2 (issue 21): a guarded rollout rolled back by the cohort comparison, the alert silent.
+    expect(output).toMatch(/ROLLED BACK to 0% [\d.]+ s after the bug shipped, at 5% exposure: reason Cohort/);
+    expect(output).toMatch(
+      /comparison: cohort comparison: flag-on users fail more: on [\d.]+% \(\d+\/\d+\) vs off [\d.]+% \(\d+\/\d+\); always-valid [\d.]+% interval of on − off \[[-\d., ]+\] pp excludes 0 over the last \d+s/,
+    );
+    expect(output).toMatch(/absolute alert FlagwrightFlagErrorRateHigh\{flag="new-search"\}: never fired/);
     expect(output).toMatch(/demo complete in/);
     const cleaned = output.match(/^cleaned up: (.*)$/m)?.[1] ?? "";
     for (const part of [
@@ -107,6 +113,7 @@ describe("npm run demo -- --ci", () => {
       "prometheus",
       "alertmanager",
       "demo app",
+      "guarded demo app",
       "temp folder",
     ]) {
       expect(cleaned.split(", "), `cleaned up: ${cleaned}`).toContain(part);
