@@ -50,7 +50,7 @@ export interface CohortDecision {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-const range = ([lo, hi]: [number, number]) => `[${(lo * 100).toFixed(2)}, ${(hi * 100).toFixed(2)}] pp`;
+const range = ([lo, hi]: [number, number]) => `[${(lo * 100).toFixed(3)}, ${(hi * 100).toFixed(3)}] pp`;
 
 /**
  * The decision for one analysis. `steps` is the canary's number of steps: each step runs its own

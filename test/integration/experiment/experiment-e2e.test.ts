@@ -99,7 +99,9 @@ beforeAll(async () => {
     "--experiment-interval",
     "1s",
   ]);
-  const experiment = { conversionEvent: "purchase", minSamplePerVariant: 50 };
+  // Planned for a large lift (100 %): the default sequential method tunes its always-valid
+  // interval for the planned sample size, so 150 users per variant can decide (issue 21).
+  const experiment = { conversionEvent: "purchase", minSamplePerVariant: 50, minDetectableEffect: 1 };
   for (const body of [
     flag("checkout", { enabled: true, variants: variants("control", "treatment"), experiment }),
     flag("forced", { enabled: true, variants: variants("a", "b"), experiment }),
