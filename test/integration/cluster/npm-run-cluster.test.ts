@@ -63,7 +63,7 @@ it("prints the export lines, serves kubectl apply -f examples/, and cleans up on
     const { stdout } = await execFileAsync("kubectl", ["apply", "-f", "examples/"], { env });
     expect(stdout).toContain("featureflag.flagwright.dev/new-checkout created");
     const { stdout: listed } = await execFileAsync("kubectl", ["get", "ff", "-o", "name"], { env });
-    expect(listed.trim().split("\n")).toHaveLength(5);
+    expect(listed.trim().split("\n")).toHaveLength(6);
 
     const children = descendants(npm.pid ?? 0);
     expect(children.length).toBeGreaterThan(0);
