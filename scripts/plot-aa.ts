@@ -7,6 +7,7 @@
 // plotting dependency.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { analyzeExperiment, type ExperimentResult } from "../src/experiment/analysis.js";
 import { binomialSampler } from "../test/support/binomial.js";
 import { seededRandom } from "../test/support/seeded-random.js";
@@ -48,7 +49,7 @@ function run(seed: number): Path {
   return path;
 }
 
-function firstCrossing(): Path {
+export function firstCrossing(): Path {
   for (let seed = 1; seed < 10_000; seed++) {
     const p = run(seed);
     if (Math.min(...p.fixed) < ALPHA && Math.min(...p.alwaysValid) >= ALPHA) return p;
@@ -56,7 +57,7 @@ function firstCrossing(): Path {
   throw new Error("no seed below 10000 crosses; change the settings");
 }
 
-function svg(p: Path): string {
+export function svg(p: Path): string {
   const W = 760;
   const H = 380;
   const m = { left: 64, right: 24, top: 40, bottom: 52 };
@@ -123,10 +124,15 @@ function svg(p: Path): string {
   return `${parts.join("\n")}\n`;
 }
 
-const out = resolve(process.argv[2] ?? "docs/images/aa-peeking.svg");
-const path = firstCrossing();
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, svg(path));
-console.log(
-  `wrote ${out}: seed ${path.seed}, fixed-horizon min p ${Math.min(...path.fixed).toFixed(4)}, always-valid min p ${Math.min(...path.alwaysValid).toFixed(4)}`,
-);
+export const DEFAULT_OUT = "docs/images/aa-peeking.svg";
+
+// Run as a script (not when a test imports it).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const out = resolve(process.argv[2] ?? DEFAULT_OUT);
+  const path = firstCrossing();
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, svg(path));
+  console.log(
+    `wrote ${out}: seed ${path.seed}, fixed-horizon min p ${Math.min(...path.fixed).toFixed(4)}, always-valid min p ${Math.min(...path.alwaysValid).toFixed(4)}`,
+  );
+}
