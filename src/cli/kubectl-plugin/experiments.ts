@@ -92,6 +92,13 @@ export function experimentReport(flag: FeatureFlag): string {
       `${sequential ? "Fixed-horizon sample size" : "Planned sample size"} for a ${pct(e.minDetectableEffect, 1)} lift at 80% power: ${e.sampleSize.requiredPerVariant} per variant (${e.sampleSize.remaining} to go)`,
     );
   }
+  if (e.plan !== undefined) {
+    lines.push(
+      `Plan (frozen ${e.plan.at}, control rate ${pct(e.plan.baselineRate)}): ${e.plan.perVariant} per variant${
+        sequential ? `; always-valid intervals narrowest at ${e.plan.tunedForUsers} users` : ""
+      }`,
+    );
+  }
   lines.push(`Verdict: ${e.verdict}${e.winner ? ` (winner: ${e.winner})` : ""}: ${e.message}`);
   if (e.error) lines.push(`Warning: last update failed: ${e.error}`);
   for (const w of e.warnings ?? []) lines.push(`Warning: ${w}`);

@@ -46,6 +46,9 @@ describe("kubectl flagwright experiment", () => {
     expect(text).toContain("Method: sequential (always-valid");
     expect(text).toContain("LIFT (ALWAYS-VALID CI)");
     expect(text).toContain("running 0s since 2026-11-25T12:00:00.000Z");
+    expect(text).toMatch(
+      /Plan \(frozen 2026-11-25T12:00:00\.000Z, control rate 10\.00%\): \d+ per variant; always-valid intervals narrowest at \d+ users/,
+    );
   });
 
   it("--ship prints a valid manifest with the winner at 100 % and no experiment", () => {
