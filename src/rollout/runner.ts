@@ -6,8 +6,8 @@
 // is how decide() counts each check once however often it is handed the same outcome.
 import type { Logger } from "pino";
 import type { FeatureFlag } from "../api/index.js";
-import { analyzeFlag, type FiringAlert, outcomeFromAlerts } from "./analysis.js";
-import { type PrometheusAlert, type PrometheusApi, PrometheusClient } from "./prometheus.js";
+import { analyzeFlag, type FiringAlert, outcomeFromAlerts, prometheusForFlag } from "./analysis.js";
+import type { PrometheusAlert, PrometheusApi } from "./prometheus.js";
 import { type AnalysisOutcome, analysisDue } from "./steps.js";
 
 export interface AnalysisRunnerOptions {
@@ -63,13 +63,11 @@ export class AnalysisRunner {
     const due = flags.filter((f) => !this.inFlight.has(idOf(f)) && analysisDue(f.spec, f.status, now));
     const clients = new Map<string, PrometheusApi>();
     const clientFor = (flag: FeatureFlag): PrometheusApi => {
-      const override = flag.spec.rollout?.canary?.analysis?.prometheus?.address;
-      const base = this.options.client;
-      const key = override ?? base.address;
-      let c = clients.get(key);
+      const prometheus = prometheusForFlag(flag, this.options.client);
+      let c = clients.get(prometheus.address);
       if (!c) {
-        c = memoizeAlerts(override && base instanceof PrometheusClient ? base.withAddress(override) : base);
-        clients.set(key, c);
+        c = memoizeAlerts(prometheus);
+        clients.set(prometheus.address, c);
       }
       return c;
     };

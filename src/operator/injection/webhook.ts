@@ -3,6 +3,7 @@
 // the mutation served on POST /inject.
 import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { parseHostPort } from "../../host-port.js";
 import type { AdmissionReview } from "./admission-review.js";
 import { type AdmissionServer, startAdmissionServer } from "./admission-server.js";
 import { patchCaBundle } from "./ca-bundle.js";
@@ -63,16 +64,17 @@ export async function startInjection(
   options: InjectionOptions,
   log: Logger,
 ): Promise<InjectionServer> {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(options.address);
-  if (!m) throw new Error(`--injection-address must be host:port or :port, got "${options.address}"`);
-  const host = m[1] ?? (m[2] || "0.0.0.0");
+  const { host, port } = parseHostPort(options.address, {
+    flag: "--injection-address",
+    defaultHost: "0.0.0.0",
+  });
   const hosts = { dnsNames: options.dnsNames, ipAddresses: options.ipAddresses ?? [] };
   const certs = options.certSecret
     ? await loadOrCreateCertificates(kc, options.namespace, options.certSecret, hosts)
     : generateCertificates(hosts);
   const server = await startInjectionServer({
     host,
-    port: Number(m[3]),
+    port,
     tls: certs,
     settings: options.settings,
     log,
