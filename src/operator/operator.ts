@@ -155,6 +155,7 @@ export class Operator {
       now: options.now,
       log,
       tickMs: options.analysisTickMs,
+      registry: this.metrics.registry,
     });
 
     this.experiments = new ExperimentLoop({

@@ -5,6 +5,7 @@
 // step machine without waiting for the next poll. Outcomes are stamped with their time, which
 // is how decide() counts each check once however often it is handed the same outcome.
 import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
 import type { FeatureFlag } from "../api/index.js";
 import { analyzeFlag, type FiringAlert, outcomeFromAlerts, prometheusForFlag } from "./analysis.js";
 import type { PrometheusAlert, PrometheusApi } from "./prometheus.js";
@@ -23,6 +24,8 @@ export interface AnalysisRunnerOptions {
   tickMs?: number;
   /** Checks running at once; default 8. */
   concurrency?: number;
+  /** Registry for flagwright_analysis_checks_total (the operator's). */
+  registry?: Registry;
 }
 
 const idOf = (flag: FeatureFlag) => flag.metadata.uid ?? `${flag.metadata.namespace}/${flag.metadata.name}`;
@@ -46,7 +49,18 @@ export class AnalysisRunner {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
 
-  constructor(private readonly options: AnalysisRunnerOptions) {}
+  private readonly checks: Counter<"result"> | undefined;
+
+  constructor(private readonly options: AnalysisRunnerOptions) {
+    this.checks =
+      options.registry &&
+      new Counter({
+        name: "flagwright_analysis_checks_total",
+        help: "Analysis outcomes (polled checks and pushed alerts), by result: Passed, Failed, Inconclusive, Unavailable.",
+        labelNames: ["result"],
+        registers: [options.registry],
+      });
+  }
 
   /** The latest outcome for the flag, for RolloutInput.analysis. */
   outcomeFor(flag: FeatureFlag): AnalysisOutcome | undefined {
@@ -108,6 +122,7 @@ export class AnalysisRunner {
 
   private record(flag: FeatureFlag, outcome: AnalysisOutcome) {
     this.outcomes.set(idOf(flag), outcome);
+    this.checks?.inc({ result: outcome.result });
     this.options.log?.info(
       {
         namespace: flag.metadata.namespace,
