@@ -54,6 +54,8 @@ const nonDefault = [
   "--set",
   "prometheus.rollbackAfterUnavailable=10m",
   "--set",
+  "grafanaDashboards.enabled=true",
+  "--set",
   "prometheus.bearerTokenSecret.name=prom-token",
   "--set",
   "alertmanagerWebhook.tokenSecret.name=am-token",
