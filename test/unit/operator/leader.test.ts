@@ -1,10 +1,13 @@
 // Leader election's pure decision (src/operator/leader.ts) with an injected clock: a lease expires
 // by the time this replica has watched it unchanged, never by the holder's renewTime, so a holder
 // whose clock is minutes off is neither cut short nor kept alive after it stops renewing.
+import { KubeConfig } from "@kubernetes/client-node";
 import fc from "fast-check";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import {
   decideLease,
+  LeaderElector,
   type LeaseObservation,
   type LeaseRecord,
   leaseValid,
@@ -124,5 +127,40 @@ describe("decideLease", () => {
       ),
       { seed: 17, numRuns: 300 },
     );
+  });
+});
+
+describe("LeaderElector settings", () => {
+  const make = (leaseDurationMs: number, renewDeadlineMs: number, retryPeriodMs: number) => () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "c", server: "https://127.0.0.1:1", skipTLSVerify: true }],
+      users: [{ name: "u" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    return new LeaderElector({
+      kc,
+      namespace: "ns",
+      name: "lease",
+      identity: "me",
+      log: pino({ level: "silent" }),
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+    });
+  };
+
+  it("refuses timings under which a leader could work on after a standby took over", () => {
+    expect(make(15_000, 10_000, 2_000)).not.toThrow();
+    expect(make(10_000, 10_000, 2_000)).toThrow(
+      "--leader-election-renew-deadline must be shorter than --leader-election-lease-duration",
+    );
+    expect(make(15_000, 2_000, 2_000)).toThrow(
+      "--leader-election-retry-period (x1.2) must be shorter than --leader-election-renew-deadline",
+    );
+    expect(make(500, 300, 100)).toThrow("--leader-election-lease-duration must be at least 1s");
   });
 });
