@@ -22,6 +22,7 @@ import {
   VERSION,
 } from "../api/index.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
+import { parseHostPort } from "../host-port.js";
 import { listFeatureFlags } from "../kube/featureflags.js";
 import { Informer } from "../kube/informer.js";
 import { alertmanagerWebhook } from "../rollout/analysis.js";
@@ -154,6 +155,7 @@ export class Operator {
       now: options.now,
       log,
       tickMs: options.analysisTickMs,
+      registry: this.metrics.registry,
     });
 
     this.experiments = new ExperimentLoop({
@@ -351,7 +353,7 @@ export class Operator {
         }),
       );
     }
-    const [host, port] = splitAddress(this.options.httpAddress ?? ":8080");
+    const { host, port } = parseHostPort(this.options.httpAddress ?? ":8080", { flag: "--http-address" });
     const server = createServer(app);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -393,11 +395,4 @@ export class PermissionError extends Error {
     super(`missing RBAC permissions (see deploy/rbac.yaml): ${missing.join("; ")}`);
     this.name = "PermissionError";
   }
-}
-
-/** ":8080" → all interfaces; "127.0.0.1:0" → loopback, free port. */
-function splitAddress(address: string): [string | undefined, number] {
-  const index = address.lastIndexOf(":");
-  const host = address.slice(0, index);
-  return [host || undefined, Number(address.slice(index + 1))];
 }

@@ -82,22 +82,30 @@ const unavailableMessage = (what: string, error: unknown) =>
   `Prometheus ${what} unavailable: ${error instanceof Error ? error.message : String(error)}`;
 
 /**
- * Runs the flag's analysis once. Alerts first (a firing alert is a failure even if the query
- * cannot run), then the query: above the threshold fails, empty or NaN is inconclusive. Any
- * error reaching Prometheus makes the result Unavailable unless something already failed.
+ * The Prometheus a flag's analysis asks: the one its analysis.prometheus.address names (with the
+ * operator's credentials, CA and timeout), else the operator's. The only place that override is
+ * resolved; analyzeFlag is handed the result.
+ */
+export function prometheusForFlag(flag: Pick<FeatureFlag, "spec">, operator: PrometheusApi): PrometheusApi {
+  const override = flag.spec.rollout?.canary?.analysis?.prometheus?.address?.replace(/\/+$/, "");
+  // Without a configured client (no --prometheus-url) there are no settings to reuse.
+  if (!override || override === operator.address || !(operator instanceof PrometheusClient)) return operator;
+  return operator.withAddress(override);
+}
+
+/**
+ * Runs the flag's analysis once against `prometheus` (prometheusForFlag picks it). Alerts first
+ * (a firing alert is a failure even if the query cannot run), then the query: above the
+ * threshold fails, empty or NaN is inconclusive. Any error reaching Prometheus makes the result
+ * Unavailable unless something already failed.
  */
 export async function analyzeFlag(
   flag: Pick<FeatureFlag, "spec" | "metadata"> & Partial<Pick<FeatureFlag, "status">>,
-  client: PrometheusApi,
+  prometheus: PrometheusApi,
   now: Date,
 ): Promise<AnalysisOutcome> {
   const analysis = flag.spec.rollout?.canary?.analysis;
   if (!analysis) return { result: "Passed", message: "no analysis configured", at: now };
-  const override = analysis.prometheus?.address;
-  const prometheus =
-    override && client instanceof PrometheusClient && override.replace(/\/+$/, "") !== client.address
-      ? client.withAddress(override)
-      : client;
 
   const problems: string[] = [];
   let passed: string[] = [];

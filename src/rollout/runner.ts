@@ -5,9 +5,10 @@
 // step machine without waiting for the next poll. Outcomes are stamped with their time, which
 // is how decide() counts each check once however often it is handed the same outcome.
 import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
 import type { FeatureFlag } from "../api/index.js";
-import { analyzeFlag, type FiringAlert, outcomeFromAlerts } from "./analysis.js";
-import { type PrometheusAlert, type PrometheusApi, PrometheusClient } from "./prometheus.js";
+import { analyzeFlag, type FiringAlert, outcomeFromAlerts, prometheusForFlag } from "./analysis.js";
+import type { PrometheusAlert, PrometheusApi } from "./prometheus.js";
 import { type AnalysisOutcome, analysisDue } from "./steps.js";
 
 export interface AnalysisRunnerOptions {
@@ -23,6 +24,8 @@ export interface AnalysisRunnerOptions {
   tickMs?: number;
   /** Checks running at once; default 8. */
   concurrency?: number;
+  /** Registry for flagwright_analysis_checks_total (the operator's). */
+  registry?: Registry;
 }
 
 const idOf = (flag: FeatureFlag) => flag.metadata.uid ?? `${flag.metadata.namespace}/${flag.metadata.name}`;
@@ -46,7 +49,18 @@ export class AnalysisRunner {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
 
-  constructor(private readonly options: AnalysisRunnerOptions) {}
+  private readonly checks: Counter<"result"> | undefined;
+
+  constructor(private readonly options: AnalysisRunnerOptions) {
+    this.checks =
+      options.registry &&
+      new Counter({
+        name: "flagwright_analysis_checks_total",
+        help: "Analysis outcomes (polled checks and pushed alerts), by result: Passed, Failed, Inconclusive, Unavailable.",
+        labelNames: ["result"],
+        registers: [options.registry],
+      });
+  }
 
   /** The latest outcome for the flag, for RolloutInput.analysis. */
   outcomeFor(flag: FeatureFlag): AnalysisOutcome | undefined {
@@ -63,13 +77,11 @@ export class AnalysisRunner {
     const due = flags.filter((f) => !this.inFlight.has(idOf(f)) && analysisDue(f.spec, f.status, now));
     const clients = new Map<string, PrometheusApi>();
     const clientFor = (flag: FeatureFlag): PrometheusApi => {
-      const override = flag.spec.rollout?.canary?.analysis?.prometheus?.address;
-      const base = this.options.client;
-      const key = override ?? base.address;
-      let c = clients.get(key);
+      const prometheus = prometheusForFlag(flag, this.options.client);
+      let c = clients.get(prometheus.address);
       if (!c) {
-        c = memoizeAlerts(override && base instanceof PrometheusClient ? base.withAddress(override) : base);
-        clients.set(key, c);
+        c = memoizeAlerts(prometheus);
+        clients.set(prometheus.address, c);
       }
       return c;
     };
@@ -110,6 +122,7 @@ export class AnalysisRunner {
 
   private record(flag: FeatureFlag, outcome: AnalysisOutcome) {
     this.outcomes.set(idOf(flag), outcome);
+    this.checks?.inc({ result: outcome.result });
     this.options.log?.info(
       {
         namespace: flag.metadata.namespace,

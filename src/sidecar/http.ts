@@ -224,6 +224,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
   }
 
   function single(req: IncomingMessage, res: ServerResponse, rawKey: string) {
+    const started = performance.now();
     let key = rawKey;
     if (rawKey.includes("%")) {
       try {
@@ -249,9 +250,12 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
             experiments?.exposure(loaded.document, key, user, result);
           }
           const answer = answerOf(key, result);
-          if (opts.isClosing()) return send(res, answer.status, answer.body);
-          res.writeHead(answer.status, answer.headers);
-          res.end(answer.body);
+          if (opts.isClosing()) send(res, answer.status, answer.body);
+          else {
+            res.writeHead(answer.status, answer.headers);
+            res.end(answer.body);
+          }
+          metrics.answered("single", started);
         } catch (error) {
           sendError(res, error, key);
         }
@@ -261,6 +265,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
   }
 
   async function bulk(req: IncomingMessage, res: ServerResponse) {
+    const started = performance.now();
     try {
       const context = contextOf(await readBodyAsync(req, maxBodyBytes));
       const loaded = store.current;
@@ -286,6 +291,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         first = false;
       }
       send(res, 200, `${body}]}`, [...JSON_HEADERS, "etag", etag]);
+      metrics.answered("bulk", started);
     } catch (error) {
       if (error instanceof HttpError && error.status === 400) {
         send(res, 400, JSON.stringify({ errorCode: error.errorCode, errorDetails: error.message }));

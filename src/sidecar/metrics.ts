@@ -5,9 +5,12 @@
 // the label set on every call. Evaluation results are shared objects (one per flag and outcome),
 // so we count per result object and fold the counts into the counter when Prometheus scrapes.
 
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EvaluationDetails } from "../core/index.js";
 import type { DocumentStore, FailureKind } from "./store.js";
+
+// Shared label objects: no allocation per request.
+const ROUTE_LABELS = { single: { route: "single" }, bulk: { route: "bulk" } } as const;
 
 interface Pending {
   readonly flag: string;
@@ -22,6 +25,7 @@ export class SidecarMetrics {
   readonly #unknown: Counter;
   readonly #reloads: Counter<"source">;
   readonly #failures: Counter<"source" | "kind">;
+  readonly #latency: Histogram<"route">;
 
   constructor(store: DocumentStore, source: string, opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -94,10 +98,22 @@ export class SidecarMetrics {
         if (c) flags.set(c.compiled.flags.size);
       },
     });
+    this.#latency = new Histogram({
+      name: "flagwright_sidecar_request_duration_seconds",
+      help: "Time from an OFREP evaluation request's arrival to its answer, by route (single flag, bulk).",
+      labelNames: ["route"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+      registers,
+    });
     store.listen({
       loaded: () => this.#reloads.inc({ source }),
       failed: (kind) => this.#failures.inc({ source, kind }),
     });
+  }
+
+  /** Records how long an OFREP evaluation request took, from its arrival (performance.now()). */
+  answered(route: "single" | "bulk", startedMs: number): void {
+    this.#latency.observe(ROUTE_LABELS[route], (performance.now() - startedMs) / 1000);
   }
 
   /** Counts one evaluation; allocation-free after the first time a result is seen. */

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
+import { parseHostPort } from "../../host-port.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { DEFAULT_HOST, DEFAULT_PORT, type SourceOptions, startSidecar } from "../../sidecar/index.js";
 
@@ -23,16 +24,6 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a non-negative integer");
   return n;
-}
-
-/** "host:port", ":port" or "port" -> host and port (IPv6 hosts in brackets). */
-export function parseListen(value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(value);
-  const port = Number(m?.[3]);
-  if (!m || !Number.isInteger(port) || port > 65535) {
-    throw new InvalidArgumentError(`expected HOST:PORT (e.g. ${DEFAULT_HOST}:${DEFAULT_PORT})`);
-  }
-  return { host: m[1] ?? (m[2] || DEFAULT_HOST), port };
 }
 
 export function registerSidecarCommand(program: Command): void {
@@ -138,7 +129,7 @@ export function registerSidecarCommand(program: Command): void {
       } else {
         command.error("error: one of --file or --configmap is required");
       }
-      const { host, port } = parseListen(flags.listen);
+      const { host, port } = parseHostPort(flags.listen, { flag: "--listen", defaultHost: DEFAULT_HOST });
       const logger = pino({
         level: flags.logLevel,
         base: { component: "sidecar" },

@@ -1,6 +1,7 @@
 // The install manifests against the real API server: `helm template` of the chart (default and
-// non-default values) and `kubectl kustomize deploy/` (with and without the injection component)
-// must pass `kubectl apply --dry-run=server`, i.e. the API server's own validation and admission.
+// non-default values) and `kubectl kustomize deploy/` (alone, with the injection component, with the
+// Grafana dashboards component) must pass `kubectl apply --dry-run=server`, i.e. the API server's
+// own validation and admission.
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -136,6 +137,29 @@ describe("install manifests accepted by the API server (kubectl apply --dry-run=
     const out = await dryRun(built);
     expect(out).toContain("deployment.apps/flagwright-operator serverside-applied (server dry run)");
     expect(out).toContain("clusterrole.rbac.authorization.k8s.io/flagwright-operator");
+  });
+
+  it("kubectl kustomize of deploy/ with the deploy/grafana component: two dashboards for Grafana's sidecar", async () => {
+    const withDashboards = mkdtempSync(join(tmpdir(), "flagwright-kustomize-"));
+    try {
+      symlinkSync(deployDir, join(withDashboards, "deploy"));
+      writeFileSync(
+        join(withDashboards, "kustomization.yaml"),
+        `resources: [deploy]\ncomponents: [deploy/grafana]\n`,
+      );
+      const built = await kubectl(["kustomize", withDashboards]);
+      const dashboards = parseAllDocuments(built)
+        .map((d) => d.toJS())
+        .filter((o) => o?.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1");
+      expect(dashboards.map((d) => Object.keys(d.data)[0]).sort()).toEqual([
+        "flagwright-operator.json",
+        "flagwright-sidecar.json",
+      ]);
+      const out = await dryRun(built);
+      expect(out).toContain("configmap/flagwright-operator-dashboard");
+    } finally {
+      rmSync(withDashboards, { recursive: true, force: true });
+    }
   });
 
   it("kubectl kustomize of deploy/ with the deploy/webhook component", async () => {

@@ -54,6 +54,8 @@ const nonDefault = [
   "--set",
   "prometheus.rollbackAfterUnavailable=10m",
   "--set",
+  "grafanaDashboards.enabled=true",
+  "--set",
   "prometheus.bearerTokenSecret.name=prom-token",
   "--set",
   "alertmanagerWebhook.tokenSecret.name=am-token",
@@ -205,6 +207,32 @@ describe("charts/flagwright", () => {
         verbs: ["get", "patch"],
       },
     ]);
+  });
+
+  it("ships the Grafana dashboards as ConfigMaps labelled for Grafana's sidecar, with grafanaDashboards.enabled", async () => {
+    expect((await render()).filter((o) => o.metadata.name.endsWith("-dashboard"))).toEqual([]);
+    const objs = await render(
+      "--set",
+      "grafanaDashboards.enabled=true",
+      "--set",
+      "grafanaDashboards.namespace=monitoring",
+      "--set",
+      "grafanaDashboards.annotations.grafana_folder=Flagwright",
+    );
+    const dashboards = objs.filter((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-dashboard"));
+    expect(dashboards.map((d) => d.metadata.name).sort()).toEqual([
+      "flagwright-operator-dashboard",
+      "flagwright-sidecar-dashboard",
+    ]);
+    for (const cm of dashboards) {
+      expect(cm.metadata).toMatchObject({
+        namespace: "monitoring",
+        labels: { grafana_dashboard: "1", "app.kubernetes.io/managed-by": "Helm" },
+        annotations: { grafana_folder: "Flagwright" },
+      });
+      const [file, json] = Object.entries(cm.data as Record<string, string>)[0] ?? [];
+      expect(json).toBe(read(`deploy/grafana/${file}`).trimEnd());
+    }
   });
 
   describe("user ClusterRoles (userRoles.create)", () => {

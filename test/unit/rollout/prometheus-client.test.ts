@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
-import { analyzeFlag } from "../../../src/rollout/analysis.js";
+import { analyzeFlag, prometheusForFlag } from "../../../src/rollout/analysis.js";
 import { PrometheusClient, PrometheusError } from "../../../src/rollout/prometheus.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -234,7 +234,26 @@ describe("analyzeFlag", () => {
   it("uses the flag's own Prometheus address when it names one", async () => {
     const good = await serve(vector("0.5"));
     const f = flag({ query: { promql: "up", threshold: 0.05 }, prometheus: { address: good } });
-    const outcome = await analyzeFlag(f, new PrometheusClient({ address: "http://127.0.0.1:1" }), new Date());
+    const operator = new PrometheusClient({ address: "http://127.0.0.1:1" });
+    const outcome = await analyzeFlag(f, prometheusForFlag(f, operator), new Date());
     expect(outcome).toMatchObject({ result: "Failed", value: 0.5 });
+  });
+});
+
+describe("prometheusForFlag", () => {
+  const operator = new PrometheusClient({ address: "http://prometheus:9090/", bearerToken: "t" });
+  const withAddress = (address: string) =>
+    flag({ query: { promql: "up", threshold: 1 }, prometheus: { address } });
+
+  it("is the operator's client unless the flag names another address", () => {
+    expect(prometheusForFlag(queryFlag, operator)).toBe(operator);
+    expect(prometheusForFlag(withAddress("http://prometheus:9090"), operator)).toBe(operator);
+    expect(prometheusForFlag(withAddress("http://prometheus:9090//"), operator)).toBe(operator);
+  });
+
+  it("keeps the operator's settings for the flag's own address, without its trailing slash", () => {
+    const own = prometheusForFlag(withAddress("https://team-prometheus:9090/"), operator);
+    expect(own).not.toBe(operator);
+    expect(own.address).toBe("https://team-prometheus:9090");
   });
 });

@@ -1,8 +1,15 @@
 // The analysis loop: checks only flags whose analysis is due, shares one alerts request per tick,
 // hands outcomes to decide(), and turns Alertmanager's pushed alerts into an immediate rollback.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag, FeatureFlagStatus } from "../../../src/api/index.js";
-import type { PrometheusAlert, PrometheusApi, QueryValue } from "../../../src/rollout/prometheus.js";
+import {
+  type PrometheusAlert,
+  type PrometheusApi,
+  PrometheusClient,
+  type QueryValue,
+} from "../../../src/rollout/prometheus.js";
 import { AnalysisRunner } from "../../../src/rollout/runner.js";
 import { decide } from "../../../src/rollout/steps.js";
 
@@ -122,5 +129,48 @@ describe("AnalysisRunner", () => {
     flags = [];
     await runner.tick();
     expect(runner.outcomeFor(a)).toBeUndefined();
+  });
+
+  it("asks a flag's own Prometheus, one alerts request per address per tick", async () => {
+    // Two loopback Prometheus HTTP APIs counting /api/v1/alerts; the one "b" and "c" name fires.
+    const started: Server[] = [];
+    const prometheus = async (firing: string[]) => {
+      const counter = { calls: 0, address: "" };
+      const server = createServer((req, res) => {
+        if (req.url?.startsWith("/api/v1/alerts")) counter.calls++;
+        const alerts = firing.map((f) => ({
+          labels: { alertname: "ErrorRateHigh", flag: f },
+          state: "firing",
+        }));
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ status: "success", data: { alerts } }));
+      });
+      started.push(server);
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      counter.address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      return counter;
+    };
+    try {
+      const operator = await prometheus([]);
+      const team = await prometheus(["b", "c"]);
+      const own = (name: string, address: string): FeatureFlag => {
+        const f = flag(name, ramping);
+        const analysis = f.spec.rollout?.canary?.analysis;
+        if (analysis) analysis.prometheus = { address };
+        return f;
+      };
+      const flags = [flag("a", ramping), own("b", team.address), own("c", `${team.address}/`)];
+      const runner = new AnalysisRunner({
+        client: new PrometheusClient({ address: operator.address }),
+        listFlags: () => flags,
+        enqueue: () => {},
+        now: () => NOW,
+      });
+      await runner.tick();
+      expect(flags.map((f) => runner.outcomeFor(f)?.result)).toEqual(["Passed", "Failed", "Failed"]);
+      expect([operator.calls, team.calls]).toEqual([1, 1]);
+    } finally {
+      await Promise.all(started.map((s) => new Promise((resolve) => s.close(resolve))));
+    }
   });
 });
