@@ -73,10 +73,10 @@ const nonDefault = [
 ];
 
 describe("charts/flagwright", () => {
-  it("charts/flagwright/crds holds the same CRD as crds/ (run npm run generate)", () => {
-    expect(read("charts/flagwright/crds/featureflags.flagwright.dev.yaml")).toBe(
-      read("crds/featureflags.flagwright.dev.yaml"),
-    );
+  it("charts/flagwright/crds holds the same CRDs as crds/ (run npm run generate)", () => {
+    for (const crd of ["featureflags.flagwright.dev.yaml", "segments.flagwright.dev.yaml"]) {
+      expect(read(`charts/flagwright/crds/${crd}`), crd).toBe(read(`crds/${crd}`));
+    }
   });
 
   it("passes helm lint with default and non-default values", async () => {
@@ -230,8 +230,13 @@ describe("charts/flagwright", () => {
     it("separate spec writes from status controls: authors no status, release managers no spec", async () => {
       const objs = await render();
       const rules = (role: string) => flatten(find(objs, "ClusterRole", `fw-flagwright-${role}`).rules);
-      const read = ["get", "list", "watch"].map((v) => `flagwright.dev|featureflags|${v}`).sort();
-      const writes = ["create", "update", "patch", "delete"].map((v) => `flagwright.dev|featureflags|${v}`);
+      const resources = ["featureflags", "segments"];
+      const read = resources
+        .flatMap((r) => ["get", "list", "watch"].map((v) => `flagwright.dev|${r}|${v}`))
+        .sort();
+      const writes = resources.flatMap((r) =>
+        ["create", "update", "patch", "delete"].map((v) => `flagwright.dev|${r}|${v}`),
+      );
       expect(rules("flag-author")).toEqual([...read, ...writes].sort());
       expect(rules("release-manager")).toEqual(
         [
