@@ -103,6 +103,11 @@ interface CompiledTargeting {
 export interface CompiledDocument {
   readonly document: FlagDocument;
   readonly flags: ReadonlyMap<string, CompiledFlag>;
+  /**
+   * What results can depend on besides the document: the targeting key only (no rules), the whole
+   * context (rules), or also the time (a rule or segment reads `now`). Caches (ETags) key on it.
+   */
+  readonly dependsOn: "targetingKey" | "context" | "time";
 }
 
 /** Prerequisite chains longer than this evaluate to an error (the operator refuses cycles). */
@@ -284,9 +289,16 @@ export function compileDocument(document: FlagDocument): CompiledDocument {
   for (const [name, segment] of Object.entries(document.segments ?? {}))
     segments.set(name, compileSegment(segment));
   const flags = new Map<string, CompiledFlag>();
-  for (const [key, flag] of Object.entries(document.flags))
-    flags.set(key, compileFlag(key, flag, document.revision, segments));
-  return { document, flags };
+  let dependsOn: CompiledDocument["dependsOn"] = "targetingKey";
+  for (const [key, flag] of Object.entries(document.flags)) {
+    const compiledFlag = compileFlag(key, flag, document.revision, segments);
+    flags.set(key, compiledFlag);
+    for (const rule of compiledFlag.targeting?.rules ?? []) {
+      if (dependsOn !== "time") dependsOn = "context";
+      if (rule.when?.usesNow || rule.segments?.some((s) => s.when?.usesNow)) dependsOn = "time";
+    }
+  }
+  return { document, flags, dependsOn };
 }
 
 const compiled = new WeakMap<FlagDocument, CompiledDocument>();

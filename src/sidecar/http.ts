@@ -7,7 +7,7 @@
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type EvaluationDetails, evaluate } from "../core/index.js";
+import { canonicalJson, type EvaluationDetails, evaluate } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
@@ -269,9 +269,16 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       if (user !== undefined && user !== null && typeof user !== "string") {
         throw new HttpError(400, "INVALID_CONTEXT", "targetingKey must be a string");
       }
-      // Results depend on the document and the targeting key only, so the tag covers exactly those.
-      const etag = `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
-      if (etagMatches(req.headers["if-none-match"], etag)) {
+      // Without rules results depend on the document and the targeting key only, with rules on the
+      // whole context, so the tag covers exactly those; rules that read `now` get no tag at all.
+      const dependsOn = loaded.compiled.dependsOn;
+      const etag =
+        dependsOn === "time"
+          ? undefined
+          : dependsOn === "context"
+            ? `"${loaded.document.revision}-${sha256Hex(canonicalJson(context)).slice(0, 16)}"`
+            : `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
+      if (etag !== undefined && etagMatches(req.headers["if-none-match"], etag)) {
         if (opts.isClosing()) res.setHeader("connection", "close");
         res.writeHead(304, { etag });
         res.end();
@@ -285,7 +292,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         body += first ? fragment(key, result) : `,${fragment(key, result)}`;
         first = false;
       }
-      send(res, 200, `${body}]}`, [...JSON_HEADERS, "etag", etag]);
+      send(res, 200, `${body}]}`, etag === undefined ? JSON_HEADERS : [...JSON_HEADERS, "etag", etag]);
     } catch (error) {
       if (error instanceof HttpError && error.status === 400) {
         send(res, 400, JSON.stringify({ errorCode: error.errorCode, errorDetails: error.message }));

@@ -38,7 +38,7 @@ describe("FeatureFlag CRD on a real API server", () => {
       // The examples name the default namespace; server-side dry run validates without keeping them.
       const out = await kubectl(["apply", "--dry-run=server", "-f", new URL(file, examplesDir).pathname]);
       expect(out, file).toMatch(
-        /featureflag\.flagwright\.dev\/\S+ (created|configured|unchanged) \(server dry run\)/,
+        /(featureflag|segment)\.flagwright\.dev\/\S+ (created|configured|unchanged) \(server dry run\)/,
       );
     }
   });
