@@ -12,7 +12,7 @@ import {
 import type { Logger } from "pino";
 import { KIND, SEGMENT_KIND } from "../api/schema.js";
 import { expressionProblems } from "../api/validate.js";
-import { admissionRequest, admissionResponse } from "./injection/admission-review.js";
+import { type AdmissionDecision, admissionRequest, admissionResponse } from "./injection/admission-review.js";
 import { type AdmissionServer, startAdmissionServer } from "./injection/admission-server.js";
 import { loadOrCreateCertificates } from "./injection/certificate-secret.js";
 import { generateCertificates } from "./injection/certificates.js";
@@ -20,7 +20,7 @@ import { generateCertificates } from "./injection/certificates.js";
 export const VALIDATION_PATH = "/validate";
 
 /** The AdmissionReview answering one request: allowed, or refused naming every bad expression. */
-export function validationReview(body: unknown) {
+export function validationReview(body: unknown): ReturnType<typeof admissionResponse<AdmissionDecision>> {
   const request = admissionRequest<{ kind?: string; spec?: unknown; metadata?: { name?: string } }>(body);
   const object = request.object;
   const kind = object?.kind ?? request.kind?.kind;
