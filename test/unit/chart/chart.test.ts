@@ -103,6 +103,12 @@ describe("charts/flagwright", () => {
         "RoleBinding",
         "Service",
         "ServiceAccount",
+        // The targeting validation webhook (validation.enabled) and its caBundle/Secret RBAC.
+        "ValidatingWebhookConfiguration",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
       ].sort(),
     );
     const deployment = find(objs, "Deployment");
@@ -120,7 +126,10 @@ describe("charts/flagwright", () => {
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
     expect(container.livenessProbe.httpGet.path).toBe("/healthz");
     expect(container.resources.requests).toEqual({ cpu: "50m", memory: "96Mi" });
-    expect(find(objs, "Service").spec.ports).toEqual([{ name: "http", port: 8080, targetPort: "http" }]);
+    expect(find(objs, "Service").spec.ports).toEqual([
+      { name: "http", port: 8080, targetPort: "http" },
+      { name: "validation", port: 9444, targetPort: "validation" },
+    ]);
   });
 
   it("renders a Deployment that meets the restricted Pod Security Standard", async () => {
@@ -256,7 +265,7 @@ describe("charts/flagwright", () => {
     it("are left out with userRoles.create=false and not aggregated with aggregateToDefaultRoles=false", async () => {
       const none = await render("--set", "userRoles.create=false");
       const names = none.filter((o) => o.kind === "ClusterRole").map((o) => o.metadata.name);
-      expect(names).toEqual(["fw-flagwright-operator"]);
+      expect(names).toEqual(["fw-flagwright-operator", "fw-flagwright-validation"]);
       const plain = await render("--set", "userRoles.aggregateToDefaultRoles=false");
       for (const role of USER_ROLES) {
         expect(aggregateLabels(find(plain, "ClusterRole", `fw-flagwright-${role}`)), role).toEqual([]);
@@ -286,7 +295,15 @@ describe("charts/flagwright", () => {
     for (const field of ["image", "ports", "readinessProbe", "livenessProbe", "resources", "env"]) {
       expect(c[field], field).toEqual(b[field]);
     }
-    for (const arg of b.args) expect(c.args, arg).toContain(arg);
+    // Webhook object names carry the release name in the chart; their presence is compared instead.
+    for (const arg of b.args) {
+      if (/^--validation-(webhook-config|cert-secret|dns-names)=/.test(arg)) {
+        expect(
+          c.args.some((a: string) => a.startsWith(arg.split("=")[0] as string)),
+          arg,
+        ).toBe(true);
+      } else expect(c.args, arg).toContain(arg);
+    }
     // The chart sets the user for the whole pod; the base on the container.
     const { runAsUser, ...containerContext } = b.securityContext;
     expect(c.securityContext).toMatchObject(containerContext);
