@@ -4,7 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
-import { OpenFeature } from "@openfeature/server-sdk";
+import { type EvaluationContext, OpenFeature } from "@openfeature/server-sdk";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildProgram } from "../../../src/cli/program.js";
 import { buildDocument, evaluate, type ResolvedFlag } from "../../../src/core/index.js";
@@ -42,11 +42,11 @@ const doc = buildDocument(
   { beta: { when: 'plan == "beta"', included: ["qa"], excluded: [] } },
 );
 
-function contexts(n: number): Record<string, unknown>[] {
+function contexts(n: number): EvaluationContext[] {
   const random = seededRandom(7);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   return Array.from({ length: n }, (_, i) => {
-    const c: Record<string, unknown> = { targetingKey: pick([`user-${i}`, "qa", `u${i}`]) };
+    const c: EvaluationContext = { targetingKey: pick([`user-${i}`, "qa", `u${i}`]) };
     if (random() < 0.8) c.email = `${pick(["ada", "bob"])}@${pick(["acme.com", "ACME.com", "example.org"])}`;
     if (random() < 0.8) c.appVersion = pick(["2.2.9", "2.3.0-rc.1", "2.3.0", "2.10.0"]);
     if (random() < 0.8) c.country = pick(["DE", "US", "FR"]);
