@@ -17,8 +17,16 @@ const env = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregat
   .registerFunction("string.lower(): string", (s: string) => s.toLowerCase())
   .registerFunction("string.upper(): string", (s: string) => s.toUpperCase());
 
-/** Names the reference documents as the functions available beyond standard CEL. */
-export const CUSTOM_FUNCTIONS = ["semverCompare(a, b)", "string.lower()", "string.upper()"] as const;
+/** The functions beyond standard CEL, as docs/reference.md lists them. */
+export const CUSTOM_FUNCTIONS = [
+  {
+    signature: "semverCompare(a: string, b: string): int",
+    description:
+      "-1, 0 or 1 by SemVer 2.0 precedence (2.10.0 > 2.9.1, 1.0.0-rc.1 < 1.0.0; build metadata ignored)",
+  },
+  { signature: "string.lower(): string", description: "the string in lower case" },
+  { signature: "string.upper(): string", description: "the string in upper case" },
+] as const;
 
 /** Where an expression fails to compile: 1-based line and column, and the compiler's message. */
 export interface ExpressionProblem {
