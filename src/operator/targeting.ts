@@ -51,7 +51,7 @@ export function segmentsUsedBy(spec: Pick<FeatureFlagSpec, "rules">): string[] {
 export function segmentProblem(spec: SegmentSpec): string | undefined {
   if (spec.when === undefined) return undefined;
   const problem = checkExpression(spec.when);
-  return problem ? `spec.when: ${formatProblem(problem)}` : undefined;
+  return problem ? `spec.when: invalid CEL at ${formatProblem(problem)}` : undefined;
 }
 
 function resolveRules(
@@ -63,7 +63,9 @@ function resolveRules(
     const field = `spec.rules[${i}]`;
     if (rule.when !== undefined) {
       const problem = checkExpression(rule.when);
-      if (problem) return { reason: "InvalidRule", message: `${field}.when: ${formatProblem(problem)}` };
+      // The admission webhook's wording (src/api/validate.ts), so both places read the same.
+      if (problem)
+        return { reason: "InvalidRule", message: `${field}.when: invalid CEL at ${formatProblem(problem)}` };
     }
     for (const [j, name] of (rule.segments ?? []).entries()) {
       const segment = segments.get(name);

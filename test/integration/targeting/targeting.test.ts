@@ -129,6 +129,27 @@ describe("targeting: segments and prerequisites through the operator", () => {
     expect((await answer("reports", { targetingKey: "u1", plan: "beta" })).value).toBe(false);
   });
 
+  it("without the webhook, a rule that does not compile gives Ready=False with the webhook's message", async () => {
+    await applyFlag("broken", {
+      enabled: true,
+      rules: [{ name: "r", when: 'email.endsWith("@acme.com") && nosuch(email)', serve: { enabled: true } }],
+    });
+    const condition = await waitFor(
+      async () => ((await ready("broken"))?.status === "False" ? ready("broken") : undefined),
+      {
+        timeoutMs: 10_000,
+        what: "Ready=False for the rule",
+      },
+    );
+    expect(condition).toMatchObject({
+      reason: "InvalidRule",
+      message: "spec.rules[0].when: invalid CEL at 1:32: found no matching overload for 'nosuch(dyn)'",
+    });
+    // Never projected (it has no last good projection), and the rest of the namespace still is.
+    expect(await answer("broken", { targetingKey: "u" })).toMatchObject({ errorCode: "FLAG_NOT_FOUND" });
+    expect((await answer("reports", { targetingKey: "g" })).value).toBe(true);
+  });
+
   it("prerequisites are evaluated per context, and a cycle gives Ready=False while the last good serves", async () => {
     await applyFlag("payments", {
       enabled: true,

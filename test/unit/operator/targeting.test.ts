@@ -50,9 +50,9 @@ describe("resolveTargeting", () => {
       message: 'spec.rules[0].segments[0]: segment "ghost" not found in this namespace',
     });
     expect(r.problems.get("bad-when")?.reason).toBe("InvalidRule");
-    expect(r.problems.get("bad-when")?.message).toMatch(/^spec\.rules\[0\]\.when: 1:11: /);
+    expect(r.problems.get("bad-when")?.message).toMatch(/^spec\.rules\[0\]\.when: invalid CEL at 1:11: /);
     expect(r.problems.get("bad-seg")?.message).toMatch(
-      /^spec\.rules\[0\]\.segments\[0\]: segment "broken": spec\.when: 1:\d+: /,
+      /^spec\.rules\[0\]\.segments\[0\]: segment "broken": spec\.when: invalid CEL at 1:\d+: /,
     );
     expect(r.problems.get("no-prereq")).toEqual({
       reason: "PrerequisiteNotFound",
