@@ -523,6 +523,10 @@ const status: JSONSchema = {
         at: time("When."),
       },
     },
+    // Targeting (issue 18).
+    nextScheduledChange: time(
+      "The next instant at which a rule reading `now` (a timestamp literal it compares with) may change who gets the flag.",
+    ),
   },
 };
 
@@ -544,6 +548,7 @@ export const printerColumns = [
   { name: "Target %", type: "number", jsonPath: ".spec.rollout.percent" },
   { name: "Current %", type: "number", jsonPath: ".status.currentPercent" },
   { name: "Phase", type: "string", jsonPath: ".status.phase" },
+  { name: "Next Change", type: "string", jsonPath: ".status.nextScheduledChange" },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
 ] as const;
 

@@ -395,6 +395,10 @@ export interface FeatureFlagStatus {
      */
     at?: string;
   };
+  /**
+   * The next instant at which a rule reading `now` (a timestamp literal it compares with) may change who gets the flag.
+   */
+  nextScheduledChange?: string;
 }
 
 /**

@@ -38,7 +38,12 @@ import {
 import { type AnalysisOutcome, decide, type RolloutDecision, type RolloutOptions } from "../rollout/steps.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { applyStatus } from "./status.js";
-import { completeDocument, resolveTargeting, type TargetingResolution } from "./targeting.js";
+import {
+  completeDocument,
+  nextScheduledChange,
+  resolveTargeting,
+  type TargetingResolution,
+} from "./targeting.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;
@@ -72,6 +77,8 @@ interface Entry {
   key: string;
   decision: RolloutDecision;
   problem?: { reason: string; message: string };
+  /** When a rule reading `now` may next change the flag's answers (status.nextScheduledChange). */
+  nextChange?: Date;
 }
 
 export class NamespaceReconciler {
@@ -108,6 +115,7 @@ export class NamespaceReconciler {
       (this.options.listSegments?.(namespace) ?? []).map((s) => [s.metadata.name ?? "", s.spec] as const),
     );
     const targeting = resolveTargeting(specs, segments);
+    for (const entry of entries) entry.nextChange = nextScheduledChange(entry.flag.spec, segments, at);
     const previous = lastGoodDocument(this.options.getConfigMap(namespace));
 
     const resolved: Record<string, ResolvedFlag> = {};
@@ -177,6 +185,10 @@ export class NamespaceReconciler {
       const next = entry.decision.requeueAfterMs;
       if (next !== undefined && (requeueAfterMs === undefined || next < requeueAfterMs))
         requeueAfterMs = next;
+      // Come back when a scheduled change has happened, to show the one after it.
+      const scheduled = entry.nextChange && entry.nextChange.getTime() - at.getTime() + 1000;
+      if (scheduled && (requeueAfterMs === undefined || scheduled < requeueAfterMs))
+        requeueAfterMs = scheduled;
     }
     return { requeueAfterMs };
   }
@@ -249,6 +261,8 @@ export class NamespaceReconciler {
     const { flag, decision, problem } = entry;
     const current = flag.status ?? {};
     const next: FeatureFlagStatus = { ...decision.status, key: entry.key };
+    if (entry.nextChange) next.nextScheduledChange = entry.nextChange.toISOString();
+    else delete next.nextScheduledChange;
     let conditions = next.conditions ?? [];
     const generation = flag.metadata.generation;
     if (problem) {

@@ -210,3 +210,29 @@ export function completeDocument(
   }
   return { segments, dropped };
 }
+
+const TIMESTAMP_LITERAL = /timestamp\(\s*(?:"([^"]+)"|'([^']+)')\s*\)/g;
+
+/**
+ * The next instant after `now` named by a `timestamp("...")` literal in an expression that reads
+ * `now` (a flag's rules and the segments they name): when a scheduled change may take effect.
+ */
+export function nextScheduledChange(
+  spec: Pick<FeatureFlagSpec, "rules">,
+  segments: ReadonlyMap<string, SegmentSpec>,
+  now: Date,
+): Date | undefined {
+  const expressions = (spec.rules ?? []).flatMap((r) => [
+    r.when ?? "",
+    ...(r.segments ?? []).map((name) => segments.get(name)?.when ?? ""),
+  ]);
+  let next: number | undefined;
+  for (const expression of expressions) {
+    if (!/\bnow\b/.test(expression)) continue;
+    for (const m of expression.matchAll(TIMESTAMP_LITERAL)) {
+      const at = Date.parse((m[1] ?? m[2]) as string);
+      if (Number.isFinite(at) && at > now.getTime() && (next === undefined || at < next)) next = at;
+    }
+  }
+  return next === undefined ? undefined : new Date(next);
+}

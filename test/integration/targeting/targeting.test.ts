@@ -150,6 +150,18 @@ describe("targeting: segments and prerequisites through the operator", () => {
     expect((await answer("reports", { targetingKey: "g" })).value).toBe(true);
   });
 
+  it("shows the next scheduled change in status and kubectl get ff", async () => {
+    await applyFlag("launch", {
+      enabled: true,
+      rules: [{ name: "launch", when: 'now >= timestamp("2099-01-15T09:00:00Z")', serve: { enabled: true } }],
+    });
+    await waitFor(
+      async () =>
+        (await kubectl(["get", "ff", "launch", "-n", ns.name])).includes("2099-01-15T09:00:00.000Z"),
+      { timeoutMs: 10_000, what: "NEXT CHANGE column" },
+    );
+  });
+
   it("prerequisites are evaluated per context, and a cycle gives Ready=False while the last good serves", async () => {
     await applyFlag("payments", {
       enabled: true,

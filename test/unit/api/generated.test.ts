@@ -53,6 +53,7 @@ describe("generated API files", () => {
       "Target %",
       "Current %",
       "Phase",
+      "Next Change",
       "Age",
     ]);
   });

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { FeatureFlagSpec, SegmentSpec } from "../../../src/api/index.js";
 import { buildDocument, parseDocument, type ResolvedFlag } from "../../../src/core/index.js";
-import { completeDocument, resolveTargeting } from "../../../src/operator/targeting.js";
+import { completeDocument, nextScheduledChange, resolveTargeting } from "../../../src/operator/targeting.js";
 
 const spec = (extra: Partial<FeatureFlagSpec> = {}): FeatureFlagSpec => ({ enabled: true, ...extra });
 const beta: SegmentSpec = { when: 'plan == "beta"', included: ["friend"] };
@@ -105,5 +105,26 @@ describe("completeDocument", () => {
     expect(() =>
       parseDocument(JSON.stringify(buildDocument("ns", flags, undefined, segments))),
     ).not.toThrow();
+  });
+});
+
+describe("nextScheduledChange", () => {
+  it("is the earliest future timestamp literal of an expression that reads now, segments included", () => {
+    const now = new Date("2027-01-01T00:00:00Z");
+    const rules = [
+      { name: "a", when: 'now >= timestamp("2027-03-01T00:00:00Z")', serve: { enabled: true } },
+      {
+        name: "b",
+        when: 'country == "DE" && now < timestamp("2026-12-01T00:00:00Z")',
+        serve: { enabled: true },
+      },
+      { name: "c", when: 'created > timestamp("2027-01-02T00:00:00Z")', serve: { enabled: true } },
+      { name: "d", segments: ["launch"], serve: { enabled: true } },
+    ];
+    const segments = new Map([["launch", { when: "now >= timestamp('2027-02-01T09:00:00Z')" }]]);
+    expect(nextScheduledChange({ rules }, segments, now)?.toISOString()).toBe("2027-02-01T09:00:00.000Z");
+    expect(nextScheduledChange({ rules }, new Map(), now)?.toISOString()).toBe("2027-03-01T00:00:00.000Z");
+    // Past instants and expressions without now do not count.
+    expect(nextScheduledChange({ rules: rules.slice(1, 3) }, new Map(), now)).toBeUndefined();
   });
 });
