@@ -114,6 +114,8 @@ export interface TrackRequest {
   targetingKey: string;
   event: string;
   value?: number;
+  /** The evaluation context's other attributes, for flags whose rules read them. */
+  context?: Record<string, unknown>;
 }
 
 /** Validates a /track body; returns the request or a message naming the bad field. */
@@ -137,5 +139,10 @@ export function parseTrackRequest(body: unknown): TrackRequest | string {
     event: b.event as string,
   };
   if (typeof b.value === "number") request.value = b.value;
+  if (b.context !== undefined) {
+    if (b.context === null || typeof b.context !== "object" || Array.isArray(b.context))
+      return "context must be a JSON object";
+    request.context = b.context as Record<string, unknown>;
+  }
   return request;
 }

@@ -7,7 +7,7 @@
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { canonicalJson, type EvaluationDetails, evaluate } from "../core/index.js";
+import { canonicalJson, type EvaluationDetails, evaluate, servedBySplit } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
@@ -317,10 +317,11 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       if (typeof t === "string") throw new HttpError(400, "INVALID_CONTEXT", t);
       const loaded = store.current;
       if (loaded === undefined) return notReady(res, t.flag);
-      const result = evaluate(loaded.compiled, t.flag, { targetingKey: t.targetingKey });
+      // With the attributes the flag's rules read: a user a rule serves a fixed variant is not in the split.
+      const result = evaluate(loaded.compiled, t.flag, { ...t.context, targetingKey: t.targetingKey });
       if (result.errorCode === "FLAG_NOT_FOUND")
         throw new HttpError(404, "FLAG_NOT_FOUND", `flag ${t.flag} not found`);
-      if (result.errorCode !== undefined || result.variant === undefined) {
+      if (result.errorCode !== undefined || result.variant === undefined || !servedBySplit(result)) {
         return send(
           res,
           200,
