@@ -119,7 +119,7 @@ export async function startValidation(
 ): Promise<AdmissionServer> {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(options.address);
   if (!m) throw new Error(`--validation-address must be host:port or :port, got "${options.address}"`);
-  const hosts = { dnsNames: options.dnsNames, ipAddresses: [] };
+  const hosts = { dnsNames: options.dnsNames, ipAddresses: ["127.0.0.1"] };
   const certs = options.certSecret
     ? await loadOrCreateCertificates(kc, options.namespace, options.certSecret, hosts)
     : generateCertificates(hosts);

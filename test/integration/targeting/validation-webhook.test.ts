@@ -117,3 +117,84 @@ describe("validation webhook on a real API server", () => {
     }
   });
 });
+
+describe("flagwright operator --validation-address", () => {
+  it("serves the webhook with its own certificate and patches the configuration's caBundle", async () => {
+    const { createServer } = await import("node:net");
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const name = `${webhookName}-operator`;
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name },
+        webhooks: [
+          {
+            name: "validate.flagwright.dev",
+            admissionReviewVersions: ["v1"],
+            sideEffects: "None",
+            failurePolicy: "Fail",
+            timeoutSeconds: 5,
+            clientConfig: { url: `https://127.0.0.1:${port}/validate` },
+            rules: [
+              {
+                apiGroups: ["flagwright.dev"],
+                apiVersions: ["v1alpha1"],
+                operations: ["CREATE", "UPDATE"],
+                resources: ["featureflags", "segments"],
+                scope: "Namespaced",
+              },
+            ],
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": `${ns.name}-op` } },
+          },
+        ],
+      },
+    });
+    const opNs = await testNamespaceNamed(`${ns.name}-op`);
+    const { startOperator } = await import("../../support/operator.js");
+    const operator = await startOperator([
+      "--namespaces",
+      opNs.name,
+      "--validation-address",
+      `127.0.0.1:${port}`,
+      "--validation-webhook-config",
+      name,
+    ]);
+    try {
+      expect(operator.logs.some((l) => l.reason === "ValidationStarted")).toBe(true);
+      const config = await admission.readValidatingWebhookConfiguration({ name });
+      expect(config.webhooks?.[0]?.clientConfig.caBundle).toBeTruthy();
+      const bad = stringify({
+        ...flagManifest("bad", {
+          enabled: true,
+          rules: [{ name: "r", when: "country ==", serve: { enabled: true } }],
+        }),
+        metadata: { name: "bad", namespace: opNs.name },
+      });
+      const deadline = Date.now() + 20_000;
+      let out = "";
+      for (;;) {
+        out = await kubectl(["apply", "-f", "-"], bad).then(
+          (o) => o,
+          (e: Error) => e.message,
+        );
+        if (out.includes("denied the request") || Date.now() > deadline) break;
+        await kubectl(["delete", "ff", "bad", "-n", opNs.name, "--ignore-not-found"]);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(out).toMatch(/spec\.rules\[0\]\.when: invalid CEL at 1:11: /);
+    } finally {
+      await operator.stop();
+      await admission.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
+      await opNs.remove();
+    }
+  });
+});
+
+async function testNamespaceNamed(name: string) {
+  await kubectl(["create", "namespace", name]);
+  return { name, remove: () => kubectl(["delete", "namespace", name, "--wait=false"]).then(() => undefined) };
+}
