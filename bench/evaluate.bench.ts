@@ -32,6 +32,34 @@ const measured: Record<string, ResolvedFlag> = {
     revision: "r",
   },
   "allow-listed": { enabled: true, killed: false, percent: 10, allowedUsers: ALLOW_LIST, revision: "r" },
+  // Targeting (issue 18): one rule with a string, a list and a semver test; one naming a segment.
+  // Off for everyone else (percent 0), so these rows time the rule rather than the rollout's hash.
+  "three-condition rule": {
+    enabled: true,
+    killed: false,
+    percent: 0,
+    allowedUsers: [],
+    rules: [
+      {
+        name: "eu-employees-new-app",
+        when: 'email.endsWith("@acme.com") && country in ["DE", "FR", "NL", "IT"] && semverCompare(appVersion, "2.3.0") >= 0',
+        serve: { enabled: true },
+      },
+    ],
+    revision: "r",
+  },
+  "segment rule": {
+    enabled: true,
+    killed: false,
+    percent: 0,
+    allowedUsers: [],
+    rules: [{ name: "beta", segments: ["beta-testers"], serve: { enabled: true } }],
+    revision: "r",
+  },
+};
+
+const segments = {
+  "beta-testers": { when: 'plan in ["beta", "enterprise"]', included: ["qa-1", "qa-2"], excluded: ["troll"] },
 };
 
 function documentOf(size: number) {
@@ -45,12 +73,22 @@ function documentOf(size: number) {
       revision: "r",
     };
   }
-  return compileDocument(buildDocument("bench", flags));
+  return compileDocument(buildDocument("bench", flags, undefined, segments));
 }
 
 const USERS = 1 << 16;
 const MASK = USERS - 1;
 const contexts = Array.from({ length: USERS }, (_, i) => ({ targetingKey: `user-${i * 2654435761}` }));
+// Half the contexts match the rules, half fail on the last test (what a rule costs either way).
+const COUNTRIES = ["DE", "US", "FR", "BR"];
+const PLANS = ["beta", "free", "enterprise", "team"];
+const attributed = Array.from({ length: USERS }, (_, i) => ({
+  targetingKey: `user-${i * 2654435761}`,
+  email: i % 3 === 0 ? `u${i}@example.com` : `u${i}@acme.com`,
+  country: COUNTRIES[i % 4] as string,
+  appVersion: `2.${i % 12}.${i % 5}`,
+  plan: PLANS[i % 4] as string,
+}));
 const allowListed = Array.from({ length: USERS }, (_, i) => ({
   targetingKey: ALLOW_LIST[i % 100] as string,
 }));
@@ -91,6 +129,14 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       {
         label: `allow-listed user (100-entry list), ${flagsLabel}`,
         fn: (i) => evaluate(doc, "allow-listed", allowListed[i & MASK]),
+      },
+      {
+        label: `three-condition rule (string, list, semver), ${flagsLabel}`,
+        fn: (i) => evaluate(doc, "three-condition rule", attributed[i & MASK]),
+      },
+      {
+        label: `segment rule, ${flagsLabel}`,
+        fn: (i) => evaluate(doc, "segment rule", attributed[i & MASK]),
       },
     );
   }

@@ -2,7 +2,7 @@
 // `npm run generate` writes them; `--check` exits 1 when a checked-in file is out of date.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { renderCrdYaml, renderReference, renderTypes } from "./render-api.js";
+import { renderCrdYaml, renderReference, renderSegmentCrdYaml, renderTypes } from "./render-api.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outputs = [
@@ -11,6 +11,9 @@ const outputs = [
   { path: `${root}deploy/crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
   // Helm installs the files under a chart's crds/ before its templates.
   { path: `${root}charts/flagwright/crds/featureflags.flagwright.dev.yaml`, render: renderCrdYaml },
+  { path: `${root}crds/segments.flagwright.dev.yaml`, render: renderSegmentCrdYaml },
+  { path: `${root}deploy/crds/segments.flagwright.dev.yaml`, render: renderSegmentCrdYaml },
+  { path: `${root}charts/flagwright/crds/segments.flagwright.dev.yaml`, render: renderSegmentCrdYaml },
   { path: `${root}src/api/types.generated.ts`, render: renderTypes },
   { path: `${root}docs/reference.md`, render: renderReference },
 ];

@@ -1,8 +1,8 @@
 import type { V1ObjectMeta } from "@kubernetes/client-node";
-import type { FeatureFlagSpec, FeatureFlagStatus } from "./types.generated.js";
+import type { FeatureFlagSpec, FeatureFlagStatus, SegmentSpec } from "./types.generated.js";
 
-export { API_VERSION, GROUP, KIND, PLURAL, VERSION } from "./schema.js";
-export type { FeatureFlagSpec, FeatureFlagStatus } from "./types.generated.js";
+export { API_VERSION, GROUP, KIND, PLURAL, SEGMENT_KIND, SEGMENT_PLURAL, VERSION } from "./schema.js";
+export type { FeatureFlagSpec, FeatureFlagStatus, SegmentSpec } from "./types.generated.js";
 
 export interface FeatureFlag {
   apiVersion: string;
@@ -10,6 +10,14 @@ export interface FeatureFlag {
   metadata: V1ObjectMeta;
   spec: FeatureFlagSpec;
   status?: FeatureFlagStatus;
+}
+
+/** A reusable audience that rules name in spec.rules[].segments (same namespace). */
+export interface Segment {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta;
+  spec: SegmentSpec;
 }
 
 export type Phase = NonNullable<FeatureFlagStatus["phase"]>;

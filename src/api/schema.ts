@@ -292,6 +292,98 @@ const variant: JSONSchema = {
   },
 };
 
+// --- Targeting (issue 18): rules over the evaluation context, prerequisites, segments. ---
+// The API server cannot compile the users' CEL (it only knows its own variables); the validating
+// admission webhook and `flagwright validate` compile every `when` (src/core/rules.ts).
+
+/** Rule and segment expressions: CEL over the evaluation context, at most this long. */
+export const MAX_EXPRESSION_LENGTH = 4096;
+
+const when = (description: string): JSONSchema => ({
+  type: "string",
+  minLength: 1,
+  maxLength: MAX_EXPRESSION_LENGTH,
+  description,
+});
+
+const ruleServe: JSONSchema = {
+  type: "object",
+  description:
+    "What a matching context gets: exactly one of enabled (on or off; on splits variants by weight), " +
+    "variant (a fixed variant) or percent (on for that share of matching users, same sha256 bucket as the rollout).",
+  properties: {
+    enabled: { type: "boolean", description: "true serves on (variants split by weight), false serves off." },
+    variant: { type: "string", maxLength: 128, description: "Serve this variant (one of spec.variants)." },
+    percent: percent(
+      "On for this share of the users the rule matches (0 to 100, two decimals).",
+      "serve.percent",
+    ),
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "[has(self.enabled), has(self.variant), has(self.percent)].filter(x, x).size() == 1",
+      message: "serve needs exactly one of enabled, variant or percent",
+    },
+  ],
+};
+
+const targetingRule: JSONSchema = {
+  type: "object",
+  required: ["name", "serve"],
+  properties: {
+    name: slug("Rule name, unique within the flag; reported as metadata.rule.", "rule name"),
+    when: when(
+      "CEL expression over the evaluation context (targetingKey, any attribute, now); see docs/evaluation.md. " +
+        "A rule that reads a missing attribute does not match.",
+    ),
+    segments: {
+      type: "array",
+      description: "Segments (same namespace) the context must belong to, any one of them.",
+      maxItems: 16,
+      "x-kubernetes-list-type": "set",
+      items: slug("Segment name.", "segment name"),
+    },
+    serve: ruleServe,
+  },
+  "x-kubernetes-validations": [
+    { rule: "has(self.when) || has(self.segments)", message: "a rule needs when, segments, or both" },
+  ],
+};
+
+const rules: JSONSchema = {
+  type: "array",
+  description:
+    "Targeting rules, evaluated in order after the allow-list and prerequisites; the first match wins.",
+  maxItems: 64,
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["name"],
+  items: targetingRule,
+};
+
+const prerequisites: JSONSchema = {
+  type: "array",
+  description:
+    "Flags (same namespace) that must serve on, or the named variant, for the same context; otherwise this flag is off.",
+  maxItems: 8,
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["flag"],
+  items: {
+    type: "object",
+    required: ["flag"],
+    properties: {
+      flag: slug("Key of the prerequisite flag.", "prerequisite flag"),
+      variant: { type: "string", maxLength: 128, description: "Variant it must serve. Default: on." },
+    },
+  },
+};
+
+const targetingRules = [
+  {
+    rule: "!has(self.rules) || self.rules.all(r, !has(r.serve.variant) || (has(self.variants) && self.variants.exists(v, v.name == r.serve.variant)))",
+    message: "rules[].serve.variant must name one of the variants",
+  },
+];
+
 const spec: JSONSchema = {
   type: "object",
   description: "What the flag should be. Written by people and Git; the operator never changes it.",
@@ -396,8 +488,11 @@ const spec: JSONSchema = {
         "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
       description: "Report the flag as stale after this time (RFC 3339, e.g. 2027-01-31T00:00:00Z).",
     },
+    rules,
+    prerequisites,
   },
   "x-kubernetes-validations": [
+    ...targetingRules,
     {
       rule: "!has(self.experiment) || has(self.variants)",
       message: "an experiment needs variants",
@@ -509,6 +604,10 @@ const status: JSONSchema = {
         at: time("When."),
       },
     },
+    // Targeting (issue 18).
+    nextScheduledChange: time(
+      "The next instant at which a rule reading `now` (a timestamp literal it compares with) may change who gets the flag.",
+    ),
   },
 };
 
@@ -530,6 +629,7 @@ export const printerColumns = [
   { name: "Target %", type: "number", jsonPath: ".spec.rollout.percent" },
   { name: "Current %", type: "number", jsonPath: ".status.currentPercent" },
   { name: "Phase", type: "string", jsonPath: ".status.phase" },
+  { name: "Next Change", type: "string", jsonPath: ".status.nextScheduledChange" },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
 ] as const;
 
@@ -561,6 +661,86 @@ export function customResourceDefinition() {
           subresources: { status: {} },
           additionalPrinterColumns: printerColumns,
           schema: { openAPIV3Schema: featureFlagSchema },
+        },
+      ],
+    },
+  };
+}
+
+// --- Segment (issue 18): a reusable audience that rules name in `segments`. ---
+export const SEGMENT_KIND = "Segment";
+export const SEGMENT_PLURAL = "segments";
+
+const segmentKeys = (description: string): JSONSchema => ({
+  type: "array",
+  description,
+  maxItems: 10000,
+  "x-kubernetes-list-type": "set",
+  items: { type: "string", minLength: 1, maxLength: 256 },
+});
+
+const segmentSpec: JSONSchema = {
+  type: "object",
+  description:
+    "A reusable audience: a context belongs to it when its targeting key is included, or when it is not " +
+    "excluded and `when` is true.",
+  properties: {
+    description: { type: "string", maxLength: 1024, description: "Who the segment holds." },
+    owner: { type: "string", maxLength: 256, description: "Team or person responsible for the segment." },
+    when: when("CEL expression over the evaluation context, as in a rule's when."),
+    included: segmentKeys("Targeting keys that always belong to the segment."),
+    excluded: segmentKeys("Targeting keys that never belong to the segment (wins over when)."),
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "has(self.when) || has(self.included)",
+      message: "a segment needs when, included, or both",
+    },
+  ],
+};
+
+export const segmentSchema: JSONSchema = {
+  type: "object",
+  required: ["spec"],
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: segmentSpec,
+  },
+};
+
+/** The Segment CustomResourceDefinition; crds/segments.flagwright.dev.yaml holds its YAML rendering. */
+export function segmentCustomResourceDefinition() {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: `${SEGMENT_PLURAL}.${GROUP}`,
+      labels: { "app.kubernetes.io/name": "flagwright", "app.kubernetes.io/part-of": "flagwright" },
+    },
+    spec: {
+      group: GROUP,
+      scope: "Namespaced",
+      names: {
+        kind: SEGMENT_KIND,
+        listKind: `${SEGMENT_KIND}List`,
+        plural: SEGMENT_PLURAL,
+        singular: "segment",
+        shortNames: ["seg"],
+        categories: ["flagwright"],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          additionalPrinterColumns: [
+            { name: "When", type: "string", jsonPath: ".spec.when" },
+            { name: "Owner", type: "string", jsonPath: ".spec.owner" },
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          ],
+          schema: { openAPIV3Schema: segmentSchema },
         },
       ],
     },

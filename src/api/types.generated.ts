@@ -235,6 +235,61 @@ export interface FeatureFlagSpec {
    * Report the flag as stale after this time (RFC 3339, e.g. 2027-01-31T00:00:00Z).
    */
   expires?: string;
+  /**
+   * Targeting rules, evaluated in order after the allow-list and prerequisites; the first match wins.
+   *
+   * @maxItems 64
+   */
+  rules?: {
+    /**
+     * Rule name, unique within the flag; reported as metadata.rule.
+     */
+    name: string;
+    /**
+     * CEL expression over the evaluation context (targetingKey, any attribute, now); see docs/evaluation.md. A rule that reads a missing attribute does not match.
+     */
+    when?: string;
+    /**
+     * Segments (same namespace) the context must belong to, any one of them.
+     *
+     * @maxItems 16
+     *
+     * Items: Segment name.
+     */
+    segments?: string[];
+    /**
+     * What a matching context gets: exactly one of enabled (on or off; on splits variants by weight), variant (a fixed variant) or percent (on for that share of matching users, same sha256 bucket as the rollout).
+     */
+    serve: {
+      /**
+       * true serves on (variants split by weight), false serves off.
+       */
+      enabled?: boolean;
+      /**
+       * Serve this variant (one of spec.variants).
+       */
+      variant?: string;
+      /**
+       * On for this share of the users the rule matches (0 to 100, two decimals).
+       */
+      percent?: number;
+    };
+  }[];
+  /**
+   * Flags (same namespace) that must serve on, or the named variant, for the same context; otherwise this flag is off.
+   *
+   * @maxItems 8
+   */
+  prerequisites?: {
+    /**
+     * Key of the prerequisite flag.
+     */
+    flag: string;
+    /**
+     * Variant it must serve. Default: on.
+     */
+    variant?: string;
+  }[];
 }
 
 /**
@@ -389,4 +444,38 @@ export interface FeatureFlagStatus {
      */
     at?: string;
   };
+  /**
+   * The next instant at which a rule reading `now` (a timestamp literal it compares with) may change who gets the flag.
+   */
+  nextScheduledChange?: string;
+}
+
+/**
+ * A reusable audience: a context belongs to it when its targeting key is included, or when it is not excluded and `when` is true.
+ */
+export interface SegmentSpec {
+  /**
+   * Who the segment holds.
+   */
+  description?: string;
+  /**
+   * Team or person responsible for the segment.
+   */
+  owner?: string;
+  /**
+   * CEL expression over the evaluation context, as in a rule's when.
+   */
+  when?: string;
+  /**
+   * Targeting keys that always belong to the segment.
+   *
+   * @maxItems 10000
+   */
+  included?: string[];
+  /**
+   * Targeting keys that never belong to the segment (wins over when).
+   *
+   * @maxItems 10000
+   */
+  excluded?: string[];
 }

@@ -4,7 +4,15 @@
 import { Environment } from "@marcbachmann/cel-js";
 import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
-import { API_VERSION, featureFlagSchema, type JSONSchema, KIND } from "./schema.js";
+import { checkExpression, formatProblem } from "../core/rules.js";
+import {
+  API_VERSION,
+  featureFlagSchema,
+  type JSONSchema,
+  KIND,
+  SEGMENT_KIND,
+  segmentSchema,
+} from "./schema.js";
 
 export interface Problem {
   /** Field path as the API server prints it, e.g. spec.rollout.canary.steps[0].pause. */
@@ -87,7 +95,8 @@ function withoutNulls(schema: JSONSchema, value: unknown): unknown {
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 (addFormatsModule as unknown as (a: Ajv) => void)(ajv);
-const validateSchema = ajv.compile(strictSchema(featureFlagSchema));
+const validateFlagSchema = ajv.compile(strictSchema(featureFlagSchema));
+const validateSegmentSchema = ajv.compile(strictSchema(segmentSchema));
 
 function pathOf(instancePath: string): string {
   return instancePath
@@ -171,17 +180,51 @@ function checkListType(schema: JSONSchema, list: unknown[], field: string, probl
   });
 }
 
-/** Every problem the API server would report for this FeatureFlag manifest; empty when valid. */
+/** Every problem the API server would report for this FeatureFlag manifest, plus rules that do not compile; empty when valid. */
 export function validateFeatureFlag(manifest: unknown): Problem[] {
+  return validateObject(manifest, KIND, featureFlagSchema, validateFlagSchema);
+}
+
+/** Every problem of a Segment manifest, as validateFeatureFlag; empty when valid. */
+export function validateSegment(manifest: unknown): Problem[] {
+  return validateObject(manifest, SEGMENT_KIND, segmentSchema, validateSegmentSchema);
+}
+
+/**
+ * The CEL expressions users wrote (spec.rules[].when, a Segment's spec.when) that do not compile,
+ * with the position in the expression: what the admission webhook refuses and the operator reports.
+ */
+export function expressionProblems(spec: unknown): Problem[] {
+  const problems: Problem[] = [];
+  const check = (field: string, source: unknown) => {
+    if (typeof source !== "string") return;
+    const problem = checkExpression(source);
+    if (problem) problems.push({ field, message: `invalid CEL at ${formatProblem(problem)}` });
+  };
+  const s = spec as { when?: unknown; rules?: { when?: unknown }[] } | undefined;
+  if (s === undefined || s === null || typeof s !== "object") return problems;
+  check("spec.when", s.when);
+  if (Array.isArray(s.rules)) {
+    for (const [i, rule] of s.rules.entries()) check(`spec.rules[${i}].when`, rule?.when);
+  }
+  return problems;
+}
+
+function validateObject(
+  manifest: unknown,
+  kind: string,
+  schema: JSONSchema,
+  validateSchema: typeof validateFlagSchema,
+): Problem[] {
   const problems: Problem[] = [];
   const object = manifest as Record<string, unknown> | null;
   if (!object || typeof object !== "object" || Array.isArray(object)) {
-    return [{ field: "", message: "a FeatureFlag manifest must be a YAML/JSON object" }];
+    return [{ field: "", message: `a ${kind} manifest must be a YAML/JSON object` }];
   }
   if (object.apiVersion !== API_VERSION) {
     problems.push({ field: "apiVersion", message: `must be ${API_VERSION}` });
   }
-  if (object.kind !== KIND) problems.push({ field: "kind", message: `must be ${KIND}` });
+  if (object.kind !== kind) problems.push({ field: "kind", message: `must be ${kind}` });
   const name = (object.metadata as { name?: unknown } | undefined)?.name;
   if (typeof name !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
     problems.push({ field: "metadata.name", message: "Required value: a DNS subdomain name (lowercase)" });
@@ -192,12 +235,13 @@ export function validateFeatureFlag(manifest: unknown): Problem[] {
       if (!OBJECT_META_FIELDS.has(key)) problems.push({ field: `metadata.${key}`, message: "unknown field" });
     }
   }
-  const pruned = withoutNulls(featureFlagSchema, object);
+  const pruned = withoutNulls(schema, object);
   if (!validateSchema(pruned)) {
     problems.push(...(validateSchema.errors ?? []).map(describe));
     // CEL rules only run on values that are structurally valid, as on the API server.
     return problems;
   }
-  checkRules(featureFlagSchema, pruned, "", problems);
+  checkRules(schema, pruned, "", problems);
+  problems.push(...expressionProblems((pruned as { spec?: unknown }).spec));
   return problems;
 }

@@ -2,9 +2,16 @@
 // ConfigMap and what sidecars and the in-process provider evaluate. See docs/document-format.md.
 import { createHash } from "node:crypto";
 import { Ajv, type ErrorObject } from "ajv";
+import { checkExpression, formatProblem } from "./rules.js";
 
-/** The newest document version this reader understands. */
-export const DOCUMENT_VERSION = 1;
+/**
+ * The newest document version this reader understands. Version 2 adds targeting (rules,
+ * prerequisites, segments); writers still write 1 for a document that uses none of it, so readers
+ * from before version 2 keep reading documents they can evaluate correctly.
+ */
+export const DOCUMENT_VERSION = 2;
+/** The version of a document without targeting. */
+export const PLAIN_DOCUMENT_VERSION = 1;
 /** ConfigMap key holding the document. */
 export const DOCUMENT_KEY = "flags.json";
 /** Default ConfigMap name the operator writes per namespace. */
@@ -16,6 +23,40 @@ export interface ResolvedVariant {
   weight: number;
   /** Value served for this variant; default: the variant name. */
   value?: unknown;
+}
+
+/** What a matching rule serves: exactly one of the three. */
+export interface ResolvedServe {
+  /** true: on (variants split by weight); false: off. */
+  enabled?: boolean;
+  /** A fixed variant. */
+  variant?: string;
+  /** On for this share of matching users (same bucket as the rollout percent). */
+  percent?: number;
+}
+
+/** A targeting rule (spec.rules[]), with segment names resolved into FlagDocument.segments. */
+export interface ResolvedRule {
+  name: string;
+  /** CEL over the evaluation context (src/core/rules.ts). */
+  when?: string;
+  /** The context must belong to one of these segments (keys of FlagDocument.segments). */
+  segments?: string[];
+  serve: ResolvedServe;
+}
+
+export interface ResolvedPrerequisite {
+  /** Key of a flag in the same document. */
+  flag: string;
+  /** Variant it must serve; default: on. */
+  variant?: string;
+}
+
+/** A Segment, as the operator resolves it into the document of each namespace that uses it. */
+export interface ResolvedSegment {
+  when?: string;
+  included: string[];
+  excluded: string[];
 }
 
 export interface ResolvedFlag {
@@ -30,6 +71,9 @@ export interface ResolvedFlag {
   variants?: ResolvedVariant[];
   /** Value served when the flag is off for a user. */
   defaultValue?: unknown;
+  /** Evaluated in order after the allow-list and prerequisites; the first match wins. */
+  rules?: ResolvedRule[];
+  prerequisites?: ResolvedPrerequisite[];
   /** Revision of this flag's resolved content (changes whenever its evaluation may change). */
   revision: string;
 }
@@ -42,6 +86,8 @@ export interface FlagDocument {
   /** When the operator produced this content (RFC 3339); optional, used for the age metric. */
   generatedAt?: string;
   flags: Record<string, ResolvedFlag>;
+  /** Segments the flags' rules name, by segment name (version 2). */
+  segments?: Record<string, ResolvedSegment>;
 }
 
 /** A document that failed to parse; `problems` lists every problem found, each naming its field. */
@@ -86,7 +132,52 @@ const schema = {
             },
           },
           defaultValue: {},
+          rules: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["name", "serve"],
+              properties: {
+                name: { type: "string", minLength: 1 },
+                when: { type: "string", minLength: 1 },
+                segments: { type: "array", items: { type: "string", minLength: 1 } },
+                serve: {
+                  type: "object",
+                  minProperties: 1,
+                  maxProperties: 1,
+                  properties: {
+                    enabled: { type: "boolean" },
+                    variant: { type: "string", minLength: 1 },
+                    percent: { type: "number", minimum: 0, maximum: 100 },
+                  },
+                },
+              },
+            },
+          },
+          prerequisites: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["flag"],
+              properties: {
+                flag: { type: "string", minLength: 1 },
+                variant: { type: "string", minLength: 1 },
+              },
+            },
+          },
           revision: { type: "string" },
+        },
+      },
+    },
+    segments: {
+      type: "object",
+      additionalProperties: {
+        type: "object",
+        required: ["included", "excluded"],
+        properties: {
+          when: { type: "string", minLength: 1 },
+          included: { type: "array", items: { type: "string" } },
+          excluded: { type: "array", items: { type: "string" } },
         },
       },
     },
@@ -149,8 +240,71 @@ function semanticProblems(doc: FlagDocument): string[] {
         seen.add(v.name);
       });
     }
+    problems.push(...targetingProblems(doc, key, flag, at));
   }
+  for (const [name, segment] of Object.entries(doc.segments ?? {})) {
+    if (segment.when === undefined) continue;
+    const problem = checkExpression(segment.when);
+    if (problem) problems.push(`segments[${JSON.stringify(name)}].when: ${formatProblem(problem)}`);
+  }
+  const cycle = prerequisiteCycle(doc.flags);
+  if (cycle) problems.push(`flags[${JSON.stringify(cycle[0])}].prerequisites: cycle ${cycle.join(" -> ")}`);
   return problems;
+}
+
+function targetingProblems(doc: FlagDocument, key: string, flag: ResolvedFlag, at: string): string[] {
+  const problems: string[] = [];
+  const variantNames = new Set((flag.variants ?? []).map((v) => v.name));
+  flag.rules?.forEach((rule, i) => {
+    const field = `${at}.rules[${i}]`;
+    if (rule.when !== undefined) {
+      const problem = checkExpression(rule.when);
+      if (problem) problems.push(`${field}.when: ${formatProblem(problem)}`);
+    } else if (!rule.segments?.length) {
+      problems.push(`${field}: needs when or segments`);
+    }
+    rule.segments?.forEach((name, j) => {
+      if (!doc.segments?.[name])
+        problems.push(`${field}.segments[${j}]: segment "${name}" is not in the document`);
+    });
+    const { variant, percent } = rule.serve;
+    if (variant !== undefined && !variantNames.has(variant))
+      problems.push(`${field}.serve.variant: "${variant}" is not a variant of flag "${key}"`);
+    if (percent !== undefined && Math.abs(percent * 100 - Math.round(percent * 100)) > 1e-6)
+      problems.push(`${field}.serve.percent: must have at most two decimals (got ${percent})`);
+  });
+  flag.prerequisites?.forEach((p, i) => {
+    if (!doc.flags[p.flag])
+      problems.push(`${at}.prerequisites[${i}].flag: flag "${p.flag}" is not in the document`);
+  });
+  return problems;
+}
+
+/** The first prerequisite cycle found, as flag keys from a flag back to itself. */
+export function prerequisiteCycle(
+  flags: Readonly<Record<string, { prerequisites?: readonly { flag: string }[] }>>,
+): string[] | undefined {
+  const state = new Map<string, "visiting" | "done">();
+  const path: string[] = [];
+  const visit = (key: string): string[] | undefined => {
+    const s = state.get(key);
+    if (s === "done") return undefined;
+    if (s === "visiting") return [...path.slice(path.indexOf(key)), key];
+    state.set(key, "visiting");
+    path.push(key);
+    for (const p of flags[key]?.prerequisites ?? []) {
+      const found = visit(p.flag);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(key, "done");
+    return undefined;
+  };
+  for (const key of Object.keys(flags).sort()) {
+    const found = visit(key);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -204,7 +358,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** Stable revision of a flags map: first 16 hex chars of sha256 over its canonical JSON. */
-export function documentRevision(flags: Record<string, ResolvedFlag>): string {
+export function documentRevision(flags: Record<string, ResolvedFlag> | object): string {
   return createHash("sha256").update(canonicalJson(flags)).digest("hex").slice(0, 16);
 }
 
@@ -219,13 +373,19 @@ export function buildDocument(
   namespace: string,
   flags: Record<string, ResolvedFlag>,
   generatedAt?: Date,
+  segments?: Record<string, ResolvedSegment>,
 ): FlagDocument {
+  const hasSegments = segments !== undefined && Object.keys(segments).length > 0;
+  const targeting =
+    hasSegments || Object.values(flags).some((f) => f.rules?.length || f.prerequisites?.length);
   const doc: FlagDocument = {
-    version: DOCUMENT_VERSION,
-    revision: documentRevision(flags),
+    version: targeting ? DOCUMENT_VERSION : PLAIN_DOCUMENT_VERSION,
+    // Segments change evaluation as much as flags do, so they are part of the revision.
+    revision: hasSegments ? documentRevision({ flags, segments }) : documentRevision(flags),
     namespace,
     flags,
   };
+  if (hasSegments) doc.segments = segments;
   if (generatedAt) doc.generatedAt = generatedAt.toISOString();
   return doc;
 }

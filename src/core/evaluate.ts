@@ -3,11 +3,19 @@
 // Hot path design: everything that does not depend on the user is computed once per document
 // (compileDocument, cached in a WeakMap keyed by the frozen document), including every possible
 // result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
-import { type FlagDocument, parseDocument, type ResolvedFlag } from "./document.js";
+import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
+import { type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
-export type Reason = "STATIC" | "TARGETING_MATCH" | "SPLIT" | "DISABLED" | "DEFAULT" | "ERROR";
+export type Reason =
+  | "STATIC"
+  | "TARGETING_MATCH"
+  | "SPLIT"
+  | "DISABLED"
+  | "DEFAULT"
+  | "PREREQUISITE_FAILED"
+  | "ERROR";
 export type ErrorCode =
   | "FLAG_NOT_FOUND"
   | "TARGETING_KEY_MISSING"
@@ -28,7 +36,7 @@ export interface EvaluationDetails {
   readonly flagMetadata?: FlagMetadata;
 }
 
-/** Only the targeting key matters to evaluation; other attributes are accepted and ignored. */
+/** The targeting key buckets users; rules (spec.rules[].when) read any other attribute. */
 export interface EvaluationContext {
   targetingKey?: unknown;
   [attribute: string]: unknown;
@@ -59,11 +67,61 @@ interface CompiledFlag {
   readonly targeted: readonly EvaluationDetails[];
   readonly staticOn: readonly EvaluationDetails[];
   readonly splitOn: readonly EvaluationDetails[];
+  /** Prerequisites and rules; undefined for a flag without either (the seed's path, untouched). */
+  readonly targeting?: CompiledTargeting;
+}
+
+interface CompiledSegment {
+  readonly included: ReadonlySet<string>;
+  readonly excluded: ReadonlySet<string>;
+  readonly when?: CompiledExpression;
+}
+
+interface CompiledRule {
+  readonly when?: CompiledExpression;
+  readonly segments?: readonly CompiledSegment[];
+  /** Fine-bucket threshold (0..10000) of serve.percent; 10000 for serve.enabled true. */
+  readonly threshold: number;
+  /** Served when the rule matches and serve is a fixed variant or off. */
+  readonly fixed?: EvaluationDetails;
+  /** Per variant (index 0 without variants): on results carrying metadata.rule. */
+  readonly on: readonly EvaluationDetails[];
+  /** Off for a matching user outside serve.percent. */
+  readonly off: EvaluationDetails;
+}
+
+interface CompiledTargeting {
+  readonly prerequisites: readonly {
+    readonly flag: string;
+    readonly variant?: string;
+    readonly failed: EvaluationDetails;
+  }[];
+  readonly rules: readonly CompiledRule[];
+  readonly tooDeep: EvaluationDetails;
 }
 
 export interface CompiledDocument {
   readonly document: FlagDocument;
   readonly flags: ReadonlyMap<string, CompiledFlag>;
+  /**
+   * What results can depend on besides the document: the targeting key only (no rules), the whole
+   * context (rules), or also the time (a rule or segment reads `now`). Caches (ETags) key on it.
+   */
+  readonly dependsOn: "targetingKey" | "context" | "time";
+}
+
+/** Prerequisite chains longer than this evaluate to an error (the operator refuses cycles). */
+export const MAX_PREREQUISITE_DEPTH = 8;
+
+// Results whose variant came from the weighted split; experiments count only these as exposures.
+const splitResults = new WeakSet<EvaluationDetails>();
+
+/**
+ * True when the variant of this result came from the weighted variant split (the default rollout,
+ * the allow-list, or a rule that serves on), not from a rule that serves a fixed variant.
+ */
+export function servedBySplit(result: EvaluationDetails): boolean {
+  return splitResults.has(result);
 }
 
 function result(
@@ -85,7 +143,12 @@ function result(
   return Object.freeze(r);
 }
 
-function compileFlag(key: string, flag: ResolvedFlag, documentRevision: string): CompiledFlag {
+function compileFlag(
+  key: string,
+  flag: ResolvedFlag,
+  documentRevision: string,
+  segments: ReadonlyMap<string, CompiledSegment>,
+): CompiledFlag {
   const meta: FlagMetadata = Object.freeze({ flagRevision: flag.revision, documentRevision });
   const variants = flag.variants ?? [];
   const hasVariants = variants.length > 0;
@@ -108,6 +171,9 @@ function compileFlag(key: string, flag: ResolvedFlag, documentRevision: string):
         : [result(true, ON_VARIANT, reason, meta)],
     );
   const threshold = percentThreshold(flag.percent);
+  const targeted = onResults("TARGETING_MATCH");
+  const splitOn = onResults("SPLIT");
+  if (hasVariants) for (const r of [...targeted, ...splitOn]) splitResults.add(r);
   return {
     key,
     rolloutPrefix: new HashPrefix(`${key}:`),
@@ -135,19 +201,104 @@ function compileFlag(key: string, flag: ResolvedFlag, documentRevision: string):
       "INVALID_CONTEXT",
       `flag "${key}": targetingKey must be a string`,
     ),
-    targeted: onResults("TARGETING_MATCH"),
+    targeted,
     staticOn: onResults("STATIC"),
     // At 100 % a variant flag still splits users between variants, so its reason is SPLIT.
-    splitOn: onResults("SPLIT"),
+    splitOn,
+    ...(flag.rules?.length || flag.prerequisites?.length
+      ? { targeting: compileTargeting(flag, meta, offValue, offVariant, segments) }
+      : {}),
   };
+}
+
+function compileTargeting(
+  flag: ResolvedFlag,
+  meta: FlagMetadata,
+  offValue: unknown,
+  offVariant: string | undefined,
+  segments: ReadonlyMap<string, CompiledSegment>,
+): CompiledTargeting {
+  const variants = flag.variants ?? [];
+  const rules = (flag.rules ?? []).map((rule): CompiledRule => {
+    const ruleMeta: FlagMetadata = Object.freeze({ ...meta, rule: rule.name });
+    const on = Object.freeze(
+      variants.length > 0
+        ? variants.map((v) =>
+            result(v.value !== undefined ? v.value : v.name, v.name, "TARGETING_MATCH", ruleMeta),
+          )
+        : [result(true, ON_VARIANT, "TARGETING_MATCH", ruleMeta)],
+    );
+    if (variants.length > 0) for (const r of on) splitResults.add(r);
+    const off = result(offValue, offVariant, "TARGETING_MATCH", ruleMeta);
+    const { enabled, variant, percent } = rule.serve;
+    let fixed: EvaluationDetails | undefined;
+    if (enabled === false) fixed = off;
+    if (variant !== undefined) {
+      const v = variants.find((x) => x.name === variant);
+      fixed = result(v?.value !== undefined ? v.value : variant, variant, "TARGETING_MATCH", ruleMeta);
+    }
+    const compiledRule: {
+      -readonly [K in keyof CompiledRule]: CompiledRule[K];
+    } = { threshold: percent !== undefined ? percentThreshold(percent) : 10000, on, off };
+    if (fixed !== undefined) compiledRule.fixed = fixed;
+    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when);
+    if (rule.segments?.length) {
+      compiledRule.segments = rule.segments.map((name) => {
+        const segment = segments.get(name);
+        // parseDocument refuses a rule naming a segment the document lacks.
+        if (segment === undefined) throw new Error(`segment "${name}" is not in the document`);
+        return segment;
+      });
+    }
+    return compiledRule;
+  });
+  return {
+    prerequisites: (flag.prerequisites ?? []).map((p) => ({
+      ...p,
+      failed: result(
+        offValue,
+        offVariant,
+        "PREREQUISITE_FAILED",
+        Object.freeze({ ...meta, prerequisite: p.flag }),
+      ),
+    })),
+    rules,
+    tooDeep: result(
+      offValue,
+      offVariant,
+      "ERROR",
+      meta,
+      "GENERAL",
+      `prerequisites nested deeper than ${MAX_PREREQUISITE_DEPTH} flags`,
+    ),
+  };
+}
+
+function compileSegment(segment: ResolvedSegment): CompiledSegment {
+  const compiled: { -readonly [K in keyof CompiledSegment]: CompiledSegment[K] } = {
+    included: new Set(segment.included),
+    excluded: new Set(segment.excluded),
+  };
+  if (segment.when !== undefined) compiled.when = compileExpression(segment.when);
+  return compiled;
 }
 
 /** Precomputes per-flag lookups; evaluate() does this once per document on its own. */
 export function compileDocument(document: FlagDocument): CompiledDocument {
+  const segments = new Map<string, CompiledSegment>();
+  for (const [name, segment] of Object.entries(document.segments ?? {}))
+    segments.set(name, compileSegment(segment));
   const flags = new Map<string, CompiledFlag>();
-  for (const [key, flag] of Object.entries(document.flags))
-    flags.set(key, compileFlag(key, flag, document.revision));
-  return { document, flags };
+  let dependsOn: CompiledDocument["dependsOn"] = "targetingKey";
+  for (const [key, flag] of Object.entries(document.flags)) {
+    const compiledFlag = compileFlag(key, flag, document.revision, segments);
+    flags.set(key, compiledFlag);
+    for (const rule of compiledFlag.targeting?.rules ?? []) {
+      if (dependsOn !== "time") dependsOn = "context";
+      if (rule.when?.usesNow || rule.segments?.some((s) => s.when?.usesNow)) dependsOn = "time";
+    }
+  }
+  return { document, flags, dependsOn };
 }
 
 const compiled = new WeakMap<FlagDocument, CompiledDocument>();
@@ -172,20 +323,94 @@ function pickVariant(flag: CompiledFlag, user: string): number {
 }
 
 const noFlagMeta: FlagMetadata = Object.freeze({});
+const emptyContext: EvaluationContext = Object.freeze({});
+const wallClock = () => new Date();
+
+function inSegment(
+  segment: CompiledSegment,
+  user: string | undefined,
+  context: EvaluationContext,
+  now: () => Date,
+): boolean {
+  if (user !== undefined) {
+    if (segment.excluded.has(user)) return false;
+    if (segment.included.has(user)) return true;
+  }
+  return segment.when?.matches(context, now) === true;
+}
+
+function ruleMatches(
+  rule: CompiledRule,
+  user: string | undefined,
+  context: EvaluationContext,
+  now: () => Date,
+): boolean {
+  if (rule.segments !== undefined) {
+    if (!rule.segments.some((segment) => inSegment(segment, user, context, now))) return false;
+  }
+  return rule.when === undefined || rule.when.matches(context, now);
+}
+
+/** Prerequisites, then rules in order; undefined when no rule matches (the default rollout decides). */
+function evaluateTargeting(
+  compiled: CompiledDocument,
+  flag: CompiledFlag,
+  targeting: CompiledTargeting,
+  user: string | undefined,
+  context: EvaluationContext,
+  now: () => Date,
+  depth: number,
+): EvaluationDetails | undefined {
+  if (targeting.prerequisites.length > 0) {
+    if (depth >= MAX_PREREQUISITE_DEPTH) return targeting.tooDeep;
+    for (const p of targeting.prerequisites) {
+      const r = evaluateIn(compiled, p.flag, context, now, depth + 1);
+      const on = r.errorCode === undefined && r.variant !== undefined && r.variant !== OFF_VARIANT;
+      if (!on || (p.variant !== undefined && r.variant !== p.variant)) return p.failed;
+    }
+  }
+  const variants = flag.cumulative.length > 0;
+  for (const rule of targeting.rules) {
+    if (!ruleMatches(rule, user, context, now)) continue;
+    if (rule.fixed !== undefined) return rule.fixed;
+    if (rule.threshold < 10000) {
+      if (user === undefined) return flag.missingKey;
+      if (rule.threshold <= 0 || fineFromMod(flag.rolloutPrefix.mod10000(user)) >= rule.threshold)
+        return rule.off;
+    }
+    if (!variants) return rule.on[0] as EvaluationDetails;
+    if (user === undefined) return flag.missingKey;
+    return rule.on[pickVariant(flag, user)] as EvaluationDetails;
+  }
+  return undefined;
+}
 
 /**
- * Evaluates one flag for one context. Rule order (the seed article's, see docs/evaluation.md):
- * not found -> ERROR/FLAG_NOT_FOUND; a targetingKey that is not a string -> ERROR/INVALID_CONTEXT; disabled or killed -> off (DISABLED); allow-listed -> on
- * (TARGETING_MATCH); percent >= 100 -> on (STATIC; SPLIT for a variant flag); percent 0 -> off
- * (DEFAULT); no targeting key -> off (ERROR/TARGETING_KEY_MISSING); fine bucket < percent -> on
- * (SPLIT), else off (SPLIT).
+ * Evaluates one flag for one context. Order (docs/evaluation.md): not found -> ERROR/FLAG_NOT_FOUND;
+ * a targetingKey that is not a string -> ERROR/INVALID_CONTEXT; disabled or killed -> off
+ * (DISABLED); allow-listed -> on (TARGETING_MATCH); a prerequisite not served -> off
+ * (PREREQUISITE_FAILED); the first matching rule -> what it serves (TARGETING_MATCH,
+ * metadata.rule); then the default rollout: percent >= 100 -> on (STATIC; SPLIT for a variant
+ * flag); percent 0 -> off (DEFAULT); no targeting key -> off (ERROR/TARGETING_KEY_MISSING); fine
+ * bucket < percent -> on (SPLIT), else off (SPLIT). `now` is the instant rules see (default: the clock).
  */
 export function evaluate(
   document: FlagDocument | CompiledDocument,
   flagKey: string,
   context: EvaluationContext | undefined,
+  now: () => Date = wallClock,
 ): EvaluationDetails {
-  const flag = compiledFor(document).flags.get(flagKey);
+  return evaluateIn(compiledFor(document), flagKey, context, now, 0);
+}
+
+function evaluateIn(
+  compiled: CompiledDocument,
+  flagKey: string,
+  context: EvaluationContext | undefined,
+  now: () => Date,
+  depth: number,
+): EvaluationDetails {
+  const flag = compiled.flags.get(flagKey);
   if (flag === undefined) {
     return {
       value: undefined,
@@ -202,6 +427,18 @@ export function evaluate(
   const variants = flag.cumulative.length > 0;
   if (hasUser && flag.allowed.has(user)) {
     return flag.targeted[variants ? pickVariant(flag, user) : 0] as EvaluationDetails;
+  }
+  if (flag.targeting !== undefined) {
+    const targeted = evaluateTargeting(
+      compiled,
+      flag,
+      flag.targeting,
+      hasUser ? user : undefined,
+      context ?? emptyContext,
+      now,
+      depth,
+    );
+    if (targeted !== undefined) return targeted;
   }
   if (flag.threshold >= 10000) {
     if (!variants) return flag.staticOn[0] as EvaluationDetails;

@@ -2,3 +2,5 @@
 export * from "./document.js";
 export * from "./evaluate.js";
 export { bucketOf, fineBucketOf, percentThreshold, variantBucketOf } from "./hash.js";
+export { CUSTOM_FUNCTIONS, checkExpression, type ExpressionProblem, formatProblem } from "./rules.js";
+export { compareSemver } from "./semver.js";

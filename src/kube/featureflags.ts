@@ -1,5 +1,5 @@
 import type { CustomObjectsApi } from "@kubernetes/client-node";
-import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../api/index.js";
+import { type FeatureFlag, GROUP, PLURAL, SEGMENT_PLURAL, type Segment, VERSION } from "../api/index.js";
 
 /** FeatureFlags in one namespace, or in all when namespace is undefined, with the list's resourceVersion. */
 export async function listFeatureFlags(
@@ -25,4 +25,16 @@ export async function getFeatureFlag(
     plural: PLURAL,
     name,
   })) as FeatureFlag;
+}
+
+/** Segments in one namespace, or in all when namespace is undefined, with the list's resourceVersion. */
+export async function listSegments(
+  api: CustomObjectsApi,
+  namespace?: string,
+): Promise<{ items: Segment[]; resourceVersion: string }> {
+  const plural = SEGMENT_PLURAL;
+  const list = namespace
+    ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
+    : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
+  return { items: list.items as Segment[], resourceVersion: list.metadata?.resourceVersion ?? "" };
 }

@@ -19,11 +19,13 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   PLURAL,
+  SEGMENT_PLURAL,
+  type Segment,
   VERSION,
 } from "../api/index.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
 import { parseHostPort } from "../host-port.js";
-import { listFeatureFlags } from "../kube/featureflags.js";
+import { listFeatureFlags, listSegments } from "../kube/featureflags.js";
 import { Informer } from "../kube/informer.js";
 import { alertmanagerWebhook } from "../rollout/analysis.js";
 import {
@@ -78,6 +80,7 @@ export class Operator {
   readonly queue: WorkQueue;
   private readonly flagInformers: Informer<FeatureFlag>[] = [];
   private readonly configMapInformers: Informer<V1ConfigMap>[] = [];
+  private readonly segmentInformers: Informer<Segment>[] = [];
   private readonly reconciler: NamespaceReconciler;
   private readonly elector?: LeaderElector;
   readonly analysis: AnalysisRunner;
@@ -110,6 +113,16 @@ export class Operator {
           list: () => listFeatureFlags(custom, namespace),
         }),
       );
+      this.segmentInformers.push(
+        new Informer<Segment>({
+          name: `segments${namespace ? `/${namespace}` : ""}`,
+          kc,
+          log,
+          ...options.informer,
+          path: `/apis/${GROUP}/${VERSION}${nsPath}/${SEGMENT_PLURAL}`,
+          list: () => listSegments(custom, namespace),
+        }),
+      );
       this.configMapInformers.push(
         new Informer<V1ConfigMap>({
           name: `configmaps${namespace ? `/${namespace}` : ""}`,
@@ -131,7 +144,11 @@ export class Operator {
     const enqueue = (object: KubernetesObject) => {
       if (object.metadata?.namespace) this.queue.add(object.metadata.namespace);
     };
-    for (const informer of this.flagInformers) {
+    // A Segment is used only by flags of its own namespace: re-projecting that namespace re-projects them.
+    for (const informer of [
+      ...this.flagInformers,
+      ...this.segmentInformers,
+    ] as Informer<KubernetesObject>[]) {
       informer.on("add", enqueue);
       informer.on("update", (_old, object) => enqueue(object));
       informer.on("delete", enqueue);
@@ -184,6 +201,8 @@ export class Operator {
         }
         return undefined;
       },
+      listSegments: (namespace) =>
+        this.segmentInformers.flatMap((i) => i.list()).filter((s) => s.metadata.namespace === namespace),
       analysisFor: (flag) => this.analysis.outcomeFor(flag),
       rollout: options.rollout,
       now: options.now,
@@ -203,7 +222,9 @@ export class Operator {
 
   /** True once every informer has listed (and, with leader election, whether leading or standing by). */
   get ready(): boolean {
-    return [...this.flagInformers, ...this.configMapInformers].every((i) => i.synced);
+    return [...this.flagInformers, ...this.configMapInformers, ...this.segmentInformers].every(
+      (i) => i.synced,
+    );
   }
 
   get isLeader(): boolean {
@@ -249,7 +270,8 @@ export class Operator {
       throw new PermissionError(missing);
     }
     await this.startServer();
-    for (const informer of [...this.flagInformers, ...this.configMapInformers]) informer.start();
+    for (const informer of [...this.flagInformers, ...this.configMapInformers, ...this.segmentInformers])
+      informer.start();
     if (this.elector) this.elector.start();
     else this.startLeading();
   }
@@ -372,7 +394,9 @@ export class Operator {
     const drained = Promise.all(this.workers);
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
     await this.elector?.stop();
-    await Promise.all([...this.flagInformers, ...this.configMapInformers].map((i) => i.stop()));
+    await Promise.all(
+      [...this.flagInformers, ...this.configMapInformers, ...this.segmentInformers].map((i) => i.stop()),
+    );
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }

@@ -14,6 +14,7 @@ export interface Permission {
 
 export const REQUIRED_PERMISSIONS: Permission[] = [
   { group: "flagwright.dev", resource: "featureflags", verbs: ["get", "list", "watch"], scope: "watched" },
+  { group: "flagwright.dev", resource: "segments", verbs: ["get", "list", "watch"], scope: "watched" },
   {
     group: "flagwright.dev",
     resource: "featureflags",

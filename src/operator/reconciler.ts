@@ -17,23 +17,33 @@ import { setCondition } from "../api/conditions.js";
 import {
   API_VERSION,
   type FeatureFlag,
+  type FeatureFlagSpec,
   type FeatureFlagStatus,
   FIELD_MANAGER,
   flagKey,
   KIND,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  type Segment,
 } from "../api/index.js";
 import {
   buildDocument,
   canonicalJson,
   DOCUMENT_KEY,
+  type FlagDocument,
   flagRevision,
+  parseDocument,
   type ResolvedFlag,
 } from "../core/index.js";
 import { type AnalysisOutcome, decide, type RolloutDecision, type RolloutOptions } from "../rollout/steps.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { applyStatus } from "./status.js";
+import {
+  completeDocument,
+  nextScheduledChange,
+  resolveTargeting,
+  type TargetingResolution,
+} from "./targeting.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;
@@ -48,6 +58,8 @@ export interface ReconcilerOptions {
   identity: string;
   listFlags: (namespace: string) => FeatureFlag[];
   getConfigMap: (namespace: string) => V1ConfigMap | undefined;
+  /** Segments of the namespace, for the rules that name them. */
+  listSegments?: (namespace: string) => Segment[];
   /** Latest analysis result per flag uid, kept by the analysis loop. */
   analysisFor?: (flag: FeatureFlag) => AnalysisOutcome | undefined;
   rollout?: RolloutOptions;
@@ -65,6 +77,8 @@ interface Entry {
   key: string;
   decision: RolloutDecision;
   problem?: { reason: string; message: string };
+  /** When a rule reading `now` may next change the flag's answers (status.nextScheduledChange). */
+  nextChange?: Date;
 }
 
 export class NamespaceReconciler {
@@ -94,6 +108,16 @@ export class NamespaceReconciler {
       }),
     }));
 
+    // Targeting (rules, segments, prerequisites) is resolved for the namespace as a whole.
+    const specs = new Map<string, FeatureFlagSpec>();
+    for (const entry of entries) if (!specs.has(entry.key)) specs.set(entry.key, entry.flag.spec);
+    const segments = new Map(
+      (this.options.listSegments?.(namespace) ?? []).map((s) => [s.metadata.name ?? "", s.spec] as const),
+    );
+    const targeting = resolveTargeting(specs, segments);
+    for (const entry of entries) entry.nextChange = nextScheduledChange(entry.flag.spec, segments, at);
+    const previous = lastGoodDocument(this.options.getConfigMap(namespace));
+
     const resolved: Record<string, ResolvedFlag> = {};
     const owners = new Map<string, Entry>();
     let bytes = 2;
@@ -106,7 +130,8 @@ export class NamespaceReconciler {
         };
         continue;
       }
-      const flag = resolveFlag(entry);
+      const flag = resolveFlag(entry, targeting, previous);
+      if (flag === undefined) continue;
       const size = Buffer.byteLength(canonicalJson({ [entry.key]: flag })) + 1;
       if (bytes + size > MAX_DOCUMENT_BYTES) {
         entry.problem = {
@@ -120,14 +145,26 @@ export class NamespaceReconciler {
       resolved[entry.key] = flag;
     }
 
+    const completed = completeDocument(resolved, targeting.segments, previous?.segments);
+    for (const entry of entries) {
+      const problem = completed.dropped.get(entry.key);
+      if (problem && owners.get(entry.key) === entry) entry.problem = problem;
+    }
     const projected = entries.filter((e) => !e.problem);
-    const document = buildDocument(namespace, resolved);
+    const document = buildDocument(namespace, resolved, undefined, completed.segments);
     const revision = document.revision;
     if (entries.length === 0) {
       await this.deleteConfigMap(namespace);
       this.options.metrics.projectionBytes.remove({ namespace });
     } else {
-      await this.applyConfigMap(namespace, document, projected, at);
+      // Sidecars refuse a document they cannot parse; never write one (the last good keeps serving).
+      const invalid = documentProblem(document);
+      if (invalid)
+        this.options.log.error(
+          { namespace, reason: "InvalidDocument", err: invalid },
+          "not projecting an invalid document",
+        );
+      else await this.applyConfigMap(namespace, document, projected, at);
       this.options.metrics.projectionBytes.set({ namespace }, bytes);
     }
 
@@ -148,6 +185,10 @@ export class NamespaceReconciler {
       const next = entry.decision.requeueAfterMs;
       if (next !== undefined && (requeueAfterMs === undefined || next < requeueAfterMs))
         requeueAfterMs = next;
+      // Come back when a scheduled change has happened, to show the one after it.
+      const scheduled = entry.nextChange && entry.nextChange.getTime() - at.getTime() + 1000;
+      if (scheduled && (requeueAfterMs === undefined || scheduled < requeueAfterMs))
+        requeueAfterMs = scheduled;
     }
     return { requeueAfterMs };
   }
@@ -220,6 +261,8 @@ export class NamespaceReconciler {
     const { flag, decision, problem } = entry;
     const current = flag.status ?? {};
     const next: FeatureFlagStatus = { ...decision.status, key: entry.key };
+    if (entry.nextChange) next.nextScheduledChange = entry.nextChange.toISOString();
+    else delete next.nextScheduledChange;
     let conditions = next.conditions ?? [];
     const generation = flag.metadata.generation;
     if (problem) {
@@ -313,7 +356,41 @@ export class NamespaceReconciler {
   }
 }
 
-function resolveFlag({ flag, decision }: Entry): ResolvedFlag {
+function documentProblem(document: FlagDocument): string | undefined {
+  try {
+    parseDocument(JSON.stringify(document));
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** The namespace's projected document, if it is readable: the last good projection of each flag. */
+function lastGoodDocument(configMap: V1ConfigMap | undefined): FlagDocument | undefined {
+  const text = configMap?.data?.[DOCUMENT_KEY];
+  if (text === undefined) return undefined;
+  try {
+    return parseDocument(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The flag as it goes into the document. A flag whose targeting cannot be resolved gets the
+ * problem and keeps its last good projection, unless it is off for everyone now (a kill still wins).
+ */
+function resolveFlag(
+  entry: Entry,
+  targeting: TargetingResolution,
+  previous?: FlagDocument,
+): ResolvedFlag | undefined {
+  const { flag, decision } = entry;
+  const problem = targeting.problems.get(entry.key);
+  if (problem) {
+    entry.problem = problem;
+    if (flag.spec.enabled && !decision.killed) return previous?.flags[entry.key];
+  }
   const content: Omit<ResolvedFlag, "revision"> = {
     enabled: flag.spec.enabled,
     killed: decision.killed,
@@ -326,7 +403,13 @@ function resolveFlag({ flag, decision }: Entry): ResolvedFlag {
     );
   }
   if (flag.spec.defaultValue !== undefined) content.defaultValue = flag.spec.defaultValue;
-  return { ...content, revision: flagRevision(content) };
+  if (!problem) Object.assign(content, targeting.targeting.get(entry.key));
+  // The segments a flag names are part of what it serves: a segment change is a new flag revision.
+  const used = [...new Set((content.rules ?? []).flatMap((r) => r.segments ?? []))].sort();
+  const revisionOf = used.length
+    ? { ...content, segments: Object.fromEntries(used.map((n) => [n, targeting.segments[n]])) }
+    : content;
+  return { ...content, revision: flagRevision(revisionOf) };
 }
 
 export async function createEvent(

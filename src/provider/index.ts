@@ -26,6 +26,7 @@ import {
   evaluate,
   type FlagDocument,
   parseDocument,
+  servedBySplit,
 } from "../core/index.js";
 import type { ExperimentCounters } from "../sidecar/experiment-counters.js";
 import { FileSource } from "../sidecar/file-source.js";
@@ -169,7 +170,7 @@ export class FlagwrightProvider implements Provider {
   /**
    * OpenFeature tracking: a conversion event for the flag named in the details (`flag`), attributed
    * to the variant the user is assigned now. Events without a flag or targeting key, or for users
-   * without a variant, are ignored (track never throws).
+   * without a variant or whom a rule serves a fixed variant, are ignored (track never throws).
    */
   track(eventName: string, context: EvaluationContext, details: TrackingEventDetails = {}): void {
     const counters = this.#opts.experiments;
@@ -185,8 +186,9 @@ export class FlagwrightProvider implements Provider {
       return;
     }
     if (!/^[A-Za-z0-9_.:-]+$/.test(eventName)) return;
-    const r = evaluate(compiled, flag, { targetingKey: user });
-    if (r.errorCode !== undefined || r.variant === undefined) return;
+    // The whole context: a rule may have sent this user to a fixed variant, outside the experiment.
+    const r = evaluate(compiled, flag, context);
+    if (r.errorCode !== undefined || r.variant === undefined || !servedBySplit(r)) return;
     counters.conversion(compiled.document.namespace, flag, r.variant, user, eventName, details.value);
   }
 

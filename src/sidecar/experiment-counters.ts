@@ -11,7 +11,7 @@
 // conversions) per process, remembering at most `maxUsers` keys (oldest forgotten first), so the
 // counts approximate users, the unit the analysis assumes. Mode "every" counts every evaluation.
 import { Counter, type Registry } from "prom-client";
-import type { EvaluationDetails, FlagDocument } from "../core/index.js";
+import { type EvaluationDetails, type FlagDocument, servedBySplit } from "../core/index.js";
 
 export type ExposureMode = "first" | "every";
 export const EXPOSURE_MODES: readonly ExposureMode[] = ["first", "every"];
@@ -83,6 +83,8 @@ export class ExperimentCounters {
   exposure(document: FlagDocument, flag: string, user: string, result: EvaluationDetails): void {
     const variant = result.variant;
     if (variant === undefined || result.errorCode !== undefined) return;
+    // A rule that sends users to a fixed variant takes them out of the experiment's comparison.
+    if (!servedBySplit(result)) return;
     if (document.flags[flag]?.variants === undefined) return;
     const namespace = document.namespace;
     if (this.mode === "first" && !this.#seenExposures.add(`${flag}\0${user}`)) return;
@@ -112,6 +114,8 @@ export interface TrackRequest {
   targetingKey: string;
   event: string;
   value?: number;
+  /** The evaluation context's other attributes, for flags whose rules read them. */
+  context?: Record<string, unknown>;
 }
 
 /** Validates a /track body; returns the request or a message naming the bad field. */
@@ -135,5 +139,10 @@ export function parseTrackRequest(body: unknown): TrackRequest | string {
     event: b.event as string,
   };
   if (typeof b.value === "number") request.value = b.value;
+  if (b.context !== undefined) {
+    if (b.context === null || typeof b.context !== "object" || Array.isArray(b.context))
+      return "context must be a JSON object";
+    request.context = b.context as Record<string, unknown>;
+  }
   return request;
 }

@@ -7,7 +7,7 @@
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type EvaluationDetails, evaluate } from "../core/index.js";
+import { canonicalJson, type EvaluationDetails, evaluate, servedBySplit } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
@@ -274,9 +274,16 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       if (user !== undefined && user !== null && typeof user !== "string") {
         throw new HttpError(400, "INVALID_CONTEXT", "targetingKey must be a string");
       }
-      // Results depend on the document and the targeting key only, so the tag covers exactly those.
-      const etag = `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
-      if (etagMatches(req.headers["if-none-match"], etag)) {
+      // Without rules results depend on the document and the targeting key only, with rules on the
+      // whole context, so the tag covers exactly those; rules that read `now` get no tag at all.
+      const dependsOn = loaded.compiled.dependsOn;
+      const etag =
+        dependsOn === "time"
+          ? undefined
+          : dependsOn === "context"
+            ? `"${loaded.document.revision}-${sha256Hex(canonicalJson(context)).slice(0, 16)}"`
+            : `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
+      if (etag !== undefined && etagMatches(req.headers["if-none-match"], etag)) {
         if (opts.isClosing()) res.setHeader("connection", "close");
         res.writeHead(304, { etag });
         res.end();
@@ -290,7 +297,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         body += first ? fragment(key, result) : `,${fragment(key, result)}`;
         first = false;
       }
-      send(res, 200, `${body}]}`, [...JSON_HEADERS, "etag", etag]);
+      send(res, 200, `${body}]}`, etag === undefined ? JSON_HEADERS : [...JSON_HEADERS, "etag", etag]);
       metrics.answered("bulk", started);
     } catch (error) {
       if (error instanceof HttpError && error.status === 400) {
@@ -316,10 +323,11 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       if (typeof t === "string") throw new HttpError(400, "INVALID_CONTEXT", t);
       const loaded = store.current;
       if (loaded === undefined) return notReady(res, t.flag);
-      const result = evaluate(loaded.compiled, t.flag, { targetingKey: t.targetingKey });
+      // With the attributes the flag's rules read: a user a rule serves a fixed variant is not in the split.
+      const result = evaluate(loaded.compiled, t.flag, { ...t.context, targetingKey: t.targetingKey });
       if (result.errorCode === "FLAG_NOT_FOUND")
         throw new HttpError(404, "FLAG_NOT_FOUND", `flag ${t.flag} not found`);
-      if (result.errorCode !== undefined || result.variant === undefined) {
+      if (result.errorCode !== undefined || result.variant === undefined || !servedBySplit(result)) {
         return send(
           res,
           200,

@@ -33,3 +33,4 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "flagwright.webhookName" -}}{{ .Release.Name }}-flagwright-injector{{- end -}}
+{{- define "flagwright.validationName" -}}{{ .Release.Name }}-flagwright-validation{{- end -}}

@@ -34,6 +34,10 @@ interface OperatorFlags {
   injectionWebhookConfig?: string;
   injectionCertSecret?: string;
   injectionDnsNames?: string;
+  validationAddress?: string;
+  validationWebhookConfig?: string;
+  validationCertSecret?: string;
+  validationDnsNames?: string;
   sidecarImage?: string;
 }
 
@@ -141,6 +145,16 @@ export function registerOperatorCommand(program: Command): void {
     .addOption(
       new Option("--sidecar-image <image>", "image of the injected sidecar").env("FLAGWRIGHT_SIDECAR_IMAGE"),
     )
+    .option(
+      "--validation-address <host:port>",
+      "serve the targeting validation webhook (TLS, POST /validate: compiles every CEL rule and Segment) here",
+    )
+    .option("--validation-webhook-config <name>", "ValidatingWebhookConfiguration whose caBundle gets the CA")
+    .option(
+      "--validation-cert-secret <name>",
+      "Secret in the operator's namespace keeping the validation webhook CA and certificate",
+    )
+    .option("--validation-dns-names <list>", "comma-separated names the validation certificate covers")
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["debug", "info", "warn", "error"])
@@ -149,10 +163,11 @@ export function registerOperatorCommand(program: Command): void {
     .action(async (flags: OperatorFlags) => {
       // Loaded here, not at the top: every CLI command shares this module graph, and the
       // Kubernetes client alone is ~70 MiB of a file-mode sidecar's memory.
-      const [kc, { Operator }, { startInjection }] = await Promise.all([
+      const [kc, { Operator }, { startInjection }, { startValidation }] = await Promise.all([
         loadKubeConfig({ kubeconfig: flags.kubeconfig }),
         import("../../operator/operator.js"),
         import("../../operator/injection/webhook.js"),
+        import("../../operator/validation-webhook.js"),
       ]);
       const log = createLogger("operator", flags.logLevel);
       const workers = Number(flags.workers);
@@ -214,12 +229,14 @@ export function registerOperatorCommand(program: Command): void {
       });
       const shutdownMs = parseDuration(flags.shutdownTimeout);
       let injection: InjectionServer | undefined;
+      let validation: InjectionServer | undefined;
       let stopping = false;
       const shutdown = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ reason: signal }, "shutting down");
         await injection?.stop();
+        await validation?.stop();
         // Bounded: a hung API request must not keep a terminating Pod (or a test) waiting forever.
         const forced = new Promise<"forced">((resolve) =>
           setTimeout(() => resolve("forced"), shutdownMs + 5_000).unref(),
@@ -249,6 +266,22 @@ export function registerOperatorCommand(program: Command): void {
                 .map((n) => n.trim())
                 .filter(Boolean),
               ipAddresses: ["127.0.0.1"],
+            },
+            log,
+          );
+        }
+        if (flags.validationAddress) {
+          validation = await startValidation(
+            kc,
+            {
+              address: flags.validationAddress,
+              certSecret: flags.validationCertSecret,
+              namespace: process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace,
+              webhookConfig: flags.validationWebhookConfig,
+              dnsNames: (flags.validationDnsNames ?? "localhost")
+                .split(",")
+                .map((n) => n.trim())
+                .filter(Boolean),
             },
             log,
           );

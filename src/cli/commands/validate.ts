@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseAllDocuments } from "yaml";
-import { KIND } from "../../api/schema.js";
-import { validateFeatureFlag } from "../../api/validate.js";
+import { KIND, SEGMENT_KIND } from "../../api/schema.js";
+import { validateFeatureFlag, validateSegment } from "../../api/validate.js";
 
 /** Validates every FeatureFlag in the files; returns the lines to print and whether all passed. */
 export function validateFiles(files: string[]): { lines: string[]; ok: boolean; flags: number } {
@@ -28,10 +28,12 @@ export function validateFiles(files: string[]): { lines: string[]; ok: boolean; 
         return;
       }
       const object = doc.toJS() as { kind?: unknown; metadata?: { name?: string } } | null;
-      if (object === null || object.kind !== KIND) return; // other kinds (and empty documents) are not ours
+      // Other kinds (and empty documents) are not ours.
+      if (object === null || (object.kind !== KIND && object.kind !== SEGMENT_KIND)) return;
       flags++;
       const name = object.metadata?.name ?? "(no name)";
-      for (const problem of validateFeatureFlag(object)) {
+      const validate = object.kind === KIND ? validateFeatureFlag : validateSegment;
+      for (const problem of validate(object)) {
         ok = false;
         lines.push(`${where} ${name}: ${problem.field || "(document)"}: ${problem.message}`);
       }
@@ -44,14 +46,16 @@ export function registerValidateCommand(program: Command): void {
   program
     .command("validate")
     .description(
-      "Check FeatureFlag manifests offline against the CRD's schema and rules (the same ones the API\n" +
-        "server enforces). Prints every problem as FILE#DOCUMENT NAME: FIELD: MESSAGE; exits 1 if any.",
+      "Check FeatureFlag and Segment manifests offline against the CRDs' schema and rules (the same ones\n" +
+        "the API server enforces) and compile every CEL rule (spec.rules[].when, a Segment's spec.when), as\n" +
+        "the admission webhook does. Prints every problem as FILE#DOCUMENT NAME: FIELD: MESSAGE (with\n" +
+        "LINE:COLUMN in the expression for CEL); exits 1 if any.",
     )
     .argument("<files...>", "YAML or JSON files; documents of other kinds are skipped")
     .action((files: string[]) => {
       const { lines, ok, flags } = validateFiles(files);
       for (const line of lines) console.error(line);
-      if (ok) console.log(`${flags} FeatureFlag${flags === 1 ? "" : "s"} valid`);
+      if (ok) console.log(`${flags} manifest${flags === 1 ? "" : "s"} valid`);
       process.exitCode = ok ? 0 : 1;
     });
 }

@@ -1,7 +1,16 @@
 // The `kubectl flagwright status` table.
 import { type FeatureFlag, flagKey } from "../../api/index.js";
 
-const HEADERS = ["KEY", "PHASE", "STEP", "CURRENT", "TARGET", "LAST ANALYSIS", "ROLLBACK"] as const;
+const HEADERS = [
+  "KEY",
+  "PHASE",
+  "STEP",
+  "CURRENT",
+  "TARGET",
+  "LAST ANALYSIS",
+  "ROLLBACK",
+  "NEXT CHANGE",
+] as const;
 
 function ago(at: string | undefined, now: Date): string {
   const t = at ? Date.parse(at) : Number.NaN;
@@ -41,7 +50,17 @@ export function statusRow(flag: FeatureFlag, now: Date): string[] {
     flag.spec.enabled ? target : `${target} (disabled)`,
     last,
     rollback,
+    // A rule reading `now` changes answers at this instant (status.nextScheduledChange).
+    s.nextScheduledChange ? `${s.nextScheduledChange} (${until(s.nextScheduledChange, now)})` : "-",
   ];
+}
+
+function until(at: string, now: Date): string {
+  const s = Math.max(0, Math.round((Date.parse(at) - now.getTime()) / 1000));
+  if (s < 120) return `in ${s}s`;
+  if (s < 7200) return `in ${Math.round(s / 60)}m`;
+  if (s < 172_800) return `in ${Math.round(s / 3600)}h`;
+  return `in ${Math.round(s / 86_400)}d`;
 }
 
 export function statusTable(flags: FeatureFlag[], now: Date): string {

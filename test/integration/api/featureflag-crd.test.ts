@@ -38,7 +38,7 @@ describe("FeatureFlag CRD on a real API server", () => {
       // The examples name the default namespace; server-side dry run validates without keeping them.
       const out = await kubectl(["apply", "--dry-run=server", "-f", new URL(file, examplesDir).pathname]);
       expect(out, file).toMatch(
-        /featureflag\.flagwright\.dev\/\S+ (created|configured|unchanged) \(server dry run\)/,
+        /(featureflag|segment)\.flagwright\.dev\/\S+ (created|configured|unchanged) \(server dry run\)/,
       );
     }
   });
@@ -144,7 +144,7 @@ describe("FeatureFlag CRD on a real API server", () => {
     }
   });
 
-  it("prints key, enabled, target %, current %, phase and age with kubectl get ff", async () => {
+  it("prints key, enabled, target %, current %, phase, next scheduled change and age with kubectl get ff", async () => {
     await kubectl(
       ["apply", "-n", ns.name, "-f", "-"],
       manifest("columns", { key: "columns-key", enabled: true, rollout: { percent: 25 } }),
@@ -169,9 +169,10 @@ describe("FeatureFlag CRD on a real API server", () => {
       "TARGET %",
       "CURRENT %",
       "PHASE",
+      "NEXT CHANGE",
       "AGE",
     ]);
-    expect(row).toMatch(/^columns\s+columns-key\s+true\s+25\s+25\s+Completed\s+\d+s$/);
+    expect(row).toMatch(/^columns\s+columns-key\s+true\s+25\s+25\s+Completed\s+\d+s$/); // no scheduled change: blank
     // The category lists FeatureFlags with everything else of Flagwright's.
     expect(await kubectl(["get", "flagwright", "-n", ns.name, "-o", "name"])).toContain(
       "featureflag.flagwright.dev/columns",

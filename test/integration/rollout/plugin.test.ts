@@ -216,7 +216,9 @@ describe("kubectl flagwright against the API server", () => {
     });
     const one = await run(["status", "table"]);
     expect(one.code).toBe(0);
-    expect(one.out).toMatch(/^KEY\s+PHASE\s+STEP\s+CURRENT\s+TARGET\s+LAST ANALYSIS\s+ROLLBACK\n/);
+    expect(one.out).toMatch(
+      /^KEY\s+PHASE\s+STEP\s+CURRENT\s+TARGET\s+LAST ANALYSIS\s+ROLLBACK\s+NEXT CHANGE\n/,
+    );
     expect(one.out).toMatch(/table\s+Progressing\s+1\/3\s+1%\s+100%\s+Passed \d+s ago\s+-/);
     const all = await run(["status"]);
     expect(all.out.split("\n").filter(Boolean).length).toBeGreaterThan(2);

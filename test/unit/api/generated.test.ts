@@ -1,7 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderCrdYaml, renderReference, renderTypes } from "../../../scripts/render-api.js";
+import {
+  renderCrdYaml,
+  renderReference,
+  renderSegmentCrdYaml,
+  renderTypes,
+} from "../../../scripts/render-api.js";
 
 const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
 
@@ -14,6 +19,16 @@ describe("generated API files", () => {
     expect(read("deploy/crds/featureflags.flagwright.dev.yaml")).toBe(
       read("crds/featureflags.flagwright.dev.yaml"),
     );
+  });
+
+  it("the Segment CRD in crds/ and deploy/crds/ matches src/api/schema.ts, namespaced with short name seg", async () => {
+    const wanted = await renderSegmentCrdYaml();
+    expect(read("crds/segments.flagwright.dev.yaml")).toBe(wanted);
+    expect(read("deploy/crds/segments.flagwright.dev.yaml")).toBe(wanted);
+    const crd = parse(wanted);
+    expect(crd.spec.scope).toBe("Namespaced");
+    expect(crd.spec.names.shortNames).toEqual(["seg"]);
+    expect(read("deploy/kustomization.yaml")).toContain("crds/segments.flagwright.dev.yaml");
   });
 
   it("src/api/types.generated.ts matches src/api/schema.ts (run npm run generate)", async () => {
@@ -38,6 +53,7 @@ describe("generated API files", () => {
       "Target %",
       "Current %",
       "Phase",
+      "Next Change",
       "Age",
     ]);
   });

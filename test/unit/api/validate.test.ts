@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parse } from "yaml";
-import { validateFeatureFlag } from "../../../src/api/validate.js";
+import { parseAllDocuments } from "yaml";
+import { validateFeatureFlag, validateSegment } from "../../../src/api/validate.js";
 import { flagManifest, invalidCases } from "../../fixtures/invalid-flags.js";
 
 describe("validateFeatureFlag (offline, same schema as the CRD)", () => {
@@ -17,7 +17,11 @@ describe("validateFeatureFlag (offline, same schema as the CRD)", () => {
   it("accepts every example manifest", () => {
     const dir = new URL("../../../examples/", import.meta.url);
     for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
-      expect(validateFeatureFlag(parse(readFileSync(new URL(file, dir), "utf8"))), file).toEqual([]);
+      for (const doc of parseAllDocuments(readFileSync(new URL(file, dir), "utf8"))) {
+        const object = doc.toJS() as { kind: string };
+        const validate = object.kind === "Segment" ? validateSegment : validateFeatureFlag;
+        expect(validate(object), file).toEqual([]);
+      }
     }
   });
 
@@ -49,5 +53,77 @@ describe("validateFeatureFlag (offline, same schema as the CRD)", () => {
       "spec.extra",
       "spec.rollout.percent",
     ]);
+  });
+});
+
+describe("targeting manifests (issue 18)", () => {
+  let n = 0;
+  const rule = (when: string, serve: Record<string, unknown> = { enabled: true }) => ({
+    name: `r${n++}`,
+    when,
+    serve,
+  });
+
+  it("names the rule's field and the position in the expression when CEL does not compile", () => {
+    const problems = validateFeatureFlag(
+      flagManifest("bad-cel", {
+        enabled: true,
+        rules: [rule('country == "DE"'), rule('email.endsWith("@acme.com") && nosuch(email)')],
+      }),
+    );
+    expect(problems).toEqual([
+      {
+        field: "spec.rules[1].when",
+        message: "invalid CEL at 1:32: found no matching overload for 'nosuch(dyn)'",
+      },
+    ]);
+    expect(
+      validateFeatureFlag(flagManifest("syntax", { enabled: true, rules: [rule("plan ==\n  ")] })),
+    ).toEqual([{ field: "spec.rules[0].when", message: "invalid CEL at 2:3: Unexpected token: EOF" }]);
+  });
+
+  it("enforces the CRD rules on rules and prerequisites", () => {
+    const fields = (spec: Record<string, unknown>) =>
+      validateFeatureFlag(flagManifest("f", { enabled: true, ...spec })).map(
+        (p) => `${p.field}: ${p.message}`,
+      );
+    expect(fields({ rules: [rule("true", { enabled: true, percent: 5 })] })).toEqual([
+      "spec.rules[0].serve: serve needs exactly one of enabled, variant or percent",
+    ]);
+    expect(fields({ rules: [{ name: "no-when", serve: { enabled: true } }] })).toEqual([
+      "spec.rules[0]: a rule needs when, segments, or both",
+    ]);
+    expect(fields({ rules: [rule("true", { variant: "nope" })] })).toEqual([
+      "spec: rules[].serve.variant must name one of the variants",
+    ]);
+    expect(
+      fields({
+        rules: [
+          { ...rule("true"), name: "same" },
+          { ...rule("false"), name: "same" },
+        ],
+      })[0],
+    ).toMatch(/^spec\.rules\[1\]: Duplicate value/);
+    expect(fields({ prerequisites: [{ flag: "a" }, { flag: "a" }] })[0]).toMatch(
+      /^spec\.prerequisites\[1\]: Duplicate/,
+    );
+  });
+
+  it("validates Segments: schema, rules and the when expression", () => {
+    const segment = (spec: Record<string, unknown>) => ({
+      apiVersion: "flagwright.dev/v1alpha1",
+      kind: "Segment",
+      metadata: { name: "beta" },
+      spec,
+    });
+    expect(validateSegment(segment({ when: 'plan == "beta"', included: ["a"] }))).toEqual([]);
+    expect(validateSegment(segment({ description: "empty" }))).toEqual([
+      { field: "spec", message: "a segment needs when, included, or both" },
+    ]);
+    expect(validateSegment(segment({ when: "plan ===" }))[0]?.field).toBe("spec.when");
+    expect(validateSegment(segment({ when: "x", extra: 1 }))[0]).toEqual({
+      field: "spec.extra",
+      message: "unknown field",
+    });
   });
 });

@@ -75,10 +75,10 @@ const nonDefault = [
 ];
 
 describe("charts/flagwright", () => {
-  it("charts/flagwright/crds holds the same CRD as crds/ (run npm run generate)", () => {
-    expect(read("charts/flagwright/crds/featureflags.flagwright.dev.yaml")).toBe(
-      read("crds/featureflags.flagwright.dev.yaml"),
-    );
+  it("charts/flagwright/crds holds the same CRDs as crds/ (run npm run generate)", () => {
+    for (const crd of ["featureflags.flagwright.dev.yaml", "segments.flagwright.dev.yaml"]) {
+      expect(read(`charts/flagwright/crds/${crd}`), crd).toBe(read(`crds/${crd}`));
+    }
   });
 
   it("passes helm lint with default and non-default values", async () => {
@@ -105,6 +105,12 @@ describe("charts/flagwright", () => {
         "RoleBinding",
         "Service",
         "ServiceAccount",
+        // The targeting validation webhook (validation.enabled) and its caBundle/Secret RBAC.
+        "ValidatingWebhookConfiguration",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
       ].sort(),
     );
     const deployment = find(objs, "Deployment");
@@ -122,7 +128,10 @@ describe("charts/flagwright", () => {
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
     expect(container.livenessProbe.httpGet.path).toBe("/healthz");
     expect(container.resources.requests).toEqual({ cpu: "50m", memory: "96Mi" });
-    expect(find(objs, "Service").spec.ports).toEqual([{ name: "http", port: 8080, targetPort: "http" }]);
+    expect(find(objs, "Service").spec.ports).toEqual([
+      { name: "http", port: 8080, targetPort: "http" },
+      { name: "validation", port: 9444, targetPort: "validation" },
+    ]);
   });
 
   it("renders a Deployment that meets the restricted Pod Security Standard", async () => {
@@ -258,8 +267,13 @@ describe("charts/flagwright", () => {
     it("separate spec writes from status controls: authors no status, release managers no spec", async () => {
       const objs = await render();
       const rules = (role: string) => flatten(find(objs, "ClusterRole", `fw-flagwright-${role}`).rules);
-      const read = ["get", "list", "watch"].map((v) => `flagwright.dev|featureflags|${v}`).sort();
-      const writes = ["create", "update", "patch", "delete"].map((v) => `flagwright.dev|featureflags|${v}`);
+      const resources = ["featureflags", "segments"];
+      const read = resources
+        .flatMap((r) => ["get", "list", "watch"].map((v) => `flagwright.dev|${r}|${v}`))
+        .sort();
+      const writes = resources.flatMap((r) =>
+        ["create", "update", "patch", "delete"].map((v) => `flagwright.dev|${r}|${v}`),
+      );
       expect(rules("flag-author")).toEqual([...read, ...writes].sort());
       expect(rules("release-manager")).toEqual(
         [
@@ -279,7 +293,7 @@ describe("charts/flagwright", () => {
     it("are left out with userRoles.create=false and not aggregated with aggregateToDefaultRoles=false", async () => {
       const none = await render("--set", "userRoles.create=false");
       const names = none.filter((o) => o.kind === "ClusterRole").map((o) => o.metadata.name);
-      expect(names).toEqual(["fw-flagwright-operator"]);
+      expect(names).toEqual(["fw-flagwright-operator", "fw-flagwright-validation"]);
       const plain = await render("--set", "userRoles.aggregateToDefaultRoles=false");
       for (const role of USER_ROLES) {
         expect(aggregateLabels(find(plain, "ClusterRole", `fw-flagwright-${role}`)), role).toEqual([]);
@@ -309,7 +323,15 @@ describe("charts/flagwright", () => {
     for (const field of ["image", "ports", "readinessProbe", "livenessProbe", "resources", "env"]) {
       expect(c[field], field).toEqual(b[field]);
     }
-    for (const arg of b.args) expect(c.args, arg).toContain(arg);
+    // Webhook object names carry the release name in the chart; their presence is compared instead.
+    for (const arg of b.args) {
+      if (/^--validation-(webhook-config|cert-secret|dns-names)=/.test(arg)) {
+        expect(
+          c.args.some((a: string) => a.startsWith(arg.split("=")[0] as string)),
+          arg,
+        ).toBe(true);
+      } else expect(c.args, arg).toContain(arg);
+    }
     // The chart sets the user for the whole pod; the base on the container.
     const { runAsUser, ...containerContext } = b.securityContext;
     expect(c.securityContext).toMatchObject(containerContext);

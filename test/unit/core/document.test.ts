@@ -104,8 +104,8 @@ describe("parseDocument", () => {
   });
 
   it("refuses a newer version with a clear message and ignores additive fields", () => {
-    expect(problemsOf(doc({}, { version: 2 }))).toEqual([
-      "version: document version 2 is newer than this reader supports (1); upgrade flagwright",
+    expect(problemsOf(doc({}, { version: 3 }))).toEqual([
+      "version: document version 3 is newer than this reader supports (2); upgrade flagwright",
     ]);
     const parsed = parseDocument(doc({ x: { ...flag(), futureField: { any: 1 } } }, { shards: 3 }));
     expect(parsed.flags.x?.percent).toBe(25);

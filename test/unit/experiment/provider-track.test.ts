@@ -49,4 +49,38 @@ describe("provider tracking API", () => {
       metricValue(text, "flagwright_conversion_value_total", { flag: "banner", event: "purchase" }),
     ).toBe(3);
   });
+
+  it("counts neither exposures nor conversions for users a rule sends to a fixed variant", async () => {
+    const targeted = makeDocument({
+      banner: {
+        percent: 100,
+        variants: [
+          { name: "red", weight: 50, value: "red" },
+          { name: "blue", weight: 50, value: "blue" },
+        ],
+        rules: [{ name: "staff", when: 'email.endsWith("@acme.com")', serve: { variant: "blue" } }],
+      },
+    });
+    const registry = new Registry();
+    const provider = new FlagwrightProvider({
+      document: targeted,
+      experiments: new ExperimentCounters(registry),
+    });
+    await OpenFeature.setProviderAndWait("experiments-rules", provider);
+    const client = OpenFeature.getClient("experiments-rules");
+    const staff = { targetingKey: "s1", email: "s1@acme.com" };
+    expect(await client.getStringValue("banner", "none", staff)).toBe("blue");
+    client.track("purchase", staff, { flag: "banner" });
+    const customer = { targetingKey: "c1", email: "c1@example.com" };
+    const variant = await client.getStringValue("banner", "none", customer);
+    client.track("purchase", customer, { flag: "banner" });
+    const text = await registry.metrics();
+    const count = (name: string, v: string) => metricValue(text, name, { flag: "banner", variant: v }) ?? 0;
+    // Only the customer, served by the split, counts.
+    expect(count("flagwright_exposures_total", "red") + count("flagwright_exposures_total", "blue")).toBe(1);
+    expect(count("flagwright_exposures_total", variant)).toBe(1);
+    expect(count("flagwright_conversions_total", "red") + count("flagwright_conversions_total", "blue")).toBe(
+      1,
+    );
+  });
 });

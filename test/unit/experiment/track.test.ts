@@ -15,6 +15,14 @@ const doc = makeDocument({
     ],
   },
   plain: { percent: 100 },
+  targeted: {
+    percent: 100,
+    variants: [
+      { name: "red", weight: 50 },
+      { name: "blue", weight: 50 },
+    ],
+    rules: [{ name: "staff", when: 'email.endsWith("@acme.com")', serve: { variant: "blue" } }],
+  },
   dark: {
     percent: 0,
     variants: [
@@ -117,5 +125,26 @@ describe("POST /track", () => {
     expect(off.json).toMatchObject({ counted: false, reason: "no variant for this user" });
     expect((await fetch(`${s.url}/track`)).status).toBe(405);
     expect(metricValue(await metrics(s), "flagwright_conversions_total", { flag: "dark" })).toBeUndefined();
+  });
+
+  it("evaluates /track with the posted context: users a rule serves a fixed variant are not counted", async () => {
+    const s = await setup();
+    const staff = await post(`${s.url}/track`, {
+      flag: "targeted",
+      targetingKey: "s1",
+      event: "x",
+      context: { email: "s1@acme.com" },
+    });
+    expect(staff.json).toMatchObject({ counted: false, reason: "no variant for this user" });
+    const customer = await post(`${s.url}/track`, {
+      flag: "targeted",
+      targetingKey: "c1",
+      event: "x",
+      context: { email: "c1@example.com" },
+    });
+    expect(customer.json).toMatchObject({ counted: true });
+    expect(
+      (await post(`${s.url}/track`, { flag: "targeted", targetingKey: "c", event: "x", context: [] })).status,
+    ).toBe(400);
   });
 });

@@ -174,17 +174,25 @@ describe("status table", () => {
       },
       {
         ...flagWith(
-          { phase: "Completed", currentPercent: 25, controls: { killed: { at: "x" } } },
+          {
+            phase: "Completed",
+            currentPercent: 25,
+            controls: { killed: { at: "x" } },
+            nextScheduledChange: "2026-01-03T12:00:00.000Z",
+          },
           { enabled: true, key: "banner", rollout: { percent: 25 } },
         ),
       },
     ];
     const table = statusTable(flags, NOW).split("\n");
-    expect(table[0]).toMatch(/^KEY\s+PHASE\s+STEP\s+CURRENT\s+TARGET\s+LAST ANALYSIS\s+ROLLBACK$/);
-    expect(table[1]).toMatch(/^checkout\s+Progressing\s+1\/3\s+1%\s+100%\s+Passed 10s ago\s+-$/);
+    expect(table[0]).toMatch(
+      /^KEY\s+PHASE\s+STEP\s+CURRENT\s+TARGET\s+LAST ANALYSIS\s+ROLLBACK\s+NEXT CHANGE$/,
+    );
+    expect(table[1]).toMatch(/^checkout\s+Progressing\s+1\/3\s+1%\s+100%\s+Passed 10s ago\s+-\s+-$/);
     expect(table[2]).toMatch(
       /^search\s+RolledBack\s+2\/3\s+0%\s+100%\s+Failed x2 2m ago\s+Alert FlagwrightFlagErrorRateHigh/,
     );
     expect(table[3]).toMatch(/^banner\s+Completed\s+-\s+25% \(killed\)\s+25%/);
+    expect(table[3]).toMatch(/2026-01-03T12:00:00.000Z \(in 2d\)$/);
   });
 });

@@ -1,0 +1,200 @@
+// The targeting validation webhook against the real API server: `kubectl apply` of a FeatureFlag
+// or Segment whose CEL does not compile is refused with the field path, the position in the
+// expression and the compiler's message; valid ones (the examples) pass.
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { AdmissionregistrationV1Api } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import type { AdmissionServer } from "../../../src/operator/injection/admission-server.js";
+import { generateCertificates } from "../../../src/operator/injection/certificates.js";
+import { startValidationServer } from "../../../src/operator/validation-webhook.js";
+import { flagManifest } from "../../fixtures/invalid-flags.js";
+import { kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
+
+const kc = kubeConfig();
+const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+const webhookName = `flagwright-validation-test-${randomBytes(3).toString("hex")}`;
+const examplesDir = new URL("../../../examples/", import.meta.url);
+
+let ns: Awaited<ReturnType<typeof testNamespace>>;
+let server: AdmissionServer | undefined;
+
+const applyText = (text: string) =>
+  kubectl(["apply", "-n", ns.name, "-f", "-"], text).then(
+    (out) => ({ ok: true, out }),
+    (error: Error) => ({ ok: false, out: error.message }),
+  );
+
+beforeAll(async () => {
+  ns = await testNamespace("validate");
+  const certs = generateCertificates({ ipAddresses: ["127.0.0.1"] });
+  server = await startValidationServer({ host: "127.0.0.1", port: 0, tls: certs });
+  await admission.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name: webhookName },
+      webhooks: [
+        {
+          name: "validate.flagwright.dev",
+          admissionReviewVersions: ["v1"],
+          sideEffects: "None",
+          failurePolicy: "Fail",
+          timeoutSeconds: 5,
+          clientConfig: {
+            url: `https://127.0.0.1:${server.address.port}/validate`,
+            caBundle: Buffer.from(certs.caCert).toString("base64"),
+          },
+          rules: [
+            {
+              apiGroups: ["flagwright.dev"],
+              apiVersions: ["v1alpha1"],
+              operations: ["CREATE", "UPDATE"],
+              resources: ["featureflags", "segments"],
+              scope: "Namespaced",
+            },
+          ],
+          // Only this test's namespace: other suites share the control plane.
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns.name } },
+        },
+      ],
+    },
+  });
+});
+
+afterAll(async () => {
+  await admission.deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
+  await server?.stop();
+  await ns?.remove();
+});
+
+describe("validation webhook on a real API server", () => {
+  it("refuses a rule that does not compile, naming the field and the position", async () => {
+    const bad = stringify(
+      flagManifest("bad-rule", {
+        enabled: true,
+        rules: [
+          { name: "ok", when: 'country == "DE"', serve: { enabled: true } },
+          { name: "broken", when: 'email.endsWith("@acme.com") && nosuch(email)', serve: { enabled: true } },
+        ],
+      }),
+    );
+    // The API server's webhook informer picks the configuration up asynchronously.
+    const deadline = Date.now() + 20_000;
+    let result = await applyText(bad);
+    while (result.ok && Date.now() < deadline) {
+      await kubectl(["delete", "ff", "bad-rule", "-n", ns.name, "--ignore-not-found"]);
+      await new Promise((r) => setTimeout(r, 250));
+      result = await applyText(bad);
+    }
+    expect(result.ok).toBe(false);
+    expect(result.out).toContain('admission webhook "validate.flagwright.dev" denied the request');
+    expect(result.out).toContain(
+      "spec.rules[1].when: invalid CEL at 1:32: found no matching overload for 'nosuch(dyn)'",
+    );
+  });
+
+  it("refuses a Segment whose when does not compile", async () => {
+    const result = await applyText(
+      stringify({
+        apiVersion: "flagwright.dev/v1alpha1",
+        kind: "Segment",
+        metadata: { name: "broken" },
+        spec: { when: 'plan == "beta" &&' },
+      }),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.out).toMatch(/spec\.when: invalid CEL at 1:\d+: /);
+  });
+
+  it("accepts every example", async () => {
+    for (const file of readdirSync(examplesDir).filter((f) => f.endsWith(".yaml"))) {
+      const text = readFileSync(new URL(file, examplesDir), "utf8").replaceAll(
+        "namespace: default",
+        `namespace: ${ns.name}`,
+      );
+      const result = await applyText(text);
+      expect(result.ok, `${file}: ${result.out}`).toBe(true);
+    }
+  });
+});
+
+describe("flagwright operator --validation-address", () => {
+  it("serves the webhook with its own certificate and patches the configuration's caBundle", async () => {
+    const { createServer } = await import("node:net");
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const name = `${webhookName}-operator`;
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name },
+        webhooks: [
+          {
+            name: "validate.flagwright.dev",
+            admissionReviewVersions: ["v1"],
+            sideEffects: "None",
+            failurePolicy: "Fail",
+            timeoutSeconds: 5,
+            clientConfig: { url: `https://127.0.0.1:${port}/validate` },
+            rules: [
+              {
+                apiGroups: ["flagwright.dev"],
+                apiVersions: ["v1alpha1"],
+                operations: ["CREATE", "UPDATE"],
+                resources: ["featureflags", "segments"],
+                scope: "Namespaced",
+              },
+            ],
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": `${ns.name}-op` } },
+          },
+        ],
+      },
+    });
+    const opNs = await testNamespaceNamed(`${ns.name}-op`);
+    const { startOperator } = await import("../../support/operator.js");
+    const operator = await startOperator([
+      "--namespaces",
+      opNs.name,
+      "--validation-address",
+      `127.0.0.1:${port}`,
+      "--validation-webhook-config",
+      name,
+    ]);
+    try {
+      expect(operator.logs.some((l) => l.reason === "ValidationStarted")).toBe(true);
+      const config = await admission.readValidatingWebhookConfiguration({ name });
+      expect(config.webhooks?.[0]?.clientConfig.caBundle).toBeTruthy();
+      const bad = stringify({
+        ...flagManifest("bad", {
+          enabled: true,
+          rules: [{ name: "r", when: "country ==", serve: { enabled: true } }],
+        }),
+        metadata: { name: "bad", namespace: opNs.name },
+      });
+      const deadline = Date.now() + 20_000;
+      let out = "";
+      for (;;) {
+        out = await kubectl(["apply", "-f", "-"], bad).then(
+          (o) => o,
+          (e: Error) => e.message,
+        );
+        if (out.includes("denied the request") || Date.now() > deadline) break;
+        await kubectl(["delete", "ff", "bad", "-n", opNs.name, "--ignore-not-found"]);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(out).toMatch(/spec\.rules\[0\]\.when: invalid CEL at 1:11: /);
+    } finally {
+      await operator.stop();
+      await admission.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
+      await opNs.remove();
+    }
+  });
+});
+
+async function testNamespaceNamed(name: string) {
+  await kubectl(["create", "namespace", name]);
+  return { name, remove: () => kubectl(["delete", "namespace", name, "--wait=false"]).then(() => undefined) };
+}
