@@ -5,10 +5,12 @@
 //   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure
 //   POST /ofrep/v1/evaluate/flags        -> 200 {flags:[...]} with ETag | 304 | 400 bulkEvaluationFailure
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
+//   GET  /ofrep/v1/events                -> SSE refetchEvaluation events (ADR 0008, event-stream.ts)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type EvaluationDetails, evaluate } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
+import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
 import type { SidecarMetrics } from "./metrics.js";
@@ -27,6 +29,13 @@ export interface HandlerOptions {
   /** Experiment exposures and conversions (POST /track); /track answers 404 without it. */
   experiments?: ExperimentCounters | undefined;
   maxBodyBytes: number;
+  /** Change notifications; bulk answers advertise them in `eventStreams` when set. */
+  events?: EventStreamHub | undefined;
+  /**
+   * Base URL clients reach this server at, for the absolute `eventStreams` URL (a shared
+   * evaluator behind a Service or ingress); default: the request's Host header.
+   */
+  publicUrl?: string | undefined;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
 }
@@ -181,7 +190,15 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, metrics, exposure, experiments, maxBodyBytes } = opts;
+  const { store, metrics, exposure, experiments, events, maxBodyBytes } = opts;
+
+  // `eventStreams` must hold an absolute URI (openapi.yaml eventStream.url, format uri).
+  const streamsSuffixFor = (req: IncomingMessage): string => {
+    if (events === undefined) return "";
+    const base =
+      opts.publicUrl ?? `http://${req.headers.host ?? `${req.socket.localAddress}:${req.socket.localPort}`}`;
+    return `,"eventStreams":${JSON.stringify([{ type: "sse", url: `${base.replace(/\/$/, "")}${OFREP_EVENTS}` }])}`;
+  };
 
   function send(
     res: ServerResponse,
@@ -260,7 +277,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     );
   }
 
-  async function bulk(req: IncomingMessage, res: ServerResponse) {
+  async function bulk(req: IncomingMessage, res: ServerResponse, query: string) {
     try {
       const context = contextOf(await readBodyAsync(req, maxBodyBytes));
       const loaded = store.current;
@@ -271,7 +288,12 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       }
       // Results depend on the document and the targeting key only, so the tag covers exactly those.
       const etag = `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
-      if (etagMatches(req.headers["if-none-match"], etag)) {
+      // ADR 0008: flagConfigEtag / flagConfigLastModified are metadata from an event, not
+      // validators. One naming a configuration other than the one served here (a lagging replica
+      // behind a Service) rules out 304: the client knows its cached answer is outdated.
+      const announced = query === "" ? null : new URLSearchParams(query).get("flagConfigEtag");
+      const stale = announced !== null && announced !== configEtag(loaded);
+      if (!stale && etagMatches(req.headers["if-none-match"], etag)) {
         if (opts.isClosing()) res.setHeader("connection", "close");
         res.writeHead(304, { etag });
         res.end();
@@ -285,7 +307,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         body += first ? fragment(key, result) : `,${fragment(key, result)}`;
         first = false;
       }
-      send(res, 200, `${body}]}`, [...JSON_HEADERS, "etag", etag]);
+      send(res, 200, `${body}]${streamsSuffixFor(req)}}`, [...JSON_HEADERS, "etag", etag]);
     } catch (error) {
       if (error instanceof HttpError && error.status === 400) {
         send(res, 400, JSON.stringify({ errorCode: error.errorCode, errorDetails: error.message }));
@@ -359,7 +381,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     }
     if (path === OFREP_BULK) {
       if (method !== "POST") return methodNotAllowed(res, "POST");
-      void bulk(req, res);
+      void bulk(req, res, q === -1 ? "" : url.slice(q + 1));
       return;
     }
     if (path === "/track" && experiments !== undefined) {
@@ -368,6 +390,10 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       return;
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET");
+    if (path === OFREP_EVENTS && events !== undefined) {
+      events.connect(req, res, opts.isClosing());
+      return;
+    }
     switch (path) {
       case "/healthz":
         return send(res, 200, '{"status":"ok"}');

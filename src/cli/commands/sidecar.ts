@@ -16,6 +16,9 @@ interface SidecarFlags {
   exposures: "first" | "every";
   exposureUsers: number;
   shutdownTimeout: number;
+  maxEventStreams: number;
+  heartbeatInterval: number;
+  publicUrl?: string;
   logLevel: string;
 }
 
@@ -52,6 +55,7 @@ export function registerSidecarCommand(program: Command): void {
         "Endpoints:",
         "  POST /ofrep/v1/evaluate/flags/{key}  one flag",
         "  POST /ofrep/v1/evaluate/flags        all flags (ETag / If-None-Match -> 304)",
+        "  GET  /ofrep/v1/events                change events (SSE, OFREP ADR 0008)",
         "  GET  /healthz, /readyz (503 until the first good document), /metrics",
         "No route returns the flag document or its rules, only evaluations.",
         "It listens on loopback by default, so only containers of the same pod reach it.",
@@ -108,6 +112,22 @@ export function registerSidecarCommand(program: Command): void {
       100000,
     )
     .option(
+      "--max-event-streams <n>",
+      "open OFREP event streams (SSE) allowed at once; more get 503 and keep polling (0: no streams)",
+      positiveInt,
+      1000,
+    )
+    .option(
+      "--heartbeat-interval <ms>",
+      "comment line sent on idle event streams so proxies keep them open",
+      positiveInt,
+      15000,
+    )
+    .option(
+      "--public-url <url>",
+      "base URL clients reach this server at, for the event stream URL in bulk answers (default: the request's Host)",
+    )
+    .option(
       "--shutdown-timeout <ms>",
       "on SIGTERM, wait this long for in-flight requests",
       positiveInt,
@@ -152,6 +172,11 @@ export function registerSidecarCommand(program: Command): void {
         exposureLog: flags.exposureLog,
         exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
         shutdownTimeoutMs: flags.shutdownTimeout,
+        eventStreams:
+          flags.maxEventStreams === 0
+            ? false
+            : { maxStreams: flags.maxEventStreams, heartbeatMs: Math.max(1, flags.heartbeatInterval) },
+        ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
         logger,
       });
       const stop = (signal: string) => {
