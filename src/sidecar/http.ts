@@ -166,9 +166,9 @@ function contextOf(body: string): Record<string, unknown> {
     if (body.trim() === "") return {};
     throw new HttpError(400, "INVALID_CONTEXT", "request body is not valid JSON");
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new HttpError(400, "INVALID_CONTEXT", "request body must be a JSON object");
-  }
+  // OFREP's request schemas (evaluationRequest, bulkEvaluationRequest) declare `context` but no
+  // `type: object`, so any JSON value is a valid request: one that is not an object has no context.
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return {};
   const context = (parsed as { context?: unknown }).context;
   if (context === undefined || context === null) return {};
   if (typeof context !== "object" || Array.isArray(context)) {
