@@ -145,7 +145,10 @@ describe("OFREP schema conformance", () => {
         const r = await single(key, body);
         const schema = singleSchemas[r.status];
         expect(schema, `${key} ${JSON.stringify(body)} -> ${r.status}`).toBeDefined();
-        expect(conforming(schema as string, r.json), `${key} ${JSON.stringify(body)}: ${r.text}`).toBeUndefined();
+        expect(
+          conforming(schema as string, r.json),
+          `${key} ${JSON.stringify(body)}: ${r.text}`,
+        ).toBeUndefined();
         seen.add(`${r.status}:${(r.json?.reason ?? r.json?.errorCode) as string}`);
       }
     }
@@ -170,7 +173,7 @@ describe("OFREP schema conformance", () => {
       const r = await bulk(body);
       expect(r.status).toBe(200);
       expect(conforming("bulkEvaluationSuccess", r.json), r.text).toBeUndefined();
-      for (const item of r.json?.flags as unknown[]) {
+      for (const item of (r.json?.flags ?? []) as unknown[]) {
         // Each item matches exactly one of success and failure once codeDefaultFlag means what
         // ADR 0006 says.
         const asSuccess = conforming("evaluationSuccess", item) === undefined;
