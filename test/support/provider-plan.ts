@@ -54,7 +54,7 @@ export function seedUsers(n = 1000): string[] {
   const shapes = [
     (i: number) => String(i),
     (i: number) => `user-${i}`,
-    (i: number) => `u${Math.floor(random() * 1e9)}@example.com`,
+    (_i: number) => `u${Math.floor(random() * 1e9)}@example.com`,
     (i: number) => `ünïcødé-${i}-${Math.floor(random() * 1e6)}`,
   ];
   return Array.from({ length: n }, (_, i) => (shapes[i % shapes.length] as (i: number) => string)(i));
