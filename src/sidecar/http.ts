@@ -36,6 +36,11 @@ export interface HandlerOptions {
    * evaluator behind a Service or ingress); default: the request's Host header.
    */
   publicUrl?: string | undefined;
+  /**
+   * Browser origins allowed to call this server ("*" for any): CORS headers on their requests and
+   * answers to their preflights. Unset: no CORS headers (a sidecar serves its own pod).
+   */
+  corsOrigins?: readonly string[] | undefined;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
 }
@@ -369,11 +374,40 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     },
   });
 
+  const cors = opts.corsOrigins && opts.corsOrigins.length > 0 ? new Set(opts.corsOrigins) : undefined;
+  const anyOrigin = cors?.has("*") ?? false;
+
+  /** Adds CORS headers for an allowed Origin; true when the request was a preflight, now answered. */
+  function corsHandled(req: IncomingMessage, res: ServerResponse, origin: string): boolean {
+    if (!anyOrigin && !cors?.has(origin)) return false;
+    res.setHeader("access-control-allow-origin", anyOrigin ? "*" : origin);
+    if (!anyOrigin) res.setHeader("vary", "origin");
+    // The bulk ETag must be readable by the page to send If-None-Match.
+    res.setHeader("access-control-expose-headers", "etag");
+    if (req.method !== "OPTIONS") return false;
+    res.writeHead(204, [
+      "access-control-allow-methods",
+      "GET, POST",
+      "access-control-allow-headers",
+      "content-type, if-none-match, authorization, x-api-key, last-event-id",
+      "access-control-max-age",
+      "600",
+      "content-length",
+      "0",
+    ]);
+    res.end();
+    return true;
+  }
+
   return (req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q === -1 ? url : url.slice(0, q);
     const method = req.method;
+    if (cors !== undefined) {
+      const origin = req.headers.origin;
+      if (origin !== undefined && corsHandled(req, res, origin)) return;
+    }
     if (path.startsWith(OFREP_SINGLE_PREFIX) && path.length > OFREP_SINGLE_PREFIX.length) {
       if (method !== "POST") return methodNotAllowed(res, "POST");
       single(req, res, path.slice(OFREP_SINGLE_PREFIX.length));

@@ -43,6 +43,8 @@ export interface SidecarOptions {
   eventStreams?: Partial<EventStreamOptions> | false;
   /** Base URL clients reach this server at, for the advertised event stream URL. */
   publicUrl?: string;
+  /** Browser origins allowed to call OFREP here (CORS); "*" for any. */
+  corsOrigins?: readonly string[];
   /** Process-level metrics (CPU, memory, event loop); default true. */
   defaultMetrics?: boolean;
 }
@@ -118,6 +120,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     experiments,
     events,
     publicUrl: options.publicUrl,
+    corsOrigins: options.corsOrigins,
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     isClosing: () => closing,
   });

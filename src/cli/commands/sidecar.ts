@@ -19,6 +19,7 @@ interface SidecarFlags {
   maxEventStreams: number;
   heartbeatInterval: number;
   publicUrl?: string;
+  corsOrigin?: string;
   logLevel: string;
 }
 
@@ -127,6 +128,12 @@ export function registerSidecarCommand(program: Command): void {
       "--public-url <url>",
       "base URL clients reach this server at, for the event stream URL in bulk answers (default: the request's Host)",
     )
+    .addOption(
+      new Option(
+        "--cors-origin <origins>",
+        'comma-separated browser origins allowed to call OFREP here (CORS), e.g. https://shop.example.com; "*" for any; default none',
+      ).env("FLAGWRIGHT_CORS_ORIGIN"),
+    )
     .option(
       "--shutdown-timeout <ms>",
       "on SIGTERM, wait this long for in-flight requests",
@@ -177,6 +184,14 @@ export function registerSidecarCommand(program: Command): void {
             ? false
             : { maxStreams: flags.maxEventStreams, heartbeatMs: Math.max(1, flags.heartbeatInterval) },
         ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
+        ...(flags.corsOrigin
+          ? {
+              corsOrigins: flags.corsOrigin
+                .split(",")
+                .map((o) => o.trim())
+                .filter((o) => o !== ""),
+            }
+          : {}),
         logger,
       });
       const stop = (signal: string) => {

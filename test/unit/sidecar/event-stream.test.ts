@@ -204,3 +204,41 @@ describe("OFREP event streams", () => {
     expect((await fetch(`${sidecar.url}/ofrep/v1/events`)).status).toBe(404);
   });
 });
+
+describe("CORS for browser clients (--cors-origin)", () => {
+  it("answers preflights and adds CORS headers for an allowed origin only; none when unset", async () => {
+    const dir = await tempDir();
+    cleanups.push(dir.remove);
+    const file = join(dir.path, "flags.json");
+    await writeFile(file, JSON.stringify(docAt(10)));
+    const sidecar = await startTestSidecar({
+      source: { kind: "file", path: file },
+      corsOrigins: ["http://shop.test"],
+    });
+    cleanups.push(() => sidecar.close());
+    const preflight = await fetch(`${sidecar.url}/ofrep/v1/evaluate/flags`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://shop.test",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, if-none-match",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("http://shop.test");
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("if-none-match");
+    const allowed = await post(`${sidecar.url}/ofrep/v1/evaluate/flags`, {}, { origin: "http://shop.test" });
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("http://shop.test");
+    expect(allowed.headers.get("access-control-expose-headers")).toBe("etag");
+    const events = await openSse(`${sidecar.url}/ofrep/v1/events`, { origin: "http://shop.test" });
+    cleanups.push(() => events.close());
+    expect(events.headers["access-control-allow-origin"]).toBe("http://shop.test");
+    const other = await post(`${sidecar.url}/ofrep/v1/evaluate/flags`, {}, { origin: "http://evil.test" });
+    expect(other.status).toBe(200);
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+
+    const { sidecar: plain } = await setup();
+    const none = await post(`${plain.url}/ofrep/v1/evaluate/flags`, {}, { origin: "http://shop.test" });
+    expect(none.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
