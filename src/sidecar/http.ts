@@ -7,6 +7,7 @@
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 //   GET  /ofrep/v1/events                -> SSE refetchEvaluation events (ADR 0008, event-stream.ts)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type EvaluationDetails, evaluate } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
@@ -41,6 +42,11 @@ export interface HandlerOptions {
    * answers to their preflights. Unset: no CORS headers (a sidecar serves its own pod).
    */
   corsOrigins?: readonly string[] | undefined;
+  /**
+   * Bearer token every OFREP and /track request must carry (`Authorization: Bearer <token>`), for
+   * a shared evaluator serving many pods; 401 without it. Probes and /metrics stay open.
+   */
+  authToken?: string | undefined;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
 }
@@ -399,6 +405,21 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     return true;
   }
 
+  // Compared as digests: equal length, constant time, whatever the caller sends.
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  const expected = opts.authToken !== undefined ? digest(`Bearer ${opts.authToken}`) : undefined;
+  const authorized = (req: IncomingMessage): boolean => {
+    const header = req.headers.authorization;
+    return expected !== undefined && header !== undefined && timingSafeEqual(digest(header), expected);
+  };
+  const unauthorized = (res: ServerResponse) =>
+    send(
+      res,
+      401,
+      JSON.stringify({ errorDetails: "a bearer token is required: Authorization: Bearer <token>" }),
+      [...JSON_HEADERS, "www-authenticate", 'Bearer realm="flagwright"'],
+    );
+
   return (req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
@@ -407,6 +428,9 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     if (cors !== undefined) {
       const origin = req.headers.origin;
       if (origin !== undefined && corsHandled(req, res, origin)) return;
+    }
+    if (expected !== undefined && (path.startsWith("/ofrep/") || path === "/track") && !authorized(req)) {
+      return unauthorized(res);
     }
     if (path.startsWith(OFREP_SINGLE_PREFIX) && path.length > OFREP_SINGLE_PREFIX.length) {
       if (method !== "POST") return methodNotAllowed(res, "POST");

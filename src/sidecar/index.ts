@@ -43,6 +43,8 @@ export interface SidecarOptions {
   eventStreams?: Partial<EventStreamOptions> | false;
   /** Base URL clients reach this server at, for the advertised event stream URL. */
   publicUrl?: string;
+  /** Bearer token required on OFREP and /track (a shared evaluator); unset: none. */
+  authToken?: string;
   /** Browser origins allowed to call OFREP here (CORS); "*" for any. */
   corsOrigins?: readonly string[];
   /** Process-level metrics (CPU, memory, event loop); default true. */
@@ -121,6 +123,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     events,
     publicUrl: options.publicUrl,
     corsOrigins: options.corsOrigins,
+    authToken: options.authToken,
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     isClosing: () => closing,
   });

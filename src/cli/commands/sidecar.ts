@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
@@ -20,6 +21,7 @@ interface SidecarFlags {
   heartbeatInterval: number;
   publicUrl?: string;
   corsOrigin?: string;
+  authTokenFile?: string;
   logLevel: string;
 }
 
@@ -134,6 +136,12 @@ export function registerSidecarCommand(program: Command): void {
         'comma-separated browser origins allowed to call OFREP here (CORS), e.g. https://shop.example.com; "*" for any; default none',
       ).env("FLAGWRIGHT_CORS_ORIGIN"),
     )
+    .addOption(
+      new Option(
+        "--auth-token-file <path>",
+        "require Authorization: Bearer <the file's content> on OFREP and /track (401 without); for a shared evaluator serving many pods (/healthz, /readyz, /metrics stay open)",
+      ).env("FLAGWRIGHT_AUTH_TOKEN_FILE"),
+    )
     .option(
       "--shutdown-timeout <ms>",
       "on SIGTERM, wait this long for in-flight requests",
@@ -166,6 +174,11 @@ export function registerSidecarCommand(program: Command): void {
         command.error("error: one of --file or --configmap is required");
       }
       const { host, port } = parseListen(flags.listen);
+      let authToken: string | undefined;
+      if (flags.authTokenFile) {
+        authToken = (await readFile(flags.authTokenFile, "utf8")).trim();
+        if (authToken === "") command.error(`error: --auth-token-file ${flags.authTokenFile} is empty`);
+      }
       const logger = pino({
         level: flags.logLevel,
         base: { component: "sidecar" },
@@ -184,6 +197,7 @@ export function registerSidecarCommand(program: Command): void {
             ? false
             : { maxStreams: flags.maxEventStreams, heartbeatMs: Math.max(1, flags.heartbeatInterval) },
         ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
+        ...(authToken ? { authToken } : {}),
         ...(flags.corsOrigin
           ? {
               corsOrigins: flags.corsOrigin
