@@ -4,7 +4,7 @@ import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { createLogger } from "../../log.js";
-import type { InjectionServer } from "../../operator/injection.js";
+import type { InjectionServer } from "../../operator/injection/webhook.js";
 
 interface OperatorFlags {
   kubeconfig?: string;
@@ -152,7 +152,7 @@ export function registerOperatorCommand(program: Command): void {
       const [kc, { Operator }, { startInjection }] = await Promise.all([
         loadKubeConfig({ kubeconfig: flags.kubeconfig }),
         import("../../operator/operator.js"),
-        import("../../operator/injection.js"),
+        import("../../operator/injection/webhook.js"),
       ]);
       const log = createLogger("operator", flags.logLevel);
       const workers = Number(flags.workers);

@@ -1,17 +1,14 @@
-// Sidecar injection against the real API server: the webhook (src/operator/injection.ts) serves
+// Sidecar injection against the real API server: the webhook (src/operator/injection/) serves
 // on https://127.0.0.1:PORT with a CA it generated (kept in a Secret, patched into caBundle), and
 // pods created through the API come back with the native sidecar, or unchanged.
 import { randomBytes } from "node:crypto";
 import { AdmissionregistrationV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type InjectionServer,
-  loadOrCreateCertificates,
-  patchCaBundle,
-  SIDECAR_CONTAINER,
-  startInjectionServer,
-  type WebhookCertificates,
-} from "../../../src/operator/injection.js";
+import { patchCaBundle } from "../../../src/operator/injection/ca-bundle.js";
+import { loadOrCreateCertificates } from "../../../src/operator/injection/certificate-secret.js";
+import type { WebhookCertificates } from "../../../src/operator/injection/certificates.js";
+import { SIDECAR_CONTAINER } from "../../../src/operator/injection/mutation.js";
+import { type InjectionServer, startInjectionServer } from "../../../src/operator/injection/webhook.js";
 import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
 
 const IMAGE = "ghcr.io/flagwright/flagwright:0.1.0";

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { AdmissionregistrationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { SIDECAR_CONTAINER } from "../../../src/operator/injection.js";
+import { SIDECAR_CONTAINER } from "../../../src/operator/injection/mutation.js";
 import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { waitFor } from "../../support/wait.js";

@@ -1,16 +1,13 @@
-// Abuse cases of the sidecar injection webhook's HTTPS server (src/operator/injection.ts): it
+// Abuse cases of the sidecar injection webhook's HTTPS server (src/operator/injection/): it
 // answers AdmissionReviews only, over TLS only, as application/json only, and refuses an
 // oversized body (413) before reading it. test/integration/injection/ has the happy path through
 // the real API server.
 import { type ClientRequest, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  generateCertificates,
-  type InjectionServer,
-  MAX_ADMISSION_BODY,
-  startInjectionServer,
-} from "../../../src/operator/injection.js";
+import { MAX_ADMISSION_BODY } from "../../../src/operator/injection/admission-server.js";
+import { generateCertificates } from "../../../src/operator/injection/certificates.js";
+import { type InjectionServer, startInjectionServer } from "../../../src/operator/injection/webhook.js";
 
 const certs = generateCertificates({ ipAddresses: ["127.0.0.1"] });
 let server: InjectionServer;

@@ -1,0 +1,99 @@
+// The HTTPS server of the operator's admission webhooks: TLS only, `GET /healthz`, and one POST
+// route per webhook taking an AdmissionReview as application/json with a bounded body. The
+// serving certificate can be swapped without a restart.
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+
+/** Largest AdmissionReview accepted: the API server's own request limit is 3 MiB. */
+export const MAX_ADMISSION_BODY = 8 * 1024 * 1024;
+
+export interface AdmissionServer {
+  address: AddressInfo;
+  /** Swaps the serving certificate without a restart. */
+  setCertificate(cert: { cert: string; key: string }): void;
+  stop(): Promise<void>;
+}
+
+/** Answers a parsed request body with the AdmissionReview to send; a throw is answered 400. */
+export type AdmissionHandler = (body: unknown) => unknown;
+
+export async function startAdmissionServer(options: {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string };
+  /** POST path (for example "/inject") → its handler. */
+  routes: Record<string, AdmissionHandler>;
+  log?: Logger;
+}): Promise<AdmissionServer> {
+  const routes = new Map(Object.entries(options.routes));
+  const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    if (req.method === "GET" && path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    const handler = routes.get(path);
+    if (req.method !== "POST" || !handler) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      return;
+    }
+    // Refusals come before reading or parsing the body; "connection: close" drops the rest of it.
+    const refuse = (status: number, message: string) => {
+      options.log?.warn(
+        { reason: "AdmissionRequestRefused", status, err: message },
+        "admission request refused",
+      );
+      req.removeAllListeners("data");
+      res.writeHead(status, { "content-type": "text/plain", connection: "close" }).end(`${message}\n`);
+    };
+    const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+    if (contentType !== "application/json") {
+      refuse(415, "an AdmissionReview must be sent as application/json");
+      return;
+    }
+    if (Number(req.headers["content-length"]) > MAX_ADMISSION_BODY) {
+      refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ADMISSION_BODY) {
+        refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (res.headersSent) return;
+      try {
+        const answer = handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      } catch (error) {
+        options.log?.warn(
+          { reason: "BadAdmissionReview", err: (error as Error).message },
+          "bad admission request",
+        );
+        res.writeHead(400, { "content-type": "text/plain" }).end(`${(error as Error).message}\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    address: server.address() as AddressInfo,
+    setCertificate: (tls) => server.setSecureContext({ cert: tls.cert, key: tls.key }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,136 @@
+// The pod mutation of sidecar injection: adds `flagwright sidecar` to pods that ask for it, as a
+// native sidecar (an init container with restartPolicy Always: it starts before the app
+// containers and stops after them). Pure: pod in, JSON patch out.
+//
+// Opt-in: the label `flagwright.dev/inject: "true"` (the webhook's objectSelector matches it, so
+// pods that did not ask never reach the webhook and an operator outage cannot block them). The
+// same key as an annotation is accepted too, for pods a namespace-wide selector sends here.
+// Options by annotation:
+//   flagwright.dev/source: volume (default) | watch   mounted ConfigMap, or API watch
+//   flagwright.dev/configmap: <name>                   the flags ConfigMap (default flagwright-flags)
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import { admissionRequest, admissionResponse } from "./admission-review.js";
+
+export const INJECT_KEY = "flagwright.dev/inject";
+export const SOURCE_ANNOTATION = "flagwright.dev/source";
+export const CONFIGMAP_ANNOTATION = "flagwright.dev/configmap";
+export const INJECTED_ANNOTATION = "flagwright.dev/injected";
+export const SIDECAR_CONTAINER = "flagwright-sidecar";
+export const FLAGS_VOLUME = "flagwright-flags";
+const FLAGS_MOUNT = "/etc/flagwright/flags";
+
+export interface InjectionSettings {
+  /** Image of the sidecar (the Flagwright image runs both the operator and the sidecar). */
+  image: string;
+  /** Default flags ConfigMap name (the operator's --configmap-name). */
+  configMapName: string;
+  /** Port the sidecar serves OFREP on, loopback only. */
+  port?: number;
+  imagePullPolicy?: string;
+}
+
+type JsonPatchOp = { op: "add" | "replace"; path: string; value: unknown };
+
+const escapePointer = (s: string) => s.replace(/~/g, "~0").replace(/\//g, "~1");
+
+/** Whether a pod asked for the sidecar (label or annotation flagwright.dev/inject: "true"). */
+export function wantsInjection(pod: V1Pod): boolean {
+  return pod.metadata?.labels?.[INJECT_KEY] === "true" || pod.metadata?.annotations?.[INJECT_KEY] === "true";
+}
+
+/** Whether the pod already has the sidecar (an earlier injection, or added by hand). */
+export function alreadyInjected(pod: V1Pod): boolean {
+  const names = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name);
+  return names.includes(SIDECAR_CONTAINER) || pod.metadata?.annotations?.[INJECTED_ANNOTATION] !== undefined;
+}
+
+/** The sidecar container for a pod in `namespace`. */
+export function sidecarContainer(pod: V1Pod, namespace: string, settings: InjectionSettings): V1Container {
+  const port = settings.port ?? 8016;
+  const annotations = pod.metadata?.annotations ?? {};
+  const configMap = annotations[CONFIGMAP_ANNOTATION] || settings.configMapName;
+  const watch = annotations[SOURCE_ANNOTATION] === "watch";
+  // The sidecar listens on loopback only, so the kubelet (outside the pod's network namespace)
+  // cannot reach it over HTTP: the probes run the image's node against 127.0.0.1.
+  const probe = (path: string) => ({
+    exec: {
+      command: [
+        "/nodejs/bin/node",
+        "-e",
+        `fetch("http://127.0.0.1:${port}${path}").then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+      ],
+    },
+  });
+  return {
+    name: SIDECAR_CONTAINER,
+    image: settings.image,
+    ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
+    // A native sidecar: started before the app containers, stopped after them.
+    restartPolicy: "Always",
+    args: [
+      "sidecar",
+      `--listen=127.0.0.1:${port}`,
+      ...(watch ? [`--configmap=${namespace}/${configMap}`] : [`--file=${FLAGS_MOUNT}`]),
+    ],
+    env: [{ name: "FLAGWRIGHT_SIDECAR_SOURCE", value: watch ? "watch" : "volume" }],
+    // Startup gates the app containers until the first good document is loaded.
+    startupProbe: { ...probe("/readyz"), periodSeconds: 1, failureThreshold: 120, timeoutSeconds: 5 },
+    readinessProbe: { ...probe("/readyz"), periodSeconds: 10, timeoutSeconds: 5 },
+    livenessProbe: { ...probe("/healthz"), periodSeconds: 20, timeoutSeconds: 5 },
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    ...(watch ? {} : { volumeMounts: [{ name: FLAGS_VOLUME, mountPath: FLAGS_MOUNT, readOnly: true }] }),
+  } as V1Container;
+}
+
+/** The JSON patch that injects the sidecar, or undefined when the pod is to be left alone. */
+export function injectionPatch(
+  pod: V1Pod,
+  namespace: string,
+  settings: InjectionSettings,
+): JsonPatchOp[] | undefined {
+  if (!wantsInjection(pod) || alreadyInjected(pod)) return undefined;
+  const ops: JsonPatchOp[] = [];
+  const container = sidecarContainer(pod, namespace, settings);
+  if (pod.spec?.initContainers?.length)
+    ops.push({ op: "add", path: "/spec/initContainers/0", value: container });
+  else ops.push({ op: "add", path: "/spec/initContainers", value: [container] });
+  if (pod.metadata?.annotations?.[SOURCE_ANNOTATION] !== "watch") {
+    const configMap = pod.metadata?.annotations?.[CONFIGMAP_ANNOTATION] || settings.configMapName;
+    // optional: a namespace without flags yet still starts; the sidecar is ready once they exist.
+    const volume = { name: FLAGS_VOLUME, configMap: { name: configMap, optional: true } };
+    if (pod.spec?.volumes?.length) ops.push({ op: "add", path: "/spec/volumes/-", value: volume });
+    else ops.push({ op: "add", path: "/spec/volumes", value: [volume] });
+  }
+  if (!pod.metadata?.annotations) ops.push({ op: "add", path: "/metadata/annotations", value: {} });
+  ops.push({
+    op: "add",
+    path: `/metadata/annotations/${escapePointer(INJECTED_ANNOTATION)}`,
+    value: settings.image,
+  });
+  return ops;
+}
+
+/** The AdmissionReview response for a request: always allowed, with a patch when injecting. */
+export function review(body: unknown, settings: InjectionSettings) {
+  const request = admissionRequest<V1Pod>(body);
+  const pod = request.object ?? {};
+  const namespace = request.namespace ?? pod.metadata?.namespace ?? "default";
+  const patch =
+    request.kind?.kind === undefined || request.kind.kind === "Pod"
+      ? injectionPatch(pod, namespace, settings)
+      : undefined;
+  return admissionResponse(request.uid, {
+    allowed: true,
+    ...(patch
+      ? { patchType: "JSONPatch" as const, patch: Buffer.from(JSON.stringify(patch)).toString("base64") }
+      : {}),
+  });
+}
