@@ -1,7 +1,7 @@
 // Pods that ask for the shared evaluator (flagwright.dev/evaluator: shared) get no sidecar but
 // OFREP_ENDPOINT / OFREP_HEADERS (OFREP ADR 0007) on every app container, the token from the
 // namespace's Secret, never in the pod spec.
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import {
   EVALUATOR_ANNOTATION,
@@ -32,7 +32,7 @@ function apply(doc: unknown, ops: { op: string; path: string; value: unknown }[]
   return out as V1Pod;
 }
 
-const pod = (containers: V1Pod["spec"] extends infer S ? NonNullable<S>["containers"] : never): V1Pod => ({
+const pod = (containers: V1Container[]): V1Pod => ({
   metadata: {
     name: "shop-1",
     labels: { [INJECT_KEY]: "true" },
