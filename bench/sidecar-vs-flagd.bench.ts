@@ -14,6 +14,7 @@ import { seededRandom } from "../test/support/seeded-random.js";
 import { ensureFlagdBinary } from "./flagd/build.js";
 import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
 import { toFlagd } from "./flagd-translate.js";
+import { measureSse } from "./sidecar-sse.js";
 import {
   type BenchResult,
   type Figure,
@@ -391,6 +392,14 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       "flagd: the Go module proxy does not serve github.com/open-feature/flagd/flagd, so bench/flagd wires flagd core v0.13.3's JSON evaluator, flag store and OFREP models behind a handler that mirrors flagd's OFREP handler. Real flagd also runs otelhttp, a metrics middleware, per-evaluation metrics, CORS and compression middleware on this path; leaving them out makes the comparison, if anything, generous to flagd. The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).",
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
     ];
+    // Not pinned, after the paired rounds: the event path is I/O (inotify, one write per stream).
+    if (originalAffinity) {
+      execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
+    }
+    figures.push(...(await measureSse(sidecarMain, dir, smoke)));
+    notes.push(
+      "SSE rows (sidecar only; the flagd build compared with has no event stream): a document swapped in by rename, as the kubelet does, to the refetchEvaluation event at a client of GET /ofrep/v1/events; then with 1,000 streams open, each stream's arrival (polled every 5 ms), and the resident memory of 1,000 idle streams.",
+    );
     return { figures, ratios, notes };
   } finally {
     if (originalAffinity)

@@ -5,10 +5,13 @@
 //   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure
 //   POST /ofrep/v1/evaluate/flags        -> 200 {flags:[...]} with ETag | 304 | 400 bulkEvaluationFailure
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
+//   GET  /ofrep/v1/events                -> SSE refetchEvaluation events (ADR 0008, event-stream.ts)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { canonicalJson, type EvaluationDetails, evaluate, servedBySplit } from "../core/index.js";
 import { sha256Hex } from "../core/sha256.js";
+import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
 import type { SidecarMetrics } from "./metrics.js";
@@ -27,6 +30,23 @@ export interface HandlerOptions {
   /** Experiment exposures and conversions (POST /track); /track answers 404 without it. */
   experiments?: ExperimentCounters | undefined;
   maxBodyBytes: number;
+  /** Change notifications; bulk answers advertise them in `eventStreams` when set. */
+  events?: EventStreamHub | undefined;
+  /**
+   * Base URL clients reach this server at, for the absolute `eventStreams` URL (a shared
+   * evaluator behind a Service or ingress); default: the request's Host header.
+   */
+  publicUrl?: string | undefined;
+  /**
+   * Browser origins allowed to call this server ("*" for any): CORS headers on their requests and
+   * answers to their preflights. Unset: no CORS headers (a sidecar serves its own pod).
+   */
+  corsOrigins?: readonly string[] | undefined;
+  /**
+   * Bearer token every OFREP and /track request must carry (`Authorization: Bearer <token>`), for
+   * a shared evaluator serving many pods; 401 without it. Probes and /metrics stay open.
+   */
+  authToken?: string | undefined;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
 }
@@ -157,9 +177,9 @@ function contextOf(body: string): Record<string, unknown> {
     if (body.trim() === "") return {};
     throw new HttpError(400, "INVALID_CONTEXT", "request body is not valid JSON");
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new HttpError(400, "INVALID_CONTEXT", "request body must be a JSON object");
-  }
+  // OFREP's request schemas (evaluationRequest, bulkEvaluationRequest) declare `context` but no
+  // `type: object`, so any JSON value is a valid request: one that is not an object has no context.
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return {};
   const context = (parsed as { context?: unknown }).context;
   if (context === undefined || context === null) return {};
   if (typeof context !== "object" || Array.isArray(context)) {
@@ -181,7 +201,15 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, metrics, exposure, experiments, maxBodyBytes } = opts;
+  const { store, metrics, exposure, experiments, events, maxBodyBytes } = opts;
+
+  // `eventStreams` must hold an absolute URI (openapi.yaml eventStream.url, format uri).
+  const streamsSuffixFor = (req: IncomingMessage): string => {
+    if (events === undefined) return "";
+    const base =
+      opts.publicUrl ?? `http://${req.headers.host ?? `${req.socket.localAddress}:${req.socket.localPort}`}`;
+    return `,"eventStreams":${JSON.stringify([{ type: "sse", url: `${base.replace(/\/$/, "")}${OFREP_EVENTS}` }])}`;
+  };
 
   function send(
     res: ServerResponse,
@@ -264,7 +292,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     );
   }
 
-  async function bulk(req: IncomingMessage, res: ServerResponse) {
+  async function bulk(req: IncomingMessage, res: ServerResponse, query: string) {
     const started = performance.now();
     try {
       const context = contextOf(await readBodyAsync(req, maxBodyBytes));
@@ -283,7 +311,12 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
           : dependsOn === "context"
             ? `"${loaded.document.revision}-${sha256Hex(canonicalJson(context)).slice(0, 16)}"`
             : `"${loaded.document.revision}-${typeof user === "string" && user !== "" ? sha256Hex(user).slice(0, 16) : "anonymous"}"`;
-      if (etag !== undefined && etagMatches(req.headers["if-none-match"], etag)) {
+      // ADR 0008: flagConfigEtag / flagConfigLastModified are metadata from an event, not
+      // validators. One naming a configuration other than the one served here (a lagging replica
+      // behind a Service) rules out 304: the client knows its cached answer is outdated.
+      const announced = query === "" ? null : new URLSearchParams(query).get("flagConfigEtag");
+      const stale = announced !== null && announced !== configEtag(loaded);
+      if (etag !== undefined && !stale && etagMatches(req.headers["if-none-match"], etag)) {
         if (opts.isClosing()) res.setHeader("connection", "close");
         res.writeHead(304, { etag });
         res.end();
@@ -297,7 +330,12 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         body += first ? fragment(key, result) : `,${fragment(key, result)}`;
         first = false;
       }
-      send(res, 200, `${body}]}`, etag === undefined ? JSON_HEADERS : [...JSON_HEADERS, "etag", etag]);
+      send(
+        res,
+        200,
+        `${body}]${streamsSuffixFor(req)}}`,
+        etag === undefined ? JSON_HEADERS : [...JSON_HEADERS, "etag", etag],
+      );
       metrics.answered("bulk", started);
     } catch (error) {
       if (error instanceof HttpError && error.status === 400) {
@@ -361,11 +399,58 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     },
   });
 
+  const cors = opts.corsOrigins && opts.corsOrigins.length > 0 ? new Set(opts.corsOrigins) : undefined;
+  const anyOrigin = cors?.has("*") ?? false;
+
+  /** Adds CORS headers for an allowed Origin; true when the request was a preflight, now answered. */
+  function corsHandled(req: IncomingMessage, res: ServerResponse, origin: string): boolean {
+    if (!anyOrigin && !cors?.has(origin)) return false;
+    res.setHeader("access-control-allow-origin", anyOrigin ? "*" : origin);
+    if (!anyOrigin) res.setHeader("vary", "origin");
+    // The bulk ETag must be readable by the page to send If-None-Match.
+    res.setHeader("access-control-expose-headers", "etag");
+    if (req.method !== "OPTIONS") return false;
+    res.writeHead(204, [
+      "access-control-allow-methods",
+      "GET, POST",
+      "access-control-allow-headers",
+      "content-type, if-none-match, authorization, x-api-key, last-event-id",
+      "access-control-max-age",
+      "600",
+      "content-length",
+      "0",
+    ]);
+    res.end();
+    return true;
+  }
+
+  // Compared as digests: equal length, constant time, whatever the caller sends.
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  const expected = opts.authToken !== undefined ? digest(`Bearer ${opts.authToken}`) : undefined;
+  const authorized = (req: IncomingMessage): boolean => {
+    const header = req.headers.authorization;
+    return expected !== undefined && header !== undefined && timingSafeEqual(digest(header), expected);
+  };
+  const unauthorized = (res: ServerResponse) =>
+    send(
+      res,
+      401,
+      JSON.stringify({ errorDetails: "a bearer token is required: Authorization: Bearer <token>" }),
+      [...JSON_HEADERS, "www-authenticate", 'Bearer realm="flagwright"'],
+    );
+
   return (req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q === -1 ? url : url.slice(0, q);
     const method = req.method;
+    if (cors !== undefined) {
+      const origin = req.headers.origin;
+      if (origin !== undefined && corsHandled(req, res, origin)) return;
+    }
+    if (expected !== undefined && (path.startsWith("/ofrep/") || path === "/track") && !authorized(req)) {
+      return unauthorized(res);
+    }
     if (path.startsWith(OFREP_SINGLE_PREFIX) && path.length > OFREP_SINGLE_PREFIX.length) {
       if (method !== "POST") return methodNotAllowed(res, "POST");
       single(req, res, path.slice(OFREP_SINGLE_PREFIX.length));
@@ -373,7 +458,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     }
     if (path === OFREP_BULK) {
       if (method !== "POST") return methodNotAllowed(res, "POST");
-      void bulk(req, res);
+      void bulk(req, res, q === -1 ? "" : url.slice(q + 1));
       return;
     }
     if (path === "/track" && experiments !== undefined) {
@@ -382,6 +467,10 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       return;
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(res, "GET");
+    if (path === OFREP_EVENTS && events !== undefined) {
+      events.connect(req, res, opts.isClosing());
+      return;
+    }
     switch (path) {
       case "/healthz":
         return send(res, 200, '{"status":"ok"}');

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
 import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 import { ExposureLog } from "./exposure.js";
 import { FileSource } from "./file-source.js";
@@ -11,6 +12,7 @@ import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
 import { DocumentStore } from "./store.js";
 
+export { EventStreamHub, type EventStreamOptions, OFREP_EVENTS } from "./event-stream.js";
 export { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 export { FileSource } from "./file-source.js";
 export { etagMatches } from "./http.js";
@@ -37,6 +39,14 @@ export interface SidecarOptions {
   logger?: Logger;
   /** How long shutdown waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs?: number;
+  /** OFREP event streams (SSE, ADR 0008); `false` turns them off. */
+  eventStreams?: Partial<EventStreamOptions> | false;
+  /** Base URL clients reach this server at, for the advertised event stream URL. */
+  publicUrl?: string;
+  /** Bearer token required on OFREP and /track (a shared evaluator); unset: none. */
+  authToken?: string;
+  /** Browser origins allowed to call OFREP here (CORS); "*" for any. */
+  corsOrigins?: readonly string[];
   /** Process-level metrics (CPU, memory, event loop); default true. */
   defaultMetrics?: boolean;
 }
@@ -47,6 +57,7 @@ export interface Sidecar {
   readonly store: DocumentStore;
   readonly metrics: SidecarMetrics;
   readonly server: Server;
+  readonly events: EventStreamHub | undefined;
   /** Resolves when the first good document is serving. */
   ready(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish, stops the source. */
@@ -66,6 +77,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   const exposure = options.exposureLog ? new ExposureLog(options.exposureLog) : undefined;
   const experiments = new ExperimentCounters(metrics.registry, options.exposures);
+  const events =
+    options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
+  if (events) metrics.observeEventStreams(events);
   let closing = false;
 
   let markReady: () => void = () => {};
@@ -106,6 +120,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics,
     exposure,
     experiments,
+    events,
+    publicUrl: options.publicUrl,
+    corsOrigins: options.corsOrigins,
+    authToken: options.authToken,
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     isClosing: () => closing,
   });
@@ -151,6 +169,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       closing = true;
       log.info({ event: "shutting_down" }, "sidecar shutting down");
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams never go idle: end them so server.close() can finish.
+      events?.closeAll();
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
       timer.unref();
@@ -163,5 +183,5 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     return closed;
   };
 
-  return { url, address, store, metrics, server, ready: () => readyPromise, close };
+  return { url, address, store, metrics, server, events, ready: () => readyPromise, close };
 }

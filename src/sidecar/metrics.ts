@@ -116,6 +116,41 @@ export class SidecarMetrics {
     this.#latency.observe(ROUTE_LABELS[route], (performance.now() - startedMs) / 1000);
   }
 
+  /** Exports the event streams' state (read at scrape time, nothing on the event path). */
+  observeEventStreams(hub: {
+    readonly openStreams: number;
+    readonly eventsSent: number;
+    readonly streamsRejected: number;
+  }): void {
+    const registers = [this.registry];
+    const open: Gauge = new Gauge({
+      name: "flagwright_sidecar_event_streams",
+      help: "OFREP event streams (SSE) open now.",
+      registers,
+      collect: () => {
+        open.set(hub.openStreams);
+      },
+    });
+    const sent = new Counter({
+      name: "flagwright_sidecar_stream_events_total",
+      help: "refetchEvaluation events written to event streams (one per stream per change).",
+      registers,
+      collect: () => {
+        sent.reset();
+        sent.inc(hub.eventsSent);
+      },
+    });
+    const rejected = new Counter({
+      name: "flagwright_sidecar_event_streams_rejected_total",
+      help: "Event stream connections refused with 503 (over the cap, or shutting down).",
+      registers,
+      collect: () => {
+        rejected.reset();
+        rejected.inc(hub.streamsRejected);
+      },
+    });
+  }
+
   /** Counts one evaluation; allocation-free after the first time a result is seen. */
   count(flag: string, result: EvaluationDetails): void {
     if (result.errorCode === "FLAG_NOT_FOUND") {

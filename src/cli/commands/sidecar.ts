@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
@@ -17,6 +18,11 @@ interface SidecarFlags {
   exposures: "first" | "every";
   exposureUsers: number;
   shutdownTimeout: number;
+  maxEventStreams: number;
+  heartbeatInterval: number;
+  publicUrl?: string;
+  corsOrigin?: string;
+  authTokenFile?: string;
   logLevel: string;
 }
 
@@ -43,6 +49,7 @@ export function registerSidecarCommand(program: Command): void {
         "Endpoints:",
         "  POST /ofrep/v1/evaluate/flags/{key}  one flag",
         "  POST /ofrep/v1/evaluate/flags        all flags (ETag / If-None-Match -> 304)",
+        "  GET  /ofrep/v1/events                change events (SSE, OFREP ADR 0008)",
         "  GET  /healthz, /readyz (503 until the first good document), /metrics",
         "No route returns the flag document or its rules, only evaluations.",
         "It listens on loopback by default, so only containers of the same pod reach it.",
@@ -99,6 +106,34 @@ export function registerSidecarCommand(program: Command): void {
       100000,
     )
     .option(
+      "--max-event-streams <n>",
+      "open OFREP event streams (SSE) allowed at once; more get 503 and keep polling (0: no streams)",
+      positiveInt,
+      1000,
+    )
+    .option(
+      "--heartbeat-interval <ms>",
+      "comment line sent on idle event streams so proxies keep them open",
+      positiveInt,
+      15000,
+    )
+    .option(
+      "--public-url <url>",
+      "base URL clients reach this server at, for the event stream URL in bulk answers (default: the request's Host)",
+    )
+    .addOption(
+      new Option(
+        "--cors-origin <origins>",
+        'comma-separated browser origins allowed to call OFREP here (CORS), e.g. https://shop.example.com; "*" for any; default none',
+      ).env("FLAGWRIGHT_CORS_ORIGIN"),
+    )
+    .addOption(
+      new Option(
+        "--auth-token-file <path>",
+        "require Authorization: Bearer <the file's content> on OFREP and /track (401 without); for a shared evaluator serving many pods (/healthz, /readyz, /metrics stay open)",
+      ).env("FLAGWRIGHT_AUTH_TOKEN_FILE"),
+    )
+    .option(
       "--shutdown-timeout <ms>",
       "on SIGTERM, wait this long for in-flight requests",
       positiveInt,
@@ -130,6 +165,11 @@ export function registerSidecarCommand(program: Command): void {
         command.error("error: one of --file or --configmap is required");
       }
       const { host, port } = parseHostPort(flags.listen, { flag: "--listen", defaultHost: DEFAULT_HOST });
+      let authToken: string | undefined;
+      if (flags.authTokenFile) {
+        authToken = (await readFile(flags.authTokenFile, "utf8")).trim();
+        if (authToken === "") command.error(`error: --auth-token-file ${flags.authTokenFile} is empty`);
+      }
       const logger = pino({
         level: flags.logLevel,
         base: { component: "sidecar" },
@@ -143,6 +183,20 @@ export function registerSidecarCommand(program: Command): void {
         exposureLog: flags.exposureLog,
         exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
         shutdownTimeoutMs: flags.shutdownTimeout,
+        eventStreams:
+          flags.maxEventStreams === 0
+            ? false
+            : { maxStreams: flags.maxEventStreams, heartbeatMs: Math.max(1, flags.heartbeatInterval) },
+        ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
+        ...(authToken ? { authToken } : {}),
+        ...(flags.corsOrigin
+          ? {
+              corsOrigins: flags.corsOrigin
+                .split(",")
+                .map((o) => o.trim())
+                .filter((o) => o !== ""),
+            }
+          : {}),
         logger,
       });
       const stop = (signal: string) => {

@@ -8,6 +8,8 @@
 // Options by annotation:
 //   flagwright.dev/source: volume (default) | watch   mounted ConfigMap, or API watch
 //   flagwright.dev/configmap: <name>                   the flags ConfigMap (default flagwright-flags)
+//   flagwright.dev/evaluator: shared                   no sidecar: point the app containers at the
+//                                                      namespace's shared evaluator instead
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { admissionRequest, admissionResponse } from "./admission-review.js";
 
@@ -15,6 +17,14 @@ export const INJECT_KEY = "flagwright.dev/inject";
 export const SOURCE_ANNOTATION = "flagwright.dev/source";
 export const CONFIGMAP_ANNOTATION = "flagwright.dev/configmap";
 export const INJECTED_ANNOTATION = "flagwright.dev/injected";
+export const EVALUATOR_ANNOTATION = "flagwright.dev/evaluator";
+/** The shared evaluator's Service and token Secret in each namespace (charts/flagwright evaluator). */
+export const SHARED_EVALUATOR = {
+  service: "flagwright-evaluator",
+  port: 8016,
+  tokenSecret: "flagwright-evaluator-token",
+  tokenKey: "token",
+} as const;
 export const SIDECAR_CONTAINER = "flagwright-sidecar";
 export const FLAGS_VOLUME = "flagwright-flags";
 const FLAGS_MOUNT = "/etc/flagwright/flags";
@@ -90,6 +100,37 @@ export function sidecarContainer(pod: V1Pod, namespace: string, settings: Inject
   } as V1Container;
 }
 
+/**
+ * The environment that points an app container at the namespace's shared evaluator, as OFREP's
+ * ADR 0007 names it: OFREP_ENDPOINT, and OFREP_HEADERS carrying the bearer token, which comes from
+ * the token Secret through a variable Kubernetes expands ($(VAR)) so it never sits in the pod spec.
+ */
+export function sharedEvaluatorEnv(namespace: string) {
+  const { service, port, tokenSecret, tokenKey } = SHARED_EVALUATOR;
+  return [
+    {
+      name: "FLAGWRIGHT_EVALUATOR_TOKEN",
+      valueFrom: { secretKeyRef: { name: tokenSecret, key: tokenKey } },
+    },
+    { name: "OFREP_ENDPOINT", value: `http://${service}.${namespace}.svc:${port}` },
+    { name: "OFREP_HEADERS", value: "Authorization=Bearer $(FLAGWRIGHT_EVALUATOR_TOKEN)" },
+  ];
+}
+
+/** Patch ops adding the shared evaluator's environment to every app container that has none. */
+function sharedEvaluatorOps(pod: V1Pod, namespace: string): JsonPatchOp[] {
+  const env = sharedEvaluatorEnv(namespace);
+  const ops: JsonPatchOp[] = [];
+  (pod.spec?.containers ?? []).forEach((container, i) => {
+    // A container that names its own endpoint keeps it.
+    if (container.env?.some((e) => e.name === "OFREP_ENDPOINT")) return;
+    if (container.env?.length) {
+      for (const value of env) ops.push({ op: "add", path: `/spec/containers/${i}/env/-`, value });
+    } else ops.push({ op: "add", path: `/spec/containers/${i}/env`, value: env });
+  });
+  return ops;
+}
+
 /** The JSON patch that injects the sidecar, or undefined when the pod is to be left alone. */
 export function injectionPatch(
   pod: V1Pod,
@@ -97,6 +138,15 @@ export function injectionPatch(
   settings: InjectionSettings,
 ): JsonPatchOp[] | undefined {
   if (!wantsInjection(pod) || alreadyInjected(pod)) return undefined;
+  if (pod.metadata?.annotations?.[EVALUATOR_ANNOTATION] === "shared") {
+    const ops = sharedEvaluatorOps(pod, namespace);
+    ops.push({
+      op: "add",
+      path: `/metadata/annotations/${escapePointer(INJECTED_ANNOTATION)}`,
+      value: `shared-evaluator:${SHARED_EVALUATOR.service}`,
+    });
+    return ops;
+  }
   const ops: JsonPatchOp[] = [];
   const container = sidecarContainer(pod, namespace, settings);
   if (pod.spec?.initContainers?.length)

@@ -114,6 +114,30 @@ describe("install manifests accepted by the API server (kubectl apply --dry-run=
     expect(out).toContain("networkpolicy.networking.k8s.io/flagwright-operator");
   });
 
+  it("helm template with a shared evaluator in a namespace", async () => {
+    const rendered = await helm([
+      "template",
+      "fw",
+      chartDir,
+      "--namespace",
+      ns.name,
+      "--set",
+      `sharedEvaluator.namespaces={${ns.name}}`,
+      "--show-only",
+      "templates/shared-evaluator.yaml",
+    ]);
+    expect(rendered.code, rendered.stderr).toBe(0);
+    const out = await dryRun(rendered.stdout);
+    for (const object of [
+      "deployment.apps/flagwright-evaluator",
+      "service/flagwright-evaluator",
+      "networkpolicy.networking.k8s.io/flagwright-evaluator",
+      "role.rbac.authorization.k8s.io/flagwright-evaluator",
+    ]) {
+      expect(out).toContain(`${object} serverside-applied (server dry run)`);
+    }
+  });
+
   it("the PodSecurity check catches a pod template outside the restricted standard", async () => {
     const rendered = await helm([
       "template",

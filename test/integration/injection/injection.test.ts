@@ -160,6 +160,28 @@ describe("sidecar injection webhook", () => {
     );
   });
 
+  it("points a pod annotated flagwright.dev/evaluator: shared at the namespace's shared evaluator", async () => {
+    await createInjected("warmup-shared", pod("warmup-shared", asked)); // the webhook is live
+    const body = pod("shared", {
+      labels: asked.labels,
+      annotations: { ...asked.annotations, "flagwright.dev/evaluator": "shared" },
+    });
+    const created = await core.createNamespacedPod({ namespace: ns.name, body });
+    expect(created.spec?.initContainers ?? []).toEqual([]);
+    expect(created.spec?.volumes ?? []).toEqual([]);
+    expect(created.spec?.containers[0]?.env).toEqual([
+      {
+        name: "FLAGWRIGHT_EVALUATOR_TOKEN",
+        valueFrom: { secretKeyRef: { name: "flagwright-evaluator-token", key: "token" } },
+      },
+      { name: "OFREP_ENDPOINT", value: `http://flagwright-evaluator.${ns.name}.svc:8016` },
+      { name: "OFREP_HEADERS", value: "Authorization=Bearer $(FLAGWRIGHT_EVALUATOR_TOKEN)" },
+    ]);
+    expect(created.metadata?.annotations?.["flagwright.dev/injected"]).toBe(
+      "shared-evaluator:flagwright-evaluator",
+    );
+  });
+
   it("leaves an unannotated pod unchanged", async () => {
     await createInjected("warmup", pod("warmup", asked)); // the webhook is live
     const body = pod("plain");

@@ -363,6 +363,38 @@ describe("charts/flagwright", () => {
     expect(result.stderr).toContain(message);
   });
 
+  it("renders a shared evaluator per listed namespace: token required, reachable by Service name, NetworkPolicy", async () => {
+    expect((await render()).filter((o) => o.metadata.name === "flagwright-evaluator")).toEqual([]);
+    const objs = await render("--set", "sharedEvaluator.namespaces={shop,billing}");
+    for (const ns of ["shop", "billing"]) {
+      const mine = objs.filter(
+        (o) => o.metadata.name === "flagwright-evaluator" && o.metadata.namespace === ns,
+      );
+      expect(mine.map((o) => o.kind).sort()).toEqual(
+        ["Deployment", "NetworkPolicy", "Role", "RoleBinding", "Service", "ServiceAccount"].sort(),
+      );
+      const deployment = mine.find((o) => o.kind === "Deployment") as Obj;
+      const container = deployment.spec.template.spec.containers[0];
+      expect(container.args).toEqual([
+        "sidecar",
+        `--configmap=${ns}/flagwright-flags`,
+        "--listen=0.0.0.0:8016",
+        "--auth-token-file=/var/run/flagwright/evaluator/token",
+        `--public-url=http://flagwright-evaluator.${ns}.svc:8016`,
+      ]);
+      expect(deployment.spec.template.spec.volumes[0].secret.secretName).toBe("flagwright-evaluator-token");
+      expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
+      const service = mine.find((o) => o.kind === "Service") as Obj;
+      expect(service.spec.ports[0]).toMatchObject({ port: 8016, targetPort: "ofrep" });
+      expect(service.spec.selector).toEqual(deployment.spec.template.metadata.labels);
+      const policy = mine.find((o) => o.kind === "NetworkPolicy") as Obj;
+      expect(policy.spec.podSelector.matchLabels).toEqual(deployment.spec.template.metadata.labels);
+      expect(policy.spec.ingress).toEqual([
+        { ports: [{ port: 8016, protocol: "TCP" }], from: [{ podSelector: {} }] },
+      ]);
+    }
+  });
+
   it("refuses more than one replica without leader election", async () => {
     const result = await helm(["template", "fw", chartDir, "--set", "leaderElection.enabled=false"]);
     expect(result.code).not.toBe(0);

@@ -73,7 +73,6 @@ describe("OFREP single evaluation", () => {
     const { sidecar } = await setup();
     for (const body of [
       "{not json",
-      "[]",
       '{"context":[1]}',
       '{"context":"x"}',
       '{"context":{"targetingKey":7}}',
@@ -81,6 +80,16 @@ describe("OFREP single evaluation", () => {
       const r = await post(single(sidecar, "everyone"), body);
       expect(r.status, body).toBe(400);
       expect(r.json, body).toMatchObject({ key: "everyone", errorCode: "INVALID_CONTEXT" });
+    }
+  });
+
+  it("a JSON body that is not an object is a request without context (OFREP's schema allows it)", async () => {
+    const { sidecar } = await setup();
+    for (const body of ["[]", "42", '"x"', "null", "true"]) {
+      expect((await post(single(sidecar, "everyone"), body)).status, body).toBe(200);
+      expect((await post(single(sidecar, "new-checkout"), body)).json, body).toMatchObject({
+        errorCode: "TARGETING_KEY_MISSING",
+      });
     }
   });
 
