@@ -76,6 +76,12 @@ export function createOperatorMetrics() {
     labelNames: ["namespace", "flag", "reason"],
     registers: [registry],
   });
+  const writes = new Counter({
+    name: "flagwright_api_writes_total",
+    help: "Writes the operator made to the API server, by kind (configmap, status, event, alert): zero while nothing changes.",
+    labelNames: ["kind"],
+    registers: [registry],
+  });
   const leader = new Gauge({
     name: "leader_election_master_status",
     help: "1 while this replica holds the leader lease, 0 otherwise.",
@@ -100,6 +106,7 @@ export function createOperatorMetrics() {
     flags,
     projectionBytes,
     rollbacks,
+    writes,
     leader,
   };
 }

@@ -15,6 +15,11 @@ export interface AnalysisRunnerOptions {
   client: PrometheusApi;
   /** Flags currently known (the informer cache). */
   listFlags: () => FeatureFlag[];
+  /**
+   * Records an outcome in the cluster (the operator writes status.analysisOutcome) before the
+   * flag is enqueued, so a new leader resumes from it; a failure is logged and the check retried.
+   */
+  persist?: (flag: FeatureFlag, outcome: AnalysisOutcome) => Promise<void>;
   /** Reconcile this flag soon (the operator enqueues its namespace). */
   enqueue: (flag: FeatureFlag) => void;
   now?: () => Date;
@@ -82,6 +87,7 @@ export class AnalysisRunner {
         try {
           // The override (if any) is already applied by clientFor; analyzeFlag sees a plain API.
           const outcome = await analyzeFlag(flag, clientFor(flag), now);
+          await this.options.persist?.(flag, outcome);
           this.record(flag, outcome);
         } catch (error) {
           this.options.log?.error({ err: error, flag: flag.metadata.name }, "analysis check failed");
