@@ -365,8 +365,26 @@ export class Operator {
     for (const flag of this.listFlags()) {
       const phase = flag.status?.phase;
       if (phase !== "Progressing" && phase !== "Paused") continue;
-      const outcome = outcomeFromAlerts(flag.spec, alerts, now);
-      if (outcome) hit.push({ flag, outcome });
+      // Stamped after every check this replica has seen: a standby's clock behind the leader's
+      // must not make the push look older than the last counted check (and be skipped).
+      const seen = [flag.status?.lastAnalysis?.at, flag.status?.analysisOutcome?.at].map((t) =>
+        t ? Date.parse(t) + 1 : 0,
+      );
+      const at = new Date(Math.max(now.getTime(), ...seen.filter((t) => !Number.isNaN(t))));
+      const outcome = outcomeFromAlerts(flag.spec, alerts, at);
+      if (!outcome) continue;
+      hit.push({ flag, outcome });
+      // Logged on arrival, as the analysis loop logs its checks (tests time the push from it).
+      this.options.log.info(
+        {
+          namespace: flag.metadata.namespace,
+          flag: flag.metadata.name,
+          result: outcome.result,
+          reason: outcome.reason,
+          message: outcome.message,
+        },
+        "analysis",
+      );
     }
     await Promise.all(
       hit.map(async ({ flag, outcome }) => {
