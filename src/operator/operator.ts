@@ -161,8 +161,12 @@ export class Operator {
     };
     for (const informer of this.flagInformers) {
       informer.on("add", enqueue);
-      informer.on("update", (_old, object) => enqueueUnlessOwn("FeatureFlag", object));
+      informer.on("update", (_old, object) => {
+        this.reconciler.observed(object);
+        enqueueUnlessOwn("FeatureFlag", object);
+      });
       informer.on("delete", (object) => {
+        this.reconciler.observed(object, true);
         this.ownWrites.delete(`FeatureFlag/${object.metadata?.namespace}/${object.metadata?.name}`);
         enqueue(object);
       });
@@ -294,11 +298,20 @@ export class Operator {
     if (this.stopped || this.leading) return;
     this.leading = true;
     this.metrics.leader.set({ name: this.options.leaderElection?.name ?? "none" }, 1);
-    this.enqueueAll();
-    this.analysis.start();
-    this.experiments.start();
+    // Plan only from a complete cache: a namespace planned before the ConfigMaps are listed would
+    // look unprojected and be written again.
     const count = this.options.workers ?? 4;
-    this.workers = Array.from({ length: count }, () => this.work());
+    const synced = new Promise<void>((resolve) => {
+      const check = () => (this.ready || this.stopped ? resolve() : setTimeout(check, 50).unref());
+      check();
+    });
+    this.workers = Array.from({ length: count }, () => synced.then(() => this.work()));
+    void synced.then(() => {
+      if (this.stopped) return;
+      this.enqueueAll();
+      this.analysis.start();
+      this.experiments.start();
+    });
   }
 
   private stopLeading(): void {

@@ -143,7 +143,10 @@ export function plan(state: NamespaceState, now: Date): NamespacePlan {
   }
 
   for (const entry of entries) {
-    const patch = statusPatch(entry, state.configMapName, document.revision, now);
+    // The flag's own revision, not the document's: one flag's change must not rewrite the status
+    // of every other flag in the namespace.
+    const revision = entry.problem ? "" : (resolved[entry.key]?.revision ?? "");
+    const patch = statusPatch(entry, state.configMapName, revision, now);
     if (patch) result.statusPatches.push(patch);
     result.events.push(...eventsFor(entry));
     const next = entry.decision.requeueAfterMs;

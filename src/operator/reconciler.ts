@@ -128,6 +128,14 @@ export class NamespaceReconciler {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** The cache has a new version of the flag (or lost it): a planned status for it is history. */
+  observed(flag: FeatureFlag, deleted = false): void {
+    const id = flagId(flag);
+    const planned = this.overlay.get(id);
+    if (planned && (deleted || planned.baseVersion !== flag.metadata.resourceVersion))
+      this.overlay.delete(id);
+  }
+
   private withOverlay(flag: FeatureFlag): FeatureFlag {
     const id = flagId(flag);
     const planned = this.overlay.get(id);
@@ -185,12 +193,8 @@ export class NamespaceReconciler {
       ifResourceVersion: flag.metadata.resourceVersion,
     })) as KubernetesObject | undefined;
     this.options.metrics.writes.inc({ kind: "status" });
-    const id = flagId(flag);
     const version = written?.metadata?.resourceVersion;
     if (version) {
-      // The overlay now waits for that version (or drops out when the cache passes it).
-      const planned = this.overlay.get(id);
-      if (planned && planned.baseVersion === flag.metadata.resourceVersion) planned.baseVersion = version;
       this.options.ownWrite?.(
         flag.metadata.namespace ?? "",
         flag.metadata.name ?? "",

@@ -108,7 +108,10 @@ describe("plan", () => {
         expect(p.configMap?.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("flagwright");
         const status = p.statusPatches[0]?.status;
         expect(status).toMatchObject({ phase: "Completed", currentPercent: 25, key: "checkout" });
-        expect(status?.projection).toMatchObject({ configMap: CM, revision: p.revision });
+        expect(status?.projection).toMatchObject({
+          configMap: CM,
+          revision: doc(p).flags.checkout?.revision,
+        });
         expect(status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({ status: "True" });
         expect(p.events).toEqual([]);
       },
@@ -287,6 +290,17 @@ describe("plan", () => {
       c.expect(first, after);
     });
   }
+
+  it("a change to one flag rewrites that flag's status only, not its neighbours'", () => {
+    const flags = [flag("a", { enabled: true, rollout: { percent: 25 } }), flag("b", { enabled: true })];
+    const { after } = settle(state(flags));
+    const changed = flag("a", { enabled: true, rollout: { percent: 30 } }, after.flags[0]?.status, {
+      generation: 2,
+    });
+    const p = plan({ ...after, flags: [changed, after.flags[1] as FeatureFlag] }, later(1));
+    expect(p.configMap).toBeDefined();
+    expect(p.statusPatches.map((s) => s.flag.metadata.name)).toEqual(["a"]);
+  });
 
   it("everything already projected: no write at all (an operator restart)", () => {
     const flags = [
