@@ -132,7 +132,16 @@ async function scenario(
     const projectedRssMiB = memoryMiB(pid, "VmRSS");
     log(`all ${total} projected ${allProjectedMs} ms after the first create`);
 
-    // Single changes under load: patch one flag's percent, time until its ConfigMap shows it.
+    // Single changes with all present and the operator idle (queue empty, status writes done):
+    // patch one flag's percent, time until its ConfigMap shows it.
+    const idleStarted = Date.now();
+    await waitUntil(async () => {
+      const depth = await metricSum(operator.url, "workqueue_depth");
+      const pending = await metricSum(operator.url, "flagwright_status_writes_pending");
+      return depth === 0 && pending === 0;
+    }, 20 * 60_000);
+    const idleAfterMs = Date.now() - idleStarted;
+    log(`operator idle ${idleAfterMs} ms after all were projected`);
     const latencies: number[] = [];
     for (let i = 0; i < changes; i++) {
       const { ns, name: flagName } = flags[(i * 7919) % total] as { ns: string; name: string };
@@ -192,6 +201,12 @@ async function scenario(
       one("create all (16 clients)", "s", createdMs / 1000),
       one("first create → all projected", "s", allProjectedMs / 1000),
       one("last create → all projected", "s", Math.round(afterLastCreateMs / 100) / 10),
+      one(
+        "all projected → operator idle",
+        "s",
+        Math.round(idleAfterMs / 100) / 10,
+        "until the queue is empty and every status write is done (they follow projection)",
+      ),
       {
         name: `${at}: single change → ConfigMap`,
         unit: "ms",

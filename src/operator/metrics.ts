@@ -82,6 +82,11 @@ export function createOperatorMetrics() {
     labelNames: ["kind"],
     registers: [registry],
   });
+  const statusWritesPending = new Gauge({
+    name: "flagwright_status_writes_pending",
+    help: "Planned status writes not yet done (they run after the ConfigMap, off the projection path).",
+    registers: [registry],
+  });
   const leader = new Gauge({
     name: "leader_election_master_status",
     help: "1 while this replica holds the leader lease, 0 otherwise.",
@@ -107,6 +112,7 @@ export function createOperatorMetrics() {
     projectionBytes,
     rollbacks,
     writes,
+    statusWritesPending,
     leader,
   };
 }

@@ -149,10 +149,12 @@ export class NamespaceReconciler {
   }
 
   private startWriters(): void {
+    this.options.metrics.statusWritesPending.set(this.pending.length + this.writers);
     while (this.writers < STATUS_WRITE_CONCURRENCY && this.pending.length > 0) {
       this.writers++;
       void this.drain().finally(() => {
         this.writers--;
+        this.options.metrics.statusWritesPending.set(this.pending.length + this.writers);
         if (this.writers === 0 && this.pending.length === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
         }
