@@ -1,9 +1,10 @@
 // The analysis loop the operator runs beside its reconciler: every tick it checks the flags whose
 // analysis is due (analysisDue: ramping, and a check during the step is missing or the interval
-// has passed), keeps the latest outcome per flag for decide(), and enqueues the flag when a new
-// outcome arrives. Alertmanager's webhook feeds the same store, so a pushed alert reaches the
-// step machine without waiting for the next poll. Outcomes are stamped with their time, which
-// is how decide() counts each check once however often it is handed the same outcome.
+// has passed), records each outcome (the operator persists it in status.analysisOutcome, so a
+// new leader resumes from it), and enqueues the flag when a new outcome arrives. The operator
+// records Alertmanager's pushes in status itself (status.pushedAlert, on any replica); onAlerts
+// here serves the same purpose in-process. Outcomes are stamped with their time, which is how
+// decide() counts each check once however often it is handed the same outcome.
 import type { Logger } from "pino";
 import type { FeatureFlag } from "../api/index.js";
 import { analyzeFlag, type FiringAlert, outcomeFromAlerts } from "./analysis.js";
