@@ -179,7 +179,13 @@ export class Operator {
       };
       informer.on("add", onConfigMap);
       informer.on("update", (_old, cm) => onConfigMap(cm));
-      informer.on("delete", onConfigMap);
+      // A deletion is never our echo (the informer hands over the last cached copy, whose
+      // resourceVersion may be that of our own write).
+      informer.on("delete", (cm) => {
+        if (cm.metadata?.name !== configMapName) return;
+        this.ownWrites.delete(`ConfigMap/${cm.metadata?.namespace}/${cm.metadata?.name}`);
+        enqueue(cm);
+      });
       informer.on("relisted", () => this.enqueueAll());
     }
 
