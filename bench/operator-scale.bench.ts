@@ -21,6 +21,10 @@ export const description =
   "projected document size, and a restart with everything projected (time to ready and caught up, " +
   "writes made). Plus one namespace of 6,000 flags. One run per size (the 10,000 run takes minutes).";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+/** OPERATOR_SCALE_NODE_OPTIONS: V8 options for the operator only (e.g. a heap limit). */
+const operatorEnv: Record<string, string> = process.env.OPERATOR_SCALE_NODE_OPTIONS
+  ? { NODE_OPTIONS: process.env.OPERATOR_SCALE_NODE_OPTIONS }
+  : {};
 const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
 
 /** Resident memory of a process, current (VmRSS) or peak (VmHWM), in MiB. */
@@ -75,6 +79,7 @@ async function scenario(
     const operator = await startOperator(["--workers", "4"], {
       kubeconfig: cluster.kubeconfig,
       compiled: true,
+      env: operatorEnv,
     });
     operatorProcess.stop = operator.stop;
     const pid = operator.child.pid ?? 0;
@@ -173,6 +178,7 @@ async function scenario(
     const restarted = await startOperator(["--workers", "4"], {
       kubeconfig: cluster.kubeconfig,
       compiled: true,
+      env: operatorEnv,
     });
     operatorProcess.stop = restarted.stop;
     await waitUntil(async () => {
