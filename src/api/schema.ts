@@ -527,6 +527,22 @@ const actor = (description: string): JSONSchema => ({
   },
 });
 
+function analysisOutcome(description: string): JSONSchema {
+  return {
+    type: "object",
+    description,
+    properties: {
+      at: time("When the check ran or the push arrived."),
+      result: { type: "string", enum: ["Passed", "Failed", "Inconclusive", "Unavailable"] },
+      reason: { type: "string", enum: ["Alert", "Query"] },
+      alertName: { type: "string" },
+      query: { type: "string" },
+      value: { type: "number" },
+      message: { type: "string", maxLength: 4096 },
+    },
+  };
+}
+
 const status: JSONSchema = {
   type: "object",
   description: "What the operator observed and decided. Manual controls live under controls.",
@@ -607,6 +623,15 @@ const status: JSONSchema = {
     // Targeting (issue 18).
     nextScheduledChange: time(
       "The next instant at which a rule reading `now` (a timestamp literal it compares with) may change who gets the flag.",
+    ),
+    // Analysis inputs kept in the cluster so a new leader resumes from them (issue 17). Each has
+    // its own server-side-apply field manager: flagwright-analysis (the leader's polling loop)
+    // and flagwright-alerts (Alertmanager's webhook, on any replica).
+    analysisOutcome: analysisOutcome(
+      "The latest check of the analysis loop (field manager flagwright-analysis); the reconciler counts each once, by its time.",
+    ),
+    pushedAlert: analysisOutcome(
+      "The latest Alertmanager push that matched this flag, recorded by whichever replica received it before answering (field manager flagwright-alerts).",
     ),
   },
 };

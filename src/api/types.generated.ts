@@ -448,6 +448,36 @@ export interface FeatureFlagStatus {
    * The next instant at which a rule reading `now` (a timestamp literal it compares with) may change who gets the flag.
    */
   nextScheduledChange?: string;
+  /**
+   * The latest check of the analysis loop (field manager flagwright-analysis); the reconciler counts each once, by its time.
+   */
+  analysisOutcome?: {
+    /**
+     * When the check ran or the push arrived.
+     */
+    at?: string;
+    result?: "Passed" | "Failed" | "Inconclusive" | "Unavailable";
+    reason?: "Alert" | "Query";
+    alertName?: string;
+    query?: string;
+    value?: number;
+    message?: string;
+  };
+  /**
+   * The latest Alertmanager push that matched this flag, recorded by whichever replica received it before answering (field manager flagwright-alerts).
+   */
+  pushedAlert?: {
+    /**
+     * When the check ran or the push arrived.
+     */
+    at?: string;
+    result?: "Passed" | "Failed" | "Inconclusive" | "Unavailable";
+    reason?: "Alert" | "Query";
+    alertName?: string;
+    query?: string;
+    value?: number;
+    message?: string;
+  };
 }
 
 /**

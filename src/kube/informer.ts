@@ -26,6 +26,11 @@ export interface InformerOptions<T> {
   watchTimeoutSeconds?: number;
   /** A watch with no event, bookmark or close for this long is presumed dead (default timeout + 30 s). */
   staleAfterMs?: number;
+  /**
+   * Applied to every listed or watched object before it is cached: drop what is never read
+   * (managedFields, last-applied annotations, ConfigMap data) so the cache stays small.
+   */
+  transform?: (object: T) => T;
   /** Retry delays after errors: doubling from minBackoffMs to maxBackoffMs. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -44,6 +49,8 @@ export const objectKey = (o: KubernetesObject) => `${o.metadata?.namespace ?? ""
 
 export class Informer<T extends KubernetesObject> extends EventEmitter<InformerEvents<T>> {
   private readonly cache = new Map<string, T>();
+  /** The same objects by namespace, so a reconcile reads its own namespace only. */
+  private readonly namespaces = new Map<string, Map<string, T>>();
   private stopped = true;
   private abort?: AbortController;
   private wake?: () => void;
@@ -58,6 +65,39 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /** Cached objects of one namespace. */
+  listNamespace(namespace: string): T[] {
+    return [...(this.namespaces.get(namespace)?.values() ?? [])];
+  }
+
+  /** Namespaces with at least one cached object. */
+  namespaceNames(): string[] {
+    return [...this.namespaces.keys()];
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  private put(key: string, object: T): void {
+    this.cache.set(key, object);
+    const namespace = object.metadata?.namespace ?? "";
+    let objects = this.namespaces.get(namespace);
+    if (!objects) {
+      objects = new Map();
+      this.namespaces.set(namespace, objects);
+    }
+    objects.set(key, object);
+  }
+
+  private remove(key: string, object: T): void {
+    this.cache.delete(key);
+    const namespace = object.metadata?.namespace ?? "";
+    const objects = this.namespaces.get(namespace);
+    objects?.delete(key);
+    if (objects?.size === 0) this.namespaces.delete(namespace);
   }
 
   get(namespace: string, name: string): T | undefined {
@@ -111,16 +151,18 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
 
   private async relist(): Promise<string> {
     const { items, resourceVersion } = await this.options.list();
-    const fresh = new Map(items.map((item) => [objectKey(item), item]));
+    const transform = this.options.transform ?? ((item: T) => item);
+    const fresh = new Map(items.map((item) => [objectKey(item), transform(item)]));
+    items.length = 0; // let the untransformed list go before the events run
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) {
-        this.cache.delete(key);
+        this.remove(key, old);
         this.emit("delete", old);
       }
     }
     for (const [key, item] of fresh) {
       const old = this.cache.get(key);
-      this.cache.set(key, item);
+      this.put(key, item);
       if (!old) this.emit("add", item);
       else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion)
         this.emit("update", old, item);
@@ -163,25 +205,22 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
             allowWatchBookmarks: true,
             timeoutSeconds: watchTimeoutSeconds,
           },
-          (type: string, object: T & { code?: number; message?: string }) => {
+          (type: string, raw: T & { code?: number; message?: string }) => {
             lastSeen = Date.now();
             if (type === "ERROR") {
-              finish(
-                object.code === 410
-                  ? new GoneError(object.message)
-                  : new Error(object.message ?? "watch error"),
-              );
+              finish(raw.code === 410 ? new GoneError(raw.message) : new Error(raw.message ?? "watch error"));
               return;
             }
-            version = object.metadata?.resourceVersion ?? version;
+            version = raw.metadata?.resourceVersion ?? version;
             if (type === "BOOKMARK") return;
+            const object = this.options.transform ? this.options.transform(raw) : raw;
             const key = objectKey(object);
             const old = this.cache.get(key);
             if (type === "DELETED") {
-              this.cache.delete(key);
+              this.remove(key, old ?? object);
               this.emit("delete", old ?? object);
             } else {
-              this.cache.set(key, object);
+              this.put(key, object);
               if (old) this.emit("update", old, object);
               else this.emit("add", object);
             }

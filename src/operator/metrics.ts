@@ -76,6 +76,17 @@ export function createOperatorMetrics() {
     labelNames: ["namespace", "flag", "reason"],
     registers: [registry],
   });
+  const writes = new Counter({
+    name: "flagwright_api_writes_total",
+    help: "Writes the operator made to the API server, by kind (configmap, status, event, alert): zero while nothing changes.",
+    labelNames: ["kind"],
+    registers: [registry],
+  });
+  const statusWritesPending = new Gauge({
+    name: "flagwright_status_writes_pending",
+    help: "Planned status writes not yet done (they run after the ConfigMap, off the projection path).",
+    registers: [registry],
+  });
   const leader = new Gauge({
     name: "leader_election_master_status",
     help: "1 while this replica holds the leader lease, 0 otherwise.",
@@ -100,6 +111,8 @@ export function createOperatorMetrics() {
     flags,
     projectionBytes,
     rollbacks,
+    writes,
+    statusWritesPending,
     leader,
   };
 }

@@ -23,11 +23,12 @@ import {
   type Segment,
   VERSION,
 } from "../api/index.js";
-import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
+import { STATUS_WRITERS } from "../api/ownership.js";
+import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../core/index.js";
 import { parseHostPort } from "../host-port.js";
-import { listFeatureFlags, listSegments } from "../kube/featureflags.js";
+import { listSegments } from "../kube/featureflags.js";
 import { Informer } from "../kube/informer.js";
-import { alertmanagerWebhook } from "../rollout/analysis.js";
+import { alertmanagerWebhook, type FiringAlert, outcomeFromAlerts } from "../rollout/analysis.js";
 import {
   type PrometheusApi,
   PrometheusClient,
@@ -35,13 +36,23 @@ import {
   type PrometheusSettings,
 } from "../rollout/prometheus.js";
 import { AnalysisRunner } from "../rollout/runner.js";
-import type { RolloutOptions } from "../rollout/steps.js";
+import type { AnalysisOutcome, RolloutOptions } from "../rollout/steps.js";
 import { ExperimentLoop } from "./experiments.js";
 import { LeaderElector } from "./leader.js";
 import { createOperatorMetrics, type OperatorMetrics } from "./metrics.js";
 import { missingPermissions } from "./permissions.js";
+import { type ProjectedConfigMap, REVISION_ANNOTATION } from "./plan.js";
 import { WorkQueue } from "./queue.js";
 import { NamespaceReconciler } from "./reconciler.js";
+import { applyStatus } from "./status.js";
+
+/** A burst of changes in one namespace (a kubectl apply of many flags) becomes one reconcile. */
+const DEBOUNCE_MS = 100;
+/** Flags listed per page: a relist of 10,000 never holds them all untransformed at once. */
+const LIST_PAGE = 500;
+
+/** The ConfigMap as cached: metadata the operator reads and the document's revision, not its data. */
+type CachedConfigMap = KubernetesObject & { documentRevision?: string };
 
 export interface OperatorOptions {
   kc: KubeConfig;
@@ -79,12 +90,15 @@ export class Operator {
   readonly identity: string;
   readonly queue: WorkQueue;
   private readonly flagInformers: Informer<FeatureFlag>[] = [];
-  private readonly configMapInformers: Informer<V1ConfigMap>[] = [];
+  private readonly configMapInformers: Informer<CachedConfigMap>[] = [];
   private readonly segmentInformers: Informer<Segment>[] = [];
+  /** resourceVersions our own writes produced, by object: their watch events need no reconcile. */
+  private readonly ownWrites = new Map<string, string>();
   private readonly reconciler: NamespaceReconciler;
   private readonly elector?: LeaderElector;
   readonly analysis: AnalysisRunner;
   readonly experiments: ExperimentLoop;
+  private readonly custom: CustomObjectsApi;
   private server?: Server;
   private workers: Promise<void>[] = [];
   private leading = false;
@@ -97,6 +111,7 @@ export class Operator {
     const { kc, log } = options;
     const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
+    this.custom = custom;
     const configMapName = options.configMapName ?? DEFAULT_CONFIGMAP_NAME;
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
     const scopes = options.namespaces?.length ? options.namespaces : [undefined];
@@ -110,7 +125,8 @@ export class Operator {
           log,
           ...options.informer,
           path: `/apis/${GROUP}/${VERSION}${nsPath}/${PLURAL}`,
-          list: () => listFeatureFlags(custom, namespace),
+          transform: cachedFlag,
+          list: () => listFlagsPaged(custom, namespace),
         }),
       );
       this.segmentInformers.push(
@@ -124,50 +140,82 @@ export class Operator {
         }),
       );
       this.configMapInformers.push(
-        new Informer<V1ConfigMap>({
+        new Informer<CachedConfigMap>({
           name: `configmaps${namespace ? `/${namespace}` : ""}`,
           kc,
           log,
           ...options.informer,
           path: `/api/v1${nsPath}/configmaps`,
           query: { labelSelector },
+          transform: cachedConfigMap,
           list: async () => {
             const list = namespace
               ? await core.listNamespacedConfigMap({ namespace, labelSelector })
               : await core.listConfigMapForAllNamespaces({ labelSelector });
-            return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+            return {
+              items: list.items.map(cachedConfigMap),
+              resourceVersion: list.metadata?.resourceVersion ?? "",
+            };
           },
         }),
       );
     }
 
     const enqueue = (object: KubernetesObject) => {
-      if (object.metadata?.namespace) this.queue.add(object.metadata.namespace);
+      if (object.metadata?.namespace) this.queue.addAfter(object.metadata.namespace, DEBOUNCE_MS);
+    };
+    // Our own write coming back through the watch changes nothing the plan has not seen.
+    const enqueueUnlessOwn = (kind: string, object: KubernetesObject) => {
+      const id = `${kind}/${object.metadata?.namespace}/${object.metadata?.name}`;
+      const own = this.ownWrites.get(id);
+      if (own !== undefined && own === object.metadata?.resourceVersion) {
+        this.ownWrites.delete(id);
+        return;
+      }
+      enqueue(object);
     };
     // A Segment is used only by flags of its own namespace: re-projecting that namespace re-projects them.
-    for (const informer of [
-      ...this.flagInformers,
-      ...this.segmentInformers,
-    ] as Informer<KubernetesObject>[]) {
+    for (const informer of this.segmentInformers) {
       informer.on("add", enqueue);
       informer.on("update", (_old, object) => enqueue(object));
       informer.on("delete", enqueue);
       informer.on("relisted", () => this.enqueueAll());
     }
+    for (const informer of this.flagInformers) {
+      informer.on("add", enqueue);
+      informer.on("update", (_old, object) => {
+        this.reconciler.observed(object);
+        enqueueUnlessOwn("FeatureFlag", object);
+      });
+      informer.on("delete", (object) => {
+        this.reconciler.observed(object, true);
+        this.ownWrites.delete(`FeatureFlag/${object.metadata?.namespace}/${object.metadata?.name}`);
+        enqueue(object);
+      });
+      informer.on("relisted", () => this.enqueueAll());
+    }
     for (const informer of this.configMapInformers) {
       // Only our own ConfigMap matters: someone editing or deleting it gets it restored.
-      const onConfigMap = (cm: V1ConfigMap) => {
-        if (cm.metadata?.name === configMapName) enqueue(cm);
+      const onConfigMap = (cm: CachedConfigMap) => {
+        if (cm.metadata?.name === configMapName) enqueueUnlessOwn("ConfigMap", cm);
       };
       informer.on("add", onConfigMap);
       informer.on("update", (_old, cm) => onConfigMap(cm));
-      informer.on("delete", onConfigMap);
+      // A deletion is never our echo (the informer hands over the last cached copy, whose
+      // resourceVersion may be that of our own write).
+      informer.on("delete", (cm) => {
+        if (cm.metadata?.name !== configMapName) return;
+        this.ownWrites.delete(`ConfigMap/${cm.metadata?.namespace}/${cm.metadata?.name}`);
+        enqueue(cm);
+      });
       informer.on("relisted", () => this.enqueueAll());
     }
 
     this.analysis = new AnalysisRunner({
       client: options.prometheus ? new PrometheusClient(options.prometheus) : noPrometheus,
       listFlags: () => this.listFlags(),
+      persist: (flag, outcome) =>
+        this.recordOutcome(flag, "analysisOutcome", outcome, STATUS_WRITERS.analysis.fieldManager),
       enqueue: (flag) => this.enqueueNamespace(flag.metadata.namespace ?? ""),
       now: options.now,
       log,
@@ -192,18 +240,23 @@ export class Operator {
       metrics: this.metrics,
       configMapName,
       identity: this.identity,
-      listFlags: (namespace) =>
-        this.flagInformers.flatMap((i) => i.list()).filter((f) => f.metadata.namespace === namespace),
-      getConfigMap: (namespace) => {
+      listFlags: (namespace) => this.flagInformers.flatMap((i) => i.listNamespace(namespace)),
+      getConfigMap: (namespace): ProjectedConfigMap | undefined => {
         for (const informer of this.configMapInformers) {
           const cm = informer.get(namespace, configMapName);
-          if (cm) return cm;
+          if (cm)
+            return {
+              revision: cm.documentRevision,
+              managed: cm.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE,
+              ownerReferences: cm.metadata?.ownerReferences?.length ?? 0,
+            };
         }
         return undefined;
       },
-      listSegments: (namespace) =>
-        this.segmentInformers.flatMap((i) => i.list()).filter((s) => s.metadata.namespace === namespace),
-      analysisFor: (flag) => this.analysis.outcomeFor(flag),
+      listSegments: (namespace) => this.segmentInformers.flatMap((i) => i.listNamespace(namespace)),
+      ownWrite: (namespace, name, kind, resourceVersion) =>
+        this.ownWrites.set(`${kind}/${namespace}/${name}`, resourceVersion),
+      retry: (namespace) => this.queue.addRateLimited(namespace),
       rollout: options.rollout,
       now: options.now,
     });
@@ -241,9 +294,7 @@ export class Operator {
   private knownNamespaces(): Set<string> {
     const namespaces = new Set<string>();
     for (const informer of [...this.flagInformers, ...this.configMapInformers]) {
-      for (const object of informer.list() as KubernetesObject[]) {
-        if (object.metadata?.namespace) namespaces.add(object.metadata.namespace);
-      }
+      for (const namespace of informer.namespaceNames()) if (namespace) namespaces.add(namespace);
     }
     return namespaces;
   }
@@ -280,11 +331,20 @@ export class Operator {
     if (this.stopped || this.leading) return;
     this.leading = true;
     this.metrics.leader.set({ name: this.options.leaderElection?.name ?? "none" }, 1);
-    this.enqueueAll();
-    this.analysis.start();
-    this.experiments.start();
+    // Plan only from a complete cache: a namespace planned before the ConfigMaps are listed would
+    // look unprojected and be written again.
     const count = this.options.workers ?? 4;
-    this.workers = Array.from({ length: count }, () => this.work());
+    const synced = new Promise<void>((resolve) => {
+      const check = () => (this.ready || this.stopped ? resolve() : setTimeout(check, 50).unref());
+      check();
+    });
+    this.workers = Array.from({ length: count }, () => synced.then(() => this.work()));
+    void synced.then(() => {
+      if (this.stopped) return;
+      this.enqueueAll();
+      this.analysis.start();
+      this.experiments.start();
+    });
   }
 
   private stopLeading(): void {
@@ -341,6 +401,74 @@ export class Operator {
     }
   }
 
+  /**
+   * Records a pushed alert in every ramping flag it fails (status.pushedAlert, field manager
+   * flagwright-alerts); resolves once all are written. The leader reconciles from its watch.
+   */
+  async recordPushedAlerts(alerts: FiringAlert[]): Promise<FeatureFlag[]> {
+    const now = (this.options.now ?? (() => new Date()))();
+    const hit: { flag: FeatureFlag; outcome: AnalysisOutcome }[] = [];
+    for (const flag of this.listFlags()) {
+      const phase = flag.status?.phase;
+      if (phase !== "Progressing" && phase !== "Paused") continue;
+      // Stamped after every check this replica has seen: a standby's clock behind the leader's
+      // must not make the push look older than the last counted check (and be skipped).
+      const seen = [flag.status?.lastAnalysis?.at, flag.status?.analysisOutcome?.at].map((t) =>
+        t ? Date.parse(t) + 1 : 0,
+      );
+      const at = new Date(Math.max(now.getTime(), ...seen.filter((t) => !Number.isNaN(t))));
+      const outcome = outcomeFromAlerts(flag.spec, alerts, at);
+      if (!outcome) continue;
+      hit.push({ flag, outcome });
+      // Logged on arrival, as the analysis loop logs its checks (tests time the push from it).
+      this.options.log.info(
+        {
+          namespace: flag.metadata.namespace,
+          flag: flag.metadata.name,
+          result: outcome.result,
+          reason: outcome.reason,
+          message: outcome.message,
+        },
+        "analysis",
+      );
+    }
+    await Promise.all(
+      hit.map(async ({ flag, outcome }) => {
+        await this.recordOutcome(flag, "pushedAlert", outcome, STATUS_WRITERS.alerts.fieldManager);
+        this.options.log.info(
+          {
+            namespace: flag.metadata.namespace,
+            flag: flag.metadata.name,
+            alert: outcome.alertName,
+            leader: this.leading,
+            reason: "AlertRecorded",
+          },
+          "pushed alert recorded",
+        );
+      }),
+    );
+    return hit.map((h) => h.flag);
+  }
+
+  private async recordOutcome(
+    flag: FeatureFlag,
+    field: "analysisOutcome" | "pushedAlert",
+    outcome: AnalysisOutcome,
+    fieldManager: string,
+  ): Promise<void> {
+    const recorded: Record<string, unknown> = {
+      at: (outcome.at ?? new Date()).toISOString(),
+      result: outcome.result,
+      message: outcome.message.slice(0, 4000),
+    };
+    if (outcome.reason !== undefined) recorded.reason = outcome.reason;
+    if (outcome.alertName !== undefined) recorded.alertName = outcome.alertName;
+    if (outcome.query !== undefined) recorded.query = outcome.query;
+    if (outcome.value !== undefined && Number.isFinite(outcome.value)) recorded.value = outcome.value;
+    await applyStatus(this.custom, flag, { [field]: recorded }, { fieldManager });
+    this.metrics.writes.inc({ kind: field === "pushedAlert" ? "alert" : "analysis" });
+  }
+
   private updateFlagGauge(): void {
     this.metrics.flags.reset();
     for (const flag of this.listFlags()) this.metrics.flags.inc({ phase: flag.status?.phase ?? "Pending" });
@@ -368,9 +496,10 @@ export class Operator {
         alertmanagerWebhook({
           token: this.options.webhookToken,
           log: this.options.log,
-          onAlerts: (alerts) => {
-            // Only the leader acts; a standby's outcome store is not read by anyone.
-            if (this.leading) this.analysis.onAlerts(alerts);
+          // Any replica records the push in the matching flags' status before answering; the
+          // leader's watch sees it. A failed write answers 5xx, so Alertmanager sends it again.
+          onAlerts: async (alerts) => {
+            await this.recordPushedAlerts(alerts);
           },
         }),
       );
@@ -392,7 +521,10 @@ export class Operator {
     await this.analysis.stop();
     await this.experiments.stop();
     const drained = Promise.all(this.workers);
-    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
+    await Promise.race([
+      drained.then(() => this.reconciler.flushed()),
+      new Promise((resolve) => setTimeout(resolve, deadlineMs).unref()),
+    ]);
     await this.elector?.stop();
     await Promise.all(
       [...this.flagInformers, ...this.configMapInformers, ...this.segmentInformers].map((i) => i.stop()),
@@ -419,4 +551,66 @@ export class PermissionError extends Error {
     super(`missing RBAC permissions (see deploy/rbac.yaml): ${missing.join("; ")}`);
     this.name = "PermissionError";
   }
+}
+
+/** Keeps what the operator reads of a FeatureFlag: no managedFields, no last-applied annotation. */
+function cachedFlag(flag: FeatureFlag): FeatureFlag {
+  const { name, namespace, uid, generation, resourceVersion, creationTimestamp, deletionTimestamp } =
+    flag.metadata;
+  return {
+    apiVersion: flag.apiVersion,
+    kind: flag.kind,
+    metadata: { name, namespace, uid, generation, resourceVersion, creationTimestamp, deletionTimestamp },
+    spec: flag.spec,
+    ...(flag.status && { status: flag.status }),
+  };
+}
+
+/** Keeps a ConfigMap's metadata and its document's revision; the data (up to 1 MiB) goes. */
+function cachedConfigMap(cm: V1ConfigMap | CachedConfigMap): CachedConfigMap {
+  if (!("data" in cm)) return cm;
+  const { name, namespace, resourceVersion, labels, annotations, ownerReferences } = cm.metadata ?? {};
+  let documentRevision: string | undefined;
+  try {
+    const text = cm.data?.[DOCUMENT_KEY];
+    documentRevision = text ? (JSON.parse(text) as { revision?: string }).revision : undefined;
+  } catch {
+    // unreadable content (edited by hand): no revision, so the next reconcile rewrites it
+  }
+  const revisionAnnotation = annotations?.[REVISION_ANNOTATION];
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name,
+      namespace,
+      resourceVersion,
+      labels,
+      ...(revisionAnnotation && { annotations: { [REVISION_ANNOTATION]: revisionAnnotation } }),
+      ...(ownerReferences?.length && { ownerReferences }),
+    },
+    ...(documentRevision && { documentRevision }),
+  };
+}
+
+/** Lists FeatureFlags page by page, keeping only what the cache keeps of each. */
+async function listFlagsPaged(
+  custom: CustomObjectsApi,
+  namespace: string | undefined,
+): Promise<{ items: FeatureFlag[]; resourceVersion: string }> {
+  const items: FeatureFlag[] = [];
+  let resourceVersion = "";
+  let next: string | undefined;
+  do {
+    const common = { group: GROUP, version: VERSION, plural: PLURAL, limit: LIST_PAGE, _continue: next };
+    const page = (
+      namespace
+        ? await custom.listNamespacedCustomObject({ ...common, namespace })
+        : await custom.listClusterCustomObject(common)
+    ) as { items: FeatureFlag[]; metadata?: { resourceVersion?: string; continue?: string } };
+    for (const flag of page.items) items.push(cachedFlag(flag));
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    next = page.metadata?.continue || undefined;
+  } while (next);
+  return { items, resourceVersion };
 }

@@ -1,5 +1,5 @@
 // Writes part of a FeatureFlag's status with server-side apply on the status subresource: the
-// one way the operator's components (reconciler, experiment loop) write status, each under its
+// one way the operator's components (reconciler, analysis, alerts, experiment loop) write status, each under its
 // own field manager so each owns only the fields it sends.
 import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { API_VERSION, type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../api/index.js";
@@ -11,12 +11,12 @@ export async function applyStatus(
   flag: FeatureFlag,
   status: Record<string, unknown>,
   { fieldManager, ifResourceVersion }: { fieldManager: string; ifResourceVersion?: string },
-): Promise<void> {
+): Promise<unknown> {
   const metadata: Record<string, unknown> = { name: flag.metadata.name, namespace: flag.metadata.namespace };
   // With a resourceVersion the write is conditional: a decision made from a stale copy fails
   // with 409 and is made again from fresh data.
   if (ifResourceVersion) metadata.resourceVersion = ifResourceVersion;
-  await custom.patchNamespacedCustomObjectStatus(
+  return await custom.patchNamespacedCustomObjectStatus(
     {
       group: GROUP,
       version: VERSION,

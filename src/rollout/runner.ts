@@ -1,9 +1,10 @@
 // The analysis loop the operator runs beside its reconciler: every tick it checks the flags whose
 // analysis is due (analysisDue: ramping, and a check during the step is missing or the interval
-// has passed), keeps the latest outcome per flag for decide(), and enqueues the flag when a new
-// outcome arrives. Alertmanager's webhook feeds the same store, so a pushed alert reaches the
-// step machine without waiting for the next poll. Outcomes are stamped with their time, which
-// is how decide() counts each check once however often it is handed the same outcome.
+// has passed), records each outcome (the operator persists it in status.analysisOutcome, so a
+// new leader resumes from it), and enqueues the flag when a new outcome arrives. The operator
+// records Alertmanager's pushes in status itself (status.pushedAlert, on any replica); onAlerts
+// here serves the same purpose in-process. Outcomes are stamped with their time, which is how
+// decide() counts each check once however often it is handed the same outcome.
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { FeatureFlag } from "../api/index.js";
@@ -16,6 +17,11 @@ export interface AnalysisRunnerOptions {
   client: PrometheusApi;
   /** Flags currently known (the informer cache). */
   listFlags: () => FeatureFlag[];
+  /**
+   * Records an outcome in the cluster (the operator writes status.analysisOutcome) before the
+   * flag is enqueued, so a new leader resumes from it; a failure is logged and the check retried.
+   */
+  persist?: (flag: FeatureFlag, outcome: AnalysisOutcome) => Promise<void>;
   /** Reconcile this flag soon (the operator enqueues its namespace). */
   enqueue: (flag: FeatureFlag) => void;
   now?: () => Date;
@@ -94,6 +100,7 @@ export class AnalysisRunner {
         try {
           // The override (if any) is already applied by clientFor; analyzeFlag sees a plain API.
           const outcome = await analyzeFlag(flag, clientFor(flag), now);
+          await this.options.persist?.(flag, outcome);
           this.record(flag, outcome);
         } catch (error) {
           this.options.log?.error({ err: error, flag: flag.metadata.name }, "analysis check failed");

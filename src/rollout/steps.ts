@@ -8,6 +8,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { parseDuration } from "../api/duration.js";
 import type { FeatureFlagSpec, FeatureFlagStatus } from "../api/index.js";
+import { mergeOwned, ROLLOUT_OWNERSHIP } from "../api/ownership.js";
 
 export type AnalysisResult = "Passed" | "Failed" | "Inconclusive" | "Unavailable";
 
@@ -48,7 +49,11 @@ export interface RolloutEvent {
 }
 
 export interface RolloutDecision {
-  /** The complete new status; fields the machine does not own are copied from the input. */
+  /**
+   * The machine's part of the new status only (ROLLOUT_OWNERSHIP: phase, percent, step, rollback,
+   * last analysis and the Progressing, Degraded, AnalysisUnavailable and Killed conditions);
+   * fields other writers own are neither copied nor cleared.
+   */
   status: FeatureFlagStatus;
   /** Reconcile again after this long (pause end or next analysis, whichever first). */
   requeueAfterMs?: number;
@@ -133,7 +138,10 @@ export function decide(input: RolloutInput): RolloutDecision {
   let decision = decideOnce(input);
   const events = [...decision.events];
   for (let pass = 1; pass < MAX_PASSES; pass++) {
-    const next = decideOnce({ ...input, status: decision.status });
+    const next = decideOnce({
+      ...input,
+      status: mergeOwned(input.status, decision.status, ROLLOUT_OWNERSHIP),
+    });
     if (isDeepStrictEqual(next.status, decision.status)) break;
     events.push(...next.events);
     decision = next;
@@ -169,7 +177,7 @@ function decideOnce(input: RolloutInput): RolloutDecision {
     holdReason = ramp.holdReason;
   }
 
-  const status: FeatureFlagStatus = { ...prev, observedGeneration: generation };
+  const status: FeatureFlagStatus = { observedGeneration: generation };
   status.phase = state.phase;
   status.currentPercent = state.percent;
   assignOptional(status, "currentStepIndex", state.index);
@@ -191,6 +199,8 @@ function decideOnce(input: RolloutInput): RolloutDecision {
       prev.effectiveSince !== undefined && prevEffective === effective && prev.phase !== undefined
         ? prev.effectiveSince
         : iso(now);
+  } else {
+    status.effectiveSince = prev.effectiveSince;
   }
 
   status.conditions = conditionsFor(prev, state, {
@@ -605,7 +615,8 @@ function conditionsFor(
     target: number;
   },
 ): Condition[] {
-  const conditions = (prev.conditions ?? []).map((c) => ({ ...c }));
+  const owned: readonly string[] = ROLLOUT_OWNERSHIP.conditions;
+  const conditions = (prev.conditions ?? []).filter((c) => owned.includes(c.type)).map((c) => ({ ...c }));
   const { now, generation } = ctx;
   const set = (type: string, status: Condition["status"], reason: string, message: string) =>
     setCondition(conditions, { type, status, reason, message, observedGeneration: generation }, now);

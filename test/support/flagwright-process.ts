@@ -17,8 +17,13 @@ export interface FlagwrightProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function spawnFlagwright(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+/**
+ * `compiled` runs the build output (dist/cli/main.js, as the container image does) instead of the
+ * sources through tsx, whose compiler would otherwise count in memory benchmarks.
+ */
+export function spawnFlagwright(args: string[], env: Record<string, string> = {}, compiled = false) {
+  const entry = compiled ? ["dist/cli/main.js"] : ["--import", "tsx", "src/cli/main.ts"];
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },

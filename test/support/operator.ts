@@ -19,13 +19,18 @@ export interface OperatorProcess {
 
 export async function startOperator(
   args: string[] = [],
-  { kubeconfig, env = {} }: { kubeconfig?: string; env?: Record<string, string> } = {},
+  {
+    kubeconfig,
+    env = {},
+    compiled = false,
+  }: { kubeconfig?: string; env?: Record<string, string>; compiled?: boolean } = {},
 ): Promise<OperatorProcess> {
   // Imported lazily so benchmarks can use this harness outside vitest.
   kubeconfig ??= (await import("vitest")).inject("kubeconfig");
   const proc = spawnFlagwright(
     ["operator", "--kubeconfig", kubeconfig, "--http-address", "127.0.0.1:0", ...args],
     env,
+    compiled,
   );
   const started = await proc.waitForLog((l) => l.reason === "Started", "the operator to start");
   const { child, logs, exited } = proc;

@@ -3,6 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlagSpec, FeatureFlagStatus } from "../../../src/api/index.js";
+import { mergeOwned, ROLLOUT_OWNERSHIP } from "../../../src/api/ownership.js";
 import {
   type AnalysisOutcome,
   analysisDue,
@@ -85,7 +86,8 @@ class Sim {
       ...(analysis && { analysis }),
       ...(this.options && { options: this.options }),
     });
-    this.status = this.last.status;
+    // What the API server holds after the reconciler's apply: other writers' fields stay.
+    this.status = mergeOwned(this.status, this.last.status, ROLLOUT_OWNERSHIP);
     return this.last;
   }
   controls(c: NonNullable<FeatureFlagStatus["controls"]>) {
@@ -119,15 +121,24 @@ describe("static flags", () => {
     ).toMatchObject({ phase: "Disabled", currentPercent: 25 });
   });
 
-  it("keep fields the machine does not own (controls, projection, key, experiment)", () => {
+  it("return only the fields and conditions the machine owns (no controls, projection, key, experiment, Stale)", () => {
     const status: FeatureFlagStatus = {
       key: "k",
       projection: { configMap: "flagwright-flags", revision: "abc" },
       experiment: {},
       controls: { paused: { at: isoAt(0), by: "ann" } },
+      analysisOutcome: { at: isoAt(0), result: "Passed", message: "ok" },
+      pushedAlert: { at: isoAt(0), result: "Failed", message: "A firing" },
+      conditions: [
+        { type: "Stale", status: "False", reason: "Fresh", lastTransitionTime: isoAt(0) },
+        { type: "Ready", status: "True", reason: "Projected", lastTransitionTime: isoAt(0) },
+      ],
     };
     const d = decide({ spec: { enabled: true }, generation: 1, status, now: at(1) });
-    expect(d.status).toMatchObject(status);
+    const owned: readonly string[] = ROLLOUT_OWNERSHIP.fields;
+    expect(Object.keys(d.status).filter((k) => !owned.includes(k) && k !== "conditions")).toEqual([]);
+    const conditions: readonly string[] = ROLLOUT_OWNERSHIP.conditions;
+    expect(d.status.conditions?.every((c) => conditions.includes(c.type))).toBe(true);
   });
 });
 
@@ -683,7 +694,10 @@ describe("properties", () => {
     fc.assert(
       fc.property(inputArb, (input) => {
         const first = decide(input);
-        const second = decide({ ...input, status: first.status });
+        const second = decide({
+          ...input,
+          status: mergeOwned(input.status, first.status, ROLLOUT_OWNERSHIP),
+        });
         expect(second.status).toEqual(first.status);
         expect(second.killed).toBe(first.killed);
         const { currentPercent = 0, currentStepIndex } = first.status;
