@@ -44,7 +44,7 @@ export function registerValidateCommand(program: Command): void {
   program
     .command("validate")
     .description(
-      "Check FeatureFlag manifests offline against the CRD's schema and rules (the same ones the API\n" +
+      "Check FeatureFlag manifests offline against the CRD's schema and rules (the same ones the API " +
         "server enforces). Prints every problem as FILE#DOCUMENT NAME: FIELD: MESSAGE; exits 1 if any.",
     )
     .argument("<files...>", "YAML or JSON files; documents of other kinds are skipped")
