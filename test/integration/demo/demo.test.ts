@@ -117,7 +117,7 @@ describe("npm run demo -- --ci", () => {
     for (const what of [
       "scripts/demo.ts",
       "flagwright-cluster",
-      "/usr/bin/prometheus ",
+      "/prometheus --config.file",
       "alertmanager",
       " operator ",
       " sidecar ",
