@@ -240,7 +240,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const flagdFile = join(dir, "flags.flagd.json");
   writeFileSync(ourFile, JSON.stringify(doc));
   writeFileSync(flagdFile, JSON.stringify(toFlagd(doc)));
-  const flagdBinary = ensureFlagdBinary((line) => console.log(`  [flagd] ${line}`));
+  const flagdBinary = await ensureFlagdBinary((line) => console.log(`  [flagd] ${line}`));
   const sidecarBuild = buildSidecar();
   const sidecarMain = sidecarBuild.main;
   const sidecar: Contender = {

@@ -136,7 +136,7 @@ function flagdRate(binary: string, file: string, contextsFile: string, key: stri
 export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const runs = smoke ? 2 : 5;
   const ms = smoke ? 200 : 1000;
-  const binary = ensureFlagdBinary();
+  const binary = await ensureFlagdBinary();
   const dir = mkdtempSync(join(os.tmpdir(), "flagwright-targeting-bench-"));
   try {
     const file = join(dir, "flags.flagd.json");

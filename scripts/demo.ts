@@ -1,5 +1,5 @@
-// `npm run demo`: Flagwright end to end on this machine, nothing to install but Prometheus and
-// Alertmanager. It starts a real control plane (kube-apiserver + etcd), Prometheus and Alertmanager
+// `npm run demo`: Flagwright end to end on this machine, nothing to install but Node and Go. It
+// starts a real control plane (kube-apiserver + etcd), Prometheus and Alertmanager
 // with the project's rules, the operator, a sidecar and a demo app whose simulated users ask the
 // sidecar for a canary flag; it applies the canary, shows the ramp 1 → 5 → 25 → 50 → 100 % live,
 // then ships a "bug" and shows the automatic rollback to 0 %; then a guarded rollout: a second flag
@@ -7,7 +7,7 @@
 // rolled back by the cohort comparison. Everything it starts is stopped and removed on exit, on
 // Ctrl-C and when its parent goes away. See docs/demo.md.
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,9 +23,8 @@ import {
 } from "../test/cluster/cluster.js";
 import { type OperatorProcess, startOperator } from "../test/support/operator.js";
 import {
-  ALERTMANAGER_BIN,
+  ensurePrometheusBinaries,
   freePort,
-  PROMETHEUS_BIN,
   RULE_FILE,
   startAlertmanager,
   startPrometheus,
@@ -37,10 +36,11 @@ import { type SidecarProcess, startSidecar } from "./demo/sidecar.js";
 const usage = `Usage: npm run demo [-- OPTIONS]
 
 Flagwright end to end on this machine, in about a minute:
-  1. starts a local Kubernetes control plane (kube-apiserver + etcd on 127.0.0.1, built from Go
-     modules on the first run and cached under ~/.cache/flagwright), Prometheus and Alertmanager
-     (Debian's packages) with deploy/prometheus/flagwright-rules.yaml, the operator, a sidecar and
-     a demo app whose simulated users ask the sidecar (OFREP) for the flag;
+  1. starts a local Kubernetes control plane (kube-apiserver + etcd), Prometheus 3 and
+     Alertmanager on 127.0.0.1 (all built from Go modules on the first run, which takes several
+     minutes, and cached under ~/.cache/flagwright) with deploy/prometheus/flagwright-rules.yaml,
+     the operator, a sidecar and a demo app whose simulated users ask the sidecar (OFREP) for the
+     flag;
   2. applies a canary FeatureFlag (1 → 5 → 25 → 50 → 100 %, analysis on the error-rate alert)
      and shows the ramp live: phase, step, percent, and how many users the sidecar really serves;
   3. makes the new code path fail, and shows the alert firing and the automatic rollback to 0 %,
@@ -58,7 +58,7 @@ Options:
                       (default: 210 with --ci, 600 otherwise)
   -h, --help          show this help
 
-Needs Prometheus and Alertmanager: apt-get install prometheus prometheus-alertmanager`;
+Needs Node 20+ and Go 1.26+ (the first run builds the Go programs).`;
 
 const NAMESPACE = "flagwright-demo";
 const FLAG = "new-checkout";
@@ -97,15 +97,6 @@ if (!(deadlineSeconds > 0)) {
 if (!/^\d+(ms|s|m)$/.test(pause)) {
   console.error("flagwright demo: --pause must be a duration such as 2s, 500ms or 1m");
   process.exit(2);
-}
-
-for (const bin of [PROMETHEUS_BIN, ALERTMANAGER_BIN]) {
-  if (!existsSync(bin)) {
-    console.error(
-      `flagwright demo: ${bin} not found; install Prometheus and Alertmanager first: apt-get install prometheus prometheus-alertmanager`,
-    );
-    process.exit(1);
-  }
 }
 
 const c = colours(!ci);
@@ -297,8 +288,9 @@ async function main(): Promise<void> {
       `Flagwright demo: a canary flag ramps ${RAMP.join(" → ")} % under Prometheus analysis, then a bug ships and it rolls back on its own.`,
     ),
   );
-  stage = "preparing the control plane binaries";
+  stage = "preparing the control plane, Prometheus and Alertmanager binaries";
   await ensureClusterBinaries((line) => say(`control plane: ${line}`));
+  await ensurePrometheusBinaries((line) => say(`prometheus: ${line}`));
   const deadline = setTimeout(
     () =>
       void failed(

@@ -1,10 +1,12 @@
 // Go programs the tests and benchmarks build from the Go module proxy (the local control plane,
-// helm, flagd), built once per source hash and cached under ~/.cache/flagwright/<name>-<hash>.
-import { spawnSync } from "node:child_process";
+// helm, flagd, Prometheus, Alertmanager), built once per source hash and cached under
+// ~/.cache/flagwright/<name>-<hash>.
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
+import { createInterface } from "node:readline";
 
 /** `$XDG_CACHE_HOME/flagwright` or `~/.cache/flagwright`. */
 export function cacheRoot(): string {
@@ -37,7 +39,7 @@ export function findGo(): string {
     if (folder && existsSync(candidate)) return candidate;
   }
   throw new Error(
-    "Go toolchain not found: install Go 1.26 or newer (apt-get install golang-go, or go.dev/dl) to build the local control plane, helm and flagd",
+    "Go toolchain not found: install Go 1.26 or newer (apt-get install golang-go, or go.dev/dl) to build the local control plane, Prometheus, Alertmanager, helm and flagd",
   );
 }
 
@@ -47,18 +49,21 @@ export interface GoTarget {
   /** Package to build, relative to the module in `dir` ("." for its main package). */
   pkg: string;
   ldflags?: string;
+  /** Build tags (e.g. Prometheus' `remove_all_sd`). */
+  tags?: string[];
 }
 
 /**
  * Builds `targets` from the Go module in `dir` into `<cacheRoot>/<name>-<source hash>/` unless
- * every binary is already there, and returns that folder.
+ * every binary is already there, and returns that folder. A cold build logs what it builds, its
+ * progress (packages compiled of the total) and how long it took.
  */
-export function ensureGoBuild(options: {
+export async function ensureGoBuild(options: {
   name: string;
   dir: string;
   targets: GoTarget[];
   log?: (line: string) => void;
-}): string {
+}): Promise<string> {
   const { name, dir, targets, log = () => {} } = options;
   const binDir = goBuildDir(name, dir);
   if (targets.every((t) => existsSync(join(binDir, t.binary)))) return binDir;
@@ -69,23 +74,84 @@ export function ensureGoBuild(options: {
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   const started = Date.now();
-  for (const target of targets) {
-    log(`building ${target.binary} from ${target.pkg} (first run only; a cold build downloads modules)...`);
-    const args = ["build", ...(target.ldflags ? ["-ldflags", target.ldflags] : [])];
-    const build = spawnSync(go, [...args, "-o", join(staging, target.binary), target.pkg], {
-      cwd: dir,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, CGO_ENABLED: "0" },
-    });
-    if (build.error || build.status !== 0) {
-      rmSync(staging, { recursive: true, force: true });
-      throw new Error(
-        `go build ${target.pkg} failed (${build.error?.message ?? `exit ${build.status ?? build.signal}`}); see the output above`,
-      );
+  try {
+    for (const target of targets) {
+      await goBuild(go, dir, target, join(staging, target.binary), log);
     }
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    throw error;
   }
   rmSync(binDir, { recursive: true, force: true });
   renameSync(staging, binDir);
   log(`built ${name} in ${Math.round((Date.now() - started) / 1000)} s, cached in ${binDir}`);
   return binDir;
+}
+
+const env = () => ({ ...process.env, CGO_ENABLED: "0" });
+
+/** How many packages `pkg` needs (its dependency closure), for the progress figure. */
+function packageCount(go: string, dir: string, target: GoTarget): number | undefined {
+  const list = spawnSync(go, ["list", ...tagArgs(target), "-deps", target.pkg], {
+    cwd: dir,
+    env: env(),
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return list.status === 0 ? list.stdout.split("\n").filter(Boolean).length : undefined;
+}
+
+const tagArgs = (target: GoTarget) => (target.tags?.length ? ["-tags", target.tags.join(",")] : []);
+
+/**
+ * `go build -v`: each package it compiles is one line on stderr, counted against the total for
+ * the progress line; module downloads are counted too; anything else (errors) is passed through.
+ */
+async function goBuild(
+  go: string,
+  dir: string,
+  target: GoTarget,
+  output: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const started = Date.now();
+  const total = packageCount(go, dir, target);
+  log(
+    `building ${target.binary} from ${target.pkg}${target.tags?.length ? ` (tags ${target.tags.join(",")})` : ""}: ` +
+      `${total ?? "?"} packages, first run only (a cold build downloads modules and takes minutes)...`,
+  );
+  const args = ["build", "-v", ...tagArgs(target), ...(target.ldflags ? ["-ldflags", target.ldflags] : [])];
+  const child = spawn(go, [...args, "-o", output, target.pkg], {
+    cwd: dir,
+    stdio: ["ignore", "inherit", "pipe"],
+    env: env(),
+  });
+  let compiled = 0;
+  let downloads = 0;
+  const progress = () => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const share = total ? ` (${Math.min(99, Math.floor((100 * compiled) / total))} %)` : "";
+    log(
+      `  ${target.binary}: ${compiled}/${total ?? "?"} packages compiled${share}, ${downloads} modules downloaded, ${seconds} s`,
+    );
+  };
+  const ticker = setInterval(progress, 15_000);
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    if (line.startsWith("go: downloading ")) downloads++;
+    else if (/^\S+$/.test(line)) compiled++;
+    else log(line);
+  });
+  const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
+    (resolve) => {
+      child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      child.once("close", (code, signal) => resolve({ code, signal }));
+    },
+  );
+  clearInterval(ticker);
+  if (result.error || result.code !== 0) {
+    throw new Error(
+      `go build ${target.pkg} failed (${result.error?.message ?? `exit ${result.code ?? result.signal}`}); see the output above`,
+    );
+  }
+  log(`  ${target.binary}: built in ${Math.round((Date.now() - started) / 1000)} s`);
 }

@@ -9,8 +9,8 @@ import { ensureGoBuild } from "../../scripts/go-build.js";
 const sourceDir = fileURLToPath(new URL(".", import.meta.url));
 
 /** The cached flagd binary for the current bench/flagd sources, built first if missing. */
-export function ensureFlagdBinary(log: (line: string) => void = () => {}): string {
-  const binDir = ensureGoBuild({
+export async function ensureFlagdBinary(log: (line: string) => void = () => {}): Promise<string> {
+  const binDir = await ensureGoBuild({
     name: "flagd",
     dir: sourceDir,
     targets: [{ binary: "flagd", pkg: "." }],
@@ -20,5 +20,5 @@ export function ensureFlagdBinary(log: (line: string) => void = () => {}): strin
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(ensureFlagdBinary((line) => console.error(`[flagd] ${line}`)));
+  console.log(await ensureFlagdBinary((line) => console.error(`[flagd] ${line}`)));
 }

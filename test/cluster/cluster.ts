@@ -38,7 +38,7 @@ type Log = (line: string) => void;
 
 /** Returns the cached binaries, building them first if this source hash has none. */
 export async function ensureClusterBinaries(log: Log = () => {}): Promise<ClusterBinaries> {
-  const binDir = ensureGoBuild({
+  const binDir = await ensureGoBuild({
     name: "cluster",
     dir: clusterDir,
     targets: [

@@ -1,7 +1,11 @@
-// Real Prometheus and Alertmanager (Debian's packages) for tests: on 127.0.0.1 free ports, temp
-// data dirs, the project's rule files, 1 s scrape and evaluation, and an Alertmanager whose only
-// receiver is a webhook URL the test passes in. Clustering is off so nothing but loopback is
-// contacted. Each handle stops its process and removes its folder.
+// Real Prometheus 3 and Alertmanager for tests and the demo, built from the Go module proxy
+// (tools/prometheus, tools/alertmanager) once and cached under ~/.cache/flagwright like the control
+// plane: on 127.0.0.1 free ports, temp data dirs, the project's rule files, 1 s scrape and
+// evaluation, and an Alertmanager whose only receiver is a webhook URL the test passes in.
+// Clustering is off so nothing but loopback is contacted. Each handle stops its process and
+// removes its folder. FLAGWRIGHT_PROMETHEUS / _ALERTMANAGER / _PROMTOOL point at other binaries
+// (e.g. a Prometheus 2 to compare). `node --import tsx test/support/prometheus.ts` builds all three
+// (.ci/run does) and prints their paths.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -9,14 +13,118 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { ensureGoBuild, type GoTarget, goBuildDir } from "../../scripts/go-build.js";
 import { waitFor } from "./wait.js";
-
-export const PROMETHEUS_BIN = process.env.FLAGWRIGHT_PROMETHEUS ?? "/usr/bin/prometheus";
-export const ALERTMANAGER_BIN = process.env.FLAGWRIGHT_ALERTMANAGER ?? "/usr/bin/prometheus-alertmanager";
-export const PROMTOOL_BIN = process.env.FLAGWRIGHT_PROMTOOL ?? "/usr/bin/promtool";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const RULE_FILE = join(repoRoot, "deploy/prometheus/flagwright-rules.yaml");
+
+const prometheusModule = join(repoRoot, "tools/prometheus");
+const alertmanagerModule = join(repoRoot, "tools/alertmanager");
+
+/** The pinned version of `module` in `dir`'s go.mod, for the binaries' --version and build info. */
+function pinnedVersion(dir: string, module: string): string {
+  const gomod = readFileSync(join(dir, "go.mod"), "utf8");
+  const version = new RegExp(`(?:^|\\s)${module.replaceAll(".", "\\.")} (v\\S+)`, "m").exec(gomod)?.[1];
+  if (!version) throw new Error(`${dir}/go.mod must require ${module}`);
+  return version;
+}
+
+/** The link flags Prometheus' own build (promu) sets, so /api/v1/status/buildinfo names the version. */
+function versionLdflags(version: string): string {
+  return [
+    `-X github.com/prometheus/common/version.Version=${version}`,
+    "-X github.com/prometheus/common/version.Branch=HEAD",
+    "-X github.com/prometheus/common/version.BuildUser=flagwright",
+  ].join(" ");
+}
+
+// Module v0.3xx.y is Prometheus 3.xx.y.
+const prometheusVersion = () =>
+  pinnedVersion(prometheusModule, "github.com/prometheus/prometheus").replace(
+    /^v0\.3(\d\d)\./,
+    (_, minor) => `3.${Number(minor)}.`,
+  );
+
+// Neither the tests nor the demo use service discovery: `remove_all_sd` leaves the cloud and
+// Kubernetes discoverers (and a third of the build) out. The web UI is left out too (it is npm-built
+// and not in the module zip); the HTTP API, which is all the project uses, is unaffected.
+// promtool is its own build: it links the Kubernetes client whatever the tags, and only the rule
+// file tests need it, so the demo does not wait for it.
+const builds = {
+  prometheus: {
+    name: "prometheus",
+    dir: prometheusModule,
+    target: (): GoTarget => ({
+      binary: "prometheus",
+      pkg: "github.com/prometheus/prometheus/cmd/prometheus",
+      tags: ["remove_all_sd"],
+      ldflags: versionLdflags(prometheusVersion()),
+    }),
+  },
+  promtool: {
+    name: "promtool",
+    dir: prometheusModule,
+    target: (): GoTarget => ({
+      binary: "promtool",
+      pkg: "github.com/prometheus/prometheus/cmd/promtool",
+      tags: ["remove_all_sd"],
+      ldflags: versionLdflags(prometheusVersion()),
+    }),
+  },
+  alertmanager: {
+    name: "alertmanager",
+    dir: alertmanagerModule,
+    target: (): GoTarget => ({
+      binary: "alertmanager",
+      pkg: "github.com/prometheus/alertmanager/cmd/alertmanager",
+      ldflags: versionLdflags(
+        pinnedVersion(alertmanagerModule, "github.com/prometheus/alertmanager").replace(/^v/, ""),
+      ),
+    }),
+  },
+};
+type Tool = keyof typeof builds;
+
+const cachedPath = (tool: Tool) => join(goBuildDir(builds[tool].name, builds[tool].dir), tool);
+
+export const PROMETHEUS_BIN = process.env.FLAGWRIGHT_PROMETHEUS ?? cachedPath("prometheus");
+export const ALERTMANAGER_BIN = process.env.FLAGWRIGHT_ALERTMANAGER ?? cachedPath("alertmanager");
+export const PROMTOOL_BIN = process.env.FLAGWRIGHT_PROMTOOL ?? cachedPath("promtool");
+
+const overrides: Record<Tool, string> = {
+  prometheus: PROMETHEUS_BIN,
+  alertmanager: ALERTMANAGER_BIN,
+  promtool: PROMTOOL_BIN,
+};
+
+/** `tool`'s binary: an override as given, else the cached build, built first if missing. */
+async function ensureTool(tool: Tool, log: (line: string) => void): Promise<string> {
+  const bin = overrides[tool];
+  if (bin !== cachedPath(tool)) {
+    if (!existsSync(bin)) throw new Error(`${bin} not found (set by FLAGWRIGHT_${tool.toUpperCase()})`);
+    return bin;
+  }
+  if (existsSync(bin)) return bin;
+  const { name, dir, target } = builds[tool];
+  await ensureGoBuild({ name, dir, targets: [target()], log });
+  return bin;
+}
+
+const stderrLog = (line: string) => console.error(`[prometheus build] ${line}`);
+
+/**
+ * Builds Prometheus and Alertmanager (the two the demo and the integration tests start) unless
+ * they are cached; `log` hears what is built, its progress and how long it took.
+ */
+export async function ensurePrometheusBinaries(
+  log: (line: string) => void = stderrLog,
+): Promise<{ prometheus: string; alertmanager: string }> {
+  return {
+    prometheus: await ensureTool("prometheus", log),
+    alertmanager: await ensureTool("alertmanager", log),
+  };
+}
 
 /** A port the kernel just handed out on loopback (closed again, so the caller can bind it). */
 export async function freePort(): Promise<number> {
@@ -117,9 +225,7 @@ export interface PrometheusHandle extends Supervised {
 }
 
 export async function startPrometheus(options: PrometheusOptions = {}): Promise<PrometheusHandle> {
-  if (!existsSync(PROMETHEUS_BIN)) {
-    throw new Error(`${PROMETHEUS_BIN} not found: install Debian's prometheus package (.ci/run does)`);
-  }
+  const bin = await ensureTool("prometheus", stderrLog);
   const dir = mkdtempSync(join(tmpdir(), "flagwright-prometheus-"));
   const port = await freePort();
   const config = {
@@ -134,7 +240,7 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   const url = `http://127.0.0.1:${port}`;
   const proc = supervise(
     "prometheus",
-    PROMETHEUS_BIN,
+    bin,
     [
       `--config.file=${join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
@@ -164,9 +270,7 @@ export interface AlertmanagerHandle extends Supervised {
 }
 
 export async function startAlertmanager(options: AlertmanagerOptions): Promise<AlertmanagerHandle> {
-  if (!existsSync(ALERTMANAGER_BIN)) {
-    throw new Error(`${ALERTMANAGER_BIN} not found: install Debian's prometheus-alertmanager package`);
-  }
+  const bin = await ensureTool("alertmanager", stderrLog);
   const dir = mkdtempSync(join(tmpdir(), "flagwright-alertmanager-"));
   const port = await freePort();
   const config = {
@@ -196,7 +300,7 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<A
   const url = `http://127.0.0.1:${port}`;
   const proc = supervise(
     "alertmanager",
-    ALERTMANAGER_BIN,
+    bin,
     [
       `--config.file=${join(dir, "alertmanager.yml")}`,
       `--storage.path=${join(dir, "data")}`,
@@ -213,9 +317,10 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<A
 }
 
 /** `promtool check rules FILE...`: resolves with its output, rejects with it on failure. */
-export function promtoolCheckRules(files: string[]): Promise<string> {
+export async function promtoolCheckRules(files: string[]): Promise<string> {
+  const bin = await ensureTool("promtool", stderrLog);
   return new Promise((resolve, reject) => {
-    const child = spawn(PROMTOOL_BIN, ["check", "rules", ...files]);
+    const child = spawn(bin, ["check", "rules", ...files]);
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -226,4 +331,10 @@ export function promtoolCheckRules(files: string[]): Promise<string> {
     child.on("error", reject);
     child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(out))));
   });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await ensurePrometheusBinaries();
+  await ensureTool("promtool", stderrLog);
+  console.log([PROMETHEUS_BIN, ALERTMANAGER_BIN, PROMTOOL_BIN].join("\n"));
 }

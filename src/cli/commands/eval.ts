@@ -13,7 +13,7 @@ export function registerEvalCommand(program: Command): void {
   program
     .command("eval")
     .description(
-      "Evaluate one flag from a resolved flag document (flags.json, the ConfigMap content) for one user\n" +
+      "Evaluate one flag from a resolved flag document (flags.json, the ConfigMap content) for one user " +
         "and print the OpenFeature resolution details as JSON. Same code as the sidecar and provider.",
     )
     .requiredOption("--config <file>", "resolved flag document (flags.json)")

@@ -56,7 +56,7 @@ export function registerOperatorCommand(program: Command): void {
   program
     .command("operator")
     .description(
-      "Run the operator: watch FeatureFlags, project each namespace's resolved flags into a ConfigMap\n" +
+      "Run the operator: watch FeatureFlags, project each namespace's resolved flags into a ConfigMap " +
         "(server-side apply, field manager flagwright), ramp canaries and report status. Never writes spec.",
     )
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")

@@ -122,8 +122,8 @@ export function registerRefsCommand(program: Command): void {
   program
     .command("refs")
     .description(
-      "Find code references to flag keys (string literals passed to OpenFeature evaluation calls in\n" +
-        "TypeScript/JavaScript, Python and Go, flag_enabled(...), OFREP URLs) and compare them with the\n" +
+      "Find code references to flag keys (string literals passed to OpenFeature evaluation calls in " +
+        "TypeScript/JavaScript, Python and Go, flag_enabled(...), OFREP URLs) and compare them with the " +
         "flags defined in manifests and/or the cluster: flags no code uses, keys no flag defines.",
     )
     .argument("<dirs...>", "source files or directories to scan")

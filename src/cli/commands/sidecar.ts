@@ -35,16 +35,16 @@ function positiveInt(value: string): number {
 export function registerSidecarCommand(program: Command): void {
   program
     .command("sidecar")
+    // The full description is laid out by hand (lists); the command list shows this line instead.
+    .summary("Serve flag evaluations next to an application over OFREP from the namespace's resolved flags.")
     .description(
       [
-        "Serve flag evaluations next to an application over OFREP (the OpenFeature",
-        "Remote Evaluation Protocol) from the namespace's resolved flag document.",
+        "Serve flag evaluations next to an application over OFREP (the OpenFeature Remote Evaluation Protocol) from the namespace's resolved flag document.",
         "",
         "Exactly one source is required:",
         "  --file       a mounted ConfigMap volume (follows the kubelet's ..data swap)",
         "  --configmap  the ConfigMap, watched through the Kubernetes API (sub-second)",
-        "A new document that fails to parse is logged and counted in",
-        "flagwright_sidecar_reload_failures_total; the last good one keeps serving.",
+        "A new document that fails to parse is logged and counted in flagwright_sidecar_reload_failures_total; the last good one keeps serving.",
         "",
         "Endpoints:",
         "  POST /ofrep/v1/evaluate/flags/{key}  one flag",

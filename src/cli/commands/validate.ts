@@ -46,10 +46,10 @@ export function registerValidateCommand(program: Command): void {
   program
     .command("validate")
     .description(
-      "Check FeatureFlag and Segment manifests offline against the CRDs' schema and rules (the same ones\n" +
-        "the API server enforces) and compile every CEL rule (spec.rules[].when, a Segment's spec.when), as\n" +
-        "the admission webhook does. Prints every problem as FILE#DOCUMENT NAME: FIELD: MESSAGE (with\n" +
-        "LINE:COLUMN in the expression for CEL); exits 1 if any.",
+      "Check FeatureFlag and Segment manifests offline against the CRDs' schema and rules (the same " +
+        "ones the API server enforces) and compile every CEL rule (spec.rules[].when, a Segment's " +
+        "spec.when), as the admission webhook does. Prints every problem as FILE#DOCUMENT NAME: " +
+        "FIELD: MESSAGE (with LINE:COLUMN in the expression for CEL); exits 1 if any.",
     )
     .argument("<files...>", "YAML or JSON files; documents of other kinds are skipped")
     .action((files: string[]) => {

@@ -1,17 +1,22 @@
-// Runs the Argo CD health check (deploy/argocd) with Lua 5.1 against its fixtures, in the layout
-// Argo CD uses for its own resource_customizations tests: health_test.yaml lists each fixture under
-// testdata/ with the status and message it must get.
+// Runs the Argo CD health check (deploy/argocd) through Argo CD's Lua path (gopher-lua set up as
+// Argo CD's util/lua sets it up: tools/argocd-lua, built from the Go module proxy and cached like
+// the control plane) against its fixtures, in the layout Argo CD uses for its own
+// resource_customizations tests: health_test.yaml lists each fixture under testdata/ with the
+// status and message it must get. Every fixture runs twice: as an argocd-cm override (Argo CD
+// opens no Lua standard library for those unless useOpenLibs is set) and as a built-in script
+// (all libraries open).
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { ensureGoBuild } from "../../../scripts/go-build.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const checkDir = join(root, "deploy/argocd/resource_customizations/flagwright.dev/FeatureFlag");
 const healthLua = join(checkDir, "health.lua");
-const LUA = process.env.LUA ?? "lua5.1";
 
 interface HealthTest {
   healthStatus: { status: string; message: string };
@@ -19,51 +24,39 @@ interface HealthTest {
 }
 const { tests } = parse(readFileSync(join(checkDir, "health_test.yaml"), "utf8")) as { tests: HealthTest[] };
 
-/** A JSON value as a Lua 5.1 table constructor (null members are left out, as gopher-lua does). */
-function toLua(value: unknown): string {
-  if (value === null || value === undefined) return "nil";
-  if (typeof value === "boolean" || typeof value === "number") return String(value);
-  if (typeof value === "string") {
-    // Decimal escapes for every byte that is not plain printable ASCII keep the literal exact.
-    let out = '"';
-    for (const byte of Buffer.from(value, "utf8")) {
-      out +=
-        byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c
-          ? String.fromCharCode(byte)
-          : `\\${byte}`;
-    }
-    return `${out}"`;
+let argocdLua = "";
+beforeAll(async () => {
+  const toolDir = join(root, "tools/argocd-lua");
+  const binDir = await ensureGoBuild({
+    name: "argocd-lua",
+    dir: toolDir,
+    targets: [{ binary: "argocd-lua", pkg: "." }],
+    log: (line) => console.error(`[argocd-lua] ${line}`),
+  });
+  argocdLua = join(binDir, "argocd-lua");
+}, 600_000); // a cold build downloads gopher-lua
+
+type Health = { status: string; message?: string } | { error: string };
+
+/** Runs health.lua on each object the way Argo CD's controller does; one answer per object. */
+function health(objects: unknown[], mode: "override" | "built-in", script = healthLua): Health[] {
+  const args = [...(mode === "built-in" ? ["--open-libs"] : []), script];
+  const run = spawnSync(argocdLua, args, { input: JSON.stringify(objects), encoding: "utf8" });
+  if (run.error || run.status !== 0) {
+    throw new Error(`${argocdLua} failed: ${run.error?.message ?? run.stderr}`);
   }
-  if (Array.isArray(value)) return `{${value.map(toLua).join(", ")}}`;
-  const fields = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => `[${toLua(k)}] = ${toLua(v)}`);
-  return `{${fields.join(", ")}}`;
+  return JSON.parse(run.stdout) as Health[];
 }
 
-/** Runs health.lua the way Argo CD does: `obj` is a global, the chunk returns {status, message}. */
-function health(obj: unknown): { status: string; message: string } {
-  const runner = [
-    `obj = ${toLua(obj)}`,
-    "local check = assert(loadfile(arg[1]))",
-    "local hs = check()",
-    'io.write(tostring(hs.status), "\\n", tostring(hs.message))',
-  ].join("\n");
-  const run = spawnSync(LUA, ["-", healthLua], { input: runner, encoding: "utf8" });
-  if (run.error) {
-    throw new Error(
-      `${LUA} could not be run (${run.error.message}): install Debian's lua5.1 package (.ci/run does) or set LUA`,
-    );
-  }
-  if (run.status !== 0) throw new Error(`${LUA} failed: ${run.stderr}`);
-  const [status = "", ...message] = run.stdout.split("\n");
-  return { status, message: message.join("\n") };
-}
+const modes = ["override", "built-in"] as const;
 
-describe("Argo CD health check for FeatureFlag (Lua 5.1)", () => {
-  it.each(tests.map((t) => [t.inputPath, t] as const))("%s", (_, test) => {
-    const obj = parse(readFileSync(join(checkDir, test.inputPath), "utf8"));
-    expect(health(obj)).toEqual(test.healthStatus);
+describe("Argo CD health check for FeatureFlag (Argo CD's gopher-lua path)", () => {
+  it.each(modes)("every fixture gets its status and message (%s)", (mode) => {
+    const objects = tests.map((t) => parse(readFileSync(join(checkDir, t.inputPath), "utf8")));
+    const answers = health(objects, mode);
+    tests.forEach((test, i) => {
+      expect(answers[i], test.inputPath).toEqual(test.healthStatus);
+    });
   });
 
   it("has a fixture for every fixture file and every status phase", () => {
@@ -100,12 +93,24 @@ describe("Argo CD health check for FeatureFlag (Lua 5.1)", () => {
     );
   });
 
-  it("an unknown phase is Unknown, not Healthy", () => {
-    expect(
-      health({ metadata: { generation: 1 }, status: { observedGeneration: 1, phase: "Exploded" } }),
-    ).toEqual({
-      status: "Unknown",
-      message: "Unknown phase Exploded",
-    });
+  it.each(modes)("an unknown phase is Unknown, not Healthy (%s)", (mode) => {
+    const [answer] = health(
+      [{ metadata: { generation: 1 }, status: { observedGeneration: 1, phase: "Exploded" } }],
+      mode,
+    );
+    expect(answer).toEqual({ status: "Unknown", message: "Unknown phase Exploded" });
+  });
+
+  it("the engine is Argo CD's: an override gets no string library, a built-in script does", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flagwright-argocd-lua-"));
+    try {
+      const script = join(dir, "health.lua");
+      writeFileSync(script, 'return { status = string.upper("healthy"):sub(1, 1) .. "ealthy" }\n');
+      const [override] = health([{}], "override", script);
+      expect(override).toMatchObject({ error: expect.stringMatching(/string/) });
+      expect(health([{}], "built-in", script)).toEqual([{ status: "Healthy" }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -78,7 +78,7 @@ async function flagdBulk(user: string): Promise<Map<string, unknown>> {
 const flagwright = (key: string, user: string) => evaluate(doc, key, { targetingKey: user }).value;
 
 beforeAll(async () => {
-  const binary = ensureFlagdBinary();
+  const binary = await ensureFlagdBinary();
   dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-"));
   const file = join(dir, "flags.flagd.json");
   writeFileSync(file, JSON.stringify(toFlagd(doc)));

@@ -118,7 +118,7 @@ const contexts = generateContexts(CONTEXTS);
 const flagdAnswers: unknown[] = [];
 
 beforeAll(async () => {
-  const binary = ensureFlagdBinary();
+  const binary = await ensureFlagdBinary();
   dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-diff-"));
   const file = join(dir, "flags.flagd.json");
   writeFileSync(file, JSON.stringify(flagdDefinition));

@@ -46,8 +46,8 @@ function ldflags(): string {
 }
 
 /** Builds helm (go build helm.sh/helm/v3/cmd/helm in tools/helm) unless it is cached. */
-export function ensureHelm(log: (line: string) => void = () => {}): string {
-  const binDir = ensureGoBuild({
+export async function ensureHelm(log: (line: string) => void = () => {}): Promise<string> {
+  const binDir = await ensureGoBuild({
     name: "helm",
     dir: toolDir,
     targets: [{ binary: "helm", pkg: "helm.sh/helm/v3/cmd/helm", ldflags: ldflags() }],
@@ -88,5 +88,5 @@ export function helm(args: string[]): Promise<HelmResult> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(ensureHelm((line) => console.error(`[helm] ${line}`)));
+  console.log(await ensureHelm((line) => console.error(`[helm] ${line}`)));
 }
