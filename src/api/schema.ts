@@ -534,7 +534,7 @@ function analysisOutcome(description: string): JSONSchema {
     properties: {
       at: time("When the check ran or the push arrived."),
       result: { type: "string", enum: ["Passed", "Failed", "Inconclusive", "Unavailable"] },
-      reason: { type: "string", enum: ["Alert", "Query"] },
+      reason: { type: "string", enum: ["Alert", "Query", "Cohort"] },
       alertName: { type: "string" },
       query: { type: "string" },
       value: { type: "number" },

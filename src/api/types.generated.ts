@@ -457,7 +457,7 @@ export interface FeatureFlagStatus {
      */
     at?: string;
     result?: "Passed" | "Failed" | "Inconclusive" | "Unavailable";
-    reason?: "Alert" | "Query";
+    reason?: "Alert" | "Query" | "Cohort";
     alertName?: string;
     query?: string;
     value?: number;
@@ -472,7 +472,7 @@ export interface FeatureFlagStatus {
      */
     at?: string;
     result?: "Passed" | "Failed" | "Inconclusive" | "Unavailable";
-    reason?: "Alert" | "Query";
+    reason?: "Alert" | "Query" | "Cohort";
     alertName?: string;
     query?: string;
     value?: number;
