@@ -3,9 +3,14 @@
 # command picks the mode), e.g.
 #   docker build -t ghcr.io/flagwright/flagwright:0.1.0 .
 #   docker run --rm ghcr.io/flagwright/flagwright:0.1.0 sidecar --help
+# The base images are build arguments; the defaults are the public images. scripts/image.ts builds
+# local equivalents from Debian packages (for machines without a container registry) and passes
+# them in: BUILD_IMAGE needs node and npm, RUNTIME_IMAGE node at /nodejs/bin/node and user 65532.
+ARG BUILD_IMAGE=node:20-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
 
 # Build: full dependency tree, TypeScript compiled by `npm run build` (tsconfig.build.json: src → dist).
-FROM node:20-bookworm-slim AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -14,13 +19,13 @@ COPY src ./src
 RUN npm run build
 
 # Production dependencies only, without the dev tool chain.
-FROM node:20-bookworm-slim AS deps
+FROM ${BUILD_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Runtime: distroless Node 20 (no shell, no package manager), non-root user 65532.
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 # The CLI reads its version from package.json next to dist/.

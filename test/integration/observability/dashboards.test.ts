@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { canarySpec, createFlag, getFlag } from "../../support/flag-objects.js";
-import { clients, testNamespace } from "../../support/kube.js";
+import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { type SidecarProcess, startSidecarProcess } from "../../support/processes.js";
 import { freePort, type PrometheusHandle, startPrometheus } from "../../support/prometheus.js";
@@ -46,6 +46,7 @@ let sidecar: SidecarProcess | undefined;
 let operator: OperatorProcess | undefined;
 let prometheus: PrometheusHandle | undefined;
 let traffic: NodeJS.Timeout | undefined;
+let ticker: NodeJS.Timeout | undefined;
 
 beforeAll(async () => {
   apps = await testNamespace("dash-apps");
@@ -80,6 +81,24 @@ beforeAll(async () => {
     "--leader-election-namespace",
     system.name,
   ]);
+  // The operator reconciles only on change (its own writes do not come back as work), so a flag
+  // edited every second keeps the reconcile and queue histograms' rates defined.
+  await createFlag(custom, apps.name, "ticker", { enabled: true, rollout: { percent: 50 } });
+  let tick = 0;
+  ticker = setInterval(() => {
+    tick++;
+    void kubectl([
+      "patch",
+      "featureflag",
+      "ticker",
+      "-n",
+      apps.name,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { description: `edit ${tick}` } }),
+    ]).catch(() => {});
+  }, 1_000);
   // Users keep arriving (new users are new exposures), plus a key the document does not have.
   let user = 0;
   const url = sidecar.url;
@@ -101,6 +120,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   clearInterval(traffic);
+  clearInterval(ticker);
   await operator?.stop();
   await sidecar?.stop();
   await prometheus?.dispose();
