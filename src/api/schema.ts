@@ -175,13 +175,14 @@ const analysis: JSONSchema = {
           maxLength: 128,
           description: "Label holding the served variant. Default feature_flag_result_variant.",
         },
-        on: {
+        // Not "on"/"off": YAML 1.1 readers (kubectl among them) take those keys for booleans.
+        onVariants: {
           type: "array",
           maxItems: 26,
           items: { type: "string", maxLength: 128 },
           description: "Variant label values of the on-cohort. Default [on].",
         },
-        off: {
+        offVariants: {
           type: "array",
           maxItems: 26,
           items: { type: "string", maxLength: 128 },

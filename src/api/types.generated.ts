@@ -125,13 +125,13 @@ export interface FeatureFlagSpec {
            *
            * @maxItems 26
            */
-          on?: string[];
+          onVariants?: string[];
           /**
            * Variant label values of the off-cohort. Default [off].
            *
            * @maxItems 26
            */
-          off?: string[];
+          offVariants?: string[];
           /**
            * Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse).
            */

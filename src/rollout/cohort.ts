@@ -18,8 +18,8 @@ export type CohortSpec = NonNullable<Analysis["cohort"]>;
 export const COHORT_DEFAULTS = {
   flagLabel: "feature_flag_key",
   variantLabel: "feature_flag_result_variant",
-  on: ["on"],
-  off: ["off"],
+  onVariants: ["on"],
+  offVariants: ["off"],
   alpha: 0.05,
   minRequests: 200,
   /** Shortest window read, so a step that began a moment ago still covers a couple of scrapes. */
@@ -145,8 +145,8 @@ export function cohortQueries(spec: CohortSpec, flagKey: string, windowSeconds: 
   const window = `${Math.max(1, Math.round(windowSeconds))}s`;
   const read = (selector: string, variants: readonly string[]) =>
     `sum(increase(${withMatchers(selector, `${flagLabel}=${quoted(flagKey)}, ${variantLabel}=~${regexOf(variants)}`)}[${window}]))`;
-  const on = spec.on ?? COHORT_DEFAULTS.on;
-  const off = spec.off ?? COHORT_DEFAULTS.off;
+  const on = spec.onVariants ?? COHORT_DEFAULTS.onVariants;
+  const off = spec.offVariants ?? COHORT_DEFAULTS.offVariants;
   return {
     onRequests: read(spec.requests, on),
     onErrors: read(spec.errors, on),

@@ -15,6 +15,12 @@ describe("generated API files", () => {
     expect(read("crds/featureflags.flagwright.dev.yaml")).toBe(await renderCrdYaml());
   });
 
+  it("the CRDs read the same as YAML 1.1, as kubectl reads them (no key or value taken for a boolean)", () => {
+    for (const path of ["crds/featureflags.flagwright.dev.yaml", "crds/segments.flagwright.dev.yaml"]) {
+      expect(parse(read(path), { version: "1.1" })).toEqual(parse(read(path), { version: "1.2" }));
+    }
+  });
+
   it("deploy/crds/ holds the same CRD as crds/", () => {
     expect(read("deploy/crds/featureflags.flagwright.dev.yaml")).toBe(
       read("crds/featureflags.flagwright.dev.yaml"),

@@ -77,7 +77,14 @@ describe("cohort PromQL", () => {
       'sum(increase(http_requests_total{service="checkout", code=~"5..", feature_flag_key="new-checkout", feature_flag_result_variant=~"off"}[90s]))',
     );
     const custom = cohortQueries(
-      { ...spec, requests: "reqs", flagLabel: "flag", variantLabel: "variant", on: ["b.1", "c"], off: ["a"] },
+      {
+        ...spec,
+        requests: "reqs",
+        flagLabel: "flag",
+        variantLabel: "variant",
+        onVariants: ["b.1", "c"],
+        offVariants: ["a"],
+      },
       'k"ey',
       30,
     );
