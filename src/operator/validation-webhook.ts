@@ -3,17 +3,14 @@
 // does, on POST /validate, and refuses the object with the field path, the position in the
 // expression and the compiler's message. The schema itself is the API server's job. TLS and the
 // AdmissionReview envelope are the injection webhook's (src/operator/injection/).
-import {
-  AdmissionregistrationV1Api,
-  type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { KIND, SEGMENT_KIND } from "../api/schema.js";
 import { expressionProblems } from "../api/validate.js";
+import { parseHostPort } from "../host-port.js";
 import { type AdmissionDecision, admissionRequest, admissionResponse } from "./injection/admission-review.js";
 import { type AdmissionServer, startAdmissionServer } from "./injection/admission-server.js";
+import { installCaBundle } from "./injection/ca-bundle.js";
 import { loadOrCreateCertificates } from "./injection/certificate-secret.js";
 import { generateCertificates } from "./injection/certificates.js";
 
@@ -57,49 +54,6 @@ export function startValidationServer(options: {
   return startAdmissionServer({ ...options, routes: { [VALIDATION_PATH]: validate } });
 }
 
-const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
-
-/** Writes the CA into every webhook's caBundle of a ValidatingWebhookConfiguration (if it differs). */
-export async function patchValidatingCaBundle(
-  kc: KubeConfig,
-  name: string,
-  caCert: string,
-): Promise<boolean> {
-  const api = kc.makeApiClient(AdmissionregistrationV1Api);
-  const bundle = Buffer.from(caCert).toString("base64");
-  for (let attempt = 1; ; attempt++) {
-    const config = await api.readValidatingWebhookConfiguration({ name });
-    const ops = (config.webhooks ?? []).flatMap((w, i) =>
-      w.clientConfig.caBundle === bundle
-        ? []
-        : [
-            {
-              op: w.clientConfig.caBundle ? "replace" : "add",
-              path: `/webhooks/${i}/clientConfig/caBundle`,
-              value: bundle,
-            },
-          ],
-    );
-    if (ops.length === 0) return false;
-    try {
-      await api.patchValidatingWebhookConfiguration(
-        {
-          name,
-          body: [
-            { op: "test", path: "/metadata/resourceVersion", value: config.metadata?.resourceVersion },
-            ...ops,
-          ],
-        },
-        jsonPatch,
-      );
-      return true;
-    } catch (error) {
-      const code = (error as { code?: number }).code;
-      if (attempt >= 5 || (code !== 409 && code !== 422)) throw error;
-    }
-  }
-}
-
 /** Options of `flagwright operator --validation-address ...`. */
 export interface ValidationOptions {
   address: string;
@@ -117,31 +71,29 @@ export async function startValidation(
   options: ValidationOptions,
   log: Logger,
 ): Promise<AdmissionServer> {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(options.address);
-  if (!m) throw new Error(`--validation-address must be host:port or :port, got "${options.address}"`);
+  const { host, port } = parseHostPort(options.address, {
+    flag: "--validation-address",
+    defaultHost: "0.0.0.0",
+  });
   const hosts = { dnsNames: options.dnsNames, ipAddresses: ["127.0.0.1"] };
   const certs = options.certSecret
     ? await loadOrCreateCertificates(kc, options.namespace, options.certSecret, hosts)
     : generateCertificates(hosts);
   const server = await startValidationServer({
-    host: m[1] ?? (m[2] || "0.0.0.0"),
-    port: Number(m[3]),
+    host,
+    port,
     tls: certs,
     log,
   });
   if (options.webhookConfig) {
-    try {
-      const patched = await patchValidatingCaBundle(kc, options.webhookConfig, certs.caCert);
-      log.info(
-        { reason: patched ? "CaBundlePatched" : "CaBundleCurrent", webhook: options.webhookConfig },
-        "webhook caBundle",
-      );
-    } catch (error) {
-      await server.stop();
-      throw new Error(
-        `patching caBundle of ValidatingWebhookConfiguration ${options.webhookConfig}: ${(error as Error).message}`,
-      );
-    }
+    await installCaBundle(
+      kc,
+      "ValidatingWebhookConfiguration",
+      options.webhookConfig,
+      certs.caCert,
+      log,
+      () => server.stop(),
+    );
   }
   log.info(
     { reason: "ValidationStarted", address: `${server.address.address}:${server.address.port}` },

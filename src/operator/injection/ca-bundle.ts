@@ -5,18 +5,35 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
+import type { Logger } from "pino";
 
 const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 
+/** Which kind of admission webhook configuration holds the caBundle. */
+export type WebhookConfigKind = "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration";
+
 /**
- * Writes the CA into every webhook's caBundle of a MutatingWebhookConfiguration (if it differs).
- * The patch is conditional on the resourceVersion read; a concurrent writer makes it re-read.
+ * Writes the CA into every webhook's caBundle of the configuration (if it differs). The patch is
+ * conditional on the resourceVersion read; a concurrent writer makes it re-read.
  */
-export async function patchCaBundle(kc: KubeConfig, configName: string, caCert: string): Promise<boolean> {
+export async function patchCaBundle(
+  kc: KubeConfig,
+  configName: string,
+  caCert: string,
+  kind: WebhookConfigKind = "MutatingWebhookConfiguration",
+): Promise<boolean> {
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const read = (name: string) =>
+    kind === "MutatingWebhookConfiguration"
+      ? api.readMutatingWebhookConfiguration({ name })
+      : api.readValidatingWebhookConfiguration({ name });
+  const patch = (name: string, body: object[]) =>
+    kind === "MutatingWebhookConfiguration"
+      ? api.patchMutatingWebhookConfiguration({ name, body }, jsonPatch)
+      : api.patchValidatingWebhookConfiguration({ name, body }, jsonPatch);
   const bundle = Buffer.from(caCert).toString("base64");
   for (let attempt = 1; ; attempt++) {
-    const config = await api.readMutatingWebhookConfiguration({ name: configName });
+    const config = await read(configName);
     const ops = (config.webhooks ?? []).flatMap((w, i) =>
       w.clientConfig.caBundle === bundle
         ? []
@@ -30,20 +47,38 @@ export async function patchCaBundle(kc: KubeConfig, configName: string, caCert: 
     );
     if (ops.length === 0) return false;
     try {
-      await api.patchMutatingWebhookConfiguration(
-        {
-          name: configName,
-          body: [
-            { op: "test", path: "/metadata/resourceVersion", value: config.metadata?.resourceVersion },
-            ...ops,
-          ],
-        },
-        jsonPatch,
-      );
+      await patch(configName, [
+        { op: "test", path: "/metadata/resourceVersion", value: config.metadata?.resourceVersion },
+        ...ops,
+      ]);
       return true;
     } catch (error) {
       const code = (error as { code?: number }).code;
       if (attempt >= 5 || (code !== 409 && code !== 422)) throw error;
     }
+  }
+}
+
+/**
+ * Patches the caBundle at start-up and logs the outcome; on failure stops the server just started
+ * and throws an error naming the configuration.
+ */
+export async function installCaBundle(
+  kc: KubeConfig,
+  kind: WebhookConfigKind,
+  configName: string,
+  caCert: string,
+  log: Logger,
+  stopServer: () => Promise<void>,
+): Promise<void> {
+  try {
+    const patched = await patchCaBundle(kc, configName, caCert, kind);
+    log.info(
+      { reason: patched ? "CaBundlePatched" : "CaBundleCurrent", webhook: configName },
+      "webhook caBundle",
+    );
+  } catch (error) {
+    await stopServer();
+    throw new Error(`patching caBundle of ${kind} ${configName}: ${(error as Error).message}`);
   }
 }

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { parseHostPort } from "../../host-port.js";
 import type { AdmissionReview } from "./admission-review.js";
 import { type AdmissionServer, startAdmissionServer } from "./admission-server.js";
-import { patchCaBundle } from "./ca-bundle.js";
+import { installCaBundle } from "./ca-bundle.js";
 import { loadOrCreateCertificates } from "./certificate-secret.js";
 import { generateCertificates } from "./certificates.js";
 import { type InjectionSettings, review } from "./mutation.js";
@@ -80,18 +80,9 @@ export async function startInjection(
     log,
   });
   if (options.webhookConfig) {
-    try {
-      const patched = await patchCaBundle(kc, options.webhookConfig, certs.caCert);
-      log.info(
-        { reason: patched ? "CaBundlePatched" : "CaBundleCurrent", webhook: options.webhookConfig },
-        "webhook caBundle",
-      );
-    } catch (error) {
-      await server.stop();
-      throw new Error(
-        `patching caBundle of MutatingWebhookConfiguration ${options.webhookConfig}: ${(error as Error).message}`,
-      );
-    }
+    await installCaBundle(kc, "MutatingWebhookConfiguration", options.webhookConfig, certs.caCert, log, () =>
+      server.stop(),
+    );
   }
   log.info(
     { reason: "InjectionStarted", address: `${server.address.address}:${server.address.port}` },
