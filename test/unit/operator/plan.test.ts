@@ -3,7 +3,7 @@
 // part merged) and plans again, which must ask for nothing more: a restart with everything
 // projected writes nothing.
 import { describe, expect, it } from "vitest";
-import type { FeatureFlag, FeatureFlagSpec, FeatureFlagStatus } from "../../../src/api/index.js";
+import type { FeatureFlag, FeatureFlagSpec, FeatureFlagStatus, Segment } from "../../../src/api/index.js";
 import { STATUS_WRITERS } from "../../../src/api/ownership.js";
 import { DOCUMENT_KEY, parseDocument } from "../../../src/core/index.js";
 import {
@@ -313,6 +313,60 @@ describe("plan", () => {
     expect(again.configMap).toBeUndefined();
     expect(again.statusPatches).toEqual([]);
     expect(again.events).toEqual([]);
+  });
+});
+
+describe("plan with targeting", () => {
+  const segment = (name: string, when: string): Segment => ({
+    apiVersion: "flagwright.dev/v1alpha1",
+    kind: "Segment",
+    metadata: { name, namespace: "team" },
+    spec: { when },
+  });
+  const beta: FeatureFlagSpec = {
+    enabled: true,
+    rollout: { percent: 0 },
+    rules: [{ name: "beta", segments: ["testers"], serve: { enabled: true } }],
+  };
+
+  it("projects the segments a rule names, and a segment change is a new flag revision", () => {
+    const s = { ...state([flag("reports", beta)]), segments: [segment("testers", 'plan == "beta"')] };
+    const { first, after } = settle(s);
+    const document = doc(first);
+    expect(document.flags.reports?.rules?.[0]?.segments).toEqual(["testers"]);
+    expect(document.segments?.testers?.when).toBe('plan == "beta"');
+    const changed = plan({ ...after, segments: [segment("testers", 'plan == "gamma"')] }, later(1));
+    expect(changed.configMap).toBeDefined();
+    expect(changed.statusPatches.map((p) => p.flag.metadata.name)).toEqual(["reports"]);
+  });
+
+  it("a missing segment: Ready=False naming the field, and the last good version keeps serving", () => {
+    const good = { ...state([flag("reports", beta)]), segments: [segment("testers", 'plan == "beta"')] };
+    const { first, after } = settle(good);
+    const previousDocument = first.document;
+    const broken = plan({ ...after, segments: [], previousDocument }, later(1));
+    const patch = broken.statusPatches.find((p) => p.flag.metadata.name === "reports");
+    const ready = patch?.status.conditions?.find((c) => c.type === "Ready");
+    expect(ready?.status).toBe("False");
+    expect(ready?.reason).toBe("SegmentNotFound");
+    expect(ready?.message).toContain('spec.rules[0].segments[0]: segment "testers"');
+    // Nothing changed for sidecars: the document is the one already projected.
+    expect(broken.configMap).toBeUndefined();
+    expect(broken.revision).toBe(first.revision);
+    // Without a last good version the flag is left out rather than served without its rule.
+    const fresh = plan({ ...state([flag("reports", beta)]), segments: [] }, NOW);
+    expect(doc(fresh).flags.reports).toBeUndefined();
+  });
+
+  it("a rule reading now: status shows the next scheduled change and the plan looks again after it", () => {
+    const launch: FeatureFlagSpec = {
+      enabled: true,
+      rollout: { percent: 0 },
+      rules: [{ name: "launch", when: 'now >= timestamp("2026-12-01T12:10:00Z")', serve: { enabled: true } }],
+    };
+    const { first } = settle(state([flag("sale", launch)]));
+    expect(first.statusPatches[0]?.status.nextScheduledChange).toBe("2026-12-01T12:10:00.000Z");
+    expect(first.requeueAfterMs).toBe(10 * 60_000 + 1000);
   });
 });
 
