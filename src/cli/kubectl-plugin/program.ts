@@ -5,6 +5,7 @@
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { Command, CommanderError } from "commander";
 import { type FeatureFlag, GROUP } from "../../api/index.js";
+import { registerDashboardCommand } from "../../dashboard/command.js";
 import { listFeatureFlags } from "../../kube/featureflags.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { apiMessage, applyControl, authenticatedUser, ControlApiError, findFlag } from "./apply-control.js";
@@ -142,6 +143,7 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
     getFlag,
     fail: (message) => new PluginError(message),
   });
+  registerDashboardCommand(program);
   return program;
 }
 
