@@ -276,8 +276,12 @@ export function debtView(
   refs: RefsReport | undefined,
   now: Date,
 ): { rows: DebtRow[]; undefinedKeys: RefsReport["undefinedKeys"]; refsGiven: boolean } {
+  // The report may have been made without the cluster's flags (no --cluster), so keys it calls
+  // undefined can be flags here: match references by key from both lists.
   const byKey = new Map<string, Reference[]>();
   for (const r of refs?.referenced ?? []) byKey.set(r.flag.key, r.references);
+  for (const u of refs?.undefinedKeys ?? []) byKey.set(u.key, [...(byKey.get(u.key) ?? []), ...u.references]);
+  const defined = new Set(flags.map(flagKey));
   const rows: DebtRow[] = [];
   for (const flag of flags) {
     const debt = debtOf(flag, now);
@@ -299,5 +303,9 @@ export function debtView(
   rows.sort(
     (a, b) => b.ageMs - a.ageMs || a.namespace.localeCompare(b.namespace) || a.key.localeCompare(b.key),
   );
-  return { rows, undefinedKeys: refs?.undefinedKeys ?? [], refsGiven: refs !== undefined };
+  return {
+    rows,
+    undefinedKeys: (refs?.undefinedKeys ?? []).filter((u) => !defined.has(u.key)),
+    refsGiven: refs !== undefined,
+  };
 }

@@ -233,4 +233,18 @@ describe("debtView", () => {
     ]);
     expect(view.undefinedKeys.map((u) => u.key)).toEqual(["typo"]);
   });
+
+  it("finds references to cluster flags in a report made from code alone (every key undefined there)", () => {
+    const ref = { key: "old", file: "web/src/checkout.ts", line: 12 };
+    const view = debtView(
+      [fresh, stale],
+      { referenced: [], unreferenced: [], undefinedKeys: [{ key: "old", references: [ref] }] },
+      NOW,
+    );
+    expect(view.rows.map((r) => [r.key, r.references])).toEqual([
+      ["old", [ref]],
+      ["fresh", []],
+    ]);
+    expect(view.undefinedKeys).toEqual([]);
+  });
 });
