@@ -35,6 +35,11 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** main.replaceChildren without the null/false placeholders of optional parts. */
+function show(...nodes) {
+  main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 const pct = (x) => (x === null || x === undefined ? "–" : `${x}%`);
 const ratio = (x, digits = 2) => (typeof x === "number" ? `${(x * 100).toFixed(digits)}%` : "–");
 const key = (r) => `${r.namespace}/${r.name}`;
@@ -132,7 +137,7 @@ function flagRowElement(r) {
       {},
       h("a", { href: `#/flag/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}` }, r.key),
     ),
-    h("td", {}, r.namespace),
+    h("td", { class: "nowrap" }, r.namespace),
     h("td", {}, r.owner || h("span", { class: "muted" }, "–")),
     h("td", { class: "phase" }, phaseBadge(r)),
     h("td", { class: "num current" }, pct(r.currentPercent)),
@@ -168,7 +173,7 @@ function renderFlags() {
     };
     renderFlagsBody();
   };
-  main.replaceChildren(
+  show(
     h("h1", {}, "Flags"),
     h(
       "div",
@@ -492,7 +497,7 @@ async function renderFlag(namespace, name) {
   try {
     detail = await api(`/api/flags/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
   } catch (error) {
-    main.replaceChildren(h("h1", {}, name), h("p", { class: "message error" }, refusalText(error)));
+    show(h("h1", {}, name), h("p", { class: "message error" }, refusalText(error)));
     return;
   }
   if (request !== detailRequest) return;
@@ -503,7 +508,7 @@ async function renderFlag(namespace, name) {
     live.replaceChildren(...flagLiveParts(detail));
     return;
   }
-  main.replaceChildren(
+  show(
     h("p", {}, h("a", { href: "#/flags" }, "← All flags")),
     h("h1", {}, `${row.key} `, h("span", { class: "muted subtitle" }, `${row.namespace}/${row.name}`)),
     row.description ? h("p", { class: "muted" }, row.description) : null,
@@ -698,7 +703,7 @@ function experimentPanel(row, view) {
 
 async function renderExperiments() {
   const { experiments } = await api("/api/experiments");
-  main.replaceChildren(
+  show(
     h("h1", {}, "Experiments"),
     experiments.length === 0 ? h("p", { class: "muted" }, "No flag you can see has spec.experiment.") : null,
     ...experiments.map((x) => experimentPanel(x.row, x.experiment)),
@@ -709,7 +714,7 @@ async function renderExperiments() {
 
 async function renderDebt() {
   const debt = await api("/api/debt");
-  main.replaceChildren(
+  show(
     h("h1", {}, "Flag debt"),
     h(
       "p",
@@ -753,7 +758,7 @@ async function renderDebt() {
                       r.key,
                     ),
                   ),
-                  h("td", {}, r.namespace),
+                  h("td", { class: "nowrap" }, r.namespace),
                   h("td", {}, r.owner || "–"),
                   h("td", {}, h("span", { class: `badge ${r.stale ? "b-warn" : "b-info"}` }, r.reason)),
                   h("td", { class: "num" }, r.ageMs > 0 ? age(r.ageMs) : "–"),
@@ -817,7 +822,7 @@ async function render() {
     else if (route.page === "debt") await renderDebt();
     else renderFlags();
   } catch (error) {
-    main.replaceChildren(h("p", { class: "message error" }, refusalText(error)));
+    show(h("p", { class: "message error" }, refusalText(error)));
   }
   document.body.dataset.rendered = route.page;
 }

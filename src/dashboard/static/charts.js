@@ -27,8 +27,9 @@ function frame(container, title, summary) {
   return figure;
 }
 
-function width(container) {
-  return Math.max(280, Math.min(560, container.clientWidth - 24));
+/** The figure's own width (a grid cell), so charts side by side never overlap. */
+function width(figure) {
+  return Math.max(240, Math.min(560, figure.clientWidth));
 }
 
 /** Bars: one per variant. */
@@ -38,7 +39,7 @@ export function barChart(container, { title, labels, values, format = String }) 
   const bars = globalThis.uPlot.paths.bars({ size: [0.6, 80] });
   return new globalThis.uPlot(
     {
-      width: width(container),
+      width: width(figure),
       height: 200,
       legend: { show: false },
       cursor: { show: false },
@@ -100,7 +101,7 @@ export function intervalChart(container, { title, labels, values, lows, highs, f
       const y0 = u.valToPos(lows[i], "y", true);
       const y1 = u.valToPos(highs[i], "y", true);
       const cap = 8 * devicePixelRatio;
-      ctx.strokeStyle = COLORS[i % COLORS.length];
+      ctx.strokeStyle = COLORS[0];
       ctx.beginPath();
       ctx.moveTo(cx, y0);
       ctx.lineTo(cx, y1);
@@ -114,7 +115,7 @@ export function intervalChart(container, { title, labels, values, lows, highs, f
   };
   return new globalThis.uPlot(
     {
-      width: width(container),
+      width: width(figure),
       height: 200,
       legend: { show: false },
       cursor: { show: false },

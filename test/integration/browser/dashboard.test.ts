@@ -285,7 +285,8 @@ beforeAll(async () => {
     'export const show = () => client.getBooleanValue("old-banner", false);\n',
   );
   const refs = await runRefs([join(workDir, "src")], { defaults: true, json: true, cluster: false });
-  await writeFile(join(workDir, "refs.json"), refs.output);
+  // Paths as if run from the checkout's root, as people do.
+  await writeFile(join(workDir, "refs.json"), refs.output.replaceAll(`${workDir}/`, ""));
 
   // A viewer, bound to the shipped flagwright-viewer rules in this namespace only (so the
   // dashboard also has to fall back from a cluster-wide list to the context's namespace).
@@ -432,6 +433,7 @@ describe("kubectl flagwright dashboard", () => {
       [`${ns.name}/search-v2`],
     );
     await page.fill("#f-text", "");
+    await page.locator("#f-text").blur();
     await screenshot(page, "flags");
 
     await openFlag(page, admin.url, "search-v2");
