@@ -669,7 +669,7 @@ function experimentPanel(row, view) {
       ),
     ),
   );
-  const charts = h("div", { class: "grid" });
+  const charts = h("div", { class: "charts" });
   panel.append(charts);
   // Drawn after insertion, when the container has a width.
   requestAnimationFrame(() => {
