@@ -20,10 +20,11 @@ import { runRefs } from "../../../src/cli/commands/refs.js";
 import { runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
 import { DOCUMENT_KEY, parseDocument } from "../../../src/core/index.js";
 import { analyzeExperiment } from "../../../src/experiment/analysis.js";
-import { spawnFlagwright } from "../../support/flagwright-process.js";
+import { getFeatureFlag } from "../../../src/kube/featureflags.js";
 import { impersonatingKubeconfig } from "../../support/impersonation.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
+import { type SidecarProcess, startSidecarProcess } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";
 import { type ObjectWatch, watchObjects } from "../../support/watch.js";
 
@@ -155,8 +156,7 @@ async function startDashboard(global: string[], options: string[] = []): Promise
 
 let ns: Awaited<ReturnType<typeof testNamespace>>;
 let operator: OperatorProcess;
-let sidecar: ReturnType<typeof spawnFlagwright>;
-let sidecarUrl = "";
+let sidecar: SidecarProcess;
 let admin: DashboardProcess;
 let viewer: DashboardProcess;
 let viewerKubeconfig = "";
@@ -171,14 +171,7 @@ const plugin = (args: string[]) =>
     err: (t) => process.stderr.write(t),
   });
 
-const readFlag = (name: string) =>
-  custom.getNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace: ns.name,
-    plural: PLURAL,
-    name,
-  }) as Promise<FeatureFlag>;
+const readFlag = (name: string) => getFeatureFlag(custom, ns.name, name);
 
 async function projected() {
   const cm = await core.readNamespacedConfigMap({ name: "flagwright-flags", namespace: ns.name });
@@ -314,17 +307,10 @@ beforeAll(async () => {
   );
   viewerKubeconfig = impersonatingKubeconfig(viewerUser, { namespace: ns.name });
 
-  sidecar = spawnFlagwright([
-    "sidecar",
-    "--configmap",
-    `${ns.name}/flagwright-flags`,
-    "--kubeconfig",
-    inject("kubeconfig"),
-    "--listen",
-    "127.0.0.1:0",
-  ]);
-  sidecarUrl = String((await sidecar.waitForLog((l) => l.event === "listening", "sidecar listening")).url);
-  await sidecar.waitForLog((l) => l.event === "document_loaded", "the projected document");
+  sidecar = await startSidecarProcess(ns.name);
+  await waitFor(() => sidecar.logs.some((l) => l.event === "document_loaded"), {
+    what: "the sidecar's projected document",
+  });
 
   [admin, viewer] = await Promise.all([
     startDashboard(["--kubeconfig", inject("kubeconfig")], ["--refs", join(workDir, "refs.json")]),
@@ -531,7 +517,7 @@ describe("kubectl flagwright dashboard", () => {
       const shown = JSON.parse(
         (await (await page.waitForSelector("#eval-result[data-result]")).getAttribute("data-result")) ?? "{}",
       ) as { value?: unknown; variant?: string; reason: string; errorCode?: string };
-      const res = await fetch(`${sidecarUrl}/ofrep/v1/evaluate/flags/reports-redesign`, {
+      const res = await fetch(`${sidecar.url}/ofrep/v1/evaluate/flags/reports-redesign`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ context }),
