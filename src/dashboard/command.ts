@@ -38,11 +38,12 @@ export function readRefsReport(path: string): RefsReport {
 export function registerDashboardCommand(program: Command): void {
   program
     .command("dashboard")
+    .summary("serve a local web dashboard: flags, rollout timelines, experiments, flag debt, controls")
     .description(
-      "Serve a web dashboard on this machine: flags, rollout timelines, experiments, flag debt, live\n" +
-        "updates and the manual controls, using your kubeconfig and RBAC (it can do what you can do\n" +
-        "with kubectl, no more). Binds 127.0.0.1 unless --address says otherwise; prints the URL.\n" +
-        "Controls need the page's per-server token and same-origin requests; see docs/dashboard.md.",
+      "Serve a web dashboard on this machine: flags, rollout timelines, experiments, flag debt, live " +
+        "updates and the manual controls. It uses your kubeconfig and RBAC, so it can do what you can do " +
+        "with kubectl, no more. Binds 127.0.0.1 unless --address says otherwise, prints the URL and runs " +
+        "until Ctrl-C. Writes need the page's per-server token and same-origin requests (docs/dashboard.md).",
     )
     .option("--port <port>", "port to listen on (0: any free port)", "3100")
     .option(
@@ -59,7 +60,9 @@ export function registerDashboardCommand(program: Command): void {
     .option("--allow-host <name>", "also accept requests addressed to this host name (repeatable)", collect)
     .addHelpText(
       "after",
-      "\nExamples:\n  kubectl flagwright dashboard\n  kubectl flagwright -n shop dashboard --port 8080 --refs refs.json\n",
+      "\nWithout -n it shows every namespace you may list flags in (else your context's namespace).\n" +
+        "Global options go before 'dashboard': -n/--namespace, --kubeconfig, --context.\n\n" +
+        "Examples:\n  kubectl flagwright dashboard\n  kubectl flagwright -n shop dashboard --port 8080 --refs refs.json\n",
     )
     .action(async (_opts, cmd: Command) => {
       const flags = cmd.optsWithGlobals<DashboardFlags>();
