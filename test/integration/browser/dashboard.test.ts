@@ -542,29 +542,25 @@ describe("kubectl flagwright dashboard", () => {
     await page.close();
   });
 
-  it("Tab alone reaches every control, and Enter on one asks for confirmation", async () => {
+  it("Tab alone reaches every link, button and field of each page, and of the confirmation", {
+    timeout: 60_000,
+  }, async () => {
     const page = await newPage(admin.url);
-    await openFlag(page, admin.url, "payments-kill-switch");
-    const wanted = await page.$$eval("main button, main input, main textarea, main select, nav a", (els) =>
-      els.map((e) => e.id || (e as HTMLElement).dataset.command || e.textContent?.trim() || ""),
-    );
-    expect(wanted).toEqual(
-      expect.arrayContaining(["kill", "revive", "pause", "resume", "promote", "abort", "retry"]),
-    );
-    const reached = new Set<string>();
-    for (let i = 0; i < 60; i++) {
-      await page.keyboard.press("Tab");
-      reached.add(
-        await page.evaluate(() => {
-          const e = document.activeElement as HTMLElement | null;
-          return e ? e.id || e.dataset.command || e.textContent?.trim() || "" : "";
-        }),
-      );
+    for (const [hash, rendered] of [
+      ["#/flags", "flags"],
+      ["#/debt", "debt"],
+      [`#/flag/${ns.name}/payments-kill-switch`, "flag"],
+    ] as const) {
+      await page.goto(`${admin.url}${hash}`);
+      await page.waitForFunction((r) => document.body.dataset.rendered === r, rendered);
+      expect(await unreachedByTab(page, "body"), hash).toEqual([]);
     }
-    expect(wanted.filter((w) => !reached.has(w))).toEqual([]);
+    // The flag page, last: its seven controls were among what Tab reached.
+    expect(await page.locator("#controls button").count()).toBe(7);
     await page.focus('button[data-command="kill"]');
     await page.keyboard.press("Enter");
     await page.waitForSelector("dialog#confirm[open]");
+    expect(await unreachedByTab(page, "dialog#confirm")).toEqual([]);
     await page.keyboard.press("Escape");
     await page.waitForSelector("dialog#confirm:not([open])", { state: "attached" });
     expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
@@ -623,3 +619,32 @@ describe("kubectl flagwright dashboard", () => {
     await adminPage.close();
   });
 });
+
+/**
+ * The visible links, buttons and fields under `scope` that pressing Tab (at most twice their
+ * number, plus some) never focuses, described by tag and text.
+ */
+async function unreachedByTab(page: Page, scope: string): Promise<string[]> {
+  const wanted = await page.evaluate((sel) => {
+    const els = Array.from(
+      document.querySelectorAll(
+        `${sel} a[href], ${sel} button, ${sel} input, ${sel} textarea, ${sel} select`,
+      ),
+    ).filter((e) => (e as HTMLElement).offsetParent !== null);
+    els.forEach((e, i) => {
+      (e as HTMLElement).dataset.tabId = String(i);
+    });
+    return els.map(
+      (e) =>
+        `${e.tagName.toLowerCase()} ${e.id || (e as HTMLElement).dataset.command || e.textContent?.trim()}`,
+    );
+  }, scope);
+  expect(wanted.length).toBeGreaterThan(0);
+  const reached = new Set<number>();
+  for (let i = 0; i < wanted.length * 2 + 10; i++) {
+    await page.keyboard.press("Tab");
+    const id = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.tabId);
+    if (id !== undefined) reached.add(Number(id));
+  }
+  return wanted.filter((_, i) => !reached.has(i));
+}
