@@ -1,9 +1,15 @@
 // The dashboard's view of the cluster, through the user's own kubeconfig (so the API server's RBAC
 // decides what the page may show and do): a watch of every FeatureFlag the user may list, and
 // one-off reads of segments and the namespace's projected document.
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CoreV1Api,
+  type CoreV1Event,
+  CustomObjectsApi,
+  type KubeConfig,
+} from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { type FeatureFlag, GROUP, PLURAL, type Segment, VERSION } from "../api/index.js";
+import { type FeatureFlag, GROUP, KIND, PLURAL, type Segment, VERSION } from "../api/index.js";
 import { apiMessage, ControlApiError } from "../cli/kubectl-plugin/apply-control.js";
 import { DOCUMENT_KEY, type FlagDocument, parseDocument } from "../core/index.js";
 import { listFeatureFlags, listSegments } from "../kube/featureflags.js";
@@ -98,6 +104,19 @@ export class ClusterView {
       return (await listSegments(this.custom, namespace)).items;
     } catch (error) {
       throw refused(error, { verb: "list", resource: "segments", namespace });
+    }
+  }
+
+  /** The Kubernetes Events the operator recorded for one flag. */
+  async events(namespace: string, name: string): Promise<CoreV1Event[]> {
+    try {
+      const list = await this.core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.kind=${KIND},involvedObject.name=${name}`,
+      });
+      return list.items;
+    } catch (error) {
+      throw refused(error, { verb: "list", resource: "events", namespace });
     }
   }
 

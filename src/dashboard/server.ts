@@ -87,6 +87,15 @@ function sendAsset(req: Request, res: Response, a: Asset): void {
   } else res.end(a.body);
 }
 
+/** One line for a read that failed: "list events in namespace shop: API server answered 403: ...". */
+function describeFailure(error: unknown): string {
+  if (error instanceof ControlApiError) {
+    const { verb, resource, namespace } = error.request;
+    return `${verb} ${resource} in namespace ${namespace}: ${error.message}`;
+  }
+  return (error as Error).message;
+}
+
 /** A refusal from the API server as the page shows it: which verb on which resource, and why. */
 function sendError(res: Response, error: unknown): void {
   if (error instanceof TransitionError) {
@@ -195,13 +204,23 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           .filter((s) => names.has(s.metadata.name ?? ""))
           .map((s) => ({ name: s.metadata.name, spec: s.spec }));
       } catch (error) {
-        segments = { error: (error as Error).message };
+        segments = { error: describeFailure(error) };
       }
+    }
+    // The operator's Events are the rollout's history; without permission to list them the
+    // timeline still shows what status holds, and says what is missing.
+    let events: Awaited<ReturnType<typeof cluster.events>> = [];
+    let eventsError: string | undefined;
+    try {
+      events = await cluster.events(flag.metadata.namespace ?? "", flag.metadata.name ?? "");
+    } catch (error) {
+      eventsError = describeFailure(error);
     }
     res.json({
       row: flagRow(flag, now()),
       spec: flag.spec,
-      timeline: buildTimeline(flag),
+      timeline: buildTimeline(flag, events),
+      ...(eventsError !== undefined && { eventsError }),
       experiment: experimentView(flag),
       segments,
     });

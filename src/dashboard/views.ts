@@ -107,7 +107,7 @@ export interface StepView {
 
 export interface TimelineEvent {
   at: string | null;
-  kind: "rollout" | "analysis" | "alert" | "rollback" | "control" | "condition" | "projection";
+  kind: "rollout" | "analysis" | "alert" | "rollback" | "control" | "condition" | "projection" | "event";
   title: string;
   detail: string;
   /** For colouring: good news, bad news, a person's action, or plain information. */
@@ -127,12 +127,27 @@ const CONTROL_TITLES = {
   retry: "Retry requested",
 } as const;
 
+/** The fields of a core/v1 Event the timeline reads (the client gives times as Date objects). */
+export interface FlagEvent {
+  type?: string;
+  reason?: string;
+  message?: string;
+  count?: number;
+  eventTime?: Date | string;
+  firstTimestamp?: Date | string;
+  lastTimestamp?: Date | string;
+}
+
+const iso = (t: Date | string | undefined) => (t === undefined ? null : new Date(t).toISOString());
+
 /**
  * The rollout as the status tells it: the canary's steps (done, in force, to come, or where it
  * failed), then every dated record, oldest first: analysis checks, pushed alerts, the rollback
- * and its cause, manual controls with who asked, conditions, the projection.
+ * and its cause, manual controls with who asked, conditions, the projection, and the operator's
+ * Kubernetes Events for the flag (its history: each step advanced, analysis failure, rollback),
+ * which status alone forgets.
  */
-export function buildTimeline(flag: FeatureFlag): Timeline {
+export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[] = []): Timeline {
   const s = flag.status ?? {};
   const canary = flag.spec.rollout?.canary;
   const current = s.currentStepIndex ?? -1;
@@ -235,6 +250,15 @@ export function buildTimeline(flag: FeatureFlag): Timeline {
       title: `Projected to ${s.projection.configMap ?? "ConfigMap"}`,
       detail: s.projection.revision ? `revision ${s.projection.revision}` : "",
       tone: "info",
+    });
+  }
+  for (const e of flagEvents) {
+    events.push({
+      at: iso(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp),
+      kind: "event",
+      title: e.reason ?? "Event",
+      detail: `${e.message ?? ""}${(e.count ?? 1) > 1 ? ` (${e.count} times)` : ""}`,
+      tone: e.type === "Warning" ? "bad" : "info",
     });
   }
   // Undated records last; dated ones by time (ISO strings of one format sort as times do).

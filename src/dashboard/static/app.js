@@ -291,7 +291,7 @@ function renderEvents(events) {
     events.map((e) =>
       h(
         "li",
-        { class: e.tone },
+        { class: e.tone, "data-kind": e.kind },
         e.at
           ? h("time", { datetime: e.at }, `${new Date(e.at).toLocaleString()} (${ago(e.at)})`)
           : h("time", {}, "time unknown"),
@@ -579,6 +579,13 @@ function flagLiveParts(detail) {
       h("h2", { id: "timeline-h" }, "Rollout"),
       renderSteps(detail.timeline.steps),
       renderEvents(detail.timeline.events),
+      detail.eventsError
+        ? h(
+            "p",
+            { class: "muted", id: "events-note" },
+            `Only status is shown: the operator's Events could not be read (${detail.eventsError}).`,
+          )
+        : null,
     ),
   ];
   if (detail.experiment.state !== "none") parts.push(experimentPanel(detail.row, detail.experiment));

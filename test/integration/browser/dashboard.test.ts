@@ -426,6 +426,8 @@ describe("kubectl flagwright dashboard", () => {
     const timeline = await page.locator("ol.events").textContent();
     expect(timeline).toContain("Abort requested");
     expect(timeline).toContain("p99 latency regression in canary");
+    // The operator's Events for the flag are part of its history.
+    expect(await page.locator('ol.events li[data-kind="event"]').count()).toBeGreaterThan(0);
     expect(await page.locator("ol.steps li").evaluateAll((lis) => lis.map((li) => li.dataset.state))).toEqual(
       ["failed", "pending"],
     );
@@ -599,6 +601,11 @@ describe("kubectl flagwright dashboard", () => {
     expect(text).toContain("patch featureflags/status");
     expect(text).toContain(`viewer-${ns.name}`);
     expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
+    // The viewer rules grant neither Events nor the flags ConfigMap: the page says what is missing.
+    expect(await page.locator("#events-note").textContent()).toContain("list events");
+    await page.click("#eval-run");
+    const evalRefusal = await page.waitForSelector('#eval-result [data-kind="forbidden"]');
+    expect(await evalRefusal.textContent()).toContain("get configmaps");
     await screenshot(page, "rbac");
     await page.close();
 

@@ -172,6 +172,33 @@ describe("buildTimeline", () => {
     expect(events[1]?.detail).toBe("rate(x) · value 0.01");
   });
 
+  it("merges the operator's Kubernetes Events by time, warnings as bad news, repeats counted", () => {
+    const { events } = buildTimeline(flag("checkout", rolledBack), [
+      {
+        type: "Normal",
+        reason: "StepAdvanced",
+        message: "advanced to step 2/3 (25%)",
+        lastTimestamp: new Date("2026-06-01T11:00:00.500Z"),
+      },
+      {
+        type: "Warning",
+        reason: "AnalysisFailed",
+        message: "alert firing",
+        count: 3,
+        eventTime: "2026-06-01T11:20:00Z",
+      },
+    ]);
+    expect(events.map((e) => `${e.kind}:${e.title}:${e.tone}`)).toEqual([
+      "rollout:Step 2/3 started:info",
+      "event:StepAdvanced:info",
+      "event:AnalysisFailed:bad",
+      "analysis:Analysis Failed (2 consecutive failures):bad",
+      "rollback:Rolled back to 0% at step 2 (was 25%):bad",
+      "control:Killed:person",
+    ]);
+    expect(events[2]?.detail).toBe("alert firing (3 times)");
+  });
+
   it("has no steps without a canary", () => {
     expect(buildTimeline(flag("a", undefined, { enabled: true, rollout: { percent: 50 } })).steps).toEqual(
       [],
