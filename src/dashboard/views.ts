@@ -136,6 +136,7 @@ export interface FlagEvent {
   eventTime?: Date | string;
   firstTimestamp?: Date | string;
   lastTimestamp?: Date | string;
+  metadata?: { resourceVersion?: string };
 }
 
 const iso = (t: Date | string | undefined) => (t === undefined ? null : new Date(t).toISOString());
@@ -252,7 +253,14 @@ export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[
       tone: "info",
     });
   }
-  for (const e of flagEvents) {
+  // Event times have whole seconds; within one second the order they were written in (etcd's
+  // revision) is the order they happened in.
+  const eventAt = (e: FlagEvent) => iso(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp) ?? "";
+  const written = (e: FlagEvent) => Number(e.metadata?.resourceVersion ?? 0);
+  const ordered = [...flagEvents].sort(
+    (a, b) => eventAt(a).localeCompare(eventAt(b)) || written(a) - written(b),
+  );
+  for (const e of ordered) {
     events.push({
       at: iso(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp),
       kind: "event",

@@ -199,6 +199,15 @@ describe("buildTimeline", () => {
     expect(events[2]?.detail).toBe("alert firing (3 times)");
   });
 
+  it("orders Events of the same second by when they were written", () => {
+    const second = new Date("2026-06-01T10:00:00Z");
+    const { events } = buildTimeline(flag("a"), [
+      { reason: "RolledBack", lastTimestamp: second, metadata: { resourceVersion: "120" } },
+      { reason: "RolloutStarted", lastTimestamp: second, metadata: { resourceVersion: "95" } },
+    ]);
+    expect(events.map((e) => e.title)).toEqual(["RolloutStarted", "RolledBack"]);
+  });
+
   it("has no steps without a canary", () => {
     expect(buildTimeline(flag("a", undefined, { enabled: true, rollout: { percent: 50 } })).steps).toEqual(
       [],
