@@ -14,6 +14,7 @@ interface DashboardFlags {
   port: string;
   address: string;
   refs?: string;
+  prometheusUrl?: string;
   configmapName: string;
   allowHost?: string[];
 }
@@ -84,6 +85,7 @@ export function registerDashboardCommand(program: Command): void {
         ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
         ...(flags.context !== undefined && { context: flags.context }),
         ...(flags.refs !== undefined && { refs: readRefsReport(flags.refs) }),
+        ...(flags.prometheusUrl !== undefined && { prometheusUrl: flags.prometheusUrl }),
         ...(flags.allowHost !== undefined && { allowHosts: flags.allowHost }),
       });
       process.stdout.write(`Flagwright dashboard for ${dashboard.user}: ${dashboard.url}\n`);

@@ -16,6 +16,7 @@ import { evaluate } from "../core/index.js";
 import type { RefsReport } from "../hygiene/refs.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { ClusterView, type FlagChange } from "./cluster.js";
+import { experimentHistory } from "./history.js";
 import { allowedHosts, checkRead, checkWrite, newToken, TOKEN_HEADER } from "./security.js";
 import { buildTimeline, debtView, experimentView, flagRow, sortRows } from "./views.js";
 
@@ -28,6 +29,8 @@ export interface DashboardOptions {
   port: number;
   configMapName: string;
   refs?: RefsReport;
+  /** Prometheus the operator's experiment loop reads, for experiments over time. */
+  prometheusUrl?: string;
   /** Further Host names to accept (when reached through a name other than the bound address). */
   allowHosts?: string[];
   log: Logger;
@@ -180,6 +183,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       context: kc.getCurrentContext(),
       namespaces: cluster.scopes.map((s) => s ?? "*"),
       refsGiven: options.refs !== undefined,
+      prometheus: options.prometheusUrl !== undefined,
       controls: CONTROL_COMMANDS,
     });
   });
@@ -277,6 +281,24 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         .map((f) => ({ row: flagRow(f, t), experiment: experimentView(f) }))
         .sort((a, b) => a.row.namespace.localeCompare(b.row.namespace) || a.row.key.localeCompare(b.row.key)),
     });
+  });
+
+  app.get("/api/flags/:namespace/:name/experiment/history", async (req, res) => {
+    const flag = findFlag(req);
+    if (!flag || !options.prometheusUrl) {
+      res.status(404).json({ error: { kind: "notfound", message: "no such flag, or no --prometheus-url" } });
+      return;
+    }
+    // The last 6 hours by default, at most about 300 points.
+    const rangeSeconds = Math.min(Math.max(Number(req.query.seconds) || 6 * 3600, 60), 30 * 86_400);
+    const stepSeconds = Math.max(1, Math.ceil(rangeSeconds / 300));
+    try {
+      res.json(
+        await experimentHistory(options.prometheusUrl, flag, { end: now(), rangeSeconds, stepSeconds }),
+      );
+    } catch (error) {
+      res.status(502).json({ error: { kind: "prometheus", message: (error as Error).message } });
+    }
   });
 
   app.get("/api/debt", (_req, res) => {

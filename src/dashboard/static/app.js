@@ -1,7 +1,7 @@
 // The dashboard page: plain DOM, no framework. Routes by the URL hash (#/flags, #/flag/NS/NAME,
 // #/experiments, #/debt), reads the server's JSON API and keeps itself current from the server's
 // event stream (a FeatureFlag change in the cluster re-renders what shows it, without a reload).
-import { barChart, intervalChart } from "./charts.js";
+import { barChart, intervalChart, timeChart } from "./charts.js";
 
 const TOKEN = document.querySelector('meta[name="flagwright-token"]')?.getAttribute("content") ?? "";
 const main = document.getElementById("main");
@@ -704,8 +704,27 @@ function experimentPanel(row, view) {
         reference: 0,
       });
     }
+    if (info.prometheus) drawHistory(charts, row);
   });
   return panel;
+}
+
+/** Each variant's conversion rate over the last hours, from Prometheus (--prometheus-url). */
+async function drawHistory(charts, row) {
+  try {
+    const history = await api(
+      `/api/flags/${encodeURIComponent(row.namespace)}/${encodeURIComponent(row.name)}/experiment/history`,
+    );
+    if (history.times.length === 0) return;
+    timeChart(charts, {
+      title: "Conversion rate over time (Prometheus)",
+      times: history.times,
+      series: history.variants.map((v) => ({ label: v.name, values: v.rates })),
+      format: (x) => ratio(x, 1),
+    });
+  } catch (error) {
+    charts.append(h("p", { class: "muted" }, `No history: ${error.message}`));
+  }
 }
 
 async function renderExperiments() {

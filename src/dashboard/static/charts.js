@@ -135,3 +135,30 @@ export function intervalChart(container, { title, labels, values, lows, highs, f
     figure,
   );
 }
+
+/** One line per variant over time (x: unix seconds), e.g. each variant's conversion rate. */
+export function timeChart(container, { title, times, series, format = String }) {
+  const last = series.map((s) => `${s.label} ${format(s.values.filter((v) => v !== null).at(-1) ?? null)}`);
+  const figure = frame(container, title, `latest: ${last.join(", ")}`);
+  figure.classList.add("wide");
+  return new globalThis.uPlot(
+    {
+      width: Math.max(320, figure.clientWidth),
+      height: 220,
+      scales: { x: { time: true } },
+      axes: [{}, { values: (_u, splits) => splits.map(format), size: 64 }],
+      series: [
+        {},
+        ...series.map((s, i) => ({
+          label: s.label,
+          stroke: COLORS[i % COLORS.length],
+          width: 2,
+          spanGaps: true,
+          value: (_u, v) => (v === null ? "–" : format(v)),
+        })),
+      ],
+    },
+    [times, ...series.map((s) => s.values)],
+    figure,
+  );
+}
