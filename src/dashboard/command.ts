@@ -53,6 +53,7 @@ export function registerDashboardCommand(program: Command): void {
       "127.0.0.1",
     )
     .option("--refs <file>", "`flagwright refs --json` output, to show code references on the Flag debt page")
+    .option("--prometheus-url <url>", "Prometheus the operator reads, to chart experiments over time")
     .option(
       "--configmap-name <name>",
       "name of the projected flags ConfigMap (evaluate box)",

@@ -25,6 +25,7 @@ import { impersonatingKubeconfig } from "../../support/impersonation.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { type SidecarProcess, startSidecarProcess } from "../../support/processes.js";
+import { type PrometheusHandle, startPrometheus } from "../../support/prometheus.js";
 import { waitFor } from "../../support/wait.js";
 import { type ObjectWatch, watchObjects } from "../../support/watch.js";
 
@@ -157,6 +158,9 @@ async function startDashboard(global: string[], options: string[] = []): Promise
 let ns: Awaited<ReturnType<typeof testNamespace>>;
 let operator: OperatorProcess;
 let sidecar: SidecarProcess;
+let prometheus: PrometheusHandle;
+/** What the test sent per variant of signup-cta-text. */
+const traffic: Record<string, { exposures: number; conversions: number }> = {};
 let admin: DashboardProcess;
 let viewer: DashboardProcess;
 let viewerKubeconfig = "";
@@ -312,8 +316,35 @@ beforeAll(async () => {
     what: "the sidecar's projected document",
   });
 
+  // Traffic for the experiment, scraped by a real Prometheus: exposures through OFREP, conversions
+  // through the sidecar's /track, as applications send them.
+  prometheus = await startPrometheus({ targets: [new URL(sidecar.url).host] });
+  for (let i = 0; i < 120; i++) {
+    const user = `visitor-${i}`;
+    const res = await fetch(`${sidecar.url}/ofrep/v1/evaluate/flags/signup-cta-text`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ context: { targetingKey: user } }),
+    });
+    const { variant } = (await res.json()) as { variant: string };
+    traffic[variant] ??= { exposures: 0, conversions: 0 };
+    (traffic[variant] as { exposures: number }).exposures++;
+    if (i % (variant === "urgent" ? 3 : 5) === 0) {
+      const tracked = await fetch(`${sidecar.url}/track`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ flag: "signup-cta-text", targetingKey: user, event: "signup-completed" }),
+      });
+      expect(tracked.status).toBe(200);
+      (traffic[variant] as { conversions: number }).conversions++;
+    }
+  }
+
   [admin, viewer] = await Promise.all([
-    startDashboard(["--kubeconfig", inject("kubeconfig")], ["--refs", join(workDir, "refs.json")]),
+    startDashboard(
+      ["--kubeconfig", inject("kubeconfig")],
+      ["--refs", join(workDir, "refs.json"), "--prometheus-url", prometheus.url],
+    ),
     startDashboard(["--kubeconfig", viewerKubeconfig]),
   ]);
 
@@ -335,6 +366,7 @@ afterAll(async () => {
   await browser?.close();
   await admin?.stop();
   await viewer?.stop();
+  await prometheus?.dispose();
   await sidecar?.stop();
   await operator?.stop();
   await ns?.remove();
@@ -433,10 +465,31 @@ describe("kubectl flagwright dashboard", () => {
     );
     await screenshot(page, "flag");
 
+    // Over time: the dashboard's range queries see what the test sent, once Prometheus scraped it.
+    let lastHistory = "";
+    const historyUrl = `${admin.url}api/flags/${ns.name}/signup-cta-text/experiment/history`;
+    const history = await waitFor(
+      async () => {
+        const h = (await (await fetch(historyUrl)).json()) as {
+          variants: { name: string; exposures: (number | null)[]; conversions: (number | null)[] }[];
+        };
+        const last = (xs: (number | null)[]) => xs.filter((x) => x !== null).at(-1);
+        const got = Object.fromEntries(
+          h.variants.map((v) => [v.name, { exposures: last(v.exposures), conversions: last(v.conversions) }]),
+        );
+        const canonical = (o: Record<string, unknown>) => JSON.stringify(Object.entries(o).sort());
+        lastHistory = canonical(got);
+        return canonical(got) === canonical(traffic) ? got : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: "the experiment's traffic in Prometheus range queries" },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; sent ${JSON.stringify(traffic)}, last seen ${lastHistory}`);
+    });
+    expect(Object.keys(history).sort()).toEqual(["control", "urgent"]);
     await page.goto(`${admin.url}#/experiments`);
     await page.waitForFunction(() => document.body.dataset.rendered === "experiments");
-    await page.waitForSelector("figure.chart canvas");
-    expect(await page.locator("figure.chart").count()).toBe(3);
+    await page.waitForSelector("figure.chart.wide canvas");
+    expect(await page.locator("figure.chart").count()).toBe(4);
     expect(await page.locator("main").textContent()).toContain("SRM p");
     await screenshot(page, "experiments");
     await page.close();
