@@ -19,6 +19,9 @@ export interface VariantHistory {
 export interface ExperimentHistory {
   /** Unix seconds, ascending. */
   times: number[];
+  /** The window asked for (unix seconds), so a chart shows it whole even where data are sparse. */
+  start?: number;
+  end?: number;
   variants: VariantHistory[];
 }
 
@@ -88,5 +91,5 @@ export async function experimentHistory(
       conversions: await queryRange(prometheusUrl, countQuery(flag, "conversions", v.name), range),
     })),
   );
-  return historySeries(series);
+  return { ...historySeries(series), start: range.start, end: range.end };
 }

@@ -289,8 +289,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       res.status(404).json({ error: { kind: "notfound", message: "no such flag, or no --prometheus-url" } });
       return;
     }
-    // The last 6 hours by default, at most about 300 points.
-    const rangeSeconds = Math.min(Math.max(Number(req.query.seconds) || 6 * 3600, 60), 30 * 86_400);
+    // Since the experiment started (at least 5 minutes, at most 30 days), else the last 6 hours;
+    // about 300 points at most.
+    const startedAt = Date.parse(String((flag.status?.experiment as { startedAt?: string })?.startedAt));
+    const sinceStart = Number.isNaN(startedAt) ? undefined : (now().getTime() - startedAt) / 1000;
+    const wanted =
+      Number(req.query.seconds) || (sinceStart !== undefined ? Math.max(300, sinceStart) : 6 * 3600);
+    const rangeSeconds = Math.ceil(Math.min(Math.max(wanted, 60), 30 * 86_400));
     const stepSeconds = Math.max(1, Math.ceil(rangeSeconds / 300));
     try {
       res.json(

@@ -719,6 +719,8 @@ async function drawHistory(charts, row) {
     timeChart(charts, {
       title: "Conversion rate over time (Prometheus)",
       times: history.times,
+      start: history.start,
+      end: history.end,
       series: history.variants.map((v) => ({ label: v.name, values: v.rates })),
       format: (x) => ratio(x, 1),
     });

@@ -137,7 +137,7 @@ export function intervalChart(container, { title, labels, values, lows, highs, f
 }
 
 /** One line per variant over time (x: unix seconds), e.g. each variant's conversion rate. */
-export function timeChart(container, { title, times, series, format = String }) {
+export function timeChart(container, { title, times, series, format = String, start, end }) {
   const last = series.map((s) => `${s.label} ${format(s.values.filter((v) => v !== null).at(-1) ?? null)}`);
   const figure = frame(container, title, `latest: ${last.join(", ")}`);
   figure.classList.add("wide");
@@ -145,7 +145,7 @@ export function timeChart(container, { title, times, series, format = String }) 
     {
       width: Math.max(320, figure.clientWidth),
       height: 220,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, ...(start !== undefined && end !== undefined && { range: [start, end] }) } },
       axes: [{}, { values: (_u, splits) => splits.map(format), size: 64 }],
       series: [
         {},
