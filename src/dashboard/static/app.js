@@ -162,6 +162,21 @@ function renderFlagsBody() {
   if (count) count.textContent = `${list.length} of ${rows.size} flags`;
 }
 
+/** A labelled select whose first option (value "") means "no filter". */
+function selectFilter(id, label, anyText, values, selected, onchange) {
+  return h(
+    "label",
+    { for: id },
+    label,
+    h(
+      "select",
+      { id, onchange },
+      h("option", { value: "" }, anyText),
+      values.map((v) => h("option", { value: v, selected: v === selected }, v)),
+    ),
+  );
+}
+
 function renderFlags() {
   const namespaces = [...new Set([...rows.values()].map((r) => r.namespace))].sort();
   const onFilter = () => {
@@ -190,28 +205,8 @@ function renderFlags() {
           oninput: onFilter,
         }),
       ),
-      h(
-        "label",
-        { for: "f-ns" },
-        "Namespace",
-        h(
-          "select",
-          { id: "f-ns", onchange: onFilter },
-          h("option", { value: "" }, "All"),
-          namespaces.map((n) => h("option", { value: n, selected: n === filters.namespace }, n)),
-        ),
-      ),
-      h(
-        "label",
-        { for: "f-phase" },
-        "Phase",
-        h(
-          "select",
-          { id: "f-phase", onchange: onFilter },
-          h("option", { value: "" }, "Any"),
-          PHASES.map((p) => h("option", { value: p, selected: p === filters.phase }, p)),
-        ),
-      ),
+      selectFilter("f-ns", "Namespace", "All", namespaces, filters.namespace, onFilter),
+      selectFilter("f-phase", "Phase", "Any", PHASES, filters.phase, onFilter),
       h(
         "label",
         { class: "check", for: "f-stale" },
