@@ -96,3 +96,21 @@ export function staleness(flag: FeatureFlag, now: Date): Staleness {
     ageMs: 0,
   };
 }
+
+/**
+ * A flag's debt as people should see it: the operator's Stale condition when it has written one
+ * (it is the authority), otherwise the same rules computed here; the age is always computed.
+ */
+export function debtOf(
+  flag: FeatureFlag,
+  now: Date,
+): { stale: boolean; reason: string; message: string; ageMs: number } {
+  const condition = flag.status?.conditions?.find((c) => c.type === CONDITION_STALE);
+  const s = staleness(flag, now);
+  return {
+    stale: condition ? condition.status === "True" : s.stale,
+    reason: condition?.reason ?? s.reason,
+    message: condition?.message ?? s.message,
+    ageMs: s.stale ? s.ageMs : 0,
+  };
+}

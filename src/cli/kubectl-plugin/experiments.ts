@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { stringify } from "yaml";
 import { type FeatureFlag, flagKey } from "../../api/index.js";
 import type { ExperimentResult } from "../../experiment/analysis.js";
-import { CONDITION_STALE, formatAge, staleness } from "../../hygiene/stale.js";
+import { debtOf, formatAge } from "../../hygiene/stale.js";
 import { listFeatureFlags } from "../../kube/featureflags.js";
 
 export interface PluginHelpers {
@@ -140,18 +140,15 @@ export function shipManifest(flag: FeatureFlag): string {
 export function staleTable(flags: readonly FeatureFlag[], now: Date): string | undefined {
   const rows = [["NAMESPACE", "KEY", "OWNER", "REASON", "AGE", "MESSAGE"]];
   for (const flag of flags) {
-    // The operator's condition when present; otherwise computed here from the same rules.
-    const condition = flag.status?.conditions?.find((c) => c.type === CONDITION_STALE);
-    const s = staleness(flag, now);
-    const stale = condition ? condition.status === "True" : s.stale;
-    if (!stale) continue;
+    const debt = debtOf(flag, now);
+    if (!debt.stale) continue;
     rows.push([
       flag.metadata.namespace ?? "",
       flagKey(flag),
       flag.spec.owner ?? "-",
-      condition?.reason ?? s.reason,
-      s.stale ? formatAge(s.ageMs) : "-",
-      condition?.message ?? s.message,
+      debt.reason,
+      debt.ageMs > 0 ? formatAge(debt.ageMs) : "-",
+      debt.message,
     ]);
   }
   return rows.length > 1 ? table(rows) : undefined;

@@ -2,24 +2,18 @@
 // merge patch of status.controls through the status subresource (never spec, so Argo CD sees no
 // drift), guarded by a resourceVersion precondition; on a conflict it re-reads the flag, checks
 // the transition again and retries.
-import {
-  ApiException,
-  AuthenticationV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { CustomObjectsApi } from "@kubernetes/client-node";
 import { Command, CommanderError } from "commander";
-import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
-import { getFeatureFlag } from "../../kube/featureflags.js";
+import { type FeatureFlag, GROUP } from "../../api/index.js";
+import { registerDashboardCommand } from "../../dashboard/command.js";
+import { listFeatureFlags } from "../../kube/featureflags.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
-import { CONTROL_COMMANDS, type ControlCommand, planControl, TransitionError } from "./controls.js";
+import { apiMessage, applyControl, authenticatedUser, ControlApiError, findFlag } from "./apply-control.js";
+import { CONTROL_COMMANDS, type ControlCommand, TransitionError } from "./controls.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { statusTable } from "./table.js";
 
-export const FIELD_MANAGER = "kubectl-flagwright";
-const MAX_ATTEMPTS = 5;
+export { FIELD_MANAGER } from "./apply-control.js";
 
 export interface PluginIO {
   out: (text: string) => void;
@@ -49,66 +43,16 @@ async function connect(options: GlobalOptions) {
   return { kc, api: kc.makeApiClient(CustomObjectsApi), namespace };
 }
 
-/**
- * Who the API server says we are (SelfSubjectReview), recorded as `by` in controls: a kubeconfig
- * entry's name is whatever its author typed, so it cannot attribute a kill switch. Falls back to
- * that name, marked unverified, only where the review is unavailable (API servers before 1.28).
- */
-async function authenticatedUser(kc: KubeConfig): Promise<string> {
-  try {
-    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
-      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
-    });
-    const username = review.status?.userInfo?.username;
-    if (username) return username;
-  } catch (error) {
-    if (!(error instanceof ApiException) || (error.code !== 404 && error.code !== 403)) throw error;
-  }
-  return `${kc.getCurrentUser()?.name ?? "unknown"} (kubeconfig user, unverified)`;
-}
-
-function apiMessage(error: unknown): string {
-  if (error instanceof ApiException) {
-    const body = typeof error.body === "string" ? safeJson(error.body) : error.body;
-    const message = (body as { message?: string } | undefined)?.message;
-    return `API server answered ${error.code}${message ? `: ${message}` : ""}`;
-  }
-  return (error as Error).message;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return { message: text };
-  }
-}
-
 async function getFlag(api: CustomObjectsApi, namespace: string, name: string): Promise<FeatureFlag> {
   try {
-    return await getFeatureFlag(api, namespace, name);
+    return await findFlag(api, namespace, name);
   } catch (error) {
-    if (error instanceof ApiException && error.code === 404) {
-      // Accept the flag's key as well as its object name.
-      const list = await listFlags(api, namespace);
-      const byKey = list.filter((f) => f.spec?.key === name);
-      if (byKey.length === 1 && byKey[0]) return byKey[0];
-      throw new PluginError(`featureflag "${name}" not found in namespace "${namespace}"`);
-    }
-    throw new PluginError(`cannot read featureflag "${name}": ${apiMessage(error)}`);
+    throw new PluginError((error as Error).message);
   }
 }
 
 async function listFlags(api: CustomObjectsApi, namespace: string): Promise<FeatureFlag[]> {
-  const list = (await api.listNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-  })) as {
-    items: FeatureFlag[];
-  };
-  return list.items;
+  return (await listFeatureFlags(api, namespace)).items;
 }
 
 async function runControl(
@@ -119,47 +63,19 @@ async function runControl(
 ): Promise<void> {
   const { kc, api, namespace } = await connect(options);
   const by = await authenticatedUser(kc);
-  for (let attempt = 1; ; attempt++) {
-    const flag = await getFlag(api, namespace, flagName);
-    // Re-planned on every attempt: a conflicting writer may have made the transition invalid.
-    const plan = planControl(flag, {
-      command,
-      by,
-      now: (io.now ?? (() => new Date()))(),
-      ...(options.reason !== undefined && { reason: options.reason }),
-      ...(options.full !== undefined && { full: options.full }),
-    });
-    const name = flag.metadata.name ?? flagName;
-    await io.beforeWrite?.(attempt);
-    try {
-      await api.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: PLURAL,
-          name,
-          fieldManager: FIELD_MANAGER,
-          // resourceVersion in a merge patch is a precondition: 409 if the flag changed since we read it.
-          body: {
-            metadata: { resourceVersion: flag.metadata.resourceVersion },
-            status: { controls: plan.controls },
-          },
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
-    } catch (error) {
-      if (error instanceof ApiException && error.code === 409 && attempt < MAX_ATTEMPTS) continue;
-      if (error instanceof ApiException && error.code === 404) {
-        throw new PluginError(`featureflag "${name}" not found in namespace "${namespace}"`);
-      }
-      throw new PluginError(`cannot ${command} flag ${name}: ${apiMessage(error)}`);
-    }
-    io.out(`featureflag.${GROUP}/${name} (namespace ${namespace}): ${plan.summary}\n`);
-    for (const change of plan.changes) io.out(`  ${change}\n`);
-    for (const warning of plan.warnings) io.err(`warning: ${warning}\n`);
-    return;
-  }
+  const { name, plan } = await applyControl(api, {
+    command,
+    flag: flagName,
+    namespace,
+    by,
+    ...(io.now && { now: io.now }),
+    ...(options.reason !== undefined && { reason: options.reason }),
+    ...(options.full !== undefined && { full: options.full }),
+    ...(io.beforeWrite && { beforeWrite: io.beforeWrite }),
+  });
+  io.out(`featureflag.${GROUP}/${name} (namespace ${namespace}): ${plan.summary}\n`);
+  for (const change of plan.changes) io.out(`  ${change}\n`);
+  for (const warning of plan.warnings) io.err(`warning: ${warning}\n`);
 }
 
 export function buildPluginProgram(io: PluginIO = defaultIO): Command {
@@ -227,6 +143,7 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
     getFlag,
     fail: (message) => new PluginError(message),
   });
+  registerDashboardCommand(program);
   return program;
 }
 
@@ -240,7 +157,11 @@ export async function runPlugin(argv: string[], io: PluginIO = defaultIO): Promi
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 1;
     }
-    if (error instanceof TransitionError || error instanceof PluginError) {
+    if (
+      error instanceof TransitionError ||
+      error instanceof PluginError ||
+      error instanceof ControlApiError
+    ) {
       io.err(`error: ${error.message}\n`);
       return 1;
     }

@@ -1,16 +1,15 @@
 // The user ClusterRoles of deploy/user-roles.yaml on the real API server: each is bound in a test
 // namespace to a user the suite's admin impersonates (a kubeconfig whose user has `as:`, which
 // kubectl and the kubectl-flagwright plugin both honour), and real requests show what each may do.
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
 import { runKubectl } from "../../cluster/cluster.js";
 import { flagManifest } from "../../fixtures/invalid-flags.js";
-import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
+import { impersonatingKubeconfig } from "../../support/impersonation.js";
+import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { installKubectlPlugin, type KubectlPlugin } from "../../support/processes.js";
 
 type Role = { kind: string; metadata: { name: string; labels?: Record<string, string> }; rules: unknown[] };
@@ -93,21 +92,10 @@ beforeAll(async () => {
       subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: userOf(short) }],
     };
     await kubectl(["apply", "-f", "-"], `${stringify(role)}---\n${stringify(binding)}`);
-    // The admin's credentials, impersonating the user.
-    const admin = kubeConfig();
-    const adminUser = admin.getCurrentUser();
-    if (!adminUser) throw new Error("the suite's kubeconfig has no current user");
-    const kc = kubeConfig();
-    kc.loadFromOptions({
-      clusters: admin.clusters,
-      // The entry's name differs from the user on purpose: controls must record who the API server
-      // authenticated, not a name the kubeconfig's author chose.
-      users: [{ ...adminUser, name: `entry-${short}`, impersonateUser: userOf(short) }],
-      contexts: [{ name: short, cluster: admin.getCurrentCluster()?.name, user: `entry-${short}` }],
-      currentContext: short,
-    });
-    kubeconfigs[short] = join(tmpdir(), `flagwright-${userOf(short)}.kubeconfig`);
-    writeFileSync(kubeconfigs[short], kc.exportConfig(), { mode: 0o600 });
+    // The admin's credentials, impersonating the user. The entry's name differs from the user on
+    // purpose: controls must record who the API server authenticated, not a name the kubeconfig's
+    // author chose.
+    kubeconfigs[short] = impersonatingKubeconfig(userOf(short), { entryName: `entry-${short}` });
   }
   expect(Object.keys(kubeconfigs).sort()).toEqual([...ROLES].sort());
 });

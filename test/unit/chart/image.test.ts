@@ -12,7 +12,13 @@ const runtime = stages.at(-1) ?? "";
 
 describe("Dockerfile", () => {
   it("builds with npm ci and the package's build script into dist/", () => {
-    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json");
+    // tsc, then the dashboard's page (plain JS and CSS, which tsc does not copy) beside its server.
+    expect(pkg.scripts.build).toBe(
+      "tsc -p tsconfig.build.json && node -e \"require('node:fs').cpSync('src/dashboard/static','dist/dashboard/static',{recursive:true})\"",
+    );
+    expect(pkg.files).toContain("dist");
+    // The dashboard serves its charting library from the installed package: a runtime dependency.
+    expect(pkg.dependencies.uplot).toBeDefined();
     expect(parse(JSON.stringify(JSON.parse(read("tsconfig.build.json")))).compilerOptions.outDir).toBe(
       "dist",
     );
