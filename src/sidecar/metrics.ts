@@ -5,8 +5,8 @@
 // the label set on every call. Evaluation results are shared objects (one per flag and outcome),
 // so we count per result object and fold the counts into the counter when Prometheus scrapes.
 
-import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from "./prom.js";
 import type { EvaluationDetails } from "../core/index.js";
+import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from "./prom.js";
 import type { DocumentStore, FailureKind } from "./store.js";
 
 // Shared label objects: no allocation per request.

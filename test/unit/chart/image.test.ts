@@ -11,8 +11,10 @@ const stages = dockerfile.split(/^FROM /m).slice(1);
 const runtime = stages.at(-1) ?? "";
 
 describe("Dockerfile", () => {
-  it("builds with npm ci and the package's build script into dist/", () => {
-    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json");
+  it("builds with npm ci and the package's build script into dist/, the CLI bundled into the bin", () => {
+    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json && npm run bundle");
+    expect(pkg.scripts.bundle).toMatch(/^esbuild src\/cli\/main\.ts --bundle .*--outdir=dist\/bundle /);
+    expect(pkg.bin.flagwright).toBe("dist/bundle/main.js");
     expect(parse(JSON.stringify(JSON.parse(read("tsconfig.build.json")))).compilerOptions.outDir).toBe(
       "dist",
     );
@@ -34,7 +36,7 @@ describe("Dockerfile", () => {
     // The CLI reads its version from the package.json beside dist/.
     expect(runtime).toContain("./package.json");
     expect(runtime).toMatch(/npm ci --omit=dev|--from=deps/);
-    expect(pkg.engines.node).toBe(">=20");
+    expect(pkg.engines.node).toBe(">=20.19");
   });
 
   it(".dockerignore lets in exactly what the Dockerfile copies from the context", () => {
