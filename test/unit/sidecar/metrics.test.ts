@@ -1,5 +1,7 @@
+import * as promClient from "prom-client";
 import { describe, expect, it } from "vitest";
 import { SidecarMetrics } from "../../../src/sidecar/metrics.js";
+import * as prom from "../../../src/sidecar/prom.js";
 import { DocumentStore } from "../../../src/sidecar/store.js";
 import { metricValue } from "./helpers.js";
 
@@ -21,6 +23,13 @@ describe("sidecar process metrics", () => {
     expect(metricValue(text, "process_open_fds")).toBeGreaterThan(0);
     // The nodejs_* runtime collectors (event loop, GC, heap spaces) are not loaded in the sidecar.
     expect(text).not.toContain("nodejs_");
+  });
+
+  it("takes prom-client's own classes from its lib/ files (a prom-client that moves them fails here)", () => {
+    expect(prom.Registry).toBe(promClient.Registry);
+    expect(prom.Counter).toBe(promClient.Counter);
+    expect(prom.Gauge).toBe(promClient.Gauge);
+    expect(prom.Histogram).toBe(promClient.Histogram);
   });
 
   it("exports none of them with defaultMetrics: false", async () => {
