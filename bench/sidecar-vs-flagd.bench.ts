@@ -2,13 +2,12 @@
 // bench/flagd-translate.ts), loaded by the same autocannon run: same connections, same request
 // mix of flags and users. Rounds alternate which server goes first; each round starts both afresh.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import ts from "typescript";
 import { buildDocument, type FlagDocument, type ResolvedFlag } from "../src/core/index.js";
 import { seededRandom } from "../test/support/seeded-random.js";
 import { ensureFlagdBinary } from "./flagd/build.js";
@@ -96,32 +95,22 @@ function requestMix(doc: FlagDocument): autocannon.Request[] {
 }
 
 /**
- * The sidecar as shipped (JavaScript, no tsx loader in the process, whose memory would count
- * against it): src/ transpiled file by file (the sources are isolatedModules-clean; type checking
- * is `npm run lint`'s job) into a private folder under .bench-results. Returns its CLI entry point.
+ * The sidecar as shipped: the package's bin, bundled by `npm run bundle` (JavaScript, no tsx loader
+ * in the process, whose memory would count against it) into a private folder under .bench-results.
+ * Returns its CLI entry point.
  */
 export function buildSidecar(): { main: string; dispose(): void } {
   const dir = join(root, ".bench-results", `sidecar-build-${process.pid}`);
-  const outDir = join(dir, "dist");
-  const compilerOptions = { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 };
-  const walk = (relative: string) => {
-    for (const entry of readdirSync(join(root, "src", relative), { withFileTypes: true })) {
-      const path = join(relative, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) {
-        const source = readFileSync(join(root, "src", path), "utf8");
-        const { outputText } = ts.transpileModule(source, { compilerOptions, fileName: path });
-        mkdirSync(join(outDir, relative), { recursive: true });
-        writeFileSync(join(outDir, path.replace(/\.ts$/, ".js")), outputText);
-      }
-    }
-  };
   rmSync(dir, { recursive: true, force: true });
-  walk("");
+  const outDir = join(dir, "dist", "bundle");
+  execFileSync("npm", ["run", "--silent", "bundle", "--", `--outdir=${outDir}`], {
+    cwd: root,
+    stdio: "inherit",
+  });
   // The CLI reads its version from ../../package.json; node_modules resolves from the repository.
   writeFileSync(join(dir, "package.json"), readFileSync(join(root, "package.json")));
   return {
-    main: join(outDir, "cli", "main.js"),
+    main: join(outDir, "main.js"),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

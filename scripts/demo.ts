@@ -58,7 +58,7 @@ Options:
                       (default: 210 with --ci, 600 otherwise)
   -h, --help          show this help
 
-Needs Node 20+ and Go 1.26+ (the first run builds the Go programs).`;
+Needs Node 20.19+ and Go 1.26+ (the first run builds the Go programs).`;
 
 const NAMESPACE = "flagwright-demo";
 const FLAG = "new-checkout";

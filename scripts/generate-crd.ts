@@ -1,8 +1,10 @@
-// Renders the FeatureFlag API (src/api/schema.ts) into the CRD YAML and the TypeScript types.
+// Renders the FeatureFlag API (src/api/schema.ts) into the CRD YAML and the TypeScript types, and
+// the flag document's schema (src/core/document-schema.ts) into its precompiled validator.
 // `npm run generate` writes them; `--check` exits 1 when a checked-in file is out of date.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { renderCrdYaml, renderReference, renderSegmentCrdYaml, renderTypes } from "./render-api.js";
+import { renderDocumentValidator } from "./render-document-validator.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outputs = [
@@ -16,6 +18,7 @@ const outputs = [
   { path: `${root}charts/flagwright/crds/segments.flagwright.dev.yaml`, render: renderSegmentCrdYaml },
   { path: `${root}src/api/types.generated.ts`, render: renderTypes },
   { path: `${root}docs/reference.md`, render: renderReference },
+  { path: `${root}src/core/document-validator.generated.ts`, render: renderDocumentValidator },
 ];
 
 const check = process.argv.includes("--check");

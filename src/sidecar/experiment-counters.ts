@@ -10,8 +10,9 @@
 // Mode "first" (default) counts a user once per flag (and once per flag and event for
 // conversions) per process, remembering at most `maxUsers` keys (oldest forgotten first), so the
 // counts approximate users, the unit the analysis assumes. Mode "every" counts every evaluation.
-import { Counter, type Registry } from "prom-client";
+
 import { type EvaluationDetails, type FlagDocument, servedBySplit } from "../core/index.js";
+import { Counter, type Registry } from "./prom.js";
 
 export type ExposureMode = "first" | "every";
 export const EXPOSURE_MODES: readonly ExposureMode[] = ["first", "every"];

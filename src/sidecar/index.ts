@@ -47,7 +47,7 @@ export interface SidecarOptions {
   authToken?: string;
   /** Browser origins allowed to call OFREP here (CORS); "*" for any. */
   corsOrigins?: readonly string[];
-  /** Process-level metrics (CPU, memory, event loop); default true. */
+  /** Process metrics (CPU, memory, file descriptors, start time); default true. */
   defaultMetrics?: boolean;
 }
 

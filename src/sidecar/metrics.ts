@@ -5,8 +5,8 @@
 // the label set on every call. Evaluation results are shared objects (one per flag and outcome),
 // so we count per result object and fold the counts into the counter when Prometheus scrapes.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EvaluationDetails } from "../core/index.js";
+import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from "./prom.js";
 import type { DocumentStore, FailureKind } from "./store.js";
 
 // Shared label objects: no allocation per request.
@@ -29,7 +29,7 @@ export class SidecarMetrics {
 
   constructor(store: DocumentStore, source: string, opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics ?? true) registerProcessMetrics(this.registry);
     const flush = () => this.flush();
     this.#evaluations = new Counter({
       name: "flagwright_sidecar_evaluations_total",

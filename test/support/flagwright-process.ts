@@ -18,11 +18,11 @@ export interface FlagwrightProcess {
 }
 
 /**
- * `compiled` runs the build output (dist/cli/main.js, as the container image does) instead of the
- * sources through tsx, whose compiler would otherwise count in memory benchmarks.
+ * `compiled` runs the build output (the package's bin, dist/bundle/main.js, as the container image
+ * does) instead of the sources through tsx, whose compiler would otherwise count in memory benchmarks.
  */
 export function spawnFlagwright(args: string[], env: Record<string, string> = {}, compiled = false) {
-  const entry = compiled ? ["dist/cli/main.js"] : ["--import", "tsx", "src/cli/main.ts"];
+  const entry = compiled ? ["dist/bundle/main.js"] : ["--import", "tsx", "src/cli/main.ts"];
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],

@@ -7,6 +7,7 @@ import {
   renderSegmentCrdYaml,
   renderTypes,
 } from "../../../scripts/render-api.js";
+import { renderDocumentValidator } from "../../../scripts/render-document-validator.js";
 
 const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
 
@@ -43,6 +44,10 @@ describe("generated API files", () => {
 
   it("docs/reference.md matches src/api/schema.ts (run npm run generate)", async () => {
     expect(read("docs/reference.md")).toBe(await renderReference());
+  });
+
+  it("src/core/document-validator.generated.ts matches src/core/document-schema.ts (run npm run generate)", () => {
+    expect(read("src/core/document-validator.generated.ts")).toBe(renderDocumentValidator());
   });
 
   it("declares the names, status subresource and printer columns kubectl relies on", () => {

@@ -11,11 +11,14 @@ const stages = dockerfile.split(/^FROM /m).slice(1);
 const runtime = stages.at(-1) ?? "";
 
 describe("Dockerfile", () => {
-  it("builds with npm ci and the package's build script into dist/", () => {
-    // tsc, then the dashboard's page (plain JS and CSS, which tsc does not copy) beside its server.
+  it("builds with npm ci and the package's build script into dist/, the CLI bundled into the bin", () => {
+    // tsc, then the dashboard's page (plain JS and CSS, which tsc does not copy) beside its server,
+    // then the flagwright CLI bundled (the sidecar loads less that way).
     expect(pkg.scripts.build).toBe(
-      "tsc -p tsconfig.build.json && node -e \"require('node:fs').cpSync('src/dashboard/static','dist/dashboard/static',{recursive:true})\"",
+      "tsc -p tsconfig.build.json && node -e \"require('node:fs').cpSync('src/dashboard/static','dist/dashboard/static',{recursive:true})\" && npm run bundle",
     );
+    expect(pkg.scripts.bundle).toMatch(/^esbuild src\/cli\/main\.ts --bundle .*--outdir=dist\/bundle /);
+    expect(pkg.bin.flagwright).toBe("dist/bundle/main.js");
     expect(pkg.files).toContain("dist");
     // The dashboard serves its charting library from the installed package: a runtime dependency.
     expect(pkg.dependencies.uplot).toBeDefined();
@@ -40,7 +43,7 @@ describe("Dockerfile", () => {
     // The CLI reads its version from the package.json beside dist/.
     expect(runtime).toContain("./package.json");
     expect(runtime).toMatch(/npm ci --omit=dev|--from=deps/);
-    expect(pkg.engines.node).toBe(">=20");
+    expect(pkg.engines.node).toBe(">=20.19");
   });
 
   it(".dockerignore lets in exactly what the Dockerfile copies from the context", () => {
