@@ -8,7 +8,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 export async function loadKubeConfig(
   options: { kubeconfig?: string; context?: string } = {},
 ): Promise<KubeConfig> {
-  const { KubeConfig } = await import("@kubernetes/client-node");
+  const { KubeConfig } = await import("./client.js");
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else kc.loadFromDefault();

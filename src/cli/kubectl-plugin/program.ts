@@ -2,16 +2,16 @@
 // merge patch of status.controls through the status subresource (never spec, so Argo CD sees no
 // drift), guarded by a resourceVersion precondition; on a conflict it re-reads the flag, checks
 // the transition again and retries.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { Command, CommanderError } from "commander";
+import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
 import {
   ApiException,
   AuthenticationV1Api,
   CustomObjectsApi,
-  type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
-} from "@kubernetes/client-node";
-import { Command, CommanderError } from "commander";
-import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
+} from "../../kube/client.js";
 import { getFeatureFlag } from "../../kube/featureflags.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { CONTROL_COMMANDS, type ControlCommand, planControl, TransitionError } from "./controls.js";
