@@ -128,6 +128,11 @@ describe("charts/flagwright", () => {
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
     expect(container.livenessProbe.httpGet.path).toBe("/healthz");
     expect(container.resources.requests).toEqual({ cpu: "50m", memory: "96Mi" });
+    // A heap limit, so that V8 collects garbage instead of growing into the memory limit.
+    const maxHeap = (parse(read("charts/flagwright/values.yaml")) as { operator: { maxHeapMiB: number } })
+      .operator.maxHeapMiB;
+    expect(maxHeap).toBeGreaterThan(0);
+    expect(container.env).toContainEqual({ name: "NODE_OPTIONS", value: `--max-old-space-size=${maxHeap}` });
     expect(find(objs, "Service").spec.ports).toEqual([
       { name: "http", port: 8080, targetPort: "http" },
       { name: "validation", port: 9444, targetPort: "validation" },
@@ -393,6 +398,12 @@ describe("charts/flagwright", () => {
         { ports: [{ port: 8016, protocol: "TCP" }], from: [{ podSelector: {} }] },
       ]);
     }
+  });
+
+  it("leaves V8's default heap limit with operator.maxHeapMiB=0", async () => {
+    const [container] = find(await render("--set", "operator.maxHeapMiB=0"), "Deployment").spec.template.spec
+      .containers;
+    expect(container.env.map((e: { name: string }) => e.name)).toEqual(["POD_NAMESPACE"]);
   });
 
   it("refuses more than one replica without leader election", async () => {
