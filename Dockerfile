@@ -9,13 +9,15 @@
 ARG BUILD_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
 
-# Build: full dependency tree, TypeScript compiled by `npm run build` (tsconfig.build.json: src → dist).
+# Build: full dependency tree, TypeScript compiled by `npm run build` (tsconfig.build.json: src → dist,
+# then scripts/bundle-client.ts bundles the Kubernetes client names the project uses).
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle-client.ts ./scripts/
 RUN npm run build
 
 # Production dependencies only, without the dev tool chain.

@@ -12,7 +12,9 @@ const runtime = stages.at(-1) ?? "";
 
 describe("Dockerfile", () => {
   it("builds with npm ci and the package's build script into dist/", () => {
-    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json");
+    // tsc, then the bundle of the Kubernetes client (its script must be in the build stage).
+    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json && tsx scripts/bundle-client.ts");
+    expect(stages[0]).toMatch(/^COPY scripts\/bundle-client\.ts \.\/scripts\/$/m);
     expect(parse(JSON.stringify(JSON.parse(read("tsconfig.build.json")))).compilerOptions.outDir).toBe(
       "dist",
     );
