@@ -9,14 +9,16 @@
 ARG BUILD_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
 
-# Build: full dependency tree, TypeScript compiled by `npm run build` (tsconfig.build.json: src → dist)
-# and the CLI bundled by esbuild into dist/bundle (the entrypoint: a sidecar in every pod loads less).
+# Build: full dependency tree, TypeScript compiled by `npm run build` (tsconfig.build.json: src → dist),
+# then scripts/bundle.ts bundles the CLI into dist/bundle (the entrypoint: a sidecar in every pod
+# loads less) and the Kubernetes client names the project uses into dist/kube/client.js.
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle.ts ./scripts/
 RUN npm run build
 
 # Production dependencies only, without the dev tool chain.

@@ -1,17 +1,12 @@
 // The dashboard's view of the cluster, through the user's own kubeconfig (so the API server's RBAC
 // decides what the page may show and do): a watch of every FeatureFlag the user may list, and
 // one-off reads of segments and the namespace's projected document.
-import {
-  ApiException,
-  CoreV1Api,
-  type CoreV1Event,
-  CustomObjectsApi,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import type { CoreV1Event, KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type FeatureFlag, GROUP, KIND, PLURAL, type Segment, VERSION } from "../api/index.js";
 import { apiMessage, ControlApiError } from "../cli/kubectl-plugin/apply-control.js";
 import { DOCUMENT_KEY, type FlagDocument, parseDocument } from "../core/index.js";
+import { ApiException, CoreV1Api, CustomObjectsApi } from "../kube/client.js";
 import { listFeatureFlags, listSegments } from "../kube/featureflags.js";
 import { Informer, objectKey } from "../kube/informer.js";
 

@@ -4,8 +4,9 @@
 // half-open connection otherwise looks like "no changes" forever. After every relist `relisted`
 // fires so the controller can reconcile whatever it may have missed.
 import { EventEmitter } from "node:events";
-import { type KubeConfig, type KubernetesObject, Watch } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { Watch } from "./client.js";
 
 export interface ListResult<T> {
   items: T[];

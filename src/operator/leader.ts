@@ -11,8 +11,9 @@
 // - A clean shutdown releases the lease (no holder, duration 1 s) so a standby takes it at once.
 // decideLease and observeLease are the pure part; LeaderElector does the requests and timers.
 import { performance } from "node:perf_hooks";
-import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1LeaseSpec } from "@kubernetes/client-node";
+import type { KubeConfig, V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { CoordinationV1Api } from "../kube/client.js";
 
 /** The lease fields leader election reads and writes (client-go's LeaderElectionRecord). */
 export interface LeaseRecord {

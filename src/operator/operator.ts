@@ -4,13 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1ConfigMap,
-} from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject, V1ConfigMap } from "@kubernetes/client-node";
 import express from "express";
 import type { Logger } from "pino";
 import {
@@ -26,6 +20,7 @@ import {
 import { STATUS_WRITERS } from "../api/ownership.js";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../core/index.js";
 import { parseHostPort } from "../host-port.js";
+import { CoreV1Api, CustomObjectsApi } from "../kube/client.js";
 import { listSegments } from "../kube/featureflags.js";
 import { Informer } from "../kube/informer.js";
 import { alertmanagerWebhook, type FiringAlert, outcomeFromAlerts } from "../rollout/analysis.js";

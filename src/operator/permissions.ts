@@ -1,7 +1,8 @@
 // What the operator needs from RBAC, checked at start-up with SelfSubjectAccessReviews so a
 // missing rule is named at once instead of surfacing later as a stuck rollout. deploy/rbac.yaml
 // and the Helm chart grant exactly these (a test holds them equal).
-import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { AuthorizationV1Api } from "../kube/client.js";
 
 export interface Permission {
   group: string;

@@ -3,17 +3,16 @@
 // Events, handed to a separate writer so they never hold the namespace (or a rollback queued behind
 // it). Until the cache shows a written status, the status it will hold stands in for it (the
 // overlay), so a reconcile in between plans neither the same write nor the same Events again.
-import {
-  type CoreV1Api,
-  type CustomObjectsApi,
-  type KubernetesObject,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+// A burst of 10,000 new flags queues 10,000 writes that take minutes: each waits as the flag's
+// coordinates and the reconciler's part of its status only (no flag object, no merged copy), and
+// a flag planned again while its write waits replaces it (latest wins), so the queue holds at most
+// one small entry per flag.
+import type { CoreV1Api, CustomObjectsApi, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagStatus, Segment } from "../api/index.js";
-import { STATUS_WRITERS } from "../api/ownership.js";
+import { mergeOwned, STATUS_WRITERS } from "../api/ownership.js";
 import { DOCUMENT_KEY, type FlagDocument, parseDocument } from "../core/index.js";
+import { PatchStrategy, setHeaderOptions } from "../kube/client.js";
 import type { RolloutOptions } from "../rollout/steps.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { type PlannedEvent, type ProjectedConfigMap, plan, type StatusPatch } from "./plan.js";
@@ -54,12 +53,78 @@ export interface ReconcileResult {
 
 const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 
-const flagId = (flag: FeatureFlag) => `${flag.metadata.namespace}/${flag.metadata.name}`;
+const flagId = (flag: Pick<FeatureFlag, "metadata">) => `${flag.metadata.namespace}/${flag.metadata.name}`;
+
+/** An Event as queued behind its flag's status write: what createEvent needs of the flag, no more. */
+export interface QueuedEvent extends Omit<PlannedEvent, "flag"> {
+  flag: KubernetesObject;
+}
+
+/** A planned status write waiting for a writer, and (as the overlay) until the cache shows it. */
+export interface PendingStatus {
+  namespace: string;
+  name: string;
+  /** The resourceVersion the plan read: the write is conditional on it. */
+  baseVersion?: string;
+  /** The reconciler's part of status (what is sent). */
+  status: FeatureFlagStatus;
+  /** The phase before the first write queued, for the PhaseChanged log line. */
+  fromPhase?: string;
+  /** Events recorded once the write succeeds. */
+  events: QueuedEvent[];
+}
+
+/** The fields of a flag an Event's involvedObject names. */
+function eventSubject(flag: FeatureFlag): KubernetesObject {
+  const { name, namespace, uid, resourceVersion } = flag.metadata;
+  return {
+    apiVersion: flag.apiVersion,
+    kind: flag.kind,
+    metadata: { name, namespace, uid, resourceVersion },
+  };
+}
+
+const queuedEvent = ({ flag, ...event }: PlannedEvent): QueuedEvent => ({
+  ...event,
+  flag: eventSubject(flag),
+});
+
+/**
+ * Queues a planned status write, coalescing per flag: a write still waiting takes the newer
+ * status and base version (latest wins, in its place in the queue) and keeps its Events. Returns
+ * the entry now queued for the flag. No I/O.
+ */
+export function enqueueStatus(
+  pending: Map<string, PendingStatus>,
+  patch: Pick<StatusPatch, "flag" | "status">,
+  events: PlannedEvent[],
+): PendingStatus {
+  const { flag, status } = patch;
+  const id = flagId(flag);
+  const queued = pending.get(id);
+  if (queued) {
+    queued.status = status;
+    queued.baseVersion = flag.metadata.resourceVersion;
+    queued.events.push(...events.map(queuedEvent));
+    return queued;
+  }
+  const entry: PendingStatus = {
+    namespace: flag.metadata.namespace ?? "",
+    name: flag.metadata.name ?? "",
+    baseVersion: flag.metadata.resourceVersion,
+    status,
+    fromPhase: flag.status?.phase,
+    events: events.map(queuedEvent),
+  };
+  pending.set(id, entry);
+  return entry;
+}
 
 export class NamespaceReconciler {
   /** Planned statuses not yet seen in the cache, by flag, with the resourceVersion they replace. */
-  private readonly overlay = new Map<string, { baseVersion?: string; status: FeatureFlagStatus }>();
-  private readonly pending: { patch: StatusPatch; events: PlannedEvent[] }[] = [];
+  private readonly overlay = new Map<string, PendingStatus>();
+  /** Status writes waiting for a writer, one per flag, oldest first (a Map keeps insertion order). */
+  private readonly pending = new Map<string, PendingStatus>();
   private writers = 0;
   private idleWaiters: (() => void)[] = [];
   /**
@@ -133,12 +198,12 @@ export class NamespaceReconciler {
     }
     for (const patch of p.statusPatches) {
       const id = flagId(patch.flag);
-      this.overlay.set(id, { baseVersion: patch.flag.metadata.resourceVersion, status: patch.merged });
-      this.pending.push({ patch, events: eventsByFlag.get(id) ?? [] });
+      this.overlay.set(id, enqueueStatus(this.pending, patch, eventsByFlag.get(id) ?? []));
       eventsByFlag.delete(id);
     }
     // Events without a status change (rare: a problem already recorded) go out on their own.
-    for (const events of eventsByFlag.values()) for (const event of events) void this.recordEvent(event);
+    for (const events of eventsByFlag.values())
+      for (const event of events) void this.recordEvent(queuedEvent(event));
     this.startWriters();
     return p.requeueAfterMs === undefined ? {} : { requeueAfterMs: p.requeueAfterMs };
   }
@@ -167,7 +232,7 @@ export class NamespaceReconciler {
 
   /** Resolves once every planned status write has finished (tests, shutdown). */
   async flushed(): Promise<void> {
-    if (this.writers === 0 && this.pending.length === 0) return;
+    if (this.writers === 0 && this.pending.size === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -188,17 +253,17 @@ export class NamespaceReconciler {
       this.overlay.delete(id);
       return flag;
     }
-    return { ...flag, status: planned.status };
+    return { ...flag, status: mergeOwned(flag.status, planned.status, STATUS_WRITERS.reconciler) };
   }
 
   private startWriters(): void {
-    this.options.metrics.statusWritesPending.set(this.pending.length + this.writers);
-    while (this.writers < STATUS_WRITE_CONCURRENCY && this.pending.length > 0) {
+    this.options.metrics.statusWritesPending.set(this.pending.size + this.writers);
+    while (this.writers < STATUS_WRITE_CONCURRENCY && this.pending.size > 0) {
       this.writers++;
       void this.drain().finally(() => {
         this.writers--;
-        this.options.metrics.statusWritesPending.set(this.pending.length + this.writers);
-        if (this.writers === 0 && this.pending.length === 0) {
+        this.options.metrics.statusWritesPending.set(this.pending.size + this.writers);
+        if (this.writers === 0 && this.pending.size === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
         }
       });
@@ -206,55 +271,54 @@ export class NamespaceReconciler {
   }
 
   private async drain(): Promise<void> {
-    for (let item = this.pending.shift(); item; item = this.pending.shift()) {
-      const { patch, events } = item;
-      const { flag } = patch;
+    for (const [id, item] of this.pending) {
+      this.pending.delete(id);
       try {
-        await this.writeStatus(patch);
+        await this.writeStatus(item);
       } catch (error) {
-        this.overlay.delete(flagId(flag));
+        if (this.overlay.get(id) === item) this.overlay.delete(id);
         const err = error as { code?: number; message?: string };
         this.options.log.warn(
           {
-            flag: flag.metadata.name,
-            namespace: flag.metadata.namespace,
+            flag: item.name,
+            namespace: item.namespace,
             reason: err.code === 409 ? "Conflict" : "StatusWriteFailed",
             code: err.code,
             err: err.message,
           },
           "status write failed; reconciling the namespace again",
         );
-        this.options.retry?.(flag.metadata.namespace ?? "");
+        this.options.retry?.(item.namespace);
         continue;
       }
-      for (const event of events) void this.recordEvent(event);
+      for (const event of item.events) void this.recordEvent(event);
     }
   }
 
-  private async writeStatus({ flag, status }: StatusPatch): Promise<void> {
+  private async writeStatus({
+    namespace,
+    name,
+    baseVersion,
+    status,
+    fromPhase,
+  }: PendingStatus): Promise<void> {
     // Conditional on the resourceVersion: the plugin or another writer may have written meanwhile.
-    const written = (await applyStatus(this.options.custom, flag, status as Record<string, unknown>, {
-      fieldManager: STATUS_WRITERS.reconciler.fieldManager,
-      ifResourceVersion: flag.metadata.resourceVersion,
-    })) as KubernetesObject | undefined;
+    const written = (await applyStatus(
+      this.options.custom,
+      { metadata: { name, namespace } },
+      status as Record<string, unknown>,
+      { fieldManager: STATUS_WRITERS.reconciler.fieldManager, ifResourceVersion: baseVersion },
+    )) as KubernetesObject | undefined;
     this.options.metrics.writes.inc({ kind: "status" });
     const version = written?.metadata?.resourceVersion;
-    if (version) {
-      this.options.ownWrite?.(
-        flag.metadata.namespace ?? "",
-        flag.metadata.name ?? "",
-        "FeatureFlag",
-        version,
-      );
-    }
-    const from = flag.status?.phase;
-    if (from !== status.phase) {
+    if (version) this.options.ownWrite?.(namespace, name, "FeatureFlag", version);
+    if (fromPhase !== status.phase) {
       this.options.log.info(
         {
           flag: status.key,
-          namespace: flag.metadata.namespace,
+          namespace,
           phase: status.phase,
-          from,
+          from: fromPhase,
           reason: "PhaseChanged",
         },
         "flag phase changed",
@@ -262,11 +326,11 @@ export class NamespaceReconciler {
     }
   }
 
-  private async recordEvent(event: PlannedEvent): Promise<void> {
+  private async recordEvent(event: QueuedEvent): Promise<void> {
     const { flag, key } = event;
     if (event.rollbackReason) {
       this.options.metrics.rollbacks.inc({
-        namespace: flag.metadata.namespace ?? "",
+        namespace: flag.metadata?.namespace ?? "",
         flag: key,
         reason: event.rollbackReason,
       });
@@ -276,7 +340,7 @@ export class NamespaceReconciler {
       this.options.metrics.writes.inc({ kind: "event" });
     } catch (error) {
       this.options.log.warn(
-        { flag: key, namespace: flag.metadata.namespace, err: (error as Error).message },
+        { flag: key, namespace: flag.metadata?.namespace, err: (error as Error).message },
         "could not record event",
       );
     }

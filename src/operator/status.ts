@@ -1,14 +1,15 @@
 // Writes part of a FeatureFlag's status with server-side apply on the status subresource: the
 // one way the operator's components (reconciler, analysis, alerts, experiment loop) write status, each under its
 // own field manager so each owns only the fields it sends.
-import { type CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { CustomObjectsApi } from "@kubernetes/client-node";
 import { API_VERSION, type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../api/index.js";
+import { PatchStrategy, setHeaderOptions } from "../kube/client.js";
 
 const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 
 export async function applyStatus(
   custom: CustomObjectsApi,
-  flag: FeatureFlag,
+  flag: Pick<FeatureFlag, "metadata">,
   status: Record<string, unknown>,
   { fieldManager, ifResourceVersion }: { fieldManager: string; ifResourceVersion?: string },
 ): Promise<unknown> {

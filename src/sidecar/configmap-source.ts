@@ -1,7 +1,8 @@
 // Follows one ConfigMap through the Kubernetes API with the shared informer (list, then watch
 // from the list's resourceVersion; relists on 410 Gone, on errors with capped backoff, and when
 // the watch goes silent). Typical propagation is a few milliseconds after the API write.
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
+import type { KubeConfig, V1ConfigMap } from "@kubernetes/client-node";
+import { CoreV1Api } from "../kube/client.js";
 import { Informer } from "../kube/informer.js";
 
 export interface ConfigMapSourceOptions {

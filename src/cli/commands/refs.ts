@@ -56,7 +56,7 @@ export async function flagsFromCluster(options: {
   namespace?: string;
 }): Promise<DefinedFlag[]> {
   const kc = await loadKubeConfig(options);
-  const { CustomObjectsApi } = await import("@kubernetes/client-node"); // only when reading a cluster
+  const { CustomObjectsApi } = await import("../../kube/client.js"); // only when reading a cluster
   const api = kc.makeApiClient(CustomObjectsApi);
   const list = await listFeatureFlags(api, options.namespace);
   return list.items.map((f) => ({

@@ -2,15 +2,9 @@
 // kill|pause|...` and the dashboard: read the flag, plan the transition (controls.ts), send the
 // JSON merge patch of status.controls through the status subresource with a resourceVersion
 // precondition, and on a conflict re-read, re-plan and retry.
-import {
-  ApiException,
-  AuthenticationV1Api,
-  type CustomObjectsApi,
-  type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import type { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
+import { ApiException, AuthenticationV1Api, PatchStrategy, setHeaderOptions } from "../../kube/client.js";
 import { getFeatureFlag, listFeatureFlags } from "../../kube/featureflags.js";
 import { type ControlCommand, type ControlPlan, planControl } from "./controls.js";
 

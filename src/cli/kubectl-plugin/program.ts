@@ -2,10 +2,11 @@
 // merge patch of status.controls through the status subresource (never spec, so Argo CD sees no
 // drift), guarded by a resourceVersion precondition; on a conflict it re-reads the flag, checks
 // the transition again and retries.
-import { CustomObjectsApi } from "@kubernetes/client-node";
+
 import { Command, CommanderError } from "commander";
 import { type FeatureFlag, GROUP } from "../../api/index.js";
 import { registerDashboardCommand } from "../../dashboard/command.js";
+import { CustomObjectsApi } from "../../kube/client.js";
 import { listFeatureFlags } from "../../kube/featureflags.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { apiMessage, applyControl, authenticatedUser, ControlApiError, findFlag } from "./apply-control.js";

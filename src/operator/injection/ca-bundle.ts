@@ -1,11 +1,7 @@
 // Keeping a webhook configuration's caBundle on the CA the operator serves with.
-import {
-  AdmissionregistrationV1Api,
-  type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from "../../kube/client.js";
 
 const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 

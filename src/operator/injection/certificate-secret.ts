@@ -1,5 +1,6 @@
 // The webhook certificates kept in a Secret shared by the operator's replicas.
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api } from "../../kube/client.js";
 import {
   type CertificateHosts,
   coversHosts,

@@ -128,6 +128,11 @@ describe("charts/flagwright", () => {
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
     expect(container.livenessProbe.httpGet.path).toBe("/healthz");
     expect(container.resources.requests).toEqual({ cpu: "50m", memory: "96Mi" });
+    // Heap limits, so that V8 collects garbage instead of growing into the memory limit.
+    expect(container.env).toContainEqual({
+      name: "NODE_OPTIONS",
+      value: "--max-old-space-size=96 --max-semi-space-size=2",
+    });
     expect(find(objs, "Service").spec.ports).toEqual([
       { name: "http", port: 8080, targetPort: "http" },
       { name: "validation", port: 9444, targetPort: "validation" },
@@ -393,6 +398,12 @@ describe("charts/flagwright", () => {
         { ports: [{ port: 8016, protocol: "TCP" }], from: [{ podSelector: {} }] },
       ]);
     }
+  });
+
+  it("leaves V8's default heap limits with operator.nodeOptions empty", async () => {
+    const [container] = find(await render("--set", "operator.nodeOptions="), "Deployment").spec.template.spec
+      .containers;
+    expect(container.env.map((e: { name: string }) => e.name)).toEqual(["POD_NAMESPACE"]);
   });
 
   it("refuses more than one replica without leader election", async () => {

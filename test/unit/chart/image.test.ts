@@ -13,11 +13,12 @@ const runtime = stages.at(-1) ?? "";
 describe("Dockerfile", () => {
   it("builds with npm ci and the package's build script into dist/, the CLI bundled into the bin", () => {
     // tsc, then the dashboard's page (plain JS and CSS, which tsc does not copy) beside its server,
-    // then the flagwright CLI bundled (the sidecar loads less that way).
+    // then scripts/bundle.ts (the CLI, and the Kubernetes client; the script must be in the build stage).
     expect(pkg.scripts.build).toBe(
       "tsc -p tsconfig.build.json && node -e \"require('node:fs').cpSync('src/dashboard/static','dist/dashboard/static',{recursive:true})\" && npm run bundle",
     );
-    expect(pkg.scripts.bundle).toMatch(/^esbuild src\/cli\/main\.ts --bundle .*--outdir=dist\/bundle /);
+    expect(pkg.scripts.bundle).toBe("tsx scripts/bundle.ts");
+    expect(stages[0]).toMatch(/^COPY scripts\/bundle\.ts \.\/scripts\/$/m);
     expect(pkg.bin.flagwright).toBe("dist/bundle/main.js");
     expect(pkg.files).toContain("dist");
     // The dashboard serves its charting library from the installed package: a runtime dependency.

@@ -3,7 +3,9 @@
 // the middle of a sentence, which commander's own wrapping then splits again).
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
+import { buildOperatorProgram } from "../../../src/cli/operator-program.js";
 import { buildProgram } from "../../../src/cli/program.js";
+import { buildSidecarProgram } from "../../../src/cli/sidecar-program.js";
 
 function allCommands(command: Command): Command[] {
   return [command, ...command.commands.flatMap(allCommands)];
@@ -49,5 +51,20 @@ describe("--help wraps at whole words", () => {
       expect(long, `lines over ${width} columns`).toEqual([]);
       expect(earlyBreaks(help, width), `early breaks at ${width} columns`).toEqual([]);
     }
+  });
+});
+
+describe("the single-command programs main.ts builds for the operator and the sidecar", () => {
+  const sub = (program: Command, name: string) => program.commands.find((c) => c.name() === name) as Command;
+
+  it.each([
+    ["operator", buildOperatorProgram],
+    ["sidecar", buildSidecarProgram],
+  ] as const)("flagwright %s --help is the full program's", (name, build) => {
+    const program = build();
+    expect(program.commands.map((c) => c.name())).toEqual([name]);
+    const reduced = sub(program, name);
+    for (const width of [80, 120])
+      expect(helpAt(reduced, width)).toBe(helpAt(sub(buildProgram(), name), width));
   });
 });
