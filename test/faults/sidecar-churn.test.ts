@@ -14,13 +14,15 @@ const REPLACEMENTS = 1000;
 const CORRUPT_EVERY = 10;
 const WORKERS = 3;
 const FLAGS = 12;
-// RSS may grow by at most this much over the second half (replacements 500 to 1,000). The
-// sidecar holds one document (~2 KB here) and its compiled form, and nothing per request or per
-// version outlives a request, but V8's heap keeps settling for the first few hundred
-// replacements (100 -> 500: 9-14 MiB measured), so the first half is not compared. Second half
-// measured: 2.6-6 MiB. Retaining every replaced version (a leak injected into DocumentStore for
-// the check) grows RSS by about 30 MiB over the run, about 15 MiB in the second half.
-const RSS_GROWTH_LIMIT_MIB = 10;
+// RSS may grow by at most this much from replacement 100 to the end. The sidecar holds one
+// document (~2 KB here) and its compiled form, and nothing per request or per version outlives a
+// request, but V8's heap keeps growing to its working size over the first few hundred
+// replacements, and when it stops depends on the sidecar's start-up size and the machine's speed:
+// 95 -> 109 -> 116 MiB (at 100 / 500 / 1,000) in one run, 94 -> 97 -> 116 in a faster one with
+// the lighter sidecar. So the whole span is compared, not the second half: 12-21 MiB measured.
+// Retaining every replaced version (a leak injected into DocumentStore for the check) adds about
+// 30 MiB over the run on top of that.
+const RSS_GROWTH_LIMIT_MIB = 32;
 
 const generation = (g: number) => generationDocument(g, FLAGS);
 
@@ -125,8 +127,8 @@ it(`serves through ${REPLACEMENTS} document replacements (every ${CORRUPT_EVERY}
   expect(problems.slice(0, 20)).toEqual([]);
   expect(rejected).toBe(REPLACEMENTS / CORRUPT_EVERY);
   expect(requests).toBeGreaterThan(REPLACEMENTS);
-  const [, middle, end] = rss as [number, number, number];
-  expect(end - middle).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
+  const [atHundred, , end] = rss as [number, number, number];
+  expect(end - atHundred).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
   // The last good generation still serving after the final (corrupted) replacement.
   const ready = (await (await fetch(`${sidecar.url}/readyz`)).json()) as { revision?: string };
   expect(ready.revision).toBe(generation(confirmed).revision);
