@@ -6,6 +6,7 @@
 // Where this machine's npm trusts an extra CA (a proxy's), the build stages get it too.
 //
 //   node --import tsx scripts/image.ts [--tag NAME]     # prints the image name and its size
+//   node --import tsx scripts/image.ts --bases-only     # only the two bases (.ci/run, beside the Go builds)
 //
 // Needs podman, runc and mmdebstrap (apt-get install podman runc mmdebstrap; .ci/run does) and
 // root. Used by test/integration/image/image.test.ts.
@@ -234,15 +235,24 @@ async function withMachineTrust(base: string, log: (line: string) => void): Prom
   return tag;
 }
 
+/** Assembles the two Debian base images (once; later calls find them in podman's storage). */
+export async function ensureBases(
+  log: (line: string) => void = () => {},
+): Promise<{ build: string; runtime: string }> {
+  const why = missingTools();
+  if (why) throw new Error(`cannot build the image: ${why}`);
+  return {
+    build: await withMachineTrust(await ensureBase("build", log), log),
+    runtime: await ensureBase("runtime", log),
+  };
+}
+
 /** Builds the image from the project's Dockerfile on local Debian bases; returns its name. */
 export async function buildImage(
   options: { tag?: string; log?: (line: string) => void } = {},
 ): Promise<string> {
   const { tag = DEFAULT_TAG, log = () => {} } = options;
-  const why = missingTools();
-  if (why) throw new Error(`cannot build the image: ${why}`);
-  const buildBase = await withMachineTrust(await ensureBase("build", log), log);
-  const runtimeBase = await ensureBase("runtime", log);
+  const { build: buildBase, runtime: runtimeBase } = await ensureBases(log);
   const started = Date.now();
   log(`building ${tag} from Dockerfile (BUILD_IMAGE=${buildBase}, RUNTIME_IMAGE=${runtimeBase})...`);
   await must(
@@ -277,7 +287,18 @@ export async function imageSize(image: string): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { tag: { type: "string", default: DEFAULT_TAG } } });
-  const image = await buildImage({ tag: values.tag, log: (line) => console.error(`[image] ${line}`) });
-  console.log(`${image} ${((await imageSize(image)) / 1e6).toFixed(1)} MB`);
+  const { values } = parseArgs({
+    options: {
+      tag: { type: "string", default: DEFAULT_TAG },
+      "bases-only": { type: "boolean", default: false },
+    },
+  });
+  const log = (line: string) => console.error(`[image] ${line}`);
+  if (values["bases-only"]) {
+    const bases = await ensureBases(log);
+    console.log(`${bases.build} ${bases.runtime}`);
+  } else {
+    const image = await buildImage({ tag: values.tag, log });
+    console.log(`${image} ${((await imageSize(image)) / 1e6).toFixed(1)} MB`);
+  }
 }
