@@ -19,7 +19,10 @@ describe("sidecar process metrics", () => {
     expect(metricValue(text, "process_cpu_seconds_total")).toBeCloseTo(user + system, 6);
     expect(text).toContain("# TYPE process_cpu_seconds_total counter");
     expect(metricValue(text, "process_resident_memory_bytes")).toBeGreaterThan(10 * 1024 * 1024);
-    expect(metricValue(text, "process_start_time_seconds")).toBeLessThanOrEqual(Date.now() / 1000);
+    // prom-client rounds the start time to the second, so it may lie up to half a second ahead.
+    const started = metricValue(text, "process_start_time_seconds") ?? Number.NaN;
+    expect(started).toBeLessThanOrEqual(Date.now() / 1000 + 0.5);
+    expect(started).toBeGreaterThan(Date.now() / 1000 - process.uptime() - 1);
     expect(metricValue(text, "process_open_fds")).toBeGreaterThan(0);
     // The nodejs_* runtime collectors (event loop, GC, heap spaces) are not loaded in the sidecar.
     expect(text).not.toContain("nodejs_");
