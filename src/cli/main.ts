@@ -4,10 +4,14 @@
 // and start-up time for nothing. `flagwright operator` likewise loads only its own. Every other
 // invocation builds the whole program.
 try {
-  if (process.argv[2] === "sidecar") {
-    await (await import("./sidecar-program.js")).buildSidecarProgram().parseAsync(process.argv);
-  } else if (process.argv[2] === "operator") {
-    await (await import("./operator-program.js")).buildOperatorProgram().parseAsync(process.argv);
+  const command = process.argv[2];
+  if (command === "sidecar" || command === "operator") {
+    const { buildSingleCommandProgram } = await import("./single-command.js");
+    const register =
+      command === "sidecar"
+        ? (await import("./commands/sidecar.js")).registerSidecarCommand
+        : (await import("./commands/operator.js")).registerOperatorCommand;
+    await buildSingleCommandProgram(register).parseAsync(process.argv);
   } else {
     await (await import("./program.js")).buildProgram().parseAsync(process.argv);
   }

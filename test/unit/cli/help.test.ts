@@ -3,9 +3,10 @@
 // the middle of a sentence, which commander's own wrapping then splits again).
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { buildOperatorProgram } from "../../../src/cli/operator-program.js";
+import { registerOperatorCommand } from "../../../src/cli/commands/operator.js";
+import { registerSidecarCommand } from "../../../src/cli/commands/sidecar.js";
 import { buildProgram } from "../../../src/cli/program.js";
-import { buildSidecarProgram } from "../../../src/cli/sidecar-program.js";
+import { buildSingleCommandProgram } from "../../../src/cli/single-command.js";
 
 function allCommands(command: Command): Command[] {
   return [command, ...command.commands.flatMap(allCommands)];
@@ -58,10 +59,10 @@ describe("the single-command programs main.ts builds for the operator and the si
   const sub = (program: Command, name: string) => program.commands.find((c) => c.name() === name) as Command;
 
   it.each([
-    ["operator", buildOperatorProgram],
-    ["sidecar", buildSidecarProgram],
-  ] as const)("flagwright %s --help is the full program's", (name, build) => {
-    const program = build();
+    ["operator", registerOperatorCommand],
+    ["sidecar", registerSidecarCommand],
+  ] as const)("flagwright %s --help is the full program's", (name, register) => {
+    const program = buildSingleCommandProgram(register);
     expect(program.commands.map((c) => c.name())).toEqual([name]);
     const reduced = sub(program, name);
     for (const width of [80, 120])
