@@ -4,6 +4,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDocument } from "../src/core/index.js";
+import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
 import { openSse, type SseStream } from "../test/support/sse.js";
 import { startOfrepServer } from "./flagd/process.js";
 import type { Figure } from "./stats.js";
@@ -33,6 +34,7 @@ export async function measureSse(main: string, dir: string, smoke: boolean) {
   change();
   const streams = 1000;
   const server = await startOfrepServer(process.execPath, [
+    ...SIDECAR_NODE_OPTIONS,
     main,
     "sidecar",
     "--file",

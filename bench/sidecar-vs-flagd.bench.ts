@@ -9,10 +9,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { buildDocument, type FlagDocument, type ResolvedFlag } from "../src/core/index.js";
+import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
 import { seededRandom } from "../test/support/seeded-random.js";
 import { ensureFlagdBinary } from "./flagd/build.js";
 import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
 import { toFlagd } from "./flagd-translate.js";
+import { ensureLoadgenBinary, runLoadgen } from "./loadgen/build.js";
 import { measureSse } from "./sidecar-sse.js";
 import {
   type BenchResult,
@@ -25,10 +27,11 @@ import {
 
 export const name = "sidecar-vs-flagd";
 export const description =
-  "`flagwright sidecar --file` (compiled, as shipped) against flagd (flagd core v0.13.3's evaluator and " +
-  "OFREP models behind a handler mirroring flagd's; bench/flagd) on the same 50 flags, over OFREP on " +
-  "loopback: autocannon, 16 keep-alive connections, no pipelining, single-flag POSTs cycling through " +
-  "1,000 (flag, user) pairs. Ratios are Flagwright ÷ flagd per round.";
+  "`flagwright sidecar --file` (bundled and started as the injected container starts it) against flagd " +
+  "(flagd core v0.13.3's evaluator and OFREP models behind a handler mirroring flagd's; bench/flagd) on " +
+  "the same 50 flags, over OFREP on loopback, single-flag POSTs cycling through 1,000 (flag, user) " +
+  "pairs, 16 keep-alive connections: saturation by autocannon (closed loop), latency at a fixed rate " +
+  "by bench/loadgen (open loop). Ratios are Flagwright ÷ flagd per round.";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const CONNECTIONS = 16;
@@ -83,13 +86,12 @@ export function benchDocument(): FlagDocument {
 }
 
 /** The request mix both servers get: 1,000 (flag, user) pairs, fixed by the seed. */
-function requestMix(doc: FlagDocument): autocannon.Request[] {
+function requestMix(doc: FlagDocument): { method: "POST"; path: string; body: string }[] {
   const next = seededRandom(42);
   const keys = Object.keys(doc.flags);
   return Array.from({ length: 1000 }, () => ({
     method: "POST" as const,
     path: `/ofrep/v1/evaluate/flags/${keys[Math.floor(next() * keys.length)]}`,
-    headers: { "content-type": "application/json" },
     body: JSON.stringify({ context: { targetingKey: USERS[Math.floor(next() * USERS.length)] } }),
   }));
 }
@@ -160,22 +162,16 @@ interface Load {
   generatorCpu: number;
 }
 
-async function load(
+/** Closed loop: each connection sends its next request as soon as the answer is in. */
+async function saturate(
   server: OfrepServerProcess,
   requests: autocannon.Request[],
   seconds: number,
-  overallRate?: number,
 ): Promise<Load> {
   const cpuBefore = cpuMs(server.pid);
   const generatorBefore = process.cpuUsage();
   const started = performance.now();
-  const result = await autocannon({
-    url: server.url,
-    connections: CONNECTIONS,
-    duration: seconds,
-    requests,
-    ...(overallRate ? { overallRate } : {}),
-  });
+  const result = await autocannon({ url: server.url, connections: CONNECTIONS, duration: seconds, requests });
   const wallMs = performance.now() - started;
   const generator = process.cpuUsage(generatorBefore);
   const cpu = cpuMs(server.pid) - cpuBefore;
@@ -190,6 +186,42 @@ async function load(
     cpuPer1k: answered > 0 ? cpu / (answered / 1000) : Number.NaN,
     serverCpu: cpu / wallMs,
     generatorCpu: (generator.user + generator.system) / 1000 / wallMs,
+  };
+}
+
+/**
+ * Open loop at a fixed rate (bench/loadgen): requests leave at evenly spaced instants whatever the
+ * server does, and latency counts from each request's own send, so a server's stall shows in every
+ * request it delays. The generator is a separate process on the generator's CPU.
+ */
+async function fixedRate(
+  server: OfrepServerProcess,
+  loadgen: string,
+  requestsFile: string,
+  seconds: number,
+  rate: number,
+): Promise<Load> {
+  const cpuBefore = cpuMs(server.pid);
+  const started = performance.now();
+  const report = await runLoadgen(loadgen, {
+    url: server.url,
+    requestsFile,
+    rate,
+    seconds,
+    connections: CONNECTIONS,
+  });
+  const wallMs = performance.now() - started;
+  const cpu = cpuMs(server.pid) - cpuBefore;
+  const answered = report.requests - report.failed;
+  return {
+    rps: report.rate,
+    p50: report.p50Ms,
+    p99: report.p99Ms,
+    p999: report.p999Ms,
+    failed: report.failed,
+    cpuPer1k: answered > 0 ? cpu / (answered / 1000) : Number.NaN,
+    serverCpu: cpu / wallMs,
+    generatorCpu: Number.NaN,
   };
 }
 
@@ -223,12 +255,19 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   // Node's JIT needs a few seconds of load before it settles; the warm-up is not measured.
   const seconds = smoke ? { warmup: 0.5, run: 1 } : { warmup: 3, run: 10 };
   const doc = benchDocument();
-  const requests = requestMix(doc);
+  const mix = requestMix(doc);
+  const requests: autocannon.Request[] = mix.map((r) => ({
+    ...r,
+    headers: { "content-type": "application/json" },
+  }));
   const dir = await mkdtemp(join(os.tmpdir(), "flagwright-sidecar-vs-flagd-"));
   const ourFile = join(dir, "flags.json");
   const flagdFile = join(dir, "flags.flagd.json");
   writeFileSync(ourFile, JSON.stringify(doc));
   writeFileSync(flagdFile, JSON.stringify(toFlagd(doc)));
+  const requestsFile = join(dir, "requests.json");
+  writeFileSync(requestsFile, JSON.stringify(mix));
+  const loadgen = await ensureLoadgenBinary((line) => console.log(`  [loadgen] ${line}`));
   const flagdBinary = await ensureFlagdBinary((line) => console.log(`  [flagd] ${line}`));
   const sidecarBuild = buildSidecar();
   const sidecarMain = sidecarBuild.main;
@@ -236,7 +275,15 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     label: "Flagwright sidecar",
     start: () =>
       startOfrepServer(
-        ...pinned(process.execPath, [sidecarMain, "sidecar", "--file", ourFile, "--listen", "127.0.0.1:0"]),
+        ...pinned(process.execPath, [
+          ...SIDECAR_NODE_OPTIONS,
+          sidecarMain,
+          "sidecar",
+          "--file",
+          ourFile,
+          "--listen",
+          "127.0.0.1:0",
+        ]),
       ),
   };
   const flagd: Contender = {
@@ -271,8 +318,8 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
         const saturation = new Map<Contender, Load>();
         for (const c of order) {
           const server = servers.get(c) as OfrepServerProcess;
-          await load(server, requests, seconds.warmup);
-          saturation.set(c, await load(server, requests, seconds.run));
+          await saturate(server, requests, seconds.warmup);
+          saturation.set(c, await saturate(server, requests, seconds.run));
         }
         if (!rate) {
           rate = holdableRate([...saturation.values()].map((l) => l.rps));
@@ -280,7 +327,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
         }
         for (const c of order) {
           const server = servers.get(c) as OfrepServerProcess;
-          const fixed = await load(server, requests, seconds.run, rate);
+          const fixed = await fixedRate(server, loadgen, requestsFile, seconds.run, rate);
           const r = { saturation: saturation.get(c) as Load, fixed, rssMiB: peakRssMiB(server.pid) };
           results.get(c)?.push(r);
           console.log(
@@ -376,7 +423,8 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
         : "Not pinned (SIDECAR_FLAGD_PIN=0, no taskset, or a single core): the load generator and the server share the CPUs, so saturation figures are a floor.",
       "A server below about 90 % of a core at saturation was not the bottleneck (the load generator or other work on the machine was): read its requests/s as a floor and compare CPU per 1,000 requests.",
       `The load generator used ${formatNumber(generator.median * 100)} % of a core at saturation (median; min ${formatNumber(generator.min * 100)} %, max ${formatNumber(generator.max * 100)} %). Near 100 %, autocannon is the bottleneck and requests/s at saturation understates the faster server: compare CPU per 1,000 requests instead.`,
-      `Latency runs: ${CONNECTIONS} connections at a fixed ${rate} requests/s overall (half the slower server's saturation in round 1; SIDECAR_FLAGD_RATE overrides), autocannon correcting for coordinated omission; ${held ? "both servers held the rate in every round" : "the rate was NOT held in every round: latency figures include queueing"}.`,
+      `Latency runs: bench/loadgen (vegeta's attacker, open loop: evenly spaced sends, each latency from its own send) with at most ${CONNECTIONS} connections at a fixed ${rate} requests/s (half the slower server's saturation in round 1; SIDECAR_FLAGD_RATE overrides); ${held ? "the rate was held in every round" : "the rate was NOT held in every round"}. Not autocannon's overallRate, which sends each connection's quota for the second back to back at the start of the second.`,
+      `The sidecar runs with the injected container's V8 options: ${SIDECAR_NODE_OPTIONS.join(" ")}.`,
       `Rounds: ${rounds}, alternating which server goes first; both servers are started afresh per round (peak RSS is per process lifetime); ${seconds.warmup} s warm-up, ${seconds.run} s per measurement.`,
       "flagd: the Go module proxy does not serve github.com/open-feature/flagd/flagd, so bench/flagd wires flagd core v0.13.3's JSON evaluator, flag store and OFREP models behind a handler that mirrors flagd's OFREP handler. Real flagd also runs otelhttp, a metrics middleware, per-evaluation metrics, CORS and compression middleware on this path; leaving them out makes the comparison, if anything, generous to flagd. The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).",
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",

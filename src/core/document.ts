@@ -1,6 +1,5 @@
 // The resolved flag document (`flags.json`): what the operator projects into the `flagwright-flags`
 // ConfigMap and what sidecars and the in-process provider evaluate. See docs/document-format.md.
-import { createHash } from "node:crypto";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { validate as generatedValidate } from "./document-validator.generated.js";
 import { checkExpression, formatProblem } from "./rules.js";
@@ -272,37 +271,4 @@ export function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-}
-
-/** Stable revision of a flags map: first 16 hex chars of sha256 over its canonical JSON. */
-export function documentRevision(flags: Record<string, ResolvedFlag> | object): string {
-  return createHash("sha256").update(canonicalJson(flags)).digest("hex").slice(0, 16);
-}
-
-/** Revision of one flag's resolved content (same hashing as documentRevision). */
-export function flagRevision(flag: Omit<ResolvedFlag, "revision">): string {
-  const { revision: _ignored, ...content } = flag as ResolvedFlag;
-  return createHash("sha256").update(canonicalJson(content)).digest("hex").slice(0, 16);
-}
-
-/** Builds a complete document (computing its revision) from resolved flags. */
-export function buildDocument(
-  namespace: string,
-  flags: Record<string, ResolvedFlag>,
-  generatedAt?: Date,
-  segments?: Record<string, ResolvedSegment>,
-): FlagDocument {
-  const hasSegments = segments !== undefined && Object.keys(segments).length > 0;
-  const targeting =
-    hasSegments || Object.values(flags).some((f) => f.rules?.length || f.prerequisites?.length);
-  const doc: FlagDocument = {
-    version: targeting ? DOCUMENT_VERSION : PLAIN_DOCUMENT_VERSION,
-    // Segments change evaluation as much as flags do, so they are part of the revision.
-    revision: hasSegments ? documentRevision({ flags, segments }) : documentRevision(flags),
-    namespace,
-    flags,
-  };
-  if (hasSegments) doc.segments = segments;
-  if (generatedAt) doc.generatedAt = generatedAt.toISOString();
-  return doc;
 }

@@ -1,4 +1,5 @@
 // flagwright/core: the resolved document and deterministic evaluation, with no I/O.
+export * from "./build-document.js";
 export * from "./document.js";
 export * from "./evaluate.js";
 export { bucketOf, fineBucketOf, percentThreshold, variantBucketOf } from "./hash.js";

@@ -6,7 +6,6 @@
 // Bounded by construction: at most `maxStreams` open streams (503 beyond), a fixed ring of the last
 // `replayEvents` events for Last-Event-ID replay, one pre-serialized frame per event shared by all
 // streams, and a stream whose socket stops draining is closed instead of buffered for.
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DocumentStore, LoadedDocument } from "./store.js";
 
@@ -57,7 +56,10 @@ interface StoredEvent {
 export class EventStreamHub {
   readonly #opts: EventStreamOptions;
   readonly #store: DocumentStore;
-  readonly #epoch = randomBytes(4).toString("hex");
+  // Only has to differ between processes, not to be secret: Math.random spares a sidecar node:crypto.
+  readonly #epoch = Math.floor(Math.random() * 2 ** 32)
+    .toString(16)
+    .padStart(8, "0");
   readonly #ring: (StoredEvent | undefined)[];
   readonly #streams = new Set<ServerResponse>();
   #seq = 0;

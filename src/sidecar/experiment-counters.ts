@@ -11,7 +11,8 @@
 // conversions) per process, remembering at most `maxUsers` keys (oldest forgotten first), so the
 // counts approximate users, the unit the analysis assumes. Mode "every" counts every evaluation.
 
-import { type EvaluationDetails, type FlagDocument, servedBySplit } from "../core/index.js";
+import type { FlagDocument } from "../core/document.js";
+import { type EvaluationDetails, servedBySplit } from "../core/evaluate.js";
 import { Counter, type Registry } from "./prom.js";
 
 export type ExposureMode = "first" | "every";

@@ -2,7 +2,7 @@
 // a value for a user (flag, variant, reason, hashed user, time). Users are hashed so raw ids do not
 // leak into analytics pipelines; the hash is stable, so events still join per user.
 import { createWriteStream, type WriteStream } from "node:fs";
-import type { EvaluationDetails } from "../core/index.js";
+import type { EvaluationDetails } from "../core/evaluate.js";
 import { sha256Hex } from "../core/sha256.js";
 
 export class ExposureLog {

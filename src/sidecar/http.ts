@@ -7,9 +7,9 @@
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 //   GET  /ofrep/v1/events                -> SSE refetchEvaluation events (ADR 0008, event-stream.ts)
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { canonicalJson, type EvaluationDetails, evaluate, servedBySplit } from "../core/index.js";
+import { canonicalJson } from "../core/document.js";
+import { type EvaluationDetails, evaluate, servedBySplit } from "../core/evaluate.js";
 import { sha256Hex } from "../core/sha256.js";
 import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
@@ -43,10 +43,11 @@ export interface HandlerOptions {
    */
   corsOrigins?: readonly string[] | undefined;
   /**
-   * Bearer token every OFREP and /track request must carry (`Authorization: Bearer <token>`), for
-   * a shared evaluator serving many pods; 401 without it. Probes and /metrics stay open.
+   * For a shared evaluator serving many pods: whether a request's Authorization header carries the
+   * bearer token (bearer-auth.ts) every OFREP and /track request must carry; 401 without it.
+   * Probes and /metrics stay open. Unset: no token is asked for.
    */
-  authToken?: string | undefined;
+  authorize?: ((authorization: string | undefined) => boolean) | undefined;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
 }
@@ -424,13 +425,6 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
     return true;
   }
 
-  // Compared as digests: equal length, constant time, whatever the caller sends.
-  const digest = (text: string) => createHash("sha256").update(text).digest();
-  const expected = opts.authToken !== undefined ? digest(`Bearer ${opts.authToken}`) : undefined;
-  const authorized = (req: IncomingMessage): boolean => {
-    const header = req.headers.authorization;
-    return expected !== undefined && header !== undefined && timingSafeEqual(digest(header), expected);
-  };
   const unauthorized = (res: ServerResponse) =>
     send(
       res,
@@ -448,7 +442,11 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       const origin = req.headers.origin;
       if (origin !== undefined && corsHandled(req, res, origin)) return;
     }
-    if (expected !== undefined && (path.startsWith("/ofrep/") || path === "/track") && !authorized(req)) {
+    if (
+      opts.authorize &&
+      (path.startsWith("/ofrep/") || path === "/track") &&
+      !opts.authorize(req.headers.authorization)
+    ) {
       return unauthorized(res);
     }
     if (path.startsWith(OFREP_SINGLE_PREFIX) && path.length > OFREP_SINGLE_PREFIX.length) {

@@ -123,7 +123,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     events,
     publicUrl: options.publicUrl,
     corsOrigins: options.corsOrigins,
-    authToken: options.authToken,
+    authorize:
+      options.authToken === undefined
+        ? undefined
+        : (await import("./bearer-auth.js")).bearerTokenCheck(options.authToken),
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     isClosing: () => closing,
   });

@@ -5,7 +5,7 @@
 // the label set on every call. Evaluation results are shared objects (one per flag and outcome),
 // so we count per result object and fold the counts into the counter when Prometheus scrapes.
 
-import type { EvaluationDetails } from "../core/index.js";
+import type { EvaluationDetails } from "../core/evaluate.js";
 import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from "./prom.js";
 import type { DocumentStore, FailureKind } from "./store.js";
 

@@ -1,6 +1,7 @@
 // Holds the document being served. A new text replaces it only if it parses; otherwise the last
 // good document keeps serving and the failure is reported to listeners (metrics, logs).
-import { type CompiledDocument, compileDocument, type FlagDocument, parseDocument } from "../core/index.js";
+import { type FlagDocument, parseDocument } from "../core/document.js";
+import { type CompiledDocument, compileDocument } from "../core/evaluate.js";
 
 export interface LoadedDocument {
   readonly document: FlagDocument;

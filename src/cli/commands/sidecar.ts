@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
-import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/index.js";
+import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/document.js";
 import { parseHostPort } from "../../host-port.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { DEFAULT_HOST, DEFAULT_PORT, type SourceOptions, startSidecar } from "../../sidecar/index.js";

@@ -1,6 +1,7 @@
 // The container image, built from the project's Dockerfile (scripts/image.ts: local Debian base
 // images, podman with runc) and run as a cluster would run it: as uid 65532 with a read-only root
-// filesystem and host networking on loopback. `--help` works; `sidecar --file` answers OFREP; the
+// filesystem and host networking on loopback. `--help` works; the sidecar, started with the command,
+// V8 options, arguments and probes the injection webhook gives it, answers OFREP; the
 // operator, given a kubeconfig, projects a FeatureFlag into its namespace's ConfigMap on the local
 // control plane. Skipped, with the reason printed, only outside CI where podman, runc or mmdebstrap
 // is missing.
@@ -10,6 +11,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { buildImage, imageSize, missingTools, PODMAN, run, ULIMITS } from "../../../scripts/image.js";
 import { buildDocument } from "../../../src/core/index.js";
+import {
+  FLAGS_MOUNT,
+  SIDECAR_NODE_OPTIONS,
+  sidecarContainer,
+} from "../../../src/operator/injection/mutation.js";
 import { createFlag, projectedDocument } from "../../support/flag-objects.js";
 import { clients, testNamespace } from "../../support/kube.js";
 import { freePort } from "../../support/prometheus.js";
@@ -90,24 +96,28 @@ describe.skipIf(why !== undefined)("container image", () => {
     expect(sidecarHelp.stdout).toMatch(/Usage: flagwright sidecar/);
   });
 
-  it("sidecar --file answers OFREP", async () => {
+  it("the sidecar, started as the webhook injects it (its command and V8 options), answers OFREP", async () => {
     const dir = join(scratch, "flags");
-    const file = join(dir, "flags.json");
     mkdirSync(dir, { mode: 0o755 });
     const doc = buildDocument("shop", {
       "new-search": { enabled: true, killed: false, percent: 100, allowedUsers: [], revision: "r1" },
     });
-    writeFileSync(file, JSON.stringify(doc), { mode: 0o644 });
+    writeFileSync(join(dir, "flags.json"), JSON.stringify(doc), { mode: 0o644 });
     const port = await freePort();
+    const container = sidecarContainer({ metadata: { name: "app" } }, "shop", {
+      image,
+      configMapName: "flagwright-flags",
+      port,
+    });
+    const [entrypoint, ...options] = container.command ?? [];
+    expect(options.slice(0, -1)).toEqual(SIDECAR_NODE_OPTIONS);
     await start("flagwright-image-sidecar", [
       "--volume",
-      `${dir}:/flags:ro`,
+      `${dir}:${FLAGS_MOUNT}:ro`,
+      "--entrypoint",
+      JSON.stringify([entrypoint, ...options]),
       image,
-      "sidecar",
-      "--file",
-      "/flags/flags.json",
-      "--listen",
-      `127.0.0.1:${port}`,
+      ...(container.args ?? []),
     ]);
     const answer = await waitFor(
       async () => {
@@ -123,6 +133,10 @@ describe.skipIf(why !== undefined)("container image", () => {
       throw new Error(`${(error as Error).message}\n${await logs("flagwright-image-sidecar")}`);
     });
     expect(answer).toMatchObject({ key: "new-search", value: true });
+    // The probes the webhook sets run the image's node too.
+    const probe = container.readinessProbe?.exec?.command ?? [];
+    const ready = await run([...PODMAN, "exec", "flagwright-image-sidecar", ...probe]);
+    expect(ready.code, ready.stderr).toBe(0);
   });
 
   it("the operator, given a kubeconfig, projects a flag on the local control plane", async () => {

@@ -1,0 +1,77 @@
+// What a per-pod sidecar loads, as the injected container runs it: the bundled CLI with the
+// webhook's V8 options, serving a mounted document. It must not load node:crypto (about 1.2 MiB of
+// resident memory in every pod: the document's revision hashing and the shared evaluator's token
+// check live in modules only the operator and a token-guarded evaluator load), and it must answer.
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { bundleCli } from "../../../scripts/bundle.js";
+import { SIDECAR_NODE_OPTIONS } from "../../../src/operator/injection/mutation.js";
+import { makeDocument } from "./helpers.js";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+// Under node_modules/.cache so that the bundle's external dependencies resolve from the repository.
+const dir = join(root, "node_modules", ".cache", `flagwright-footprint-${process.pid}`);
+
+beforeAll(async () => {
+  mkdirSync(dir, { recursive: true });
+  await bundleCli(join(dir, "dist", "bundle"));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "flagwright", version: "0.0.0", type: "module" }),
+  );
+  writeFileSync(join(dir, "flags.json"), JSON.stringify(makeDocument({ checkout: { percent: 50 } })));
+  // Prints the built-in modules the process loaded when it gets SIGUSR2.
+  writeFileSync(
+    join(dir, "loaded-modules.cjs"),
+    'process.on("SIGUSR2", () => process.stderr.write(JSON.stringify(process.moduleLoadList) + "\\n"));',
+  );
+}, 60_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+it("a file-mode sidecar with the injected V8 options serves without loading node:crypto", async () => {
+  const child = spawn(
+    process.execPath,
+    [
+      ...SIDECAR_NODE_OPTIONS,
+      "--require",
+      join(dir, "loaded-modules.cjs"),
+      join(dir, "dist", "bundle", "main.js"),
+      "sidecar",
+      "--file",
+      join(dir, "flags.json"),
+      "--listen",
+      "127.0.0.1:0",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  try {
+    let url = "";
+    for await (const line of createInterface({ input: child.stdout })) {
+      const log = JSON.parse(line) as { event?: string; url?: string };
+      if (log.event === "listening") url = String(log.url);
+      if (log.event === "document_loaded") break;
+    }
+    const res = await fetch(`${url}/ofrep/v1/evaluate/flags/checkout`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ context: { targetingKey: "user-1" } }),
+    });
+    expect(res.status).toBe(200);
+    const modules = new Promise<string[]>((resolve) => {
+      createInterface({ input: child.stderr }).on("line", (line) => {
+        if (line.startsWith("[")) resolve(JSON.parse(line) as string[]);
+      });
+    });
+    child.kill("SIGUSR2");
+    const loaded = await modules;
+    expect(loaded).toContain("NativeModule http");
+    expect(loaded.filter((m) => /^NativeModule (crypto|internal\/crypto\/)/.test(m))).toEqual([]);
+  } finally {
+    child.kill("SIGTERM");
+  }
+}, 60_000);
