@@ -19,7 +19,7 @@ export function documentRevision(flags: Record<string, ResolvedFlag> | object): 
 /** Revision of one flag's resolved content (same hashing as documentRevision). */
 export function flagRevision(flag: Omit<ResolvedFlag, "revision">): string {
   const { revision: _ignored, ...content } = flag as ResolvedFlag;
-  return createHash("sha256").update(canonicalJson(content)).digest("hex").slice(0, 16);
+  return documentRevision(content);
 }
 
 /** Builds a complete document (computing its revision) from resolved flags. */
