@@ -3,26 +3,21 @@
 // resident memory in every pod: the document's revision hashing and the shared evaluator's token
 // check live in modules only the operator and a token-guarded evaluator load), and it must answer.
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { bundleCli } from "../../../scripts/bundle.js";
+import { buildSidecar } from "../../../bench/sidecar-vs-flagd.bench.js";
 import { SIDECAR_NODE_OPTIONS } from "../../../src/operator/injection/mutation.js";
 import { makeDocument } from "./helpers.js";
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-// Under node_modules/.cache so that the bundle's external dependencies resolve from the repository.
-const dir = join(root, "node_modules", ".cache", `flagwright-footprint-${process.pid}`);
+// The sidecar bundled as shipped, the way its benchmark builds it.
+let sidecar: ReturnType<typeof buildSidecar>;
+const dir = mkdtempSync(join(tmpdir(), "flagwright-footprint-"));
 
-beforeAll(async () => {
-  mkdirSync(dir, { recursive: true });
-  await bundleCli(join(dir, "dist", "bundle"));
-  writeFileSync(
-    join(dir, "package.json"),
-    JSON.stringify({ name: "flagwright", version: "0.0.0", type: "module" }),
-  );
+beforeAll(() => {
+  sidecar = buildSidecar();
   writeFileSync(join(dir, "flags.json"), JSON.stringify(makeDocument({ checkout: { percent: 50 } })));
   // Prints the built-in modules the process loaded when it gets SIGUSR2.
   writeFileSync(
@@ -31,7 +26,10 @@ beforeAll(async () => {
   );
 }, 60_000);
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  sidecar?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 it("a file-mode sidecar with the injected V8 options serves without loading node:crypto", async () => {
   const child = spawn(
@@ -40,7 +38,7 @@ it("a file-mode sidecar with the injected V8 options serves without loading node
       ...SIDECAR_NODE_OPTIONS,
       "--require",
       join(dir, "loaded-modules.cjs"),
-      join(dir, "dist", "bundle", "main.js"),
+      sidecar.main,
       "sidecar",
       "--file",
       join(dir, "flags.json"),
