@@ -3,7 +3,6 @@
 // its ConfigMap; the operator's memory (peak, and growth per flag), its CPU time per thousand
 // reconciles, and the projected bytes per flag (where a namespace meets the 1 MiB ConfigMap limit).
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../src/api/index.js";
@@ -11,6 +10,7 @@ import { parseDocument } from "../src/core/index.js";
 import { MAX_DOCUMENT_BYTES } from "../src/operator/plan.js";
 import { installCrds, startCluster } from "../test/cluster/cluster.js";
 import { startOperator } from "../test/support/operator.js";
+import { cpuMs, memoryMiB } from "./proc.js";
 import type { BenchResult, Figure } from "./stats.js";
 
 export const name = "operator-scale";
@@ -25,21 +25,7 @@ const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const operatorEnv: Record<string, string> = process.env.OPERATOR_SCALE_NODE_OPTIONS
   ? { NODE_OPTIONS: process.env.OPERATOR_SCALE_NODE_OPTIONS }
   : {};
-const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
-
-/** Resident memory of a process, current (VmRSS) or peak (VmHWM), in MiB. */
-function memoryMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? Number(match[1]) / 1024 : Number.NaN;
-}
-
-/** User + system CPU seconds a process has used (/proc/PID/stat fields 14 and 15). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
+const cpuSeconds = (pid: number) => cpuMs(pid) / 1000;
 
 /** A metric summed over its label sets, from the operator's /metrics. */
 async function metricSum(operatorUrl: string, metric: string): Promise<number> {

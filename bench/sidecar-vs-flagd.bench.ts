@@ -15,6 +15,8 @@ import { ensureFlagdBinary } from "./flagd/build.js";
 import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
 import { toFlagd } from "./flagd-translate.js";
 import { ensureLoadgenBinary, runLoadgen } from "./loadgen/build.js";
+import { cpuMs, memoryMiB } from "./proc.js";
+import { type Contender, measureIdle, writeBareNodeServer } from "./sidecar-idle.js";
 import { measureSse } from "./sidecar-sse.js";
 import {
   type BenchResult,
@@ -117,21 +119,6 @@ export function buildSidecar(): { main: string; dispose(): void } {
   };
 }
 
-const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-
-/** User + system CPU of a process so far, in ms (/proc/<pid>/stat fields 14 and 15). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-}
-
-/** Peak resident set size (VmHWM) in MiB. */
-function peakRssMiB(pid: number): number {
-  const kib = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return Number(kib) / 1024;
-}
-
 const hasTaskset = spawnSync("taskset", ["--version"]).status === 0;
 // SIDECAR_FLAGD_PIN=0 turns pinning off: on a machine busy with other work a pinned server cannot
 // move away from a crowded CPU.
@@ -225,11 +212,6 @@ async function fixedRate(
   };
 }
 
-interface Contender {
-  label: string;
-  start(): Promise<OfrepServerProcess>;
-}
-
 interface RoundResult {
   saturation: Load;
   fixed: Load;
@@ -290,6 +272,11 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     label: "flagd",
     start: () => startOfrepServer(...pinned(flagdBinary, ["--file", flagdFile, "--listen", "127.0.0.1:0"])),
   };
+  const bareNodeScript = writeBareNodeServer(dir);
+  const bareNode: Contender = {
+    label: `bare Node ${process.version} HTTP server`,
+    start: () => startOfrepServer(...pinned(process.execPath, [...SIDECAR_NODE_OPTIONS, bareNodeScript])),
+  };
 
   const originalAffinity = PIN
     ? execFileSync("taskset", ["--pid", String(process.pid)], { encoding: "utf8" })
@@ -328,7 +315,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
         for (const c of order) {
           const server = servers.get(c) as OfrepServerProcess;
           const fixed = await fixedRate(server, loadgen, requestsFile, seconds.run, rate);
-          const r = { saturation: saturation.get(c) as Load, fixed, rssMiB: peakRssMiB(server.pid) };
+          const r = { saturation: saturation.get(c) as Load, fixed, rssMiB: memoryMiB(server.pid, "VmHWM") };
           results.get(c)?.push(r);
           console.log(
             `  round ${round + 1}/${rounds} ${c.label}: ${formatNumber(r.saturation.rps)} req/s and ` +
@@ -433,6 +420,10 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     if (originalAffinity) {
       execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
     }
+    figures.push(...(await measureIdle([sidecar, flagd, bareNode], mix, smoke)));
+    notes.push(
+      `Idle rows: each server alone, resident memory 1 s after it is ready, then 1 s after ${smoke ? "300" : "3,000"} sequential requests of the same mix (${smoke ? "1 round" : "3 rounds, alternating the order"}). The second is what a pod shows once it has served traffic: V8's optimizing compiler has then run, and its code pages in the node binary count in the RSS. The bare Node server (node:http, JSON in, JSON out, the sidecar's V8 options) is Node's own floor.`,
+    );
     figures.push(...(await measureSse(sidecarMain, dir, smoke)));
     notes.push(
       "SSE rows (sidecar only; the flagd build compared with has no event stream): a document swapped in by rename, as the kubelet does, to the refetchEvaluation event at a client of GET /ofrep/v1/events; then with 1,000 streams open, each stream's arrival (polled every 5 ms), and the resident memory of 1,000 idle streams.",

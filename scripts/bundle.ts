@@ -5,14 +5,17 @@
 //   generated one;
 // - the `flagwright` CLI (the package's bin and the container image's entrypoint) is bundled into
 //   dist/bundle: pino, commander and the project's code inlined and minified, client-node
-//   tree-shaken the same way, each command in its own chunk, so a sidecar loads only what serving
-//   needs. The other dependencies stay in node_modules.
+//   tree-shaken the same way, each command in its own chunk. The other dependencies stay in
+//   node_modules. `flagwright sidecar`, which runs in every pod, is a second build: one file,
+//   dist/bundle/sidecar-main.js, holding all it needs to serve, so that it starts by loading two
+//   files (main.js and that one) and no package from node_modules.
 //
 //   tsx scripts/bundle.ts                 # both, into dist/
 //   tsx scripts/bundle.ts --outdir DIR    # only the CLI, into DIR (the sidecar benchmark's build)
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BuildOptions, build } from "esbuild";
+import { type BuildOptions, build, type Plugin } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -49,19 +52,63 @@ const CLI_EXTERNAL = [
   "ajv",
   "ajv-formats",
   "yaml",
-  "prom-client",
   "@marcbachmann/cel-js",
   "@openfeature/server-sdk",
 ];
 
+/**
+ * prom-client's index stays in node_modules like the dependencies above; the lib/ files the
+ * sidecar imports one by one (src/sidecar/prom.ts) are bundled, so the sidecar resolves no file
+ * from node_modules at start-up.
+ */
+const promClientIndexExternal: Plugin = {
+  name: "prom-client-index-external",
+  setup(build) {
+    build.onResolve({ filter: /^prom-client$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+/**
+ * Modules the sidecar imports on first use only (the token check, API-watch mode and the
+ * Kubernetes client behind it). Both builds leave them as separate files: entry points of the CLI
+ * build, imported by name from the sidecar's file.
+ */
+const LAZY_ENTRIES = ["sidecar/bearer-auth", "sidecar/configmap-source", "kube/pooled-kubeconfig"];
+const SIDECAR_MAIN = "cli/sidecar-main";
+
+/** Leaves imports of `modules` (paths under src/, no extension) as imports of ./<name>.js. */
+function importedByName(modules: string[]): Plugin {
+  const byPath = new Map(modules.map((m) => [`${root}src/${m}`, `./${m.slice(m.lastIndexOf("/") + 1)}.js`]));
+  return {
+    name: "imported-by-name",
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, (args) => {
+        const target = byPath.get(resolve(args.resolveDir, args.path).replace(/\.js$/, ""));
+        return target === undefined ? undefined : { path: target, external: true };
+      });
+    },
+  };
+}
+
 export async function bundleCli(outdir = `${root}dist/bundle`): Promise<void> {
-  await build({
+  const cli = {
     ...common,
-    entryPoints: [`${root}src/cli/main.ts`],
     outdir,
-    splitting: true,
     minify: true,
     external: CLI_EXTERNAL,
+    entryNames: "[name]",
+  } satisfies BuildOptions;
+  await build({
+    ...cli,
+    entryPoints: [`${root}src/cli/main.ts`, ...LAZY_ENTRIES.map((m) => `${root}src/${m}.ts`)],
+    splitting: true,
+    plugins: [promClientIndexExternal, importedByName([SIDECAR_MAIN])],
+  });
+  // The sidecar in one file: what it loads at start-up, without the CLI's shared chunks.
+  await build({
+    ...cli,
+    entryPoints: [`${root}src/${SIDECAR_MAIN}.ts`],
+    plugins: [promClientIndexExternal, importedByName(LAZY_ENTRIES)],
   });
 }
 

@@ -5,13 +5,12 @@
 // invocation builds the whole program.
 try {
   const command = process.argv[2];
-  if (command === "sidecar" || command === "operator") {
+  if (command === "sidecar") {
+    await (await import("./sidecar-main.js")).runSidecarCommand(process.argv);
+  } else if (command === "operator") {
     const { buildSingleCommandProgram } = await import("./single-command.js");
-    const register =
-      command === "sidecar"
-        ? (await import("./commands/sidecar.js")).registerSidecarCommand
-        : (await import("./commands/operator.js")).registerOperatorCommand;
-    await buildSingleCommandProgram(register).parseAsync(process.argv);
+    const { registerOperatorCommand } = await import("./commands/operator.js");
+    await buildSingleCommandProgram(registerOperatorCommand).parseAsync(process.argv);
   } else {
     await (await import("./program.js")).buildProgram().parseAsync(process.argv);
   }

@@ -1,23 +1,35 @@
 // What a per-pod sidecar loads, as the injected container runs it: the bundled CLI with the
 // webhook's V8 options, serving a mounted document. It must not load node:crypto (about 1.2 MiB of
 // resident memory in every pod: the document's revision hashing and the shared evaluator's token
-// check live in modules only the operator and a token-guarded evaluator load), and it must answer.
+// check live in modules only the operator and a token-guarded evaluator load), and it must answer
+// from two files, the CLI's entry and the sidecar's own bundle, copied alone where no node_modules
+// is reachable: resolving a dozen chunks and packages' files at start-up made Node's path functions
+// hot enough to wake the optimizing compiler, whose code pages then count in every pod's memory.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { buildSidecar } from "../../../bench/sidecar-vs-flagd.bench.js";
 import { SIDECAR_NODE_OPTIONS } from "../../../src/operator/injection/mutation.js";
 import { makeDocument } from "./helpers.js";
 
-// The sidecar bundled as shipped, the way its benchmark builds it.
-let sidecar: ReturnType<typeof buildSidecar>;
 const dir = mkdtempSync(join(tmpdir(), "flagwright-footprint-"));
+// The image's layout (/app/package.json, /app/dist/bundle/) with only the two files.
+const main = join(dir, "app", "dist", "bundle", "main.js");
 
 beforeAll(() => {
-  sidecar = buildSidecar();
+  // The sidecar bundled as shipped, the way its benchmark builds it.
+  const sidecar = buildSidecar();
+  try {
+    mkdirSync(dirname(main), { recursive: true });
+    for (const file of ["main.js", "sidecar-main.js"])
+      copyFileSync(join(dirname(sidecar.main), file), join(dirname(main), file));
+    copyFileSync(join(dirname(sidecar.main), "..", "..", "package.json"), join(dir, "app", "package.json"));
+  } finally {
+    sidecar.dispose();
+  }
   writeFileSync(join(dir, "flags.json"), JSON.stringify(makeDocument({ checkout: { percent: 50 } })));
   // Prints the built-in modules the process loaded when it gets SIGUSR2.
   writeFileSync(
@@ -27,18 +39,17 @@ beforeAll(() => {
 }, 60_000);
 
 afterAll(() => {
-  sidecar?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
-it("a file-mode sidecar with the injected V8 options serves without loading node:crypto", async () => {
+it("a file-mode sidecar with the injected V8 options serves from two files without loading node:crypto", async () => {
   const child = spawn(
     process.execPath,
     [
       ...SIDECAR_NODE_OPTIONS,
       "--require",
       join(dir, "loaded-modules.cjs"),
-      sidecar.main,
+      main,
       "sidecar",
       "--file",
       join(dir, "flags.json"),
@@ -47,6 +58,13 @@ it("a file-mode sidecar with the injected V8 options serves without loading node
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
+  const stderr: string[] = [];
+  const modules = new Promise<string[]>((resolve) => {
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      if (line.startsWith("[")) resolve(JSON.parse(line) as string[]);
+      else stderr.push(line);
+    });
+  });
   try {
     let url = "";
     for await (const line of createInterface({ input: child.stdout })) {
@@ -54,17 +72,13 @@ it("a file-mode sidecar with the injected V8 options serves without loading node
       if (log.event === "listening") url = String(log.url);
       if (log.event === "document_loaded") break;
     }
+    if (!url) throw new Error(`the sidecar did not start: ${stderr.join("\n")}`);
     const res = await fetch(`${url}/ofrep/v1/evaluate/flags/checkout`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ context: { targetingKey: "user-1" } }),
     });
     expect(res.status).toBe(200);
-    const modules = new Promise<string[]>((resolve) => {
-      createInterface({ input: child.stderr }).on("line", (line) => {
-        if (line.startsWith("[")) resolve(JSON.parse(line) as string[]);
-      });
-    });
     child.kill("SIGUSR2");
     const loaded = await modules;
     expect(loaded).toContain("NativeModule http");
