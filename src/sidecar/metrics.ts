@@ -6,7 +6,8 @@
 // so we count per result object and fold the counts into the counter when Prometheus scrapes.
 
 import type { EvaluationDetails } from "../core/evaluate.js";
-import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from "./prom.js";
+import { registerProcessMetrics } from "./process-metrics.js";
+import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 import type { DocumentStore, FailureKind } from "./store.js";
 
 // Shared label objects: no allocation per request.
