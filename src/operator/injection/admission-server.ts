@@ -5,8 +5,13 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 
-/** Largest AdmissionReview accepted: the API server's own request limit is 3 MiB. */
-export const MAX_ADMISSION_BODY = 8 * 1024 * 1024;
+/**
+ * Largest AdmissionReview accepted: 1.5 MiB, etcd's default request limit, so the review of any
+ * object the API server can store fits (an UPDATE's review also carries the old object: past this
+ * size the webhook's failurePolicy decides). A larger body is refused before it is buffered or
+ * parsed, which would otherwise hold the event loop the operator's leases and probes share.
+ */
+export const MAX_ADMISSION_BODY = 1.5 * 1024 * 1024;
 
 export interface AdmissionServer {
   address: AddressInfo;
@@ -15,7 +20,10 @@ export interface AdmissionServer {
   stop(): Promise<void>;
 }
 
-/** Answers a parsed request body with the AdmissionReview to send; a throw is answered 400. */
+/**
+ * Answers a parsed request body with the AdmissionReview to send (or a promise of it, for work
+ * done in slices); a throw or rejection is answered 400.
+ */
 export type AdmissionHandler = (body: unknown) => unknown;
 
 export async function startAdmissionServer(options: {
@@ -66,10 +74,10 @@ export async function startAdmissionServer(options: {
       }
       chunks.push(chunk);
     });
-    req.on("end", () => {
+    req.on("end", async () => {
       if (res.headersSent) return;
       try {
-        const answer = handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+        const answer = await handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       } catch (error) {
         options.log?.warn(
