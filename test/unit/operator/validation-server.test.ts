@@ -103,17 +103,25 @@ function healthz(): Promise<number> {
   });
 }
 
-/** The slowest /healthz answer while `work` runs (probing back to back until it settles). */
-async function slowestHealthzDuring<T>(work: Promise<T>): Promise<{ result: T; slowestMs: number }> {
+/**
+ * The slowest /healthz answer while `work` runs (probing back to back until it settles), and how
+ * long the work took.
+ */
+async function slowestHealthzDuring<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; slowestMs: number; workMs: number }> {
   await healthz(); // the connection is open before the work starts
   let settled = false;
-  const result = work.finally(() => {
+  const started = performance.now();
+  let workMs = 0;
+  const result = work().finally(() => {
     settled = true;
+    workMs = performance.now() - started;
   });
   let slowestMs = 0;
   do slowestMs = Math.max(slowestMs, await healthz());
   while (!settled);
-  return { result: await result, slowestMs };
+  return { result: await result, slowestMs, workMs };
 }
 
 describe("the validation webhook server", () => {
@@ -136,27 +144,32 @@ describe("the validation webhook server", () => {
     expect(JSON.parse(under.body).response.allowed).toBe(true);
   });
 
-  it("keeps answering /healthz within 100 ms while a 7.8 MiB review is sent", async () => {
+  // Bounds in wall-clock time, on a machine shared with other test runs: a few times what an idle
+  // machine shows, far below what the unbounded server took (seconds for the 7.8 MiB review).
+  it("keeps answering /healthz within 250 ms while a 7.8 MiB review is sent", async () => {
     const body = reviewOf(costlyRules(1980));
     expect(Buffer.byteLength(body) / 2 ** 20).toBeGreaterThan(7.8);
     for (const chunked of [false, true]) {
-      const { result, slowestMs } = await slowestHealthzDuring(post(body, { chunked }));
+      const { result, slowestMs } = await slowestHealthzDuring(() => post(body, { chunked }));
       console.log(
         `/healthz during a 7.8 MiB review (chunked: ${chunked}): slowest ${slowestMs.toFixed(1)} ms`,
       );
       expect(result.status).toBe(413);
-      expect(slowestMs).toBeLessThan(100);
+      expect(slowestMs).toBeLessThan(250);
     }
   });
 
-  it("keeps answering /healthz within 100 ms while the costliest review the CRD allows compiles", async () => {
+  it("answers /healthz between the expressions of the costliest review the CRD allows, never after all of them", async () => {
     // The compiler's first runs are slow while V8 warms up (up to ~90 ms for one expression); a
     // running operator has compiled rules long before, so measure it warm.
     expect((await post(reviewOf(costlyRules(8)))).status).toBe(200);
-    const { result, slowestMs } = await slowestHealthzDuring(post(reviewOf(costlyRules(64))));
-    console.log(`/healthz during 64 rules of 4,096 characters: slowest ${slowestMs.toFixed(1)} ms`);
+    const { result, slowestMs, workMs } = await slowestHealthzDuring(() => post(reviewOf(costlyRules(64))));
+    console.log(
+      `/healthz during 64 rules of 4,096 characters: slowest ${slowestMs.toFixed(1)} ms of ${workMs.toFixed(1)} ms`,
+    );
     expect(result.status).toBe(200);
     expect(JSON.parse(result.body).response.allowed).toBe(true);
-    expect(slowestMs).toBeLessThan(100);
+    // Compiled in one go, the slowest probe waits for nearly the whole review.
+    expect(slowestMs).toBeLessThan(Math.min(250, workMs / 3));
   });
 });
