@@ -13,6 +13,13 @@ import type { Logger } from "pino";
  */
 export const MAX_ADMISSION_BODY = 1.5 * 1024 * 1024;
 
+/**
+ * Body bytes all requests in flight may hold at once (about ten maximal reviews): many
+ * connections each sending a body just under the cap must not outgrow the operator's memory. A
+ * request past it gets 503; the API server then applies the webhook's failurePolicy.
+ */
+export const MAX_ADMISSION_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+
 export interface AdmissionServer {
   address: AddressInfo;
   /** Swaps the serving certificate without a restart. */
@@ -33,8 +40,12 @@ export async function startAdmissionServer(options: {
   /** POST path (for example "/inject") → its handler. */
   routes: Record<string, AdmissionHandler>;
   log?: Logger;
+  /** Default MAX_ADMISSION_BYTES_IN_FLIGHT. */
+  maxBytesInFlight?: number;
 }): Promise<AdmissionServer> {
   const routes = new Map(Object.entries(options.routes));
+  const maxBytesInFlight = options.maxBytesInFlight ?? MAX_ADMISSION_BYTES_IN_FLIGHT;
+  let bytesInFlight = 0;
   const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && path === "/healthz") {
@@ -66,12 +77,25 @@ export async function startAdmissionServer(options: {
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const release = () => {
+      bytesInFlight -= size;
+      size = 0;
+      chunks.length = 0;
+    };
+    res.on("close", release);
     req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_ADMISSION_BODY) {
+      if (size + chunk.length > MAX_ADMISSION_BODY) {
         refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+        release();
         return;
       }
+      if (bytesInFlight + chunk.length > maxBytesInFlight) {
+        refuse(503, "too many admission request bytes in flight; retry");
+        release();
+        return;
+      }
+      size += chunk.length;
+      bytesInFlight += chunk.length;
       chunks.push(chunk);
     });
     req.on("end", async () => {

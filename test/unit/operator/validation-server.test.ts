@@ -1,13 +1,18 @@
 // The validation webhook's HTTPS server under abuse from anyone who reaches its port (the API
 // server never sends more than its own limits): an oversized body gets 413 before it is buffered,
-// and neither a 7.8 MiB body nor the costliest review the CRD allows holds the event loop the
-// operator's leases, reconciles and probes share.
+// the bodies of all requests in flight share a byte budget, and neither a 7.8 MiB body nor the
+// costliest review the CRD allows holds the event loop the operator's leases, reconciles and
+// probes share.
 import { Agent, request } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdmissionServer } from "../../../src/operator/injection/admission-server.js";
-import { MAX_ADMISSION_BODY } from "../../../src/operator/injection/admission-server.js";
+import {
+  type AdmissionServer,
+  MAX_ADMISSION_BODY,
+  startAdmissionServer,
+} from "../../../src/operator/injection/admission-server.js";
 import { generateCertificates } from "../../../src/operator/injection/certificates.js";
 import { startValidationServer, VALIDATION_PATH } from "../../../src/operator/validation-webhook.js";
+import { waitFor } from "../../support/wait.js";
 
 const certs = generateCertificates({ ipAddresses: ["127.0.0.1"] });
 let server: AdmissionServer;
@@ -45,14 +50,14 @@ const costlyRules = (count: number) => {
  * may close the connection while the body is still going out: the answer counts, later socket
  * errors do not.
  */
-function post(body: string, { chunked = false } = {}) {
+function post(body: string, { chunked = false, port = server.address.port, end = true } = {}) {
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
     let answered = false;
     const bytes = Buffer.from(body);
     const req = request(
       {
         host: "127.0.0.1",
-        port: server.address.port,
+        port,
         path: VALIDATION_PATH,
         method: "POST",
         ca: certs.caCert,
@@ -78,17 +83,22 @@ function post(body: string, { chunked = false } = {}) {
       if (!answered) reject(error);
     });
     let offset = 0;
+    // Without `end`, the last byte is kept back (the body is incomplete) until finishHeld().
+    const until = end ? bytes.length : bytes.length - 1;
     const pump = () => {
-      while (offset < bytes.length && !req.destroyed) {
-        const chunk = bytes.subarray(offset, offset + 256 * 1024);
+      while (offset < until && !req.destroyed) {
+        const chunk = bytes.subarray(offset, Math.min(until, offset + 256 * 1024));
         offset += chunk.length;
         if (!req.write(chunk)) return void req.once("drain", pump);
       }
-      if (!req.destroyed) req.end();
+      if (!req.destroyed && end) req.end();
     };
     pump();
+    finishHeld = () => req.end(bytes.subarray(until));
   });
 }
+/** Sends the last byte of the last `post` made with `end: false`. */
+let finishHeld = () => {};
 
 /** GET /healthz on the same server, over one kept-alive connection: ms until answered. */
 function healthz(): Promise<number> {
@@ -146,6 +156,41 @@ describe("the validation webhook server", () => {
 
   // Bounds in wall-clock time, on a machine shared with other test runs: a few times what an idle
   // machine shows, far below what the unbounded server took (seconds for the 7.8 MiB review).
+  it("answers 503 to bodies that would take all requests in flight past their byte budget, until they end", async () => {
+    const budget = 1024 * 1024;
+    const small = await startAdmissionServer({
+      host: "127.0.0.1",
+      port: 0,
+      tls: certs,
+      routes: { [VALIDATION_PATH]: (body: unknown) => body },
+      maxBytesInFlight: budget,
+    });
+    const port = small.address.port;
+    try {
+      // Three quarters of the budget sent, all but its last byte.
+      const review = reviewOf([]);
+      const holding = `${review.slice(0, -1)},"padding":"${"x".repeat(0.75 * budget - review.length - 13)}"}`;
+      const pending = post(holding, { port, end: false });
+      const finishFirst = finishHeld;
+      // Half the budget more does not fit while the first body is held.
+      const half = `${review.slice(0, -1)},"padding":"${"x".repeat(0.5 * budget - review.length - 13)}"}`;
+      const refused = await waitFor(
+        async () => {
+          const answer = await post(half, { port });
+          return answer.status === 503 ? answer : undefined;
+        },
+        { what: "a 503 while the first body is held" },
+      );
+      expect(refused.body).toContain("too many admission request bytes in flight");
+      finishFirst();
+      expect((await pending).status).toBe(200);
+      // Its bytes are released with its answer.
+      expect((await post(half, { port })).status).toBe(200);
+    } finally {
+      await small.stop();
+    }
+  });
+
   it("keeps answering /healthz within 250 ms while a 7.8 MiB review is sent", async () => {
     const body = reviewOf(costlyRules(1980));
     expect(Buffer.byteLength(body) / 2 ** 20).toBeGreaterThan(7.8);
