@@ -24,6 +24,8 @@ export interface AdmissionServer {
   address: AddressInfo;
   /** Swaps the serving certificate without a restart. */
   setCertificate(cert: { cert: string; key: string }): void;
+  /** Body bytes held by the requests in flight (against MAX_ADMISSION_BYTES_IN_FLIGHT). */
+  readonly bytesInFlight: number;
   stop(): Promise<void>;
 }
 
@@ -122,6 +124,9 @@ export async function startAdmissionServer(options: {
   return {
     address: server.address() as AddressInfo,
     setCertificate: (tls) => server.setSecureContext({ cert: tls.cert, key: tls.key }),
+    get bytesInFlight() {
+      return bytesInFlight;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
