@@ -41,11 +41,11 @@ const reviewOf = (rules: unknown[]) =>
 
 /** Rules that compile, each `when` nearly as long as the CRD allows (4,096 characters). */
 const costlyRules = (count: number) => {
-  const terms = Array.from({ length: 400 }, (_, k) => `a${k} == "v${k}"`).join(" || ");
-  const prefix = terms.slice(0, terms.lastIndexOf(" ||", 4096 - 16));
+  const values = Array.from({ length: 600 }, (_, k) => `"v${k}"`).join(", ");
+  const list = values.slice(0, values.lastIndexOf(",", 4096 - 40));
   return Array.from({ length: count }, (_, i) => ({
     name: `r${i}`,
-    when: `${prefix} || b == ${i}`,
+    when: `country in [${list}] || b == ${i}`,
     serve: { enabled: true },
   }));
 };
@@ -194,7 +194,7 @@ describe("the validation webhook server", () => {
   });
 
   it("keeps answering /healthz within 250 ms while a 7.8 MiB review is sent", async () => {
-    const body = reviewOf(costlyRules(1785));
+    const body = reviewOf(costlyRules(1590));
     const mib = Buffer.byteLength(body) / 2 ** 20;
     expect(mib).toBeGreaterThan(7.8);
     expect(mib).toBeLessThan(7.9);
