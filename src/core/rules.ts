@@ -148,8 +148,10 @@ export function compileExpression(source: string): CompiledExpression {
   const program = celEnvironment().parse(source);
   const { free } = freeIdentifiers(program.ast);
   const usesNow = free.has("now");
-  free.delete("now");
-  const reads = Object.freeze([...free]);
+  // Names the environment declares are not context attributes: `now`, the CEL type names
+  // (`string`, `int`, `list`, ... as in `type(country) == string`) and the `google.protobuf`
+  // namespace of `google.protobuf.Timestamp`.
+  const reads = Object.freeze([...free].filter((name) => !celEnvironment().hasVariable(name)));
   return {
     source,
     reads,
