@@ -8,6 +8,7 @@
 // property lookup rather than a thrown and formatted CEL error.
 import { createRequire } from "node:module";
 import type { Environment } from "@marcbachmann/cel-js";
+import { constantArgumentProblem } from "./constant-arguments.js";
 import { compareSemver } from "./semver.js";
 
 // The CEL compiler is loaded on the first expression, not with this module: most documents have
@@ -127,6 +128,8 @@ export function checkExpression(source: string): ExpressionProblem | undefined {
     const parsed = celEnvironment().parse(source);
     const checked = parsed.check();
     if (!checked.valid) return problemOf(source, checked.error);
+    const constant = constantArgumentProblem(source, parsed.ast, (call) => celEnvironment().evaluate(call));
+    if (constant) return { ...position(source, constant.offset), ...constant };
     if (checked.type !== "bool" && checked.type !== "dyn") {
       return { line: 1, column: 1, offset: 0, message: `must be a bool expression (it is ${checked.type})` };
     }
