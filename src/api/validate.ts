@@ -277,6 +277,9 @@ interface Defined {
   name: string;
 }
 
+const isStrings = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((item) => typeof item === "string");
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -287,18 +290,15 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 function referencesOf(spec: unknown): FeatureFlagSpec {
   const s = isObject(spec) ? spec : {};
+  // Positions stay those of the manifest, so the fields the resolver names are right; a list with
+  // an entry of the wrong shape is left out whole.
   const rules = (Array.isArray(s.rules) ? s.rules : []).map((rule) => {
-    const segments = isObject(rule) && Array.isArray(rule.segments) ? rule.segments : [];
-    return {
-      name: "",
-      serve: {},
-      segments: segments.map((name) => (typeof name === "string" ? name : "")).filter(Boolean),
-    };
+    const segments = isObject(rule) ? rule.segments : undefined;
+    return { name: "", serve: {}, segments: isStrings(segments) ? segments : [] };
   });
-  const prerequisites = (Array.isArray(s.prerequisites) ? s.prerequisites : []).flatMap((p) =>
-    isObject(p) && typeof p.flag === "string" ? [{ flag: p.flag }] : [],
-  );
-  return { enabled: true, rules, prerequisites } as FeatureFlagSpec;
+  const prerequisites = Array.isArray(s.prerequisites) ? s.prerequisites : [];
+  const wellFormed = prerequisites.every((p) => isObject(p) && typeof p.flag === "string");
+  return { enabled: true, rules, prerequisites: wellFormed ? prerequisites : [] } as FeatureFlagSpec;
 }
 
 /**

@@ -1,7 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { expressionProblems, validateFeatureFlag, validateSegment } from "../../../src/api/validate.js";
+import {
+  crossManifestProblems,
+  expressionProblems,
+  validateFeatureFlag,
+  validateSegment,
+} from "../../../src/api/validate.js";
 import { resolveTargeting } from "../../../src/operator/targeting.js";
 import { flagManifest, invalidCases } from "../../fixtures/invalid-flags.js";
 
@@ -201,5 +206,45 @@ describe("constant arguments that can never work are refused at compile time", (
     ]) {
       expect(validateFeatureFlag(flagWith(when)), when).toEqual([]);
     }
+  });
+});
+
+describe("crossManifestProblems (validate's check of a set of manifests)", () => {
+  const flag = (name: string, spec: Record<string, unknown>, namespace = "shop") => ({
+    source: `${name}.yaml#0`,
+    object: { kind: "FeatureFlag", metadata: { name, namespace }, spec: { enabled: true, ...spec } },
+  });
+
+  it("reports a chain of prerequisites deeper than the operator allows, on the flags at its head", () => {
+    // f0 -> f1 -> ... -> f9: nine links.
+    const chain = Array.from({ length: 10 }, (_, i) =>
+      flag(`f${i}`, i < 9 ? { prerequisites: [{ flag: `f${i + 1}` }] } : {}),
+    );
+    expect(crossManifestProblems(chain)).toEqual([
+      {
+        source: "f0.yaml#0",
+        name: "f0",
+        severity: "error",
+        field: "spec.prerequisites",
+        message: "chain of 9 prerequisites exceeds the limit of 8",
+      },
+    ]);
+  });
+
+  it("resolves only within a namespace, and never throws on manifests of the wrong shape", () => {
+    const problems = crossManifestProblems([
+      flag("a", { prerequisites: [{ flag: "b" }] }, "shop"),
+      flag("b", {}, "staging"),
+      flag("broken", { rules: "x", prerequisites: [1, { flag: 2 }, null] }),
+      flag("odd", { rules: [null, { segments: [3, "ghost"] }, { segments: ["shop-wide", "ghost"] }] }),
+      flag("shifted", { prerequisites: [1, { flag: "ghost" }] }),
+      { source: "null.yaml#0", object: null },
+      { source: "nameless.yaml#0", object: { kind: "FeatureFlag", metadata: {}, spec: {} } },
+      { source: "other.yaml#0", object: { kind: "ConfigMap", metadata: { name: "a" } } },
+    ]);
+    expect(problems.map((p) => `${p.source} ${p.field}: ${p.message}`)).toEqual([
+      'a.yaml#0 spec.prerequisites[0].flag: no flag "b" in namespace "shop" of the manifests given',
+      'odd.yaml#0 spec.rules[2].segments[0]: segment "shop-wide" not found in namespace "shop" of the manifests given',
+    ]);
   });
 });
