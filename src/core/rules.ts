@@ -36,7 +36,7 @@ export const CUSTOM_FUNCTIONS = [
   {
     signature: "semverCompare(a: string, b: string): int",
     description:
-      "-1, 0 or 1 by SemVer 2.0 precedence (2.10.0 > 2.9.1, 1.0.0-rc.1 < 1.0.0; build metadata ignored)",
+      "-1, 0 or 1 by SemVer 2.0 precedence (2.10.0 > 2.9.1, 1.0.0-rc.1 < 1.0.0; build metadata ignored; numbers of any size compared exactly)",
   },
   { signature: "string.lower(): string", description: "the string in lower case" },
   { signature: "string.upper(): string", description: "the string in upper case" },
