@@ -314,7 +314,7 @@ export function crossManifestProblems(
   const problems: SetProblem[] = [];
   const namespaces = new Map<
     string,
-    { flags: Map<string, Defined & { spec: FeatureFlagSpec }>; segments: Map<string, Defined> }
+    { flags: Map<string, Defined & { spec: FeatureFlagSpec }>; segments: Set<string> }
   >();
   const objects = new Map<string, Defined>();
   for (const { source, object } of manifests) {
@@ -326,7 +326,7 @@ export function crossManifestProblems(
       typeof metadata.namespace === "string" ? metadata.namespace : (options.defaultNamespace ?? "default");
     let ns = namespaces.get(namespace);
     if (ns === undefined) {
-      ns = { flags: new Map(), segments: new Map() };
+      ns = { flags: new Map(), segments: new Set() };
       namespaces.set(namespace, ns);
     }
     const identity = `${object.kind}/${namespace}/${name}`;
@@ -343,7 +343,7 @@ export function crossManifestProblems(
     }
     objects.set(identity, { source, name });
     if (object.kind === SEGMENT_KIND) {
-      ns.segments.set(name, { source, name });
+      ns.segments.add(name);
       continue;
     }
     const spec = isObject(object.spec) ? object.spec : {};
@@ -364,7 +364,7 @@ export function crossManifestProblems(
 
   for (const [namespace, { flags, segments }] of namespaces) {
     // Segments resolve by name; their own expressions are checked per manifest.
-    const segmentSpecs = new Map<string, SegmentSpec>([...segments.keys()].map((n) => [n, {}]));
+    const segmentSpecs = new Map<string, SegmentSpec>([...segments].map((n) => [n, {}]));
     // Two views, so a missing segment does not hide a missing prerequisite or a cycle: the
     // resolver reports the first problem of a flag.
     const bySegments = resolveTargeting(

@@ -11,8 +11,6 @@ import {
 } from "../../api/validate.js";
 import { manifestFiles } from "./refs.js";
 
-export interface ValidateOptions extends SetOptions {}
-
 /**
  * Validates every FeatureFlag and Segment in the files (directories: every YAML/JSON file under
  * them), each on its own and then as a set: prerequisites, cycles and segment references resolve
@@ -21,7 +19,7 @@ export interface ValidateOptions extends SetOptions {}
  */
 export function validateFiles(
   paths: string[],
-  options: ValidateOptions = {},
+  options: SetOptions = {},
 ): { lines: string[]; ok: boolean; flags: number; warnings: number } {
   const lines: string[] = [];
   const manifests: SourcedManifest[] = [];
