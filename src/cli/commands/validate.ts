@@ -89,7 +89,8 @@ export function registerValidateCommand(program: Command): void {
         "namespace, as the operator resolves them: every prerequisite names a flag and every rule's " +
         "segment a Segment among the manifests given, no prerequisite cycle or chain deeper than 8, " +
         "no key or object defined twice. Prints every problem as FILE#DOCUMENT NAME: FIELD: " +
-        "MESSAGE (with LINE:COLUMN in the expression for CEL); exits 1 if any.",
+        "MESSAGE (with LINE:COLUMN in the expression for CEL); exits 1 if any. Warnings (--partial) " +
+        'start with "warning:" and do not fail.',
     )
     .argument(
       "<paths...>",
