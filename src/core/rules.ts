@@ -8,6 +8,7 @@
 // property lookup rather than a thrown and formatted CEL error.
 import { createRequire } from "node:module";
 import type { Environment } from "@marcbachmann/cel-js";
+import { constantArgumentProblem } from "./constant-arguments.js";
 import { compareSemver } from "./semver.js";
 
 // The CEL compiler is loaded on the first expression, not with this module: most documents have
@@ -35,7 +36,7 @@ export const CUSTOM_FUNCTIONS = [
   {
     signature: "semverCompare(a: string, b: string): int",
     description:
-      "-1, 0 or 1 by SemVer 2.0 precedence (2.10.0 > 2.9.1, 1.0.0-rc.1 < 1.0.0; build metadata ignored)",
+      "-1, 0 or 1 by SemVer 2.0 precedence (2.10.0 > 2.9.1, 1.0.0-rc.1 < 1.0.0; build metadata ignored; numbers of any size compared exactly)",
   },
   { signature: "string.lower(): string", description: "the string in lower case" },
   { signature: "string.upper(): string", description: "the string in upper case" },
@@ -127,6 +128,8 @@ export function checkExpression(source: string): ExpressionProblem | undefined {
     const parsed = celEnvironment().parse(source);
     const checked = parsed.check();
     if (!checked.valid) return problemOf(source, checked.error);
+    const constant = constantArgumentProblem(source, parsed.ast, (call) => celEnvironment().evaluate(call));
+    if (constant) return { ...position(source, constant.offset), ...constant };
     if (checked.type !== "bool" && checked.type !== "dyn") {
       return { line: 1, column: 1, offset: 0, message: `must be a bool expression (it is ${checked.type})` };
     }
@@ -148,8 +151,10 @@ export function compileExpression(source: string): CompiledExpression {
   const program = celEnvironment().parse(source);
   const { free } = freeIdentifiers(program.ast);
   const usesNow = free.has("now");
-  free.delete("now");
-  const reads = Object.freeze([...free]);
+  // Names the environment declares are not context attributes: `now`, the CEL type names
+  // (`string`, `int`, `list`, ... as in `type(country) == string`) and the `google.protobuf`
+  // namespace of `google.protobuf.Timestamp`.
+  const reads = Object.freeze([...free].filter((name) => !celEnvironment().hasVariable(name)));
   return {
     source,
     reads,

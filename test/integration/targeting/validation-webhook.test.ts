@@ -106,6 +106,23 @@ describe("validation webhook on a real API server", () => {
     expect(result.out).toMatch(/spec\.when: invalid CEL at 1:\d+: /);
   });
 
+  it("refuses a constant argument that can never work, naming the field and the position", async () => {
+    const result = await applyText(
+      stringify(
+        flagManifest("impossible-launch", {
+          enabled: true,
+          rules: [
+            { name: "launch", when: 'now >= timestamp("2024-13-45T99:00:00Z")', serve: { enabled: true } },
+          ],
+        }),
+      ),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.out).toContain(
+      'spec.rules[0].when: invalid CEL at 1:18: timestamp("2024-13-45T99:00:00Z") can never work: month 13 does not exist',
+    );
+  });
+
   it("accepts every example", async () => {
     for (const file of readdirSync(examplesDir).filter((f) => f.endsWith(".yaml"))) {
       const text = readFileSync(new URL(file, examplesDir), "utf8").replaceAll(
