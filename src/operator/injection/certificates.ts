@@ -52,7 +52,7 @@ const KEY_CERT_SIGN = 5;
 const CRL_SIGN = 6;
 
 export const spki = (publicKey: KeyObject) => publicKey.export({ type: "spki", format: "der" });
-/** The subject key identifier: SHA-1 of the SubjectPublicKeyInfo (RFC 5280 4.2.1.2, method 1). */
+/** A key identifier: SHA-1 of the whole SubjectPublicKeyInfo (RFC 5280 4.2.1.2 allows any unique value). */
 export const keyId = (spkiDer: Buffer) => createHash("sha1").update(spkiDer).digest();
 
 /**
