@@ -3,10 +3,12 @@
 // replaces it in place, patches the new CA into caBundle, and the API server (Go's crypto/x509)
 // calls the webhook with it. Before, the bad CA was reused and every opted-in pod was refused.
 import { createPrivateKey, randomBytes, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { AdmissionregistrationV1Api } from "@kubernetes/client-node";
+import { AdmissionregistrationV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { loadOrCreateCertificates } from "../../../src/operator/injection/certificate-secret.js";
 import {
   generateCertificates,
@@ -14,6 +16,7 @@ import {
 } from "../../../src/operator/injection/certificates.js";
 import { der } from "../../../src/operator/injection/der.js";
 import { SIDECAR_CONTAINER } from "../../../src/operator/injection/mutation.js";
+import { impersonatingKubeconfig } from "../../support/impersonation.js";
 import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { waitFor } from "../../support/wait.js";
@@ -189,5 +192,55 @@ describe("a stored webhook certificate that is not usable", () => {
     expect(Buffer.from(after.data?.["tls.key"] ?? "", "base64").toString("utf8")).toBe(served.key);
     // Read back on the next start, it is served as stored.
     expect(await loadOrCreateCertificates(kc, ns.name, "mismatched-tls", hosts, { log })).toEqual(served);
+  });
+
+  it.each([
+    ["deploy/webhook/webhook.yaml", "flagwright-injector", "flagwright-injector-tls"],
+    ["deploy/validation-webhook.yaml", "flagwright-validation", "flagwright-validation-tls"],
+  ])("the Secret Role of %s is enough to replace it", async (file, roleName, secretName) => {
+    const text = readFileSync(new URL(`../../../${file}`, import.meta.url), "utf8");
+    const role = parseAllDocuments(text)
+      .map((d) => d.toJS() as { kind: string; metadata: { name: string }; rules: unknown[] })
+      .find((d) => d.kind === "Role" && d.metadata.name === roleName);
+    expect(role, `Role ${roleName} in ${file}`).toBeDefined();
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const user = `${roleName}-${ns.name}`;
+    await rbac.createNamespacedRole({
+      namespace: ns.name,
+      body: { metadata: { name: roleName }, rules: role?.rules as never },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns.name,
+      body: {
+        metadata: { name: roleName },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      },
+    });
+    const hosts = { dnsNames: ["localhost"] };
+    const good = generateCertificates(hosts);
+    await core.createNamespacedSecret({
+      namespace: ns.name,
+      body: {
+        metadata: { name: secretName },
+        type: "Opaque",
+        data: secretData({ ...good, caCert: "garbage" }),
+      },
+    });
+    const asOperator = new KubeConfig();
+    asOperator.loadFromFile(impersonatingKubeconfig(user));
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    // RBAC is eventually consistent: the binding may take a moment to authorize the update.
+    const served = await waitFor(
+      async () => {
+        lines.length = 0;
+        const certs = await loadOrCreateCertificates(asOperator, ns.name, secretName, hosts, { log });
+        return lines.some((l) => l.reason === "CertificateSecretNotWritten") ? undefined : certs;
+      },
+      { timeoutMs: 10_000, intervalMs: 250, what: `${user} updating Secret ${secretName}` },
+    );
+    const stored = await core.readNamespacedSecret({ namespace: ns.name, name: secretName });
+    expect(Buffer.from(stored.data?.["ca.crt"] ?? "", "base64").toString("utf8")).toBe(served.caCert);
   });
 });
