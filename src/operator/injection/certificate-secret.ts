@@ -60,11 +60,11 @@ export async function loadOrCreateCertificates(
       // Serving the replacement from memory beats refusing every admission request: the Secret
       // keeps its problem until the operator may update it, and each start replaces it again.
       log.error(
-        { reason: "CertificateSecretNotWritten", secret: secretName, err: (error as Error).message },
+        { reason: "CertificateSecretNotWritten", namespace, secret: name, err: (error as Error).message },
         "could not write the replacement webhook certificates back; serving them from memory",
       );
     }
-    log.warn({ reason, secret: secretName, err: problem }, "replaced unusable webhook certificates");
+    log.warn({ reason, namespace, secret: name, err: problem }, "replaced unusable webhook certificates");
     return true;
   };
 

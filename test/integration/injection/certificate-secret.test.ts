@@ -158,7 +158,8 @@ describe("a stored webhook certificate that is not usable", () => {
     expect(operator?.logs).toContainEqual(
       expect.objectContaining({
         reason: "CertificateSecretReplaced",
-        secret: `${ns.name}/${SECRET}`,
+        namespace: ns.name,
+        secret: SECRET,
         err: expect.stringMatching(/^ca\.crt does not parse as an X\.509 certificate: .*illegal padding/),
       }),
     );

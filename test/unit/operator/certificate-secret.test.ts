@@ -197,7 +197,8 @@ describe("loadOrCreateCertificates", () => {
       expect.objectContaining({
         level: 40,
         reason: "CertificateSecretReplaced",
-        secret: `${NAMESPACE}/${NAME}`,
+        namespace: NAMESPACE,
+        secret: NAME,
         err: expect.stringMatching(problem),
       }),
     );
@@ -239,7 +240,8 @@ describe("loadOrCreateCertificates", () => {
     expect(lines).toContainEqual(
       expect.objectContaining({
         reason: "ServingCertificateReissued",
-        secret: `${NAMESPACE}/${NAME}`,
+        namespace: NAMESPACE,
+        secret: NAME,
         err: expect.stringMatching(problem),
       }),
     );
@@ -266,7 +268,8 @@ describe("loadOrCreateCertificates", () => {
       expect.objectContaining({
         level: 50,
         reason: "CertificateSecretNotWritten",
-        secret: `${NAMESPACE}/${NAME}`,
+        namespace: NAMESPACE,
+        secret: NAME,
       }),
     );
   });
