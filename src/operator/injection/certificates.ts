@@ -31,10 +31,10 @@ export interface CertificateHosts {
 
 const DAY = 24 * 60 * 60 * 1000;
 const ISSUER = "flagwright-injector-ca";
-export const CA_LIFETIME_MS = 3650 * DAY;
-export const SERVING_LIFETIME_MS = 365 * DAY;
+const CA_LIFETIME_MS = 3650 * DAY;
+const SERVING_LIFETIME_MS = 365 * DAY;
 /** A certificate with less validity left than this is replaced rather than served. */
-export const RENEW_BEFORE_MS = 30 * DAY;
+const RENEW_BEFORE_MS = 30 * DAY;
 /** Clock skew between the operator and the API server that a new certificate tolerates. */
 const BACKDATE_MS = 60 * 60 * 1000;
 /** ub-common-name (RFC 5280 appendix A). */
