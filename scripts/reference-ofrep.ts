@@ -34,7 +34,10 @@ Decisions, against OpenFeature's own list (which has DEFAULT, ERROR, CACHED, STA
 - **A failed prerequisite is TARGETING_MATCH with \`metadata.prerequisite\`.** A prerequisite is a
   per-context condition like a rule (the prerequisite flag may itself split or target), and a
   rule serving off is TARGETING_MATCH too. PREREQUISITE_FAILED, sent before, is in neither
-  OpenFeature's nor OFREP's list; the flag it names is in the metadata.
+  OpenFeature's nor OFREP's list; the flag it names is in the metadata. It also broke a real
+  client: the Python OFREP provider (0.3.0) looks the reason up in its enum, so a flag held off
+  by a prerequisite reached Python applications as GENERAL with the caller's default (\`true\`
+  for a boolean defaulting to true) instead of the flag's off value.
 - **ERROR never appears in a success.** Failures are \`evaluationFailure\` / \`flagNotFound\`
   bodies (below); the in-process provider throws the matching OpenFeature error, so the SDK
   reports reason ERROR with the same code and message either way.
@@ -63,8 +66,17 @@ server never knows the caller's type). GENERAL is OpenFeature's code for a cause
 and the only such code OFREP's \`evaluationFailure\` has. Why 500 rather than 400: the request is
 not at fault, and the Java provider reads every 400 as INVALID_CONTEXT; the JS, Python and Java
 providers all report a 500 as GENERAL. Not chosen: OFREP's code-default answer (a 200 without
-\`value\`, ADR 0006): the providers in use do not implement it (JS 0.1.3 reports an unexpected
-response, Java 0.0.2 FLAG_NOT_FOUND), and it hides a flag that is missing its \`defaultValue\`.
+\`value\`, ADR 0006): the providers in use do not implement it (JS 0.1.3 rejects it as an
+unexpected response, Python 0.3.0 reports GENERAL without saying why, Java 0.0.2 FLAG_NOT_FOUND),
+and it hides a flag that is missing its \`defaultValue\`.
+
+## Known provider gap
+
+The Python OFREP provider (0.3.0) reads \`variant\` unconditionally, though OFREP makes it
+optional: a variant flag serving its \`defaultValue\` (which has no variant) reaches Python
+applications as GENERAL with the caller's default. The JS and Java providers serve the
+\`defaultValue\`. The Java provider (0.0.2) reports any 400 as INVALID_CONTEXT and a 500 as GENERAL
+with its own message, without the \`errorDetails\`.
 
 ## Deviations, on purpose
 
