@@ -145,15 +145,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   // Set once the port is known (it names the session cookie); until then nothing is served.
   let guard: ReturnType<typeof dashboardGuard> | undefined;
 
-  app.use((req, res, next) => {
-    if (guard === undefined) {
-      res.status(503).json({ error: { kind: "starting", message: "the dashboard is starting" } });
-      return;
-    }
-    guard.middleware(req, res, next);
-  });
   app.use((_req, res, next) => {
-    // The page never needs to be framed or to load anything from elsewhere.
+    // No answer (refusals included) needs to be framed, to load anything from elsewhere, or to
+    // tell another site where it came from.
     res.setHeader(
       "content-security-policy",
       "default-src 'self'; frame-ancestors 'none'; img-src 'self' data:",
@@ -161,6 +155,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     res.setHeader("x-content-type-options", "nosniff");
     res.setHeader("referrer-policy", "no-referrer");
     next();
+  });
+  app.use((req, res, next) => {
+    if (guard === undefined) {
+      res.status(503).json({ error: { kind: "starting", message: "the dashboard is starting" } });
+      return;
+    }
+    guard.middleware(req, res, next);
   });
   app.use(express.json({ limit: "64kb" }));
 
