@@ -592,7 +592,10 @@ describe("kubectl flagwright dashboard", () => {
       }
       expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
     } finally {
-      await new Promise<void>((resolve) => elsewhere.close(() => resolve()));
+      // The browser keeps its connections open; close() alone would wait for them.
+      const closed = new Promise<void>((resolve) => elsewhere.close(() => resolve()));
+      elsewhere.closeAllConnections();
+      await closed;
     }
   });
 
