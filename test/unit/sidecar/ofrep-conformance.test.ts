@@ -195,7 +195,10 @@ describe("OFREP 0.3.0 conformance", () => {
       expect(stream.status).toBe(200);
       expect(stream.headers["content-type"]).toMatch(/^text\/event-stream/);
       const before = advertised.headers.get("etag") as string;
-      await writeFile(file, JSON.stringify({ ...doc, revision: "conformance-2" }));
+      // A change of content (one flag fewer): the sidecar derives its ETags from the content, so a
+      // new revision string alone would not change them.
+      const { [Object.keys(doc.flags)[0] as string]: _removed, ...fewer } = doc.flags;
+      await writeFile(file, JSON.stringify({ ...doc, flags: fewer, revision: "conformance-2" }));
       const event = await stream.event(0);
       expect(conforming("sseEvent", event)).toBeUndefined();
       expect(conforming("sseEventData", JSON.parse(event.data))).toBeUndefined();
