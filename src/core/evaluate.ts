@@ -5,6 +5,7 @@
 // result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
 import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
+import type { BudgetReason } from "./rule-cost.js";
 import { type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
@@ -241,7 +242,7 @@ function compileTargeting(
       -readonly [K in keyof CompiledRule]: CompiledRule[K];
     } = { threshold: percent !== undefined ? percentThreshold(percent) : 10000, on, off };
     if (fixed !== undefined) compiledRule.fixed = fixed;
-    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when);
+    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when, reportBudgetExceeded);
     if (rule.segments?.length) {
       compiledRule.segments = rule.segments.map((name) => {
         const segment = segments.get(name);
@@ -279,7 +280,7 @@ function compileSegment(segment: ResolvedSegment): CompiledSegment {
     included: new Set(segment.included),
     excluded: new Set(segment.excluded),
   };
-  if (segment.when !== undefined) compiled.when = compileExpression(segment.when);
+  if (segment.when !== undefined) compiled.when = compileExpression(segment.when, reportBudgetExceeded);
   return compiled;
 }
 
@@ -339,6 +340,24 @@ function inSegment(
   return segment.when?.matches(context, now) === true;
 }
 
+/** Hears of rules whose evaluation ran out of budget (and so did not match), with the flag evaluated. */
+export type RuleBudgetListener = (flag: string, reason: BudgetReason) => void;
+const budgetListeners = new Set<RuleBudgetListener>();
+/** The flag whose rules are being evaluated: segments are shared, so their expressions cannot know it. */
+let evaluatingFlag = "";
+
+/** Registers a listener for rule evaluations stopped by the run-time budget; returns its removal. */
+export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
+  budgetListeners.add(listener);
+  return () => {
+    budgetListeners.delete(listener);
+  };
+}
+
+function reportBudgetExceeded(reason: BudgetReason): void {
+  for (const listener of budgetListeners) listener(evaluatingFlag, reason);
+}
+
 function ruleMatches(
   rule: CompiledRule,
   user: string | undefined,
@@ -370,6 +389,7 @@ function evaluateTargeting(
     }
   }
   const variants = flag.cumulative.length > 0;
+  evaluatingFlag = flag.key;
   for (const rule of targeting.rules) {
     if (!ruleMatches(rule, user, context, now)) continue;
     if (rule.fixed !== undefined) return rule.fixed;
