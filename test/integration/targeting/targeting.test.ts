@@ -151,12 +151,12 @@ describe("targeting: segments and prerequisites through the operator", () => {
   });
 
   it("without the webhook, a rule over the cost limit gives Ready=False naming the field", async () => {
-    const ok = { name: "ok", when: 'country == "DE"', serve: { enabled: true } };
+    const ok = (name: string) => ({ name, when: 'country == "DE"', serve: { enabled: true } });
     await applyFlag("costly", {
       enabled: true,
       rules: [
-        ok,
-        ok,
+        ok("de"),
+        ok("de-too"),
         { name: "cross", when: "tags.map(a, tags.map(b, a + b)).size() > 0", serve: { enabled: true } },
       ],
     });

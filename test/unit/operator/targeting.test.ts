@@ -69,15 +69,15 @@ describe("resolveTargeting", () => {
   });
 
   it("gives Ready=False naming the field for a rule over the cost limit or a pattern RE2 refuses", () => {
-    const ok = { name: "ok", when: 'country == "DE"', serve: { enabled: true } };
+    const ok = (name: string) => ({ name, when: 'country == "DE"', serve: { enabled: true } });
     const r = resolveTargeting(
       new Map([
         [
           "costly",
           spec({
             rules: [
-              ok,
-              ok,
+              ok("de"),
+              ok("de-too"),
               { name: "cross", when: "tags.map(a, tags.map(b, a + b)).size() > 0", serve: { enabled: true } },
             ],
           }),
