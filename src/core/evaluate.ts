@@ -6,7 +6,7 @@
 import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
 import type { BudgetReason } from "./rule-cost.js";
-import { type CompiledExpression, compileExpression } from "./rules.js";
+import { beginBudget, type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
 export type Reason =
@@ -449,6 +449,8 @@ function evaluateIn(
     return flag.targeted[variants ? pickVariant(flag, user) : 0] as EvaluationDetails;
   }
   if (flag.targeting !== undefined) {
+    // Prerequisites evaluate within their dependent's budget.
+    if (depth === 0) beginBudget();
     const targeted = evaluateTargeting(
       compiled,
       flag,

@@ -272,26 +272,39 @@ export const BUDGET_EXCEEDED = new Error("rule evaluation budget exceeded");
 /** Why the last evaluation stopped, or undefined while it is within budget. */
 export type BudgetReason = "steps" | "time" | "match_input";
 
-/** Per evaluation; evaluations are synchronous, so one module-level budget serves them all. */
+/**
+ * One flag evaluation's budget, shared by all the expressions it runs (its rules, their segments,
+ * its prerequisites'), so a flag with many costly rules costs no more than one. Evaluations are
+ * synchronous, so one module-level budget serves them all.
+ */
 const budget = {
   steps: 0,
   matchChars: 0,
   ticks: 0,
   deadline: 0,
   exceeded: undefined as BudgetReason | undefined,
+  reported: false,
 };
 
-/** Starts the budget of one evaluation. */
+/** Starts the budget of one flag evaluation. */
 export function beginBudget(): void {
   budget.steps = 0;
   budget.matchChars = 0;
   budget.ticks = 0;
   budget.deadline = 0;
   budget.exceeded = undefined;
+  budget.reported = false;
 }
 
-/** Why the evaluation begun last ran out of budget, if it did. */
-export function budgetExceeded(): BudgetReason | undefined {
+/** True once the current evaluation has run out of budget: what is left of it does not match. */
+export function budgetSpent(): boolean {
+  return budget.exceeded !== undefined;
+}
+
+/** Why the current evaluation ran out of budget, the first time it is asked (to report it once). */
+export function takeBudgetExceeded(): BudgetReason | undefined {
+  if (budget.exceeded === undefined || budget.reported) return undefined;
+  budget.reported = true;
   return budget.exceeded;
 }
 

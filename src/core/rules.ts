@@ -17,8 +17,7 @@ import type { RE2JS } from "re2js";
 import {
   BUDGET_EXCEEDED,
   type BudgetReason,
-  beginBudget,
-  budgetExceeded,
+  budgetSpent,
   type CelNode,
   CONTEXT_LIST_BOUND,
   CONTEXT_STRING_BOUND,
@@ -28,7 +27,11 @@ import {
   isCelNode,
   MATCHES_FUNCTION,
   RULE_COST_LIMIT,
+  takeBudgetExceeded,
 } from "./rule-cost.js";
+
+export { beginBudget } from "./rule-cost.js";
+
 import { compareSemver } from "./semver.js";
 
 const load = createRequire(import.meta.url);
@@ -273,7 +276,9 @@ export function formatProblem(problem: ExpressionProblem): string {
 
 /**
  * Compiles an expression once; throws an Error carrying the formatted problem if it does not
- * compile. `onBudgetExceeded` hears of evaluations stopped by the run-time budget (they do not match).
+ * compile. `matches` runs within the budget of the current flag evaluation: call beginBudget()
+ * before each evaluation (evaluate() does). `onBudgetExceeded` hears, once per evaluation, of one
+ * stopped by the run-time budget (what is left of it does not match).
  */
 export function compileExpression(
   source: string,
@@ -303,19 +308,19 @@ export function compileExpression(
         withNow.now = now();
         activation = withNow;
       }
-      beginBudget();
+      if (budgetSpent()) return false;
       let result: unknown;
       try {
         result = program(activation);
       } catch (error) {
         // A type mismatch at run time (for example a number where a string is compared) is a
         // non-match, never an error answer to the application.
-        if (error !== BUDGET_EXCEEDED && budgetExceeded() === undefined) return false;
+        if (error !== BUDGET_EXCEEDED && !budgetSpent()) return false;
       }
       // Quantifiers (all, exists) carry on past a failing step, so the budget is read afterwards.
-      const reason = budgetExceeded();
-      if (reason !== undefined) {
-        onBudgetExceeded?.(reason);
+      if (budgetSpent()) {
+        const reason = takeBudgetExceeded();
+        if (reason !== undefined) onBudgetExceeded?.(reason);
         return false;
       }
       return result === true;

@@ -228,6 +228,30 @@ describe("the run-time budget", () => {
     },
   );
 
+  it("shares one budget among a flag's rules: twenty runaway rules cost what one does, reported once", () => {
+    const reports: string[] = [];
+    stopListening = onRuleBudgetExceeded((flag, reason) => reports.push(`${flag}:${reason}`));
+    const rules = Array.from({ length: 20 }, (_, i) => ({
+      name: `cross-${i}`,
+      when: CROSS_PRODUCT,
+      serve: { enabled: true },
+    }));
+    const doc = parseDocument({
+      version: 2,
+      revision: "d1",
+      namespace: "ns",
+      flags: { many: { ...base, rules } },
+    });
+    const context = { tags: twoThousandTags };
+    matched(doc, "many", context);
+    const runs = 10;
+    const started = process.cpuUsage();
+    for (let i = 0; i < runs; i++) expect(matched(doc, "many", context)).toBe(false);
+    const cpu = process.cpuUsage(started);
+    expect((cpu.user + cpu.system) / 1000 / runs).toBeLessThan(10);
+    expect(reports).toHaveLength(runs + 1);
+  });
+
   it("leaves an evaluation within budget alone, and reports nothing", () => {
     const reports: string[] = [];
     stopListening = onRuleBudgetExceeded((flag, reason) => reports.push(`${flag}:${reason}`));
