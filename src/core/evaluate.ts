@@ -5,7 +5,7 @@
 // result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
 import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
-import type { BudgetReason } from "./rule-cost.js";
+import { type BudgetReason, RULE_PENALTY_EVALUATIONS } from "./rule-cost.js";
 import { beginBudget, type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
@@ -99,6 +99,8 @@ interface CompiledTargeting {
   }[];
   readonly rules: readonly CompiledRule[];
   readonly tooDeep: EvaluationDetails;
+  /** Evaluations left on the reduced budget since the rules last ran out of budget. */
+  penalty: number;
 }
 
 export interface CompiledDocument {
@@ -272,6 +274,7 @@ function compileTargeting(
       "GENERAL",
       `prerequisites nested deeper than ${MAX_PREREQUISITE_DEPTH} flags`,
     ),
+    penalty: 0,
   };
 }
 
@@ -345,6 +348,7 @@ export type RuleBudgetListener = (flag: string, reason: BudgetReason) => void;
 const budgetListeners = new Set<RuleBudgetListener>();
 /** The flag whose rules are being evaluated: segments are shared, so their expressions cannot know it. */
 let evaluatingFlag = "";
+let evaluatingTargeting: CompiledTargeting | undefined;
 
 /** Registers a listener for rule evaluations stopped by the run-time budget; returns its removal. */
 export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
@@ -355,6 +359,7 @@ export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
 }
 
 function reportBudgetExceeded(reason: BudgetReason): void {
+  if (evaluatingTargeting !== undefined) evaluatingTargeting.penalty = RULE_PENALTY_EVALUATIONS;
   for (const listener of budgetListeners) listener(evaluatingFlag, reason);
 }
 
@@ -390,6 +395,7 @@ function evaluateTargeting(
   }
   const variants = flag.cumulative.length > 0;
   evaluatingFlag = flag.key;
+  evaluatingTargeting = targeting;
   for (const rule of targeting.rules) {
     if (!ruleMatches(rule, user, context, now)) continue;
     if (rule.fixed !== undefined) return rule.fixed;
@@ -450,7 +456,10 @@ function evaluateIn(
   }
   if (flag.targeting !== undefined) {
     // Prerequisites evaluate within their dependent's budget.
-    if (depth === 0) beginBudget();
+    if (depth === 0) {
+      const targeting = flag.targeting;
+      beginBudget(targeting.penalty > 0 && targeting.penalty-- > 0);
+    }
     const targeted = evaluateTargeting(
       compiled,
       flag,
