@@ -26,7 +26,7 @@ export const description =
 const HOSTILE_RULES = [
   'email.matches("^([a-z]+)+$")',
   "tags.exists(a, (tags + tags).size() == 1)",
-  "tags.map(a, tags.map(b, a + b)).size() > 0",
+  "tags.map(a, tags.map(b, a + b)).size() == 0",
   'tags.all(a, tags.all(b, tags.all(c, tags.all(d, tags.all(e, a + b + c + d + e != "")))))',
 ];
 
