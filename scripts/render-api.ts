@@ -124,13 +124,14 @@ export async function renderReference(): Promise<string> {
     "",
     "Variables: `targetingKey` and every attribute of the evaluation context (dynamic types), `now`",
     "(the evaluation instant, a timestamp). Standard CEL operators and macros, list membership",
-    "(`x in [...]`), strings (`startsWith`, `endsWith`, `contains`, `matches`, `size`), timestamps",
-    "and durations (`timestamp(...)`, `duration(...)`), plus:",
+    "(`x in [...]`), strings (`startsWith`, `endsWith`, `contains`, `matches` with RE2 syntax, `size`),",
+    "timestamps and durations (`timestamp(...)`, `duration(...)`), plus:",
     "",
     ...CUSTOM_FUNCTIONS.map((f) => `- \`${f.signature}\`: ${f.description}`),
     "",
-    "A rule that reads an attribute the context lacks does not match; expressions are compiled by the",
-    "validating webhook and `flagwright validate` (see docs/evaluation.md).",
+    "A rule that reads an attribute the context lacks does not match; expressions are compiled and",
+    "their cost estimated by the validating webhook, `flagwright validate` and the operator, and a rule",
+    "over the cost limit or with a pattern RE2 refuses is refused (see docs/evaluation.md).",
     "",
   );
   lines.push(...OFREP_CONFORMANCE_SECTION);

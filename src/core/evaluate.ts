@@ -5,7 +5,8 @@
 // result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
 import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
-import { type CompiledExpression, compileExpression } from "./rules.js";
+import { type BudgetReason, RULE_PENALTY_EVALUATIONS } from "./rule-cost.js";
+import { beginBudget, type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
 /**
@@ -96,6 +97,8 @@ interface CompiledTargeting {
   }[];
   readonly rules: readonly CompiledRule[];
   readonly tooDeep: EvaluationDetails;
+  /** Evaluations left on the reduced budget since the rules last ran out of budget. */
+  penalty: number;
 }
 
 export interface CompiledDocument {
@@ -261,7 +264,7 @@ function compileTargeting(
       -readonly [K in keyof CompiledRule]: CompiledRule[K];
     } = { threshold: percent !== undefined ? percentThreshold(percent) : 10000, on, off };
     if (fixed !== undefined) compiledRule.fixed = fixed;
-    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when);
+    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when, reportBudgetExceeded);
     if (rule.segments?.length) {
       compiledRule.segments = rule.segments.map((name) => {
         const segment = segments.get(name);
@@ -291,6 +294,7 @@ function compileTargeting(
       "GENERAL",
       `prerequisites nested deeper than ${MAX_PREREQUISITE_DEPTH} flags`,
     ),
+    penalty: 0,
   };
 }
 
@@ -299,7 +303,7 @@ function compileSegment(segment: ResolvedSegment): CompiledSegment {
     included: new Set(segment.included),
     excluded: new Set(segment.excluded),
   };
-  if (segment.when !== undefined) compiled.when = compileExpression(segment.when);
+  if (segment.when !== undefined) compiled.when = compileExpression(segment.when, reportBudgetExceeded);
   return compiled;
 }
 
@@ -359,6 +363,26 @@ function inSegment(
   return segment.when?.matches(context, now) === true;
 }
 
+/** Hears of rules whose evaluation ran out of budget (and so did not match), with the flag evaluated. */
+export type RuleBudgetListener = (flag: string, reason: BudgetReason) => void;
+const budgetListeners = new Set<RuleBudgetListener>();
+/** The flag whose rules are being evaluated: segments are shared, so their expressions cannot know it. */
+let evaluatingFlag = "";
+let evaluatingTargeting: CompiledTargeting | undefined;
+
+/** Registers a listener for rule evaluations stopped by the run-time budget; returns its removal. */
+export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
+  budgetListeners.add(listener);
+  return () => {
+    budgetListeners.delete(listener);
+  };
+}
+
+function reportBudgetExceeded(reason: BudgetReason): void {
+  if (evaluatingTargeting !== undefined) evaluatingTargeting.penalty = RULE_PENALTY_EVALUATIONS;
+  for (const listener of budgetListeners) listener(evaluatingFlag, reason);
+}
+
 function ruleMatches(
   rule: CompiledRule,
   user: string | undefined,
@@ -390,6 +414,8 @@ function evaluateTargeting(
     }
   }
   const variants = flag.cumulative.length > 0;
+  evaluatingFlag = flag.key;
+  evaluatingTargeting = targeting;
   for (const rule of targeting.rules) {
     if (!ruleMatches(rule, user, context, now)) continue;
     if (rule.fixed !== undefined) return rule.fixed;
@@ -451,6 +477,11 @@ function evaluateIn(
     return flag.targeted[variants ? pickVariant(flag, user) : 0] as EvaluationDetails;
   }
   if (flag.targeting !== undefined) {
+    // Prerequisites evaluate within their dependent's budget.
+    if (depth === 0) {
+      const targeting = flag.targeting;
+      beginBudget(targeting.penalty > 0 && targeting.penalty-- > 0);
+    }
     const targeted = evaluateTargeting(
       compiled,
       flag,

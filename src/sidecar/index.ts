@@ -161,6 +161,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const events =
     options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
   if (events) metrics.observeEventStreams(events);
+  const stopObservingRuleBudget = metrics.observeRuleBudget(log);
   let closing = false;
 
   let markReady: () => void = () => {};
@@ -260,6 +261,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await source.start();
   } catch (error) {
     server.close();
+    stopObservingRuleBudget();
     throw error;
   }
 
@@ -278,6 +280,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       clearTimeout(timer);
       await source.stop();
       await exposure?.close();
+      stopObservingRuleBudget();
       log.info({ event: "stopped" }, "sidecar stopped");
     })();
     return closed;
