@@ -158,7 +158,8 @@ export class ExperimentLoop {
         }),
       );
     } catch (error) {
-      if (error instanceof PromqlConfinementError) return unavailable(`spec.experiment.metrics ${error.message}`);
+      if (error instanceof PromqlConfinementError)
+        return unavailable(`spec.experiment.metrics ${error.message}`);
       return unavailable((error as Error).message);
     }
     return analyzeExperiment(

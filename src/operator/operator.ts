@@ -422,7 +422,8 @@ export class Operator {
         t ? Date.parse(t) + 1 : 0,
       );
       const at = new Date(Math.max(now.getTime(), ...seen.filter((t) => !Number.isNaN(t))));
-      const confineTo = this.options.promqlNamespaceEnforcement === false ? undefined : flag.metadata.namespace;
+      const confineTo =
+        this.options.promqlNamespaceEnforcement === false ? undefined : flag.metadata.namespace;
       const outcome = outcomeFromAlerts(flag.spec, alerts, at, confineTo);
       if (!outcome) continue;
       hit.push({ flag, outcome });
@@ -552,7 +553,8 @@ async function readSecretData(
   try {
     const secret = await core.readNamespacedSecret({ namespace, name });
     const data: Record<string, string> = {};
-    for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, "base64").toString("utf8");
+    for (const [k, v] of Object.entries(secret.data ?? {}))
+      data[k] = Buffer.from(v, "base64").toString("utf8");
     return data;
   } catch (error) {
     if ((error as { code?: number }).code === 404) return undefined;

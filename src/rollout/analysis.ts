@@ -109,7 +109,8 @@ const safeReason = (error: unknown) =>
     ? error.message
     : "unexpected error (see the operator's log)";
 
-const unavailableMessage = (what: string, error: unknown) => `Prometheus ${what} unavailable: ${safeReason(error)}`;
+const unavailableMessage = (what: string, error: unknown) =>
+  `Prometheus ${what} unavailable: ${safeReason(error)}`;
 
 const PROMETHEUS_FIELD = "spec.rollout.canary.analysis.prometheus";
 
@@ -161,7 +162,8 @@ export async function prometheusForFlag(
   const operator = access.operator;
   const configured = operator instanceof PrometheusClient ? operator : undefined;
   if (!own?.address) {
-    if (own?.credentialsSecret) return { refused: `${PROMETHEUS_FIELD}.credentialsSecret needs ${PROMETHEUS_FIELD}.address` };
+    if (own?.credentialsSecret)
+      return { refused: `${PROMETHEUS_FIELD}.credentialsSecret needs ${PROMETHEUS_FIELD}.address` };
     return { client: operator, key: "operator", confineTo };
   }
   const problem = addressProblem(own.address);
@@ -172,7 +174,9 @@ export async function prometheusForFlag(
   if (!secretName) {
     if (configured && normalizeAddress(configured.address) === address)
       return { client: operator, key: "operator", confineTo };
-    const allowed = (access.allowedAddresses ?? []).some((a) => !addressProblem(a) && normalizeAddress(a) === address);
+    const allowed = (access.allowedAddresses ?? []).some(
+      (a) => !addressProblem(a) && normalizeAddress(a) === address,
+    );
     if (allowed) {
       const client = configured ? configured.withTrustedAddress(address) : new PrometheusClient({ address });
       return { client, key: address, confineTo };
@@ -216,7 +220,9 @@ export async function prometheusForFlag(
     return { refused: `${field}: ${where} holds neither a token nor a username and password` };
   }
   const credentials = {
-    ...(token ? { bearerToken: token } : { basicAuth: { username: username ?? "", password: password ?? "" } }),
+    ...(token
+      ? { bearerToken: token }
+      : { basicAuth: { username: username ?? "", password: password ?? "" } }),
     ...(data["ca.crt"] && { ca: data["ca.crt"] }),
   };
   const client = configured
@@ -324,7 +330,9 @@ export async function analyzeFlag(
         problems.push(`spec.rollout.canary.analysis.query.promql ${error.message}`);
       } else if (error instanceof PrometheusError && error.kind === "query") {
         // A query Prometheus rejects will never pass: say so plainly, but still never advance.
-        problems.push(`the analysis query (spec.rollout.canary.analysis.query.promql) is invalid: ${error.message}`);
+        problems.push(
+          `the analysis query (spec.rollout.canary.analysis.query.promql) is invalid: ${error.message}`,
+        );
       } else {
         problems.push(unavailableMessage("query", error));
       }

@@ -105,7 +105,11 @@ export class PrometheusClient implements PrometheusApi {
     const problem = addressProblem(settings.address);
     if (problem) throw new Error(`Prometheus address ${problem}`);
     this.address = settings.address.replace(/\/+$/, "");
-    this.ca = settings.caFile ? readFileSync(settings.caFile) : settings.ca ? Buffer.from(settings.ca) : undefined;
+    this.ca = settings.caFile
+      ? readFileSync(settings.caFile)
+      : settings.ca
+        ? Buffer.from(settings.ca)
+        : undefined;
   }
 
   /**
@@ -187,7 +191,8 @@ export class PrometheusClient implements PrometheusApi {
         };
       }
       default: {
-        const type = data.resultType === "matrix" || data.resultType === "string" ? data.resultType : "result";
+        const type =
+          data.resultType === "matrix" || data.resultType === "string" ? data.resultType : "result";
         throw new PrometheusError(
           `query returned a ${type}, not a scalar or an instant vector`,
           "query",
@@ -233,7 +238,11 @@ export class PrometheusClient implements PrometheusApi {
       );
     }
     if (status >= 400) {
-      throw new PrometheusError(`Prometheus answered HTTP ${status}`, "http", `${url.host}${path}: HTTP ${status}`);
+      throw new PrometheusError(
+        `Prometheus answered HTTP ${status}`,
+        "http",
+        `${url.host}${path}: HTTP ${status}`,
+      );
     }
     return parsed.data;
   }
@@ -297,7 +306,11 @@ export class PrometheusClient implements PrometheusApi {
 function asPrometheusError(error: unknown, url: URL): PrometheusError {
   if (error instanceof PrometheusError) return error;
   const e = error as NodeJS.ErrnoException;
-  return new PrometheusError("Prometheus unreachable", "network", `${url.host}: ${e.code ?? ""} ${e.message}`.trim());
+  return new PrometheusError(
+    "Prometheus unreachable",
+    "network",
+    `${url.host}: ${e.code ?? ""} ${e.message}`.trim(),
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -321,7 +334,11 @@ function sampleValue(v: unknown): number {
   if (text === "-Inf") return Number.NEGATIVE_INFINITY;
   const value = Number(text);
   if (Number.isNaN(value)) {
-    throw new PrometheusError("malformed sample value", "malformed", `malformed sample value "${text.slice(0, 200)}"`);
+    throw new PrometheusError(
+      "malformed sample value",
+      "malformed",
+      `malformed sample value "${text.slice(0, 200)}"`,
+    );
   }
   return value;
 }

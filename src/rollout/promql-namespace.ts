@@ -62,7 +62,8 @@ export function confineToNamespace(promql: string, namespace: string): string {
     inserts.push({ at: close, text: separated ? matcher : `,${matcher}` });
   } while (cursor.next());
   let out = promql;
-  for (const { at, text } of inserts.sort((a, b) => b.at - a.at)) out = out.slice(0, at) + text + out.slice(at);
+  for (const { at, text } of inserts.sort((a, b) => b.at - a.at))
+    out = out.slice(0, at) + text + out.slice(at);
   return out;
 }
 
@@ -111,12 +112,12 @@ export function stringValue(literal: string): string {
   if (literal.startsWith("`")) return body;
   return body.replace(
     /\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{3}|.)/g,
-    (_, escape: string) => {
-      const head = escape[0] ?? "";
+    (_, sequence: string) => {
+      const head = sequence[0] ?? "";
       if (head === "x" || head === "u" || head === "U")
-        return String.fromCodePoint(Number.parseInt(escape.slice(1), 16));
-      if (/[0-7]/.test(head)) return String.fromCodePoint(Number.parseInt(escape, 8));
-      return SIMPLE_ESCAPES[head] ?? escape;
+        return String.fromCodePoint(Number.parseInt(sequence.slice(1), 16));
+      if (/[0-7]/.test(head)) return String.fromCodePoint(Number.parseInt(sequence, 8));
+      return SIMPLE_ESCAPES[head] ?? sequence;
     },
   );
 }

@@ -248,7 +248,11 @@ describe("prometheusForFlag", () => {
     flag({ query: { promql: "up", threshold: 1 }, prometheus: { address } });
 
   it("is the operator's client when the flag names no address or the operator's own", async () => {
-    for (const f of [queryFlag, withAddress("http://prometheus:9090"), withAddress("http://prometheus:9090//")]) {
+    for (const f of [
+      queryFlag,
+      withAddress("http://prometheus:9090"),
+      withAddress("http://prometheus:9090//"),
+    ]) {
       expect(await prometheusForFlag(f, { operator })).toMatchObject({ client: operator });
     }
   });
