@@ -126,8 +126,8 @@ describe("the operator's Prometheus credentials stay with the operator", () => {
       },
     );
     if (admitted) await analyzed("fragment", "an analysis of the flag whose address ends in #");
-    expect(admitted, "the API server admitted an address with a fragment").toBe(false);
     expect(capture.requests.filter((r) => r.authorization?.includes(OPERATOR_TOKEN))).toEqual([]);
+    expect(admitted, "the API server admitted an address with a fragment").toBe(false);
   });
 
   it("a flag naming an address off the allow-list is held with a condition naming the field; nothing is sent there", async () => {
