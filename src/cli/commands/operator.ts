@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
@@ -126,9 +126,11 @@ export function registerOperatorCommand(program: Command): void {
         'add namespace="<flag namespace>" to every selector of flag-authored PromQL and match only that ' +
           "namespace's alerts; false for single-tenant clusters",
       )
-        .choices(["true", "false"])
         .default(true)
-        .argParser((value) => value === "true")
+        .argParser((value) => {
+          if (value !== "true" && value !== "false") throw new InvalidArgumentError("must be true or false");
+          return value === "true";
+        })
         .env("FLAGWRIGHT_PROMQL_NAMESPACE_ENFORCEMENT"),
     )
     .addOption(
