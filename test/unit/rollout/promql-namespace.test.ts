@@ -155,7 +155,9 @@ const query: fc.Arbitrary<string> = fc.letrec<{ vector: string }>((tie) => ({
     fc
       .tuple(
         tie("vector"),
-        fc.constantFrom("+", "/", "and", "or", "unless", "> bool", "/ on (job) group_left"),
+        // group_left with its label list written out: `group_left (x)` reads a parenthesised
+        // right-hand side as the list (PromQL's grammar, not the rewrite's concern).
+        fc.constantFrom("+", "/", "and", "or", "unless", "> bool", "/ on (job) group_left (instance)"),
         tie("vector"),
       )
       .map(([a, op, b]) => `${a} ${op} ${b}`),
