@@ -12,6 +12,7 @@ import {
   featureFlagSchema,
   type JSONSchema,
   KIND,
+  PROMETHEUS_ADDRESS_PATTERN,
   SEGMENT_KIND,
   segmentSchema,
 } from "./schema.js";
@@ -210,6 +211,27 @@ export function expressionProblems(spec: unknown): Problem[] {
     for (const [i, rule] of s.rules.entries()) check(`spec.rules[${i}].when`, rule?.when);
   }
   return problems;
+}
+
+/**
+ * analysis.prometheus.address checked as the CRD's CEL rule checks it, for the admission webhook
+ * (which does not run the whole schema): an address with user info, a query or a fragment would
+ * send the operator's requests somewhere other than a Prometheus API path.
+ */
+export function prometheusAddressProblems(spec: unknown): Problem[] {
+  const address = (spec as { rollout?: { canary?: { analysis?: { prometheus?: { address?: unknown } } } } })
+    ?.rollout?.canary?.analysis?.prometheus?.address;
+  if (
+    address === undefined ||
+    (typeof address === "string" && new RegExp(PROMETHEUS_ADDRESS_PATTERN).test(address))
+  )
+    return [];
+  return [
+    {
+      field: "spec.rollout.canary.analysis.prometheus.address",
+      message: "must be http(s)://host[:port][/path] without user info, query or fragment",
+    },
+  ];
 }
 
 function validateObject(

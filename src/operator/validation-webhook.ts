@@ -6,7 +6,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { KIND, SEGMENT_KIND } from "../api/schema.js";
-import { expressionProblems } from "../api/validate.js";
+import { expressionProblems, prometheusAddressProblems } from "../api/validate.js";
 import { parseHostPort } from "../host-port.js";
 import { type AdmissionDecision, admissionRequest, admissionResponse } from "./injection/admission-review.js";
 import { type AdmissionServer, startAdmissionServer } from "./injection/admission-server.js";
@@ -24,7 +24,7 @@ export function validationReview(body: unknown): ReturnType<typeof admissionResp
   if (request.operation === "DELETE" || !object || (kind !== KIND && kind !== SEGMENT_KIND)) {
     return admissionResponse(request.uid, { allowed: true });
   }
-  const problems = expressionProblems(object.spec);
+  const problems = [...expressionProblems(object.spec), ...prometheusAddressProblems(object.spec)];
   if (problems.length === 0) return admissionResponse(request.uid, { allowed: true });
   const message = problems.map((p) => `${p.field}: ${p.message}`).join("; ");
   return admissionResponse(request.uid, {
