@@ -37,6 +37,13 @@ export type JSONSchema = {
 
 /** Flag keys and variant names: slugs, compatible with Django's SlugField plus dots. */
 export const SLUG_PATTERN = "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,126}[A-Za-z0-9])?$";
+/**
+ * A flag's Prometheus base URL: http(s), a host name, IPv4 or [IPv6] address, an optional port and
+ * path, and nothing else: no user info (credentials of its own), query or fragment (either would
+ * move the API path the operator appends somewhere else), no backslash or space.
+ */
+export const PROMETHEUS_ADDRESS_PATTERN =
+  "^https?://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\\\\[[0-9A-Fa-f:.]+\\\\])(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?$";
 /** Durations: one or more <number><unit> with units ms, s, m, h, d (e.g. 30s, 5m, 1h30m, 90d). */
 export const DURATION_PATTERN = "^([0-9]+(ms|s|m|h|d))+$";
 
@@ -210,10 +217,51 @@ const analysis: JSONSchema = {
     },
     prometheus: {
       type: "object",
-      description: "Overrides the operator's Prometheus address for this flag.",
+      description:
+        "Another Prometheus for this flag. The operator sends its own credentials only to its Prometheus and to " +
+        "the addresses its allow-list names; any other address needs credentialsSecret.",
       properties: {
-        address: { type: "string", maxLength: 1024, pattern: "^https?://", description: "Base URL." },
+        address: {
+          type: "string",
+          maxLength: 1024,
+          description: "Base URL: http(s)://host[:port][/path], without user info, query or fragment.",
+          "x-kubernetes-validations": [
+            {
+              rule: `self.matches('${PROMETHEUS_ADDRESS_PATTERN}')`,
+              message:
+                "analysis.prometheus.address must be http(s)://host[:port][/path] without user info, query or fragment",
+            },
+          ],
+        },
+        credentialsSecret: {
+          type: "object",
+          description:
+            "A Secret in the flag's namespace holding credentials for address: key address (must equal " +
+            "analysis.prometheus.address), and token (bearer) or username and password, and optionally ca.crt. " +
+            "The operator reads it only where the cluster admin granted it (see docs/operator.md).",
+          required: ["name"],
+          properties: {
+            name: {
+              type: "string",
+              minLength: 1,
+              maxLength: 253,
+              description: "The Secret's name.",
+              "x-kubernetes-validations": [
+                {
+                  rule: "self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+                  message: "credentialsSecret.name must be a Secret name (lower-case DNS subdomain)",
+                },
+              ],
+            },
+          },
+        },
       },
+      "x-kubernetes-validations": [
+        {
+          rule: "!has(self.credentialsSecret) || has(self.address)",
+          message: "analysis.prometheus.credentialsSecret needs analysis.prometheus.address",
+        },
+      ],
     },
   },
   "x-kubernetes-validations": [

@@ -146,13 +146,22 @@ export interface FeatureFlagSpec {
           minRequests?: number;
         };
         /**
-         * Overrides the operator's Prometheus address for this flag.
+         * Another Prometheus for this flag. The operator sends its own credentials only to its Prometheus and to the addresses its allow-list names; any other address needs credentialsSecret.
          */
         prometheus?: {
           /**
-           * Base URL.
+           * Base URL: http(s)://host[:port][/path], without user info, query or fragment.
            */
           address?: string;
+          /**
+           * A Secret in the flag's namespace holding credentials for address: key address (must equal analysis.prometheus.address), and token (bearer) or username and password, and optionally ca.crt. The operator reads it only where the cluster admin granted it (see docs/operator.md).
+           */
+          credentialsSecret?: {
+            /**
+             * The Secret's name.
+             */
+            name: string;
+          };
         };
       };
     };

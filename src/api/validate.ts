@@ -5,11 +5,14 @@ import { Environment } from "@marcbachmann/cel-js";
 import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { checkExpression, formatProblem } from "../core/rules.js";
+import { resolveTargeting } from "../operator/targeting.js";
+import type { FeatureFlagSpec, SegmentSpec } from "./index.js";
 import {
   API_VERSION,
   featureFlagSchema,
   type JSONSchema,
   KIND,
+  PROMETHEUS_ADDRESS_PATTERN,
   SEGMENT_KIND,
   segmentSchema,
 } from "./schema.js";
@@ -217,6 +220,27 @@ export function expressionProblem(field: string, source: string): Problem | unde
   return problem && { field, message: `invalid CEL at ${formatProblem(problem)}` };
 }
 
+/**
+ * analysis.prometheus.address checked as the CRD's CEL rule checks it, for the admission webhook
+ * (which does not run the whole schema): an address with user info, a query or a fragment would
+ * send the operator's requests somewhere other than a Prometheus API path.
+ */
+export function prometheusAddressProblems(spec: unknown): Problem[] {
+  const address = (spec as { rollout?: { canary?: { analysis?: { prometheus?: { address?: unknown } } } } })
+    ?.rollout?.canary?.analysis?.prometheus?.address;
+  if (
+    address === undefined ||
+    (typeof address === "string" && new RegExp(PROMETHEUS_ADDRESS_PATTERN).test(address))
+  )
+    return [];
+  return [
+    {
+      field: "spec.rollout.canary.analysis.prometheus.address",
+      message: "must be http(s)://host[:port][/path] without user info, query or fragment",
+    },
+  ];
+}
+
 function validateObject(
   manifest: unknown,
   kind: string,
@@ -250,5 +274,152 @@ function validateObject(
   }
   checkRules(schema, pruned, "", problems);
   problems.push(...expressionProblems((pruned as { spec?: unknown }).spec));
+  return problems;
+}
+
+/** One manifest of a set, with where it came from (for example `flags.yaml#2`). */
+export interface SourcedManifest {
+  source: string;
+  object: unknown;
+}
+
+/** A problem across manifests, reported on the manifest it is about. */
+export interface SetProblem extends Problem {
+  source: string;
+  /** The object's metadata.name. */
+  name: string;
+  severity: "error" | "warning";
+}
+
+export interface SetOptions {
+  /** The namespace of manifests without metadata.namespace (kubectl's own default: "default"). */
+  defaultNamespace?: string;
+  /**
+   * The manifests are only part of what their namespaces hold: a prerequisite or Segment that
+   * none of them defines is a warning rather than an error (it may be in the cluster already).
+   */
+  partial?: boolean;
+}
+
+interface Defined {
+  source: string;
+  name: string;
+}
+
+const isStrings = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((item) => typeof item === "string");
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * What the operator's resolver needs of a FeatureFlag spec: its rules' segments and its
+ * prerequisites. Expressions are left out (each manifest's own check reports them), and so is a
+ * reference of the wrong shape (the schema check reports that).
+ */
+function referencesOf(spec: unknown): FeatureFlagSpec {
+  const s = isObject(spec) ? spec : {};
+  // Positions stay those of the manifest, so the fields the resolver names are right; a list with
+  // an entry of the wrong shape is left out whole.
+  const rules = (Array.isArray(s.rules) ? s.rules : []).map((rule) => {
+    const segments = isObject(rule) ? rule.segments : undefined;
+    return { name: "", serve: {}, segments: isStrings(segments) ? segments : [] };
+  });
+  const prerequisites = Array.isArray(s.prerequisites) ? s.prerequisites : [];
+  const wellFormed = prerequisites.every((p) => isObject(p) && typeof p.flag === "string");
+  return { enabled: true, rules, prerequisites: wellFormed ? prerequisites : [] } as FeatureFlagSpec;
+}
+
+/**
+ * Problems across a set of manifests, namespace by namespace (flags and segments resolve only
+ * within their own), found by the operator's own resolver (src/operator/targeting.ts): a
+ * prerequisite no flag of the set defines, a prerequisite cycle (naming its flags) or a chain too
+ * deep, a rule naming a Segment the set lacks; and objects or flag keys defined twice.
+ */
+export function crossManifestProblems(
+  manifests: readonly SourcedManifest[],
+  options: SetOptions = {},
+): SetProblem[] {
+  const problems: SetProblem[] = [];
+  const namespaces = new Map<
+    string,
+    { flags: Map<string, Defined & { spec: FeatureFlagSpec }>; segments: Set<string> }
+  >();
+  const objects = new Map<string, Defined>();
+  for (const { source, object } of manifests) {
+    if (!isObject(object) || (object.kind !== KIND && object.kind !== SEGMENT_KIND)) continue;
+    const metadata = isObject(object.metadata) ? object.metadata : {};
+    if (typeof metadata.name !== "string") continue;
+    const name = metadata.name;
+    const namespace =
+      typeof metadata.namespace === "string" ? metadata.namespace : (options.defaultNamespace ?? "default");
+    let ns = namespaces.get(namespace);
+    if (ns === undefined) {
+      ns = { flags: new Map(), segments: new Set() };
+      namespaces.set(namespace, ns);
+    }
+    const identity = `${object.kind}/${namespace}/${name}`;
+    const first = objects.get(identity);
+    if (first) {
+      problems.push({
+        source,
+        name,
+        severity: "error",
+        field: "metadata.name",
+        message: `${object.kind} "${name}" in namespace "${namespace}" is also defined at ${first.source}; applying both keeps only one`,
+      });
+      continue;
+    }
+    objects.set(identity, { source, name });
+    if (object.kind === SEGMENT_KIND) {
+      ns.segments.add(name);
+      continue;
+    }
+    const spec = isObject(object.spec) ? object.spec : {};
+    const key = typeof spec.key === "string" ? spec.key : name;
+    const owner = ns.flags.get(key);
+    if (owner) {
+      problems.push({
+        source,
+        name,
+        severity: "error",
+        field: spec.key === undefined ? "metadata.name" : "spec.key",
+        message: `key "${key}" is already used by FeatureFlag ${owner.name} (${owner.source}) in namespace "${namespace}"; the operator would not project this flag`,
+      });
+      continue;
+    }
+    ns.flags.set(key, { source, name, spec: referencesOf(spec) });
+  }
+
+  for (const [namespace, { flags, segments }] of namespaces) {
+    // Segments resolve by name; their own expressions are checked per manifest.
+    const segmentSpecs = new Map<string, SegmentSpec>([...segments].map((n) => [n, {}]));
+    // Two views, so a missing segment does not hide a missing prerequisite or a cycle: the
+    // resolver reports the first problem of a flag.
+    const bySegments = resolveTargeting(
+      new Map([...flags].map(([key, f]) => [key, { ...f.spec, prerequisites: [] }])),
+      segmentSpecs,
+    );
+    const byPrerequisites = resolveTargeting(
+      new Map([...flags].map(([key, f]) => [key, { ...f.spec, rules: [] }])),
+      segmentSpecs,
+    );
+    for (const [key, flag] of flags) {
+      for (const problem of [bySegments.problems.get(key), byPrerequisites.problems.get(key)]) {
+        if (problem === undefined) continue;
+        const missing = problem.reason === "SegmentNotFound" || problem.reason === "PrerequisiteNotFound";
+        const colon = problem.message.indexOf(": ");
+        problems.push({
+          source: flag.source,
+          name: flag.name,
+          severity: missing && options.partial ? "warning" : "error",
+          field: problem.message.slice(0, colon),
+          message: problem.message
+            .slice(colon + 2)
+            .replace("in this namespace", `in namespace "${namespace}" of the manifests given`),
+        });
+      }
+    }
+  }
   return problems;
 }

@@ -160,7 +160,7 @@ function semanticProblems(doc: FlagDocument): string[] {
   }
   for (const [name, segment] of Object.entries(doc.segments ?? {})) {
     if (segment.when === undefined) continue;
-    const problem = checkExpression(segment.when);
+    const problem = checkExpression(segment.when, "load");
     if (problem) problems.push(`segments[${JSON.stringify(name)}].when: ${formatProblem(problem)}`);
   }
   const cycle = prerequisiteCycle(doc.flags);
@@ -174,7 +174,7 @@ function targetingProblems(doc: FlagDocument, key: string, flag: ResolvedFlag, a
   flag.rules?.forEach((rule, i) => {
     const field = `${at}.rules[${i}]`;
     if (rule.when !== undefined) {
-      const problem = checkExpression(rule.when);
+      const problem = checkExpression(rule.when, "load");
       if (problem) problems.push(`${field}.when: ${formatProblem(problem)}`);
     } else if (!rule.segments?.length) {
       problems.push(`${field}: needs when or segments`);

@@ -5,17 +5,16 @@
 // result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
 import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
-import { type CompiledExpression, compileExpression } from "./rules.js";
+import { type BudgetReason, RULE_PENALTY_EVALUATIONS } from "./rule-cost.js";
+import { beginBudget, type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
-export type Reason =
-  | "STATIC"
-  | "TARGETING_MATCH"
-  | "SPLIT"
-  | "DISABLED"
-  | "DEFAULT"
-  | "PREREQUISITE_FAILED"
-  | "ERROR";
+/**
+ * OpenFeature resolution reasons, kept to the ones OFREP lists for a success (STATIC,
+ * TARGETING_MATCH, SPLIT, DISABLED) plus ERROR, which only failures carry (docs/reference.md,
+ * "OFREP conformance"): the sidecar's OFREP answers and the in-process provider report the same.
+ */
+export type Reason = "STATIC" | "TARGETING_MATCH" | "SPLIT" | "DISABLED" | "ERROR";
 export type ErrorCode =
   | "FLAG_NOT_FOUND"
   | "TARGETING_KEY_MISSING"
@@ -27,7 +26,7 @@ export type FlagMetadata = Readonly<Record<string, string | number | boolean>>;
 
 /** OpenFeature-shaped resolution details. Results are shared and frozen: do not mutate them. */
 export interface EvaluationDetails {
-  /** The value served; `undefined` means "use the caller's default" (a variant flag that is off without defaultValue). */
+  /** The value served; `undefined` only with an errorCode (the caller's default applies). */
   readonly value: unknown;
   readonly variant?: string;
   readonly reason: Reason;
@@ -98,6 +97,8 @@ interface CompiledTargeting {
   }[];
   readonly rules: readonly CompiledRule[];
   readonly tooDeep: EvaluationDetails;
+  /** Evaluations left on the reduced budget since the rules last ran out of budget. */
+  penalty: number;
 }
 
 export interface CompiledDocument {
@@ -152,11 +153,12 @@ function compileFlag(
   const meta: FlagMetadata = Object.freeze({ flagRevision: flag.revision, documentRevision });
   const variants = flag.variants ?? [];
   const hasVariants = variants.length > 0;
-  // Off: defaultValue, else false for a plain flag; a variant flag without defaultValue defers to the
-  // caller's default (value undefined; OFREP omits `value`, per the protocol's code-default ADR).
+  // Off: defaultValue, else false for a plain flag; a variant flag without defaultValue has no value
+  // to serve (value undefined, and offFor answers an error saying so).
   const offValue = flag.defaultValue !== undefined ? flag.defaultValue : hasVariants ? undefined : false;
   const offVariant = hasVariants ? undefined : OFF_VARIANT;
   const killedMeta: FlagMetadata = flag.killed ? Object.freeze({ ...meta, killed: true }) : meta;
+  const offFor = offResults(key, offValue, offVariant);
 
   const cumulative = new Int32Array(variants.length);
   let sum = 0;
@@ -182,9 +184,10 @@ function compileFlag(
     threshold,
     allowed: new Set(flag.allowedUsers),
     cumulative,
-    inactive: result(offValue, offVariant, "DISABLED", killedMeta),
-    off: result(offValue, offVariant, "DEFAULT", meta),
-    splitOff: result(offValue, offVariant, "SPLIT", meta),
+    inactive: offFor("DISABLED", killedMeta, flag.killed ? "killed" : "disabled"),
+    // Percent 0 serves everyone the same off value, the mirror of percent 100's STATIC on.
+    off: offFor("STATIC", meta, "rollout at 0 %"),
+    splitOff: offFor("SPLIT", meta, "outside the rollout"),
     missingKey: result(
       offValue,
       offVariant,
@@ -206,16 +209,36 @@ function compileFlag(
     // At 100 % a variant flag still splits users between variants, so its reason is SPLIT.
     splitOn,
     ...(flag.rules?.length || flag.prerequisites?.length
-      ? { targeting: compileTargeting(flag, meta, offValue, offVariant, segments) }
+      ? { targeting: compileTargeting(flag, meta, offFor, segments) }
       : {}),
   };
+}
+
+type OffResults = (reason: Reason, flagMetadata: FlagMetadata, why: string) => EvaluationDetails;
+
+/**
+ * The off result for a reason, or, for a variant flag without defaultValue, an error naming the
+ * flag and why it is off: there is no value to serve, so the caller's default applies. GENERAL,
+ * because OpenFeature has no closer code (the flag exists, the context is fine, no type is wrong).
+ */
+function offResults(key: string, offValue: unknown, offVariant: string | undefined): OffResults {
+  return (reason, flagMetadata, why) =>
+    offValue === undefined
+      ? result(
+          undefined,
+          undefined,
+          "ERROR",
+          flagMetadata,
+          "GENERAL",
+          `flag "${key}" is off for this context (${why}) and has no defaultValue to serve: the caller's default applies (set spec.defaultValue)`,
+        )
+      : result(offValue, offVariant, reason, flagMetadata);
 }
 
 function compileTargeting(
   flag: ResolvedFlag,
   meta: FlagMetadata,
-  offValue: unknown,
-  offVariant: string | undefined,
+  offFor: OffResults,
   segments: ReadonlyMap<string, CompiledSegment>,
 ): CompiledTargeting {
   const variants = flag.variants ?? [];
@@ -229,7 +252,7 @@ function compileTargeting(
         : [result(true, ON_VARIANT, "TARGETING_MATCH", ruleMeta)],
     );
     if (variants.length > 0) for (const r of on) splitResults.add(r);
-    const off = result(offValue, offVariant, "TARGETING_MATCH", ruleMeta);
+    const off = offFor("TARGETING_MATCH", ruleMeta, `rule "${rule.name}" serves off`);
     const { enabled, variant, percent } = rule.serve;
     let fixed: EvaluationDetails | undefined;
     if (enabled === false) fixed = off;
@@ -241,7 +264,7 @@ function compileTargeting(
       -readonly [K in keyof CompiledRule]: CompiledRule[K];
     } = { threshold: percent !== undefined ? percentThreshold(percent) : 10000, on, off };
     if (fixed !== undefined) compiledRule.fixed = fixed;
-    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when);
+    if (rule.when !== undefined) compiledRule.when = compileExpression(rule.when, reportBudgetExceeded);
     if (rule.segments?.length) {
       compiledRule.segments = rule.segments.map((name) => {
         const segment = segments.get(name);
@@ -255,22 +278,23 @@ function compileTargeting(
   return {
     prerequisites: (flag.prerequisites ?? []).map((p) => ({
       ...p,
-      failed: result(
-        offValue,
-        offVariant,
-        "PREREQUISITE_FAILED",
+      // A prerequisite decides per context, like a rule: TARGETING_MATCH, with metadata.prerequisite.
+      failed: offFor(
+        "TARGETING_MATCH",
         Object.freeze({ ...meta, prerequisite: p.flag }),
+        `prerequisite "${p.flag}" not served`,
       ),
     })),
     rules,
     tooDeep: result(
-      offValue,
-      offVariant,
+      undefined,
+      undefined,
       "ERROR",
       meta,
       "GENERAL",
       `prerequisites nested deeper than ${MAX_PREREQUISITE_DEPTH} flags`,
     ),
+    penalty: 0,
   };
 }
 
@@ -279,7 +303,7 @@ function compileSegment(segment: ResolvedSegment): CompiledSegment {
     included: new Set(segment.included),
     excluded: new Set(segment.excluded),
   };
-  if (segment.when !== undefined) compiled.when = compileExpression(segment.when);
+  if (segment.when !== undefined) compiled.when = compileExpression(segment.when, reportBudgetExceeded);
   return compiled;
 }
 
@@ -339,6 +363,26 @@ function inSegment(
   return segment.when?.matches(context, now) === true;
 }
 
+/** Hears of rules whose evaluation ran out of budget (and so did not match), with the flag evaluated. */
+export type RuleBudgetListener = (flag: string, reason: BudgetReason) => void;
+const budgetListeners = new Set<RuleBudgetListener>();
+/** The flag whose rules are being evaluated: segments are shared, so their expressions cannot know it. */
+let evaluatingFlag = "";
+let evaluatingTargeting: CompiledTargeting | undefined;
+
+/** Registers a listener for rule evaluations stopped by the run-time budget; returns its removal. */
+export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
+  budgetListeners.add(listener);
+  return () => {
+    budgetListeners.delete(listener);
+  };
+}
+
+function reportBudgetExceeded(reason: BudgetReason): void {
+  if (evaluatingTargeting !== undefined) evaluatingTargeting.penalty = RULE_PENALTY_EVALUATIONS;
+  for (const listener of budgetListeners) listener(evaluatingFlag, reason);
+}
+
 function ruleMatches(
   rule: CompiledRule,
   user: string | undefined,
@@ -370,6 +414,8 @@ function evaluateTargeting(
     }
   }
   const variants = flag.cumulative.length > 0;
+  evaluatingFlag = flag.key;
+  evaluatingTargeting = targeting;
   for (const rule of targeting.rules) {
     if (!ruleMatches(rule, user, context, now)) continue;
     if (rule.fixed !== undefined) return rule.fixed;
@@ -389,10 +435,12 @@ function evaluateTargeting(
  * Evaluates one flag for one context. Order (docs/evaluation.md): not found -> ERROR/FLAG_NOT_FOUND;
  * a targetingKey that is not a string -> ERROR/INVALID_CONTEXT; disabled or killed -> off
  * (DISABLED); allow-listed -> on (TARGETING_MATCH); a prerequisite not served -> off
- * (PREREQUISITE_FAILED); the first matching rule -> what it serves (TARGETING_MATCH,
- * metadata.rule); then the default rollout: percent >= 100 -> on (STATIC; SPLIT for a variant
- * flag); percent 0 -> off (DEFAULT); no targeting key -> off (ERROR/TARGETING_KEY_MISSING); fine
- * bucket < percent -> on (SPLIT), else off (SPLIT). `now` is the instant rules see (default: the clock).
+ * (TARGETING_MATCH, metadata.prerequisite); the first matching rule -> what it serves
+ * (TARGETING_MATCH, metadata.rule); then the default rollout: percent >= 100 -> on (STATIC; SPLIT
+ * for a variant flag); percent 0 -> off (STATIC); no targeting key -> off
+ * (ERROR/TARGETING_KEY_MISSING); fine bucket < percent -> on (SPLIT), else off (SPLIT). An off
+ * answer of a variant flag without defaultValue is ERROR/GENERAL instead. `now` is the instant rules
+ * see (default: the clock).
  */
 export function evaluate(
   document: FlagDocument | CompiledDocument,
@@ -429,6 +477,11 @@ function evaluateIn(
     return flag.targeted[variants ? pickVariant(flag, user) : 0] as EvaluationDetails;
   }
   if (flag.targeting !== undefined) {
+    // Prerequisites evaluate within their dependent's budget.
+    if (depth === 0) {
+      const targeting = flag.targeting;
+      beginBudget(targeting.penalty > 0 && targeting.penalty-- > 0);
+    }
     const targeted = evaluateTargeting(
       compiled,
       flag,

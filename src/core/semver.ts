@@ -4,8 +4,19 @@
 const SEMVER =
   /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
+/**
+ * A numeric identifier, exact at any size: a number up to 15 digits (always below 2^53, the common
+ * case and the fast one), a bigint beyond. Identifiers have no leading zeros, so a number and a
+ * bigint are never equal, and `<` between them compares exactly.
+ */
+type Numeric = number | bigint;
+
+function numeric(digits: string): Numeric {
+  return digits.length <= 15 ? Number(digits) : BigInt(digits);
+}
+
 interface SemVer {
-  core: [number, number, number];
+  core: [Numeric, Numeric, Numeric];
   pre: string[];
 }
 
@@ -18,7 +29,7 @@ export function parseSemver(text: string): SemVer {
   const m = SEMVER.exec(text);
   if (!m) throw new Error(`"${text}" is not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])`);
   const parsed: SemVer = {
-    core: [Number(m[1]), Number(m[2]), Number(m[3])],
+    core: [numeric(m[1] as string), numeric(m[2] as string), numeric(m[3] as string)],
     pre: m[4] === undefined ? [] : m[4].split("."),
   };
   // Versions seen in contexts repeat (one per app release); a bounded cache keeps parsing off the hot path.
@@ -38,8 +49,9 @@ function comparePre(a: string[], b: string[]): number {
     if (x === y) continue;
     const xn = NUMERIC.test(x);
     const yn = NUMERIC.test(y);
-    // Numeric identifiers compare numerically and rank below alphanumeric ones.
-    if (xn && yn) return Number(x) < Number(y) ? -1 : 1;
+    // Numeric identifiers compare numerically and rank below alphanumeric ones. Without leading
+    // zeros, the shorter digit string is the smaller number; equal lengths compare as text.
+    if (xn && yn) return x.length !== y.length ? (x.length < y.length ? -1 : 1) : x < y ? -1 : 1;
     if (xn !== yn) return xn ? -1 : 1;
     return x < y ? -1 : 1;
   }
@@ -51,8 +63,9 @@ export function compareSemver(a: string, b: string): number {
   const x = parseSemver(a);
   const y = parseSemver(b);
   for (let i = 0; i < 3; i++) {
-    const d = (x.core[i] as number) - (y.core[i] as number);
-    if (d !== 0) return d < 0 ? -1 : 1;
+    const p = x.core[i] as Numeric;
+    const q = y.core[i] as Numeric;
+    if (p !== q) return p < q ? -1 : 1;
   }
   return comparePre(x.pre, y.pre);
 }

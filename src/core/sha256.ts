@@ -195,8 +195,15 @@ export class HashPrefix {
   }
 }
 
+/** Hashing state after a fixed leading part: what HashPrefix holds, and HMAC's keyed inner pad. */
+interface Midstate {
+  readonly midstate: Int32Array;
+  readonly tail: Uint8Array;
+  readonly compressedBytes: number;
+}
+
 /** Hashes prefix + UTF-8 of `suffix` into the shared state H (read it before the next call). */
-function hashInto(prefix: HashPrefix, suffix: string): void {
+function hashInto(prefix: Midstate, suffix: string): void {
   const tail = prefix.tail;
   const tailLength = tail.length;
   // UTF-8 needs at most 3 bytes per UTF-16 code unit; grow the scratch buffer only for huge ids.
@@ -256,4 +263,80 @@ export function sha256Hex(input: string): string {
   let out = "";
   for (let i = 0; i < 8; i++) out += ((H[i] as number) >>> 0).toString(16).padStart(8, "0");
   return out;
+}
+
+function hexOfH(words: number): string {
+  let out = "";
+  for (let i = 0; i < words; i++) out += ((H[i] as number) >>> 0).toString(16).padStart(8, "0");
+  return out;
+}
+
+/**
+ * Hashes `bytes` into H (from INITIAL), compressing whole blocks where they lie: unlike sha256Hex,
+ * no scratch copy, so hashing a large input once does not leave a buffer of its size behind.
+ */
+function hashBytesInto(bytes: Uint8Array): void {
+  H.set(INITIAL);
+  const whole = bytes.length - (bytes.length % 64);
+  const bytesView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let off = 0; off < whole; off += 64) compress(bytesView, off);
+  const rest = bytes.length - whole;
+  const last = new Uint8Array(rest < 56 ? 64 : 128);
+  last.set(bytes.subarray(whole));
+  last[rest] = 0x80;
+  const lastView = new DataView(last.buffer);
+  const bits = bytes.length * 8;
+  lastView.setUint32(last.length - 8, Math.floor(bits / 4294967296));
+  lastView.setUint32(last.length - 4, bits >>> 0);
+  for (let off = 0; off < last.length; off += 64) compress(lastView, off);
+}
+
+/** SHA-256 of `bytes` as hex, however large, without a lasting buffer. */
+export function sha256HexOfBytes(bytes: Uint8Array): string {
+  hashBytesInto(bytes);
+  return hexOfH(8);
+}
+
+/**
+ * HMAC-SHA256 (RFC 2104) under one key. The key's inner and outer pad blocks are compressed once,
+ * so a short message costs three compressions, one more than its plain hash.
+ */
+export class HmacSha256 {
+  readonly #inner: Midstate;
+  readonly #outer = new Int32Array(8);
+  // The outer hash's only block: the inner digest, then fixed padding.
+  readonly #block = new DataView(new ArrayBuffer(64));
+
+  constructor(key: Uint8Array) {
+    let k = key;
+    if (k.length > 64) {
+      hashBytesInto(k);
+      k = new Uint8Array(32);
+      const kView = new DataView(k.buffer);
+      for (let i = 0; i < 8; i++) kView.setInt32(i * 4, H[i] as number);
+    }
+    const pad = new Uint8Array(64);
+    const padView = new DataView(pad.buffer);
+    const midstateOf = (byte: number): Int32Array => {
+      for (let i = 0; i < 64; i++) pad[i] = byte ^ (k[i] ?? 0);
+      H.set(INITIAL);
+      compress(padView, 0);
+      return Int32Array.from(H);
+    };
+    this.#inner = { midstate: midstateOf(0x36), tail: new Uint8Array(0), compressedBytes: 64 };
+    this.#outer.set(midstateOf(0x5c));
+    this.#block.setUint8(32, 0x80);
+    // Length of the outer message: the 64-byte pad block and the 32-byte inner digest, in bits.
+    this.#block.setUint32(60, (64 + 32) * 8);
+  }
+
+  /** HMAC of the UTF-8 of `message` as hex: all 64 characters, or the first `hexChars` (a multiple of 8). */
+  hex(message: string, hexChars = 64): string {
+    hashInto(this.#inner, message);
+    const block = this.#block;
+    for (let i = 0; i < 8; i++) block.setInt32(i * 4, H[i] as number);
+    H.set(this.#outer);
+    compress(block, 0);
+    return hexOfH(Math.ceil(hexChars / 8));
+  }
 }

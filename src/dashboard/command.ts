@@ -6,6 +6,7 @@ import { DEFAULT_CONFIGMAP_NAME } from "../core/document.js";
 import { parseHostPort } from "../host-port.js";
 import type { RefsReport } from "../hygiene/refs.js";
 import { createLogger } from "../log.js";
+import { INSECURE_LISTEN_FLAG, listenPolicy } from "./security.js";
 
 interface DashboardFlags {
   namespace?: string;
@@ -17,6 +18,7 @@ interface DashboardFlags {
   prometheusUrl?: string;
   configmapName: string;
   allowHost?: string[];
+  insecureListenAny?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -43,14 +45,20 @@ export function registerDashboardCommand(program: Command): void {
     .description(
       "Serve a web dashboard on this machine: flags, rollout timelines, experiments, flag debt, live " +
         "updates and the manual controls. It uses your kubeconfig and RBAC, so it can do what you can do " +
-        "with kubectl, no more. Binds 127.0.0.1 unless --address says otherwise, prints the URL and runs " +
-        "until Ctrl-C. Writes need the page's per-server token and same-origin requests (docs/dashboard.md).",
+        "with kubectl, no more. Binds 127.0.0.1, prints a login URL and runs until Ctrl-C. The URL's " +
+        "secret works once: the browser that opens it gets a session cookie, and every other client " +
+        "(another browser, another process on this machine) is refused (docs/dashboard.md).",
     )
     .option("--port <port>", "port to listen on (0: any free port)", "3100")
     .option(
       "--address <ip>",
-      "address to bind; anything but loopback exposes your cluster access",
+      `address to bind; anything but loopback (127.0.0.0/8, ::1) also needs ${INSECURE_LISTEN_FLAG}`,
       "127.0.0.1",
+    )
+    .option(
+      INSECURE_LISTEN_FLAG,
+      "allow --address to be a non-loopback address (e.g. 0.0.0.0): other machines can then reach the " +
+        "dashboard, which acts with your credentials, over plain HTTP; prints a warning",
     )
     .option("--refs <file>", "`flagwright refs --json` output, to show code references on the Flag debt page")
     .option("--prometheus-url <url>", "Prometheus the operator reads, to chart experiments over time")
@@ -64,6 +72,10 @@ export function registerDashboardCommand(program: Command): void {
       "after",
       "\nWithout -n it shows every namespace you may list flags in (else your context's namespace).\n" +
         "Global options go before 'dashboard': -n/--namespace, --kubeconfig, --context.\n\n" +
+        "Open the printed URL (http://127.0.0.1:PORT/?login=...) in your browser: it signs that\n" +
+        "browser in (an HttpOnly cookie) and works only once. To reach the dashboard from elsewhere,\n" +
+        "prefer an SSH tunnel (ssh -L) to a loopback dashboard over --address with\n" +
+        `${INSECURE_LISTEN_FLAG}.\n\n` +
         "Examples:\n  kubectl flagwright dashboard\n  kubectl flagwright -n shop dashboard --port 8080 --refs refs.json\n",
     )
     .action(async (_opts, cmd: Command) => {
@@ -75,6 +87,9 @@ export function registerDashboardCommand(program: Command): void {
           defaultHost: "127.0.0.1",
         },
       );
+      // Refused (or warned about) before anything else happens.
+      const { warning } = listenPolicy(host, flags.insecureListenAny === true);
+      if (warning !== undefined) process.stderr.write(warning);
       const { startDashboard } = await import("./server.js");
       const log = createLogger("dashboard", undefined, 2);
       const dashboard = await startDashboard({

@@ -1,7 +1,8 @@
 // `kubectl flagwright dashboard`: a local web server that shows FeatureFlags and drives their
 // manual controls with the user's own kubeconfig and RBAC. Loopback only unless asked; every
-// request must name this server in Host (DNS rebinding) and every write must come from the page
-// itself (Origin and a per-server token, see security.ts).
+// request must name this server in Host (DNS rebinding) and carry the session cookie the printed
+// one-time login URL was exchanged for, and every write must come from the page itself (Origin),
+// see security.ts.
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
@@ -17,7 +18,7 @@ import type { RefsReport } from "../hygiene/refs.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { ClusterView, type FlagChange } from "./cluster.js";
 import { experimentHistory } from "./history.js";
-import { allowedHosts, checkRead, checkWrite, newToken, TOKEN_HEADER } from "./security.js";
+import { dashboardGuard } from "./security.js";
 import { buildTimeline, debtView, experimentView, flagRow, sortRows } from "./views.js";
 
 export interface DashboardOptions {
@@ -38,7 +39,10 @@ export interface DashboardOptions {
 }
 
 export interface Dashboard {
+  /** The address to open: the server's, with the one-time login secret. */
   url: string;
+  /** The server's address without the secret, e.g. http://127.0.0.1:3100/. */
+  origin: string;
   user: string;
   close(): Promise<void>;
 }
@@ -65,13 +69,12 @@ function asset(name: string, body: Buffer): Asset {
  * The page and its scripts, read once and gzipped once. The charting library comes from the
  * installed uplot package (a dependency, so it ships with Flagwright): no CDN, works offline.
  */
-function loadAssets(token: string): Map<string, Asset> {
+function loadAssets(): Map<string, Asset> {
   const dir = new URL("./static/", import.meta.url);
   const read = (name: string) => readFileSync(new URL(name, dir));
   const require = createRequire(import.meta.url);
-  const html = read("index.html").toString("utf8").replace("__FLAGWRIGHT_TOKEN__", token);
   return new Map([
-    ["/", asset("index.html", Buffer.from(html))],
+    ["/", asset("index.html", read("index.html"))],
     ["/static/app.js", asset("app.js", read("app.js"))],
     ["/static/charts.js", asset("charts.js", read("charts.js"))],
     ["/static/style.css", asset("style.css", read("style.css"))],
@@ -82,7 +85,6 @@ function loadAssets(token: string): Map<string, Asset> {
 
 function sendAsset(req: Request, res: Response, a: Asset): void {
   res.setHeader("content-type", a.type);
-  res.setHeader("cache-control", "no-cache");
   res.setHeader("vary", "accept-encoding");
   if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) {
     res.setHeader("content-encoding", "gzip");
@@ -124,8 +126,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const kc = await loadKubeConfig(options);
   const user = await authenticatedUser(kc);
   const cluster = new ClusterView(kc, log, options.configMapName);
-  const token = newToken();
-  const assets = loadAssets(token);
+  const assets = loadAssets();
   const streams = new Set<Response>();
 
   const broadcast = (change: FlagChange) => {
@@ -141,27 +142,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const app = express();
   app.disable("x-powered-by");
   const server: Server = createServer(app);
-  let hosts = new Set<string>();
+  // Set once the port is known (it names the session cookie); until then nothing is served.
+  let guard: ReturnType<typeof dashboardGuard> | undefined;
 
-  app.use((req, res, next) => {
-    const check =
-      req.method === "GET" || req.method === "HEAD"
-        ? checkRead(req.headers.host, hosts)
-        : checkWrite(
-            {
-              host: req.headers.host,
-              origin: req.headers.origin,
-              token: req.get(TOKEN_HEADER),
-            },
-            hosts,
-            token,
-          );
-    if (!check.ok) {
-      log.warn({ event: "request_refused", method: req.method, path: req.path, reason: check.reason });
-      res.status(check.status).json({ error: { kind: "refused", message: check.reason } });
-      return;
-    }
-    // The page never needs to be framed or to load anything from elsewhere.
+  app.use((_req, res, next) => {
+    // No answer (refusals included) needs to be framed, to load anything from elsewhere, or to
+    // tell another site where it came from.
     res.setHeader(
       "content-security-policy",
       "default-src 'self'; frame-ancestors 'none'; img-src 'self' data:",
@@ -169,6 +155,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     res.setHeader("x-content-type-options", "nosniff");
     res.setHeader("referrer-policy", "no-referrer");
     next();
+  });
+  app.use((req, res, next) => {
+    if (guard === undefined) {
+      res.status(503).json({ error: { kind: "starting", message: "the dashboard is starting" } });
+      return;
+    }
+    guard.middleware(req, res, next);
   });
   app.use(express.json({ limit: "64kb" }));
 
@@ -313,7 +306,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   app.get("/api/events", (req, res) => {
     res.writeHead(200, {
       "content-type": "text/event-stream",
-      "cache-control": "no-cache",
+      "cache-control": "no-store",
       connection: "keep-alive",
     });
     // First frame at once, so the page knows it is live before anything changes.
@@ -336,13 +329,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     server.listen({ host: options.address, port: options.port }, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  hosts = allowedHosts(options.address, port, options.allowHosts);
-  const shown = options.address.includes(":") ? `[${options.address}]` : options.address;
-  const url = `http://${shown}:${port}/`;
-  log.info({ event: "listening", url, user, namespaces: cluster.scopes.map((s) => s ?? "*") });
+  guard = dashboardGuard({
+    address: options.address,
+    port,
+    log,
+    ...(options.allowHosts !== undefined && { allowHosts: options.allowHosts }),
+  });
+  const url = guard.loginUrl;
+  const origin = new URL("/", url).href;
+  // The login secret stays out of the log.
+  log.info({ event: "listening", url: origin, user, namespaces: cluster.scopes.map((s) => s ?? "*") });
 
   return {
     url,
+    origin,
     user,
     close: async () => {
       clearInterval(heartbeat);

@@ -18,6 +18,7 @@ import { canonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
 import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
 import type { PrometheusApi } from "../rollout/prometheus.js";
+import { confineToNamespace, PromqlConfinementError } from "../rollout/promql-namespace.js";
 import { applyStatus } from "./status.js";
 
 export const EXPERIMENTS_FIELD_MANAGER = "flagwright-experiments";
@@ -32,6 +33,8 @@ export interface ExperimentLoopOptions {
   registry: Registry;
   intervalMs?: number;
   now?: () => Date;
+  /** Confine the counts (spec.experiment.metrics is flag-authored) to the flag's namespace; default true. */
+  namespaceEnforcement?: boolean;
 }
 
 const label = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
@@ -138,20 +141,25 @@ export class ExperimentLoop {
           };
     if (prometheus === undefined)
       return unavailable("no Prometheus configured (operator flag --prometheus-url)");
+    const namespace = flag.metadata.namespace ?? "";
+    const confine = this.#opts.namespaceEnforcement !== false;
+    const count = (kind: "exposures" | "conversions", variant: string) => {
+      const promql = countQuery(flag, kind, variant);
+      return prometheus.query(confine ? confineToNamespace(promql, namespace) : promql, now);
+    };
     let counts: VariantCounts[];
     try {
       counts = await Promise.all(
         variants.map(async (v) => {
-          const [e, c] = await Promise.all([
-            prometheus.query(countQuery(flag, "exposures", v.name), now),
-            prometheus.query(countQuery(flag, "conversions", v.name), now),
-          ]);
+          const [e, c] = await Promise.all([count("exposures", v.name), count("conversions", v.name)]);
           const value = (q: typeof e) =>
             q.kind === "value" && Number.isFinite(q.value) ? Math.round(q.value) : 0;
           return { name: v.name, weight: v.weight, exposures: value(e), conversions: value(c) };
         }),
       );
     } catch (error) {
+      if (error instanceof PromqlConfinementError)
+        return unavailable(`spec.experiment.metrics ${error.message}`);
       return unavailable((error as Error).message);
     }
     return analyzeExperiment(

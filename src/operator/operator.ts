@@ -68,6 +68,10 @@ export interface OperatorOptions {
   identity?: string;
   /** Prometheus for canary analysis; without it, flags with analysis hold with AnalysisUnavailable. */
   prometheus?: PrometheusSettings;
+  /** Other Prometheus addresses trusted with the operator's credentials (--prometheus-allowed-address). */
+  prometheusAllowedAddresses?: string[];
+  /** Confine flag-authored PromQL and alert matches to the flag's namespace (default true). */
+  promqlNamespaceEnforcement?: boolean;
   /** Bearer token for POST /webhooks/alertmanager; the route is off without one. */
   webhookToken?: string | (() => string | Promise<string>);
   rollout?: RolloutOptions;
@@ -208,6 +212,11 @@ export class Operator {
 
     this.analysis = new AnalysisRunner({
       client: options.prometheus ? new PrometheusClient(options.prometheus) : noPrometheus,
+      access: {
+        allowedAddresses: options.prometheusAllowedAddresses,
+        namespaceEnforcement: options.promqlNamespaceEnforcement,
+        readSecret: (namespace, name) => readSecretData(core, namespace, name),
+      },
       listFlags: () => this.listFlags(),
       persist: (flag, outcome) =>
         this.recordOutcome(flag, "analysisOutcome", outcome, STATUS_WRITERS.analysis.fieldManager),
@@ -221,6 +230,7 @@ export class Operator {
     this.experiments = new ExperimentLoop({
       custom,
       prometheus: options.prometheus ? new PrometheusClient(options.prometheus) : undefined,
+      namespaceEnforcement: options.promqlNamespaceEnforcement,
       listFlags: () => this.listFlags(),
       log,
       registry: this.metrics.registry,
@@ -413,7 +423,9 @@ export class Operator {
         t ? Date.parse(t) + 1 : 0,
       );
       const at = new Date(Math.max(now.getTime(), ...seen.filter((t) => !Number.isNaN(t))));
-      const outcome = outcomeFromAlerts(flag.spec, alerts, at);
+      const confineTo =
+        this.options.promqlNamespaceEnforcement === false ? undefined : flag.metadata.namespace;
+      const outcome = outcomeFromAlerts(flag.spec, alerts, at, confineTo);
       if (!outcome) continue;
       hit.push({ flag, outcome });
       // Logged on arrival, as the analysis loop logs its checks (tests time the push from it).
@@ -530,6 +542,27 @@ export class Operator {
 }
 
 /** Stands in when no Prometheus is configured, so analysed flags say why they hold. */
+/**
+ * A Secret's data, decoded, or undefined when it does not exist; other errors (403 when RBAC does
+ * not grant the read) are thrown with their HTTP code. One GET by name: no list, no watch.
+ */
+async function readSecretData(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+): Promise<Record<string, string> | undefined> {
+  try {
+    const secret = await core.readNamespacedSecret({ namespace, name });
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries(secret.data ?? {}))
+      data[k] = Buffer.from(v, "base64").toString("utf8");
+    return data;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  }
+}
+
 const noPrometheus: PrometheusApi = {
   address: "",
   alerts: () =>

@@ -6,7 +6,12 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { featureFlagSchema, type JSONSchema, KIND, SEGMENT_KIND, segmentSchema } from "../api/schema.js";
-import { expressionFields, expressionProblem, type Problem } from "../api/validate.js";
+import {
+  expressionFields,
+  expressionProblem,
+  type Problem,
+  prometheusAddressProblems,
+} from "../api/validate.js";
 import { parseHostPort } from "../host-port.js";
 import { type AdmissionDecision, admissionRequest, admissionResponse } from "./injection/admission-review.js";
 import { type AdmissionServer, startAdmissionServer } from "./injection/admission-server.js";
@@ -118,6 +123,7 @@ function* decide(body: unknown): Generator<void, Decision> {
       const problem = expressionProblem(field, source);
       if (problem) problems.push(problem);
     }
+    problems.push(...prometheusAddressProblems(object.spec));
   }
   if (problems.length === 0) return { answer: admissionResponse(request.uid, { allowed: true }) };
   const message = problems.map((p) => `${p.field}: ${p.message}`).join("; ");

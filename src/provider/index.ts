@@ -151,14 +151,13 @@ export class FlagwrightProvider implements Provider {
       default:
         throw new GeneralError(r.errorMessage);
     }
+    // The core's reasons are the ones the sidecar sends over OFREP, so both report the same.
     const details: ResolutionDetails<T> = {
       value: defaultValue,
       reason: r.reason,
       flagMetadata: r.flagMetadata ?? {},
     };
     if (r.variant !== undefined) details.variant = r.variant;
-    // undefined: the flag defers to the caller's default (a variant flag that is off without defaultValue).
-    if (r.value === undefined) return details;
     // Same rule as the OFREP provider, so in-process and sidecar answers agree.
     if (typeof r.value !== typeof defaultValue) {
       throw new TypeMismatchError(`flag "${flagKey}" is ${typeof r.value}, not ${typeof defaultValue}`);

@@ -7,7 +7,14 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagSpec } from "../api/index.js";
 import { analyzeCohort } from "./cohort.js";
-import { type PrometheusApi, PrometheusClient, PrometheusError } from "./prometheus.js";
+import {
+  addressProblem,
+  normalizeAddress,
+  type PrometheusApi,
+  PrometheusClient,
+  PrometheusError,
+} from "./prometheus.js";
+import { confineToNamespace, NAMESPACE_LABEL, PromqlConfinementError } from "./promql-namespace.js";
 import type { AnalysisOutcome } from "./steps.js";
 
 export type { AnalysisOutcome, AnalysisResult } from "./steps.js";
@@ -23,29 +30,46 @@ export interface FiringAlert {
   fingerprint?: string;
 }
 
-/** True when the alert is the one the matcher names and carries every label it requires. */
-export function alertMatches(matcher: AlertMatcher, labels: Record<string, string>): boolean {
+/**
+ * True when the alert is the one the matcher names and carries every label it requires. With
+ * `namespace` (namespace enforcement on), an alert labelled with another namespace belongs to that
+ * namespace's team and never matches; an alert without a namespace label is cluster-wide and does.
+ */
+export function alertMatches(
+  matcher: AlertMatcher,
+  labels: Record<string, string>,
+  namespace?: string,
+): boolean {
   if (labels.alertname !== matcher.alertName) return false;
+  const owner = labels[NAMESPACE_LABEL];
+  if (namespace !== undefined && owner !== undefined && owner !== namespace) return false;
   for (const [name, value] of Object.entries(matcher.matchLabels ?? {})) {
     if (value !== undefined && labels[name] !== value) return false;
   }
   return true;
 }
 
-function describeAlert(labels: Record<string, string>): string {
-  const rest = Object.entries(labels)
-    .filter(([k]) => k !== "alertname")
+/**
+ * Names the alert by what the flag's own matcher says (its alertName and matchLabels), not by the
+ * labels Prometheus sent: status never echoes a remote answer.
+ */
+function describeAlert(matcher: AlertMatcher): string {
+  const rest = Object.entries(matcher.matchLabels ?? {})
     .map(([k, v]) => `${k}="${v}"`)
     .join(", ");
-  return `alert ${labels.alertname ?? "?"}${rest ? ` {${rest}}` : ""} is firing`;
+  return `alert ${matcher.alertName}${rest ? ` {${rest}}` : ""} is firing`;
 }
 
-/** The first of `alerts` that fails the flag's analysis, if any. */
-export function matchingAlert(spec: FeatureFlagSpec, alerts: FiringAlert[]): FiringAlert | undefined {
+/** The first of `alerts` that fails the flag's analysis, with the matcher it matched, if any. */
+export function matchingAlert(
+  spec: FeatureFlagSpec,
+  alerts: FiringAlert[],
+  namespace?: string,
+): { alert: FiringAlert; matcher: AlertMatcher } | undefined {
   const matchers = spec.rollout?.canary?.analysis?.alerts ?? [];
   for (const matcher of matchers) {
-    const hit = alerts.find((a) => alertMatches(matcher, a.labels));
-    if (hit) return hit;
+    const alert = alerts.find((a) => alertMatches(matcher, a.labels, namespace));
+    if (alert) return { alert, matcher };
   }
   return undefined;
 }
@@ -58,14 +82,15 @@ export function outcomeFromAlerts(
   spec: FeatureFlagSpec,
   alerts: FiringAlert[],
   now: Date,
+  namespace?: string,
 ): AnalysisOutcome | undefined {
-  const hit = matchingAlert(spec, alerts);
+  const hit = matchingAlert(spec, alerts, namespace);
   if (!hit) return undefined;
   return {
     result: "Failed",
     reason: "Alert",
-    alertName: hit.labels.alertname ?? "",
-    message: `${describeAlert(hit.labels)} (Alertmanager)`,
+    alertName: hit.matcher.alertName,
+    message: `${describeAlert(hit.matcher)} (Alertmanager)`,
     at: now,
   };
 }
@@ -78,52 +103,202 @@ export function flagsMatchingAlerts<F extends Pick<FeatureFlag, "spec">>(
   return flags.filter((f) => matchingAlert(f.spec, alerts) !== undefined);
 }
 
+/** Only PrometheusError messages are sanitized; anything else is summarized, never echoed. */
+const safeReason = (error: unknown) =>
+  error instanceof PrometheusError || error instanceof PromqlConfinementError
+    ? error.message
+    : "unexpected error (see the operator's log)";
+
 const unavailableMessage = (what: string, error: unknown) =>
-  `Prometheus ${what} unavailable: ${error instanceof Error ? error.message : String(error)}`;
+  `Prometheus ${what} unavailable: ${safeReason(error)}`;
+
+const PROMETHEUS_FIELD = "spec.rollout.canary.analysis.prometheus";
+
+/** A Secret's data, decoded; undefined when there is no such Secret. */
+export type SecretReader = (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
+
+/** Who gets which credentials: the operator's side of every flag's Prometheus. */
+export interface PrometheusAccess {
+  /** The operator's Prometheus (--prometheus-url, with its credentials, CA and timeout). */
+  operator: PrometheusApi;
+  /** Other addresses the cluster admin trusts with the operator's credentials. */
+  allowedAddresses?: readonly string[];
+  /**
+   * Confine flag-authored PromQL and alert matching to the flag's namespace whenever the operator's
+   * credentials are used (default true; off only for single-tenant clusters).
+   */
+  namespaceEnforcement?: boolean;
+  /**
+   * Reads a Secret named by analysis.prometheus.credentialsSecret (in the flag's namespace). Throws
+   * with `code` 403 when RBAC does not let the operator read it.
+   */
+  readSecret?: SecretReader;
+}
+
+export type ResolvedPrometheus =
+  | {
+      client: PrometheusApi;
+      /** Same key, same endpoint and credentials: one alerts request serves them all. */
+      key: string;
+      /** The namespace queries and alert matches are confined to, if any. */
+      confineTo?: string;
+    }
+  | { refused: string };
 
 /**
- * The Prometheus a flag's analysis asks: the one its analysis.prometheus.address names (with the
- * operator's credentials, CA and timeout), else the operator's. The only place that override is
- * resolved; analyzeFlag is handed the result.
+ * The Prometheus a flag's analysis asks, and with which credentials. The operator's credentials go
+ * only to its own Prometheus and to the addresses on its allow-list; any other address needs
+ * credentials from a Secret in the flag's namespace whose `address` key names that same address (so
+ * a Secret's credentials, too, go only where its writer said). Anything else is refused with a reason
+ * naming the field, and nothing is contacted.
  */
-export function prometheusForFlag(flag: Pick<FeatureFlag, "spec">, operator: PrometheusApi): PrometheusApi {
-  const override = flag.spec.rollout?.canary?.analysis?.prometheus?.address?.replace(/\/+$/, "");
-  // Without a configured client (no --prometheus-url) there are no settings to reuse.
-  if (!override || override === operator.address || !(operator instanceof PrometheusClient)) return operator;
-  return operator.withAddress(override);
+export async function prometheusForFlag(
+  flag: Pick<FeatureFlag, "spec" | "metadata">,
+  access: PrometheusAccess,
+): Promise<ResolvedPrometheus> {
+  const namespace = flag.metadata.namespace ?? "";
+  const confineTo = access.namespaceEnforcement === false ? undefined : namespace;
+  const own = flag.spec.rollout?.canary?.analysis?.prometheus;
+  const operator = access.operator;
+  const configured = operator instanceof PrometheusClient ? operator : undefined;
+  if (!own?.address) {
+    if (own?.credentialsSecret)
+      return { refused: `${PROMETHEUS_FIELD}.credentialsSecret needs ${PROMETHEUS_FIELD}.address` };
+    return { client: operator, key: "operator", confineTo };
+  }
+  const problem = addressProblem(own.address);
+  if (problem) return { refused: `${PROMETHEUS_FIELD}.address ${problem}` };
+  const address = normalizeAddress(own.address);
+
+  const secretName = own.credentialsSecret?.name;
+  if (!secretName) {
+    if (configured && normalizeAddress(configured.address) === address)
+      return { client: operator, key: "operator", confineTo };
+    const allowed = (access.allowedAddresses ?? []).some(
+      (a) => !addressProblem(a) && normalizeAddress(a) === address,
+    );
+    if (allowed) {
+      const client = configured ? configured.withTrustedAddress(address) : new PrometheusClient({ address });
+      return { client, key: address, confineTo };
+    }
+    return {
+      refused:
+        `${PROMETHEUS_FIELD}.address ${address} is neither the operator's Prometheus nor on its allow-list ` +
+        "(--prometheus-allowed-address), so the operator's credentials are not sent there; name a Secret " +
+        `of this namespace holding credentials for that address in ${PROMETHEUS_FIELD}.credentialsSecret`,
+    };
+  }
+
+  const field = `${PROMETHEUS_FIELD}.credentialsSecret`;
+  const where = `Secret ${namespace}/${secretName}`;
+  if (!access.readSecret) return { refused: `${field}: this operator reads no Secrets` };
+  let data: Record<string, string> | undefined;
+  try {
+    data = await access.readSecret(namespace, secretName);
+  } catch (error) {
+    const code = (error as { code?: number }).code;
+    if (code === 403) {
+      return {
+        refused:
+          `${field}: the operator may not read ${where}; the cluster admin grants Secret reads per ` +
+          "namespace (chart value prometheus.credentialSecrets.namespaces, see docs/operator.md)",
+      };
+    }
+    return { refused: `${field}: cannot read ${where}${code ? ` (HTTP ${code})` : ""}` };
+  }
+  if (!data) return { refused: `${field}: ${where} not found` };
+  const secretAddress = data.address?.trim();
+  if (!secretAddress || addressProblem(secretAddress) || normalizeAddress(secretAddress) !== address) {
+    return {
+      refused: `${field}: ${where} must name ${address} in its address key (its credentials go only to the address it names)`,
+    };
+  }
+  const token = data.token?.trim();
+  const username = data.username;
+  const password = data.password;
+  if (!token && !(username && password)) {
+    return { refused: `${field}: ${where} holds neither a token nor a username and password` };
+  }
+  const credentials = {
+    ...(token
+      ? { bearerToken: token }
+      : { basicAuth: { username: username ?? "", password: password ?? "" } }),
+    ...(data["ca.crt"] && { ca: data["ca.crt"] }),
+  };
+  const client = configured
+    ? configured.withForeignAddress(address, credentials)
+    : new PrometheusClient({ address, ...credentials });
+  // The flag's own credentials bound what its queries read: nothing to confine.
+  return { client, key: `${address} ${namespace}/${secretName}` };
+}
+
+/**
+ * `client` with every query confined to `namespace` (src/rollout/promql-namespace.ts): a query that
+ * cannot be confined is refused before anything is sent.
+ */
+export function confinedPrometheus(client: PrometheusApi, namespace: string): PrometheusApi {
+  return {
+    address: client.address,
+    alerts: () => client.alerts(),
+    query: (promql, at) => {
+      let confined: string;
+      try {
+        confined = confineToNamespace(promql, namespace);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return client.query(confined, at);
+    },
+  };
 }
 
 /**
  * Runs the flag's analysis once against `prometheus` (prometheusForFlag picks it). Alerts first
  * (a firing alert is a failure even if the query cannot run), then the query: above the
  * threshold fails, empty or NaN is inconclusive. Any error reaching Prometheus makes the result
- * Unavailable unless something already failed.
+ * Unavailable unless something already failed. With `confineTo` (prometheusForFlag says when),
+ * every query and alert match is confined to that namespace.
  */
 export async function analyzeFlag(
   flag: Pick<FeatureFlag, "spec" | "metadata"> & Partial<Pick<FeatureFlag, "status">>,
   prometheus: PrometheusApi,
   now: Date,
+  options: { confineTo?: string; log?: Logger } = {},
 ): Promise<AnalysisOutcome> {
   const analysis = flag.spec.rollout?.canary?.analysis;
   if (!analysis) return { result: "Passed", message: "no analysis configured", at: now };
 
+  const { confineTo, log } = options;
+  if (confineTo !== undefined) prometheus = confinedPrometheus(prometheus, confineTo);
   const problems: string[] = [];
   let passed: string[] = [];
+  // The full remote text goes to the operator's log only; status gets the sanitized reason.
+  const logDetail = (what: string, error: unknown) =>
+    log?.warn(
+      {
+        flag: flag.metadata.name,
+        namespace: flag.metadata.namespace,
+        reason: `Analysis${what}Unavailable`,
+        err: error instanceof PrometheusError ? error.detail : (error as Error)?.message,
+      },
+      "analysis: Prometheus request failed",
+    );
   if (analysis.alerts?.length) {
     try {
       const firing = (await prometheus.alerts()).filter((a) => a.state === "firing");
-      const hit = matchingAlert(flag.spec, firing);
+      const hit = matchingAlert(flag.spec, firing, confineTo);
       if (hit) {
         return {
           result: "Failed",
           reason: "Alert",
-          alertName: hit.labels.alertname ?? "",
-          message: describeAlert(hit.labels),
+          alertName: hit.matcher.alertName,
+          message: describeAlert(hit.matcher),
           at: now,
         };
       }
       passed.push(`no watched alert firing (${analysis.alerts.map((a) => a.alertName).join(", ")})`);
     } catch (error) {
+      logDetail("Alerts", error);
       problems.push(unavailableMessage("alerts", error));
     }
   }
@@ -150,9 +325,14 @@ export async function analyzeFlag(
         passed.push(`query value ${value.value} <= ${threshold}`);
       }
     } catch (error) {
-      if (error instanceof PrometheusError && error.kind === "query") {
+      logDetail("Query", error);
+      if (error instanceof PromqlConfinementError) {
+        problems.push(`spec.rollout.canary.analysis.query.promql ${error.message}`);
+      } else if (error instanceof PrometheusError && error.kind === "query") {
         // A query Prometheus rejects will never pass: say so plainly, but still never advance.
-        problems.push(`the analysis query is invalid: ${error.message}`);
+        problems.push(
+          `the analysis query (spec.rollout.canary.analysis.query.promql) is invalid: ${error.message}`,
+        );
       } else {
         problems.push(unavailableMessage("query", error));
       }
@@ -188,7 +368,12 @@ export async function analyzeFlag(
         inconclusive = inconclusive ? `${inconclusive}; ${c.message}` : c.message;
       else passed.push(c.message);
     } catch (error) {
-      problems.push(unavailableMessage("cohort query", error));
+      logDetail("Cohort", error);
+      if (error instanceof PromqlConfinementError) {
+        problems.push(`spec.rollout.canary.analysis.cohort (requests, errors) ${error.message}`);
+      } else {
+        problems.push(unavailableMessage("cohort query", error));
+      }
     }
   }
 

@@ -1,7 +1,9 @@
 // A small Prometheus HTTP API client: just /api/v1/alerts and /api/v1/query, which is all canary
 // analysis needs. Built on node:http(s) rather than fetch so a private CA file works without an
 // extra dependency. Every failure (refused, timeout, HTTP error, malformed JSON, status "error")
-// becomes a PrometheusError with a short reason the step machine can show in a condition.
+// becomes a PrometheusError whose message is a fixed, sanitized reason the step machine can show in
+// a condition: a flag may name the address, so nothing the remote end sends (body, error text, label
+// values) ever reaches the message; the full text is in `detail`, for the operator's log only.
 
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -14,6 +16,8 @@ export interface PrometheusSettings {
   basicAuth?: { username: string; password: string };
   /** PEM file with the CA that signed Prometheus' certificate (https only). */
   caFile?: string;
+  /** The same CA as PEM text (a flag's credentials Secret carries it this way). */
+  ca?: string;
   /** Per request; default 5 s. */
   timeoutMs?: number;
   /** Response bodies larger than this are refused (default 16 MiB). */
@@ -33,13 +37,58 @@ export type QueryValue =
   | { kind: "value"; value: number; series: number; labels?: Record<string, string> };
 
 export class PrometheusError extends Error {
+  /**
+   * @param message sanitized: safe to show in a flag's status (never remote text)
+   * @param detail everything known, remote text included: for the operator's log only
+   */
   constructor(
     message: string,
     readonly kind: "network" | "timeout" | "http" | "malformed" | "query",
+    readonly detail: string = message,
   ) {
     super(message);
     this.name = "PrometheusError";
   }
+}
+
+/** Prometheus' own errorType values: the only part of an error answer echoed in a message. */
+const KNOWN_ERROR_TYPES = new Set([
+  "bad_data",
+  "execution",
+  "timeout",
+  "canceled",
+  "internal",
+  "unavailable",
+  "not_found",
+  "not_acceptable",
+]);
+
+/**
+ * Why `address` cannot be a Prometheus base URL, or undefined when it can: http(s) only, and no
+ * user info, query or fragment, each of which would either carry credentials of its own or change
+ * which URL the API path lands on (`http://host/anything#` + `/api/v1/alerts` asks for `/anything`).
+ */
+export function addressProblem(address: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return "is not a URL";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http:// or https:// URL";
+  if (url.username || url.password || /^[a-z]+:\/\/[^/]*@/i.test(address)) return "may not carry user info";
+  if (address.includes("?")) return "may not carry a query";
+  if (address.includes("#")) return "may not carry a fragment";
+  return undefined;
+}
+
+/**
+ * The form addresses are compared in (the operator's own, the allow-list, a flag's): scheme and
+ * host lower-cased, default port dropped, dot segments resolved, no trailing slash.
+ */
+export function normalizeAddress(address: string): string {
+  const url = new URL(address);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
 }
 
 export interface PrometheusApi {
@@ -53,13 +102,31 @@ export class PrometheusClient implements PrometheusApi {
   private readonly ca: Buffer | undefined;
 
   constructor(private readonly settings: PrometheusSettings) {
+    const problem = addressProblem(settings.address);
+    if (problem) throw new Error(`Prometheus address ${problem}`);
     this.address = settings.address.replace(/\/+$/, "");
-    this.ca = settings.caFile ? readFileSync(settings.caFile) : undefined;
+    this.ca = settings.caFile
+      ? readFileSync(settings.caFile)
+      : settings.ca
+        ? Buffer.from(settings.ca)
+        : undefined;
   }
 
-  /** The same settings for another address (a flag's analysis.prometheus.address override). */
-  withAddress(address: string): PrometheusClient {
+  /**
+   * The operator's settings (credentials, CA, timeout) for another address the operator trusts as
+   * much as its own: only for addresses on the operator's allow-list.
+   */
+  withTrustedAddress(address: string): PrometheusClient {
     return new PrometheusClient({ ...this.settings, address });
+  }
+
+  /** The operator's timeout and size limit, but none of its credentials or CA. */
+  withForeignAddress(
+    address: string,
+    own: Pick<PrometheusSettings, "bearerToken" | "basicAuth" | "ca">,
+  ): PrometheusClient {
+    const { timeoutMs, maxBytes } = this.settings;
+    return new PrometheusClient({ address, timeoutMs, maxBytes, ...own });
   }
 
   async alerts(): Promise<PrometheusAlert[]> {
@@ -78,8 +145,9 @@ export class PrometheusClient implements PrometheusApi {
       }
       if (a.state !== "firing" && a.state !== "pending" && a.state !== "inactive") {
         throw new PrometheusError(
-          `malformed alerts response: alert ${i} has state ${String(a.state)}`,
+          `malformed alerts response: alert ${i} has an unknown state`,
           "malformed",
+          `malformed alerts response: alert ${i} has state ${String(a.state).slice(0, 200)}`,
         );
       }
       return {
@@ -122,45 +190,64 @@ export class PrometheusClient implements PrometheusApi {
           labels: best?.labels ?? {},
         };
       }
-      default:
+      default: {
+        const type =
+          data.resultType === "matrix" || data.resultType === "string" ? data.resultType : "result";
         throw new PrometheusError(
-          `query returned a ${String(data.resultType)}, not a scalar or an instant vector`,
+          `query returned a ${type}, not a scalar or an instant vector`,
           "query",
+          `query returned a ${String(data.resultType).slice(0, 200)}, not a scalar or an instant vector`,
         );
+      }
     }
   }
 
   private async get(path: string, params: Record<string, string>): Promise<unknown> {
     const url = new URL(this.address + path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    const { status, body } = await this.request(url);
+    const { status, body } = await this.request(url, path);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
+      const detail = `${url.host}${path}: HTTP ${status} with a body that is not JSON (${body.slice(0, 1000)})`;
+      if (status >= 400) throw new PrometheusError(`Prometheus answered HTTP ${status}`, "http", detail);
       throw new PrometheusError(
-        `${path}: HTTP ${status} with a body that is not JSON (${body.slice(0, 120)})`,
-        status >= 400 ? "http" : "malformed",
+        `Prometheus answered HTTP ${status} with a body that is not JSON`,
+        "malformed",
+        detail,
       );
     }
     if (!isObject(parsed) || (parsed.status !== "success" && parsed.status !== "error")) {
       throw new PrometheusError(
-        `${path}: HTTP ${status}, response is not a Prometheus API envelope`,
+        `Prometheus answered HTTP ${status} with something other than a Prometheus API response`,
         "malformed",
+        `${url.host}${path}: HTTP ${status}, not a Prometheus API envelope: ${body.slice(0, 1000)}`,
       );
     }
     if (parsed.status === "error") {
       const kind = status === 400 || status === 422 ? "query" : "http";
+      const errorType = String(parsed.errorType ?? "error");
+      const shown = KNOWN_ERROR_TYPES.has(errorType) ? ` (${errorType})` : "";
       throw new PrometheusError(
-        `${path}: HTTP ${status} ${String(parsed.errorType ?? "error")}: ${String(parsed.error ?? "")}`,
+        kind === "query"
+          ? `Prometheus refused the query: HTTP ${status}${shown}`
+          : `Prometheus answered HTTP ${status}${shown}`,
         kind,
+        `${url.host}${path}: HTTP ${status} ${errorType}: ${String(parsed.error ?? "").slice(0, 1000)}`,
       );
     }
-    if (status >= 400) throw new PrometheusError(`${path}: HTTP ${status}`, "http");
+    if (status >= 400) {
+      throw new PrometheusError(
+        `Prometheus answered HTTP ${status}`,
+        "http",
+        `${url.host}${path}: HTTP ${status}`,
+      );
+    }
     return parsed.data;
   }
 
-  private request(url: URL): Promise<{ status: number; body: string }> {
+  private request(url: URL, path: string): Promise<{ status: number; body: string }> {
     const { timeoutMs = 5000, maxBytes = 16 * 1024 * 1024 } = this.settings;
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.settings.bearerToken) headers.authorization = `Bearer ${this.settings.bearerToken}`;
@@ -170,7 +257,7 @@ export class PrometheusClient implements PrometheusApi {
     }
     const isHttps = url.protocol === "https:";
     if (!isHttps && url.protocol !== "http:") {
-      return Promise.reject(new PrometheusError(`unsupported protocol ${url.protocol}`, "network"));
+      return Promise.reject(new PrometheusError("Prometheus address is not http(s)", "network"));
     }
     return new Promise((resolve, reject) => {
       const options: https.RequestOptions = {
@@ -184,7 +271,9 @@ export class PrometheusClient implements PrometheusApi {
         res.on("data", (chunk: Buffer) => {
           size += chunk.length;
           if (size > maxBytes) {
-            req.destroy(new PrometheusError(`response larger than ${maxBytes} bytes`, "malformed"));
+            req.destroy(
+              new PrometheusError(`Prometheus' answer is larger than ${maxBytes} bytes`, "malformed"),
+            );
             return;
           }
           chunks.push(chunk);
@@ -197,7 +286,14 @@ export class PrometheusClient implements PrometheusApi {
       // One deadline for connect plus response, not an idle timeout: a slow trickle must not hold
       // a reconcile forever.
       const timer = setTimeout(
-        () => req.destroy(new PrometheusError(`timed out after ${timeoutMs} ms (${url.host})`, "timeout")),
+        () =>
+          req.destroy(
+            new PrometheusError(
+              `Prometheus did not answer within ${timeoutMs} ms`,
+              "timeout",
+              `${url.host}${path}: timed out after ${timeoutMs} ms`,
+            ),
+          ),
         timeoutMs,
       );
       req.on("close", () => clearTimeout(timer));
@@ -210,7 +306,11 @@ export class PrometheusClient implements PrometheusApi {
 function asPrometheusError(error: unknown, url: URL): PrometheusError {
   if (error instanceof PrometheusError) return error;
   const e = error as NodeJS.ErrnoException;
-  return new PrometheusError(`${url.host}: ${e.code ?? ""} ${e.message}`.trim(), "network");
+  return new PrometheusError(
+    "Prometheus unreachable",
+    "network",
+    `${url.host}: ${e.code ?? ""} ${e.message}`.trim(),
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -233,6 +333,12 @@ function sampleValue(v: unknown): number {
   if (text === "+Inf" || text === "Inf") return Number.POSITIVE_INFINITY;
   if (text === "-Inf") return Number.NEGATIVE_INFINITY;
   const value = Number(text);
-  if (Number.isNaN(value)) throw new PrometheusError(`malformed sample value "${text}"`, "malformed");
+  if (Number.isNaN(value)) {
+    throw new PrometheusError(
+      "malformed sample value",
+      "malformed",
+      `malformed sample value "${text.slice(0, 200)}"`,
+    );
+  }
   return value;
 }

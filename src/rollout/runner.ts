@@ -8,13 +8,22 @@
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { FeatureFlag } from "../api/index.js";
-import { analyzeFlag, type FiringAlert, outcomeFromAlerts, prometheusForFlag } from "./analysis.js";
+import {
+  analyzeFlag,
+  type FiringAlert,
+  outcomeFromAlerts,
+  type PrometheusAccess,
+  prometheusForFlag,
+  type ResolvedPrometheus,
+} from "./analysis.js";
 import type { PrometheusAlert, PrometheusApi } from "./prometheus.js";
 import { type AnalysisOutcome, analysisDue } from "./steps.js";
 
 export interface AnalysisRunnerOptions {
   /** The operator's Prometheus (a flag's analysis.prometheus.address overrides the address). */
   client: PrometheusApi;
+  /** Allow-list, namespace enforcement and Secret reads (prometheusForFlag); client is its operator. */
+  access?: Omit<PrometheusAccess, "operator">;
   /** Flags currently known (the informer cache). */
   listFlags: () => FeatureFlag[];
   /**
@@ -82,14 +91,16 @@ export class AnalysisRunner {
 
     const due = flags.filter((f) => !this.inFlight.has(idOf(f)) && analysisDue(f.spec, f.status, now));
     const clients = new Map<string, PrometheusApi>();
-    const clientFor = (flag: FeatureFlag): PrometheusApi => {
-      const prometheus = prometheusForFlag(flag, this.options.client);
-      let c = clients.get(prometheus.address);
+    const access: PrometheusAccess = { ...this.options.access, operator: this.options.client };
+    const clientFor = async (flag: FeatureFlag): Promise<ResolvedPrometheus> => {
+      const resolved = await prometheusForFlag(flag, access);
+      if ("refused" in resolved) return resolved;
+      let c = clients.get(resolved.key);
       if (!c) {
-        c = memoizeAlerts(prometheus);
-        clients.set(prometheus.address, c);
+        c = memoizeAlerts(resolved.client);
+        clients.set(resolved.key, c);
       }
-      return c;
+      return { ...resolved, client: c };
     };
 
     const queue = [...due];
@@ -99,7 +110,14 @@ export class AnalysisRunner {
         this.inFlight.add(id);
         try {
           // The override (if any) is already applied by clientFor; analyzeFlag sees a plain API.
-          const outcome = await analyzeFlag(flag, clientFor(flag), now);
+          const resolved = await clientFor(flag);
+          const outcome: AnalysisOutcome =
+            "refused" in resolved
+              ? { result: "Unavailable", message: resolved.refused, at: now }
+              : await analyzeFlag(flag, resolved.client, now, {
+                  confineTo: resolved.confineTo,
+                  log: this.options.log,
+                });
           await this.options.persist?.(flag, outcome);
           this.record(flag, outcome);
         } catch (error) {
@@ -119,7 +137,12 @@ export class AnalysisRunner {
     for (const flag of this.options.listFlags()) {
       const phase = flag.status?.phase;
       if (phase !== "Progressing" && phase !== "Paused") continue;
-      const outcome = outcomeFromAlerts(flag.spec, alerts, now);
+      const outcome = outcomeFromAlerts(
+        flag.spec,
+        alerts,
+        now,
+        this.options.access?.namespaceEnforcement === false ? undefined : flag.metadata.namespace,
+      );
       if (!outcome) continue;
       this.record(flag, outcome);
       hit.push(flag);

@@ -43,6 +43,17 @@ export function configLastModified(doc: LoadedDocument): number {
   return Math.floor((Number.isFinite(generated) ? generated : doc.loadedAt) / 1000);
 }
 
+// Shared by every stream: writeHead() reads a header list, never changes it.
+const STREAM_HEADERS: string[] = [
+  "content-type",
+  "text/event-stream; charset=utf-8",
+  "cache-control",
+  "no-cache, no-transform",
+  // Proxies such as nginx buffer responses unless told not to.
+  "x-accel-buffering",
+  "no",
+];
+
 interface StoredEvent {
   readonly seq: number;
   readonly frame: string;
@@ -142,9 +153,17 @@ export class EventStreamHub {
     return true;
   }
 
-  /** Serves one GET on the event stream route. */
+  /** Serves one GET (a stream) or HEAD (the headers a GET would get, no stream) on the route. */
   connect(req: IncomingMessage, res: ServerResponse, closing: boolean): void {
-    if (closing || this.#streams.size >= this.#opts.maxStreams) {
+    const full = closing || this.#streams.size >= this.#opts.maxStreams;
+    if (req.method === "HEAD") {
+      // Node sends no body for HEAD, so a stream opened for one would never show the client
+      // anything and would hold a slot until the client hung up.
+      res.writeHead(full ? 503 : 200, full ? ["retry-after", "5"] : STREAM_HEADERS);
+      res.end();
+      return;
+    }
+    if (full) {
       this.#rejected += 1;
       const body = JSON.stringify({
         errorCode: "GENERAL",
@@ -163,15 +182,7 @@ export class EventStreamHub {
       res.end(body);
       return;
     }
-    res.writeHead(200, [
-      "content-type",
-      "text/event-stream; charset=utf-8",
-      "cache-control",
-      "no-cache, no-transform",
-      // Proxies such as nginx buffer responses unless told not to.
-      "x-accel-buffering",
-      "no",
-    ]);
+    res.writeHead(200, STREAM_HEADERS);
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
     let opening = `retry: ${this.#opts.retryMs}\n\n`;

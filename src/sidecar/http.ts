@@ -2,7 +2,7 @@
 // microsecond of routing shows up in requests per second).
 //
 // OFREP (OpenFeature Remote Evaluation Protocol, open-feature/protocol service/openapi.yaml):
-//   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure
+//   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure | 500 GENERAL
 //   POST /ofrep/v1/evaluate/flags        -> 200 {flags:[...]} with ETag | 304 | 400 bulkEvaluationFailure
 //   GET  /ofrep/v1/configuration         -> capabilities (optional extension)
 //   GET  /ofrep/v1/events                -> SSE refetchEvaluation events (ADR 0008, event-stream.ts)
@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { canonicalJson } from "../core/document.js";
 import { type EvaluationDetails, evaluate, servedBySplit } from "../core/evaluate.js";
 import { sha256Hex } from "../core/sha256.js";
+import { type ContextLimits, contextLimitViolation, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExposureLog } from "./exposure.js";
@@ -30,6 +31,8 @@ export interface HandlerOptions {
   /** Experiment exposures and conversions (POST /track); /track answers 404 without it. */
   experiments?: ExperimentCounters | undefined;
   maxBodyBytes: number;
+  /** Nesting and size limits on evaluation contexts (400 beyond); default DEFAULT_CONTEXT_LIMITS. */
+  contextLimits?: ContextLimits | undefined;
   /** Change notifications; bulk answers advertise them in `eventStreams` when set. */
   events?: EventStreamHub | undefined;
   /**
@@ -72,7 +75,7 @@ function fragment(key: string, r: EvaluationDetails): string {
     s = JSON.stringify(
       r.errorCode !== undefined
         ? { key, errorCode: r.errorCode, errorDetails: r.errorMessage }
-        : // `value` is left out when undefined: OFREP's "use the code default" answer.
+        : // Every success has a value: an off variant flag without defaultValue is an error instead.
           { key, value: r.value, reason: r.reason, variant: r.variant, metadata: r.flagMetadata },
     );
     if (r.errorCode !== "FLAG_NOT_FOUND") fragments.set(r, s);
@@ -114,6 +117,8 @@ function statusOf(r: EvaluationDetails): number {
     case "INVALID_CONTEXT":
       return 400;
     default:
+      // GENERAL: the flag cannot be answered as configured (no defaultValue to serve, prerequisites
+      // too deep). Not the request's fault, so not 400; every OFREP provider reports a 500 as GENERAL.
       return 500;
   }
 }
@@ -168,8 +173,11 @@ function readBodyAsync(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => readBody(req, limit, resolve, reject));
 }
 
-/** The evaluation context of an OFREP request body; throws HttpError(400) for a malformed one. */
-function contextOf(body: string): Record<string, unknown> {
+/**
+ * The evaluation context of an OFREP request body; throws HttpError(400) for a malformed one or
+ * one beyond `limits`.
+ */
+function contextOf(body: string, limits: ContextLimits): Record<string, unknown> {
   if (body === "") return {};
   let parsed: unknown;
   try {
@@ -186,7 +194,13 @@ function contextOf(body: string): Record<string, unknown> {
   if (typeof context !== "object" || Array.isArray(context)) {
     throw new HttpError(400, "INVALID_CONTEXT", "context must be a JSON object");
   }
-  return context as Record<string, unknown>;
+  return withinLimits(context as Record<string, unknown>, limits);
+}
+
+function withinLimits(context: Record<string, unknown>, limits: ContextLimits): Record<string, unknown> {
+  const violation = contextLimitViolation(context, limits);
+  if (violation !== undefined) throw new HttpError(400, "INVALID_CONTEXT", violation);
+  return context;
 }
 
 /** Whether an If-None-Match header matches the entity tag (weak comparison, lists and `*`). */
@@ -203,6 +217,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 
 export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, metrics, exposure, experiments, events, maxBodyBytes } = opts;
+  const contextLimits = opts.contextLimits ?? DEFAULT_CONTEXT_LIMITS;
 
   // `eventStreams` must hold an absolute URI (openapi.yaml eventStream.url, format uri).
   const streamsSuffixFor = (req: IncomingMessage): string => {
@@ -268,7 +283,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       maxBodyBytes,
       (body) => {
         try {
-          const context = contextOf(body);
+          const context = contextOf(body, contextLimits);
           const loaded = store.current;
           if (loaded === undefined) return notReady(res, key);
           const result = evaluate(loaded.compiled, key, context);
@@ -296,7 +311,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
   async function bulk(req: IncomingMessage, res: ServerResponse, query: string) {
     const started = performance.now();
     try {
-      const context = contextOf(await readBodyAsync(req, maxBodyBytes));
+      const context = contextOf(await readBodyAsync(req, maxBodyBytes), contextLimits);
       const loaded = store.current;
       if (loaded === undefined) return notReady(res, undefined);
       const user = context.targetingKey;
@@ -360,6 +375,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       }
       const t = parseTrackRequest(parsed);
       if (typeof t === "string") throw new HttpError(400, "INVALID_CONTEXT", t);
+      if (t.context !== undefined) withinLimits(t.context, contextLimits);
       const loaded = store.current;
       if (loaded === undefined) return notReady(res, t.flag);
       // With the attributes the flag's rules read: a user a rule serves a fixed variant is not in the split.

@@ -1,17 +1,19 @@
 // `flagwright sidecar`: serves OFREP next to an application from the namespace's flag document.
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerOptions } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
 import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
-import { ExposureLog } from "./exposure.js";
+import { ExposureLog, randomExposureKey } from "./exposure.js";
 import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
 import { DocumentStore } from "./store.js";
 
+export { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 export { EventStreamHub, type EventStreamOptions, OFREP_EVENTS } from "./event-stream.js";
 export { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 export { FileSource } from "./file-source.js";
@@ -21,6 +23,42 @@ export { DocumentStore, type LoadedDocument } from "./store.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8016;
+
+/** How many connections the server holds and how long a client may take to send a request. */
+export interface ConnectionLimits {
+  /** Open connections beyond which a new one is closed as soon as it is accepted. */
+  maxConnections: number;
+  /** Time a client has to send a request's headers (408 and closed after). */
+  headersTimeoutMs: number;
+  /**
+   * Time a client has to send a whole request, headers and body. Node counts only the receiving
+   * of the request, so an event stream (a GET, complete with its headers) outlives it.
+   */
+  requestTimeoutMs: number;
+  /** Idle time after which a kept-alive connection is closed. */
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 4096,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  // Longer than the 60 s idle timeout of common proxies and clients' pools, so the client side
+  // closes first and never sends a request on a connection this side is closing.
+  keepAliveTimeoutMs: 65_000,
+};
+
+/** node:http server options enforcing `limits`. */
+export function serverOptions(limits: ConnectionLimits): ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks both timeouts on this interval (30 s by default, which would let a header that
+    // never finishes hold its connection for up to 35 s instead of 5).
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+}
 
 export type SourceOptions =
   | { kind: "file"; path: string; key?: string; pollIntervalMs?: number }
@@ -32,8 +70,17 @@ export interface SidecarOptions {
   /** 0 picks a free port. */
   port?: number;
   maxBodyBytes?: number;
+  /** Nesting and size limits on evaluation contexts; a context beyond them gets 400. */
+  contextLimits?: Partial<ContextLimits>;
+  /** Connection cap and request timeouts. */
+  connectionLimits?: Partial<ConnectionLimits>;
   /** Path for exposure JSON lines, or "-" for stdout; off when unset. */
   exposureLog?: string;
+  /**
+   * Key of the exposure log's user hash (HMAC-SHA256), shared by every sidecar whose events must
+   * join; unset: a random key per process.
+   */
+  exposureKey?: Uint8Array;
   /** Experiment exposure counting: first per user per process (default), or every evaluation. */
   exposures?: { mode?: ExposureMode; maxUsers?: number };
   logger?: Logger;
@@ -64,6 +111,38 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+/** Logs connections closed over the cap: the first at once, then a count at most once a minute. */
+function logDroppedConnections(server: Server, maxConnections: number, log: Logger): void {
+  let dropped = 0;
+  let window: NodeJS.Timeout | undefined;
+  const report = () => {
+    log.warn(
+      { event: "connections_dropped", dropped, maxConnections },
+      "closed new connections: the server holds its maximum",
+    );
+    dropped = 0;
+  };
+  server.on("drop", () => {
+    dropped += 1;
+    if (window !== undefined) return;
+    report();
+    window = setTimeout(() => {
+      window = undefined;
+      if (dropped > 0) report();
+    }, 60_000);
+    window.unref();
+  });
+}
+
+function exposureLog(target: string, key: Uint8Array | undefined, log: Logger): ExposureLog {
+  if (key !== undefined) return new ExposureLog(target, key);
+  log.warn(
+    { event: "exposure_key_random" },
+    "exposure log user hashes use a random key of this process: they join within this process only; give every sidecar the same --exposure-key-file for hashes that join across pods and restarts",
+  );
+  return new ExposureLog(target, randomExposureKey());
+}
+
 function sourceLabel(source: SourceOptions): string {
   return source.kind === "file" ? "file" : "configmap";
 }
@@ -75,11 +154,14 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const metrics = new SidecarMetrics(store, sourceLabel(options.source), {
     defaultMetrics: options.defaultMetrics ?? true,
   });
-  const exposure = options.exposureLog ? new ExposureLog(options.exposureLog) : undefined;
+  const exposure = options.exposureLog
+    ? exposureLog(options.exposureLog, options.exposureKey, log)
+    : undefined;
   const experiments = new ExperimentCounters(metrics.registry, options.exposures);
   const events =
     options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
   if (events) metrics.observeEventStreams(events);
+  const stopObservingRuleBudget = metrics.observeRuleBudget(log);
   let closing = false;
 
   let markReady: () => void = () => {};
@@ -99,6 +181,18 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           origin: doc.origin,
         },
         "flag document loaded",
+      );
+    },
+    revisionMismatch(doc, declaredRevision) {
+      log.warn(
+        {
+          event: "document_revision_mismatch",
+          declaredRevision,
+          revision: doc.document.revision,
+          namespace: doc.document.namespace,
+          origin: doc.origin,
+        },
+        "the document's revision does not match its content; serving it under the revision of its content",
       );
     },
     failed(kind, origin, error) {
@@ -128,9 +222,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         ? undefined
         : (await import("./bearer-auth.js")).bearerTokenCheck(options.authToken),
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+    contextLimits: { ...DEFAULT_CONTEXT_LIMITS, ...options.contextLimits },
     isClosing: () => closing,
   });
-  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits };
+  const server = createServer(serverOptions(connectionLimits), handler);
+  server.maxConnections = connectionLimits.maxConnections;
+  logDroppedConnections(server, connectionLimits.maxConnections, log);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST, () => {
@@ -163,6 +261,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await source.start();
   } catch (error) {
     server.close();
+    stopObservingRuleBudget();
     throw error;
   }
 
@@ -181,6 +280,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       clearTimeout(timer);
       await source.stop();
       await exposure?.close();
+      stopObservingRuleBudget();
       log.info({ event: "stopped" }, "sidecar stopped");
     })();
     return closed;

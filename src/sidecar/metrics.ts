@@ -5,7 +5,8 @@
 // the label set on every call. Evaluation results are shared objects (one per flag and outcome),
 // so we count per result object and fold the counts into the counter when Prometheus scrapes.
 
-import type { EvaluationDetails } from "../core/evaluate.js";
+import type { Logger } from "pino";
+import { type EvaluationDetails, onRuleBudgetExceeded } from "../core/evaluate.js";
 import { registerProcessMetrics } from "./process-metrics.js";
 import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 import type { DocumentStore, FailureKind } from "./store.js";
@@ -149,6 +150,35 @@ export class SidecarMetrics {
         rejected.reset();
         rejected.inc(hub.streamsRejected);
       },
+    });
+  }
+
+  /**
+   * Counts rule evaluations stopped by the run-time budget (the rule did not match) and logs them,
+   * once per flag and minute with the number left unlogged, since a flood of hostile contexts
+   * would otherwise flood the log too. Returns the removal of the listener.
+   */
+  observeRuleBudget(log: Pick<Logger, "warn">, logIntervalMs = 60_000): () => void {
+    const exceeded = new Counter({
+      name: "flagwright_sidecar_rule_budget_exceeded_total",
+      help: "Rule evaluations stopped by the evaluation budget (comprehension steps, matches input, time) and answered as no match.",
+      labelNames: ["flag", "reason"],
+      registers: [this.registry],
+    });
+    const lastLogged = new Map<string, { at: number; unlogged: number }>();
+    return onRuleBudgetExceeded((flag, reason) => {
+      exceeded.inc({ flag, reason });
+      const now = Date.now();
+      const last = lastLogged.get(flag);
+      if (last !== undefined && now - last.at < logIntervalMs) {
+        last.unlogged++;
+        return;
+      }
+      log.warn(
+        { event: "rule_budget_exceeded", flag, reason, unlogged: last?.unlogged ?? 0 },
+        "a rule ran out of its evaluation budget and was answered as no match",
+      );
+      lastLogged.set(flag, { at: now, unlogged: 0 });
     });
   }
 

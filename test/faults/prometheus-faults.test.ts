@@ -115,7 +115,8 @@ const FAULTS: [string, Fault][] = [
 beforeAll(async () => {
   app = await startMetricsApp();
   app.setErrorRatio(FLAG, 0);
-  prometheus = await startPrometheus({ targets: [app.target] });
+  // The namespace label Kubernetes discovery would add: the runner confines the flag's query to it.
+  prometheus = await startPrometheus({ targets: [app.target], targetLabels: { namespace: "faults" } });
   proxy = await startFaultProxy(prometheus.url);
   client = new PrometheusClient({ address: proxy.url, timeoutMs: CLIENT_TIMEOUT_MS });
   // The query has data (two scrapes) before any scenario relies on a passing check.

@@ -106,6 +106,10 @@ export async function startAnalysisStack(options: AnalysisStackOptions): Promise
         prometheus.url,
         "--webhook-token-file",
         tokenFile,
+        // One metrics app serves the flags of several namespaces and its series carry no namespace
+        // label: a single-tenant setup (test/integration/rollout/prometheus-credentials.test.ts and
+        // guarded-e2e.test.ts run with enforcement on).
+        "--promql-namespace-enforcement=false",
       ],
       options.kubeconfig ? { kubeconfig: options.kubeconfig } : {},
     );

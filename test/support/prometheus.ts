@@ -213,6 +213,11 @@ function supervise(name: string, bin: string, args: string[], dir: string, ready
 export interface PrometheusOptions {
   /** host:port targets scraped every second as job "app". */
   targets?: string[];
+  /**
+   * Labels every scraped series gets, as Kubernetes discovery would add them (e.g. the namespace the
+   * operator confines a flag's queries to).
+   */
+  targetLabels?: Record<string, string>;
   /** Rule files; default the project's deploy/prometheus/flagwright-rules.yaml. */
   ruleFiles?: string[];
   /** host:port of the Alertmanagers to notify. */
@@ -234,7 +239,14 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     ...(options.alertmanagers?.length && {
       alerting: { alertmanagers: [{ static_configs: [{ targets: options.alertmanagers }] }] },
     }),
-    scrape_configs: [{ job_name: "app", static_configs: [{ targets: options.targets ?? [] }] }],
+    scrape_configs: [
+      {
+        job_name: "app",
+        static_configs: [
+          { targets: options.targets ?? [], ...(options.targetLabels && { labels: options.targetLabels }) },
+        ],
+      },
+    ],
   };
   writeFileSync(join(dir, "prometheus.yml"), stringify(config));
   const url = `http://127.0.0.1:${port}`;

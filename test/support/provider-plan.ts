@@ -45,6 +45,17 @@ export function providerDocument(percent = SEED_PERCENT): FlagDocument {
         { name: "large", weight: 70, value: { max: 30, nested: { ok: true } } },
       ],
     },
+    // Percent 0: STATIC. A prerequisite not served: TARGETING_MATCH (metadata.prerequisite).
+    nobody: { percent: 0 },
+    gated: { percent: 100, prerequisites: [{ flag: SEED_FLAG }] },
+    // A variant flag without defaultValue: users outside the rollout get GENERAL (a 500).
+    "no-default": {
+      percent: 50,
+      variants: [
+        { name: "red", weight: 50, value: "#f00" },
+        { name: "blue", weight: 50, value: "#00f" },
+      ],
+    },
   });
 }
 
@@ -72,6 +83,11 @@ export function providerEvaluations(): PlannedEvaluation[] {
       .slice(0, 6)
       .map((u) => ({ type: "object" as const, key: "limits", default: { max: 0 }, targetingKey: u })),
     { type: "boolean", key: "kill-me", default: true, targetingKey: "alice" },
+    { type: "boolean", key: "nobody", default: true, targetingKey: "alice" },
+    ...users
+      .slice(0, 4)
+      .map((u) => ({ type: "boolean" as const, key: "gated", default: true, targetingKey: u })),
+    ...users.map((u) => ({ type: "string" as const, key: "no-default", default: "none", targetingKey: u })),
     { type: "boolean", key: "no-such-flag", default: true, targetingKey: "alice" },
     { type: "string", key: "no-such-flag", default: "fallback", targetingKey: "alice" },
     // Missing targeting key on a partial rollout: the caller's default, TARGETING_KEY_MISSING.

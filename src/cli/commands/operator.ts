@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
@@ -25,6 +25,8 @@ interface OperatorFlags {
   prometheusBasicAuthFile?: string;
   prometheusCaFile?: string;
   prometheusTimeout: string;
+  prometheusAllowedAddress: string[];
+  promqlNamespaceEnforcement: boolean;
   webhookTokenFile?: string;
   rollbackAfterUnavailable?: string;
   analysisTick: string;
@@ -111,6 +113,26 @@ export function registerOperatorCommand(program: Command): void {
     .option("--prometheus-basic-auth-file <path>", "file holding username:password for Prometheus")
     .option("--prometheus-ca-file <path>", "CA bundle that signed Prometheus' certificate")
     .option("--prometheus-timeout <duration>", "timeout per Prometheus request", "5s")
+    .option(
+      "--prometheus-allowed-address <url>",
+      "another Prometheus a flag may name and that gets the operator's credentials (repeatable); any " +
+        "other address needs a credentials Secret in the flag's namespace",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addOption(
+      new Option(
+        "--promql-namespace-enforcement <bool>",
+        'add namespace="<flag namespace>" to every selector of flag-authored PromQL and match only that ' +
+          "namespace's alerts; false for single-tenant clusters",
+      )
+        .default(true)
+        .argParser((value) => {
+          if (value !== "true" && value !== "false") throw new InvalidArgumentError("must be true or false");
+          return value === "true";
+        })
+        .env("FLAGWRIGHT_PROMQL_NAMESPACE_ENFORCEMENT"),
+    )
     .addOption(
       new Option(
         "--webhook-token-file <path>",
@@ -178,6 +200,11 @@ export function registerOperatorCommand(program: Command): void {
         : undefined;
       if (basic && !basic.includes(":"))
         throw new Error("--prometheus-basic-auth-file must hold username:password");
+      const { addressProblem } = await import("../../rollout/prometheus.js");
+      for (const address of [flags.prometheusUrl ?? "", ...flags.prometheusAllowedAddress]) {
+        const problem = address && addressProblem(address);
+        if (problem) throw new Error(`Prometheus address ${address} ${problem}`);
+      }
       const webhookTokenFile = flags.webhookTokenFile;
       if (webhookTokenFile) readSecret(webhookTokenFile, "--webhook-token-file");
       const operator = new Operator({
@@ -206,6 +233,8 @@ export function registerOperatorCommand(program: Command): void {
               timeoutMs: parseDuration(flags.prometheusTimeout),
             }
           : undefined,
+        prometheusAllowedAddresses: flags.prometheusAllowedAddress,
+        promqlNamespaceEnforcement: flags.promqlNamespaceEnforcement,
         webhookToken: webhookTokenFile
           ? () => readSecret(webhookTokenFile, "--webhook-token-file")
           : undefined,

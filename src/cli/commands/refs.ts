@@ -16,7 +16,8 @@ import {
 import { listFeatureFlags } from "../../kube/featureflags.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 
-function manifestFiles(path: string): string[] {
+/** The YAML and JSON files of a path: the file itself, or every one under a directory (recursively, sorted). */
+export function manifestFiles(path: string): string[] {
   const st = statSync(path);
   if (st.isFile()) return [path];
   return readdirSync(path, { withFileTypes: true })

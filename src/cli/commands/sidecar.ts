@@ -4,7 +4,15 @@ import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/document.js";
 import { parseHostPort } from "../../host-port.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
-import { DEFAULT_HOST, DEFAULT_PORT, type SourceOptions, startSidecar } from "../../sidecar/index.js";
+import { exposureKeyOf } from "../../sidecar/exposure.js";
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_CONTEXT_LIMITS,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  type SourceOptions,
+  startSidecar,
+} from "../../sidecar/index.js";
 
 interface SidecarFlags {
   file?: string;
@@ -14,7 +22,13 @@ interface SidecarFlags {
   kubeconfig?: string;
   pollInterval: number;
   maxBodyBytes: number;
+  maxContextDepth: number;
+  maxContextValues: number;
+  maxConnections: number;
+  headersTimeout: number;
+  requestTimeout: number;
   exposureLog?: string;
+  exposureKeyFile?: string;
   exposures: "first" | "every";
   exposureUsers: number;
   shutdownTimeout: number;
@@ -29,6 +43,12 @@ interface SidecarFlags {
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a non-negative integer");
+  return n;
+}
+
+function atLeastOne(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
   return n;
 }
 
@@ -88,8 +108,44 @@ export function registerSidecarCommand(program: Command): void {
     )
     .option("--max-body-bytes <n>", "largest accepted request body; larger ones get 413", positiveInt, 65536)
     .option(
+      "--max-context-depth <n>",
+      "deepest nesting of objects and lists in an evaluation context (the context is level 1); deeper ones get 400",
+      atLeastOne,
+      DEFAULT_CONTEXT_LIMITS.maxDepth,
+    )
+    .option(
+      "--max-context-values <n>",
+      "most values in an evaluation context (attributes, nested members and list items together); more get 400",
+      atLeastOne,
+      DEFAULT_CONTEXT_LIMITS.maxValues,
+    )
+    .option(
+      "--max-connections <n>",
+      "open connections held at once (event streams included); a new one beyond is closed at once",
+      atLeastOne,
+      DEFAULT_CONNECTION_LIMITS.maxConnections,
+    )
+    .option(
+      "--headers-timeout <ms>",
+      "time a client has to send a request's headers (408 and closed after)",
+      atLeastOne,
+      DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+    )
+    .option(
+      "--request-timeout <ms>",
+      "time a client has to send a whole request, body included (event streams stay open past it); at least --headers-timeout",
+      atLeastOne,
+      DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+    )
+    .option(
       "--exposure-log <path>",
       'append exposure events (flag, variant, reason, hashed user, time) as JSON lines; "-" for stdout',
+    )
+    .addOption(
+      new Option(
+        "--exposure-key-file <path>",
+        "key of the exposure log's user hash (HMAC-SHA256; at least 16 bytes, surrounding whitespace ignored); the same key in every sidecar makes hashes join across pods; default: a random key per process",
+      ).env("FLAGWRIGHT_EXPOSURE_KEY_FILE"),
     )
     .addOption(
       new Option(
@@ -170,6 +226,22 @@ export function registerSidecarCommand(program: Command): void {
         authToken = (await readFile(flags.authTokenFile, "utf8")).trim();
         if (authToken === "") command.error(`error: --auth-token-file ${flags.authTokenFile} is empty`);
       }
+      if (flags.headersTimeout > flags.requestTimeout) {
+        command.error(
+          `error: --headers-timeout (${flags.headersTimeout}) must not exceed --request-timeout (${flags.requestTimeout})`,
+        );
+      }
+      let exposureKey: Uint8Array | undefined;
+      if (flags.exposureKeyFile) {
+        try {
+          exposureKey = exposureKeyOf(
+            await readFile(flags.exposureKeyFile),
+            `--exposure-key-file ${flags.exposureKeyFile}`,
+          );
+        } catch (error) {
+          command.error(`error: ${(error as Error).message}`);
+        }
+      }
       const logger = pino({
         level: flags.logLevel,
         base: { component: "sidecar" },
@@ -180,7 +252,14 @@ export function registerSidecarCommand(program: Command): void {
         host,
         port,
         maxBodyBytes: flags.maxBodyBytes,
+        contextLimits: { maxDepth: flags.maxContextDepth, maxValues: flags.maxContextValues },
+        connectionLimits: {
+          maxConnections: flags.maxConnections,
+          headersTimeoutMs: flags.headersTimeout,
+          requestTimeoutMs: flags.requestTimeout,
+        },
         exposureLog: flags.exposureLog,
+        ...(exposureKey ? { exposureKey } : {}),
         exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
         shutdownTimeoutMs: flags.shutdownTimeout,
         eventStreams:

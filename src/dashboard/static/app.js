@@ -1,9 +1,10 @@
 // The dashboard page: plain DOM, no framework. Routes by the URL hash (#/flags, #/flag/NS/NAME,
 // #/experiments, #/debt), reads the server's JSON API and keeps itself current from the server's
 // event stream (a FeatureFlag change in the cluster re-renders what shows it, without a reload).
+// The session cookie (HttpOnly, set when the printed login URL was opened) goes with every
+// same-origin request by itself; the page holds no credential of its own.
 import { barChart, intervalChart, timeChart } from "./charts.js";
 
-const TOKEN = document.querySelector('meta[name="flagwright-token"]')?.getAttribute("content") ?? "";
 const main = document.getElementById("main");
 const rows = new Map(); // "ns/name" -> FlagRow
 let info = { user: "", namespaces: [], refsGiven: false, controls: [] };
@@ -67,7 +68,7 @@ async function api(path, body) {
       ? {}
       : {
           method: "POST",
-          headers: { "content-type": "application/json", "x-flagwright-token": TOKEN },
+          headers: { "content-type": "application/json" },
           body: JSON.stringify(body),
         };
   const res = await fetch(path, init);
@@ -874,7 +875,8 @@ function connect() {
   });
   events.addEventListener("flag", (e) => onFlagEvent(JSON.parse(e.data)));
   events.addEventListener("error", () => {
-    live.textContent = "Reconnecting…";
+    // A refused stream (401: the server restarted, or the session is gone) is not retried.
+    live.textContent = events.readyState === EventSource.CLOSED ? "Disconnected" : "Reconnecting…";
     live.className = "live";
   });
 }

@@ -1,4 +1,5 @@
 // Keeping a webhook configuration's caBundle on the CA the operator serves with.
+import { X509Certificate } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from "../../kube/client.js";
@@ -9,8 +10,25 @@ const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 export type WebhookConfigKind = "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration";
 
 /**
- * Writes the CA into every webhook's caBundle of the configuration (if it differs). The patch is
- * conditional on the resourceVersion read; a concurrent writer makes it re-read.
+ * Refuses a caBundle the API server could not use: with a CA that does not parse, is no CA or has
+ * expired, every call of the webhook would fail TLS (and failurePolicy Fail refuses the request).
+ */
+export function checkCaBundle(caCert: string, now = new Date()): void {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(caCert);
+  } catch (error) {
+    throw new Error(`caBundle: the CA does not parse as an X.509 certificate: ${(error as Error).message}`);
+  }
+  if (!x509.ca) throw new Error("caBundle: the certificate is not a CA certificate");
+  if (new Date(x509.validTo).getTime() <= now.getTime())
+    throw new Error(`caBundle: the CA expired on ${x509.validTo}`);
+}
+
+/**
+ * Writes the CA into every webhook's caBundle of the configuration (if it differs), after
+ * checkCaBundle. The patch is conditional on the resourceVersion read; a concurrent writer makes
+ * it re-read.
  */
 export async function patchCaBundle(
   kc: KubeConfig,
@@ -18,6 +36,7 @@ export async function patchCaBundle(
   caCert: string,
   kind: WebhookConfigKind = "MutatingWebhookConfiguration",
 ): Promise<boolean> {
+  checkCaBundle(caCert);
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
   const read = (name: string) =>
     kind === "MutatingWebhookConfiguration"

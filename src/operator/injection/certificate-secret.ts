@@ -1,66 +1,113 @@
 // The webhook certificates kept in a Secret shared by the operator's replicas.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig, V1Secret } from "@kubernetes/client-node";
+import type { Logger } from "pino";
 import { CoreV1Api } from "../../kube/client.js";
+import { createLogger } from "../../log.js";
 import {
   type CertificateHosts,
-  coversHosts,
+  caProblem,
   generateCertificates,
   issueServing,
+  servingProblem,
   type WebhookCertificates,
 } from "./certificates.js";
 
+const ATTEMPTS = 5;
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const decode = (data: Record<string, string> | undefined, key: string) =>
+  data?.[key] ? Buffer.from(data[key], "base64").toString("utf8") : "";
+
+const secretData = (certs: WebhookCertificates) => ({
+  "ca.crt": b64(certs.caCert),
+  "ca.key": b64(certs.caKey),
+  "tls.crt": b64(certs.cert),
+  "tls.key": b64(certs.key),
+});
+
 /**
  * The webhook certificates from the Secret `namespace/name`, created with a new CA when it does
- * not exist. Replicas race safely: the loser of a create gets 409 and reads the winner's Secret.
- * A stored serving certificate that no longer covers the names (or expires within 30 days) is
- * re-issued from the stored CA in memory, so the caBundle stays valid.
+ * not exist. Nothing stored is served unchecked: a CA that does not parse, does not match its key
+ * or is (nearly) expired is replaced with a new CA and serving certificate; a serving certificate
+ * with such a problem, or one no longer covering the names, is re-issued from the stored CA. Either
+ * replacement is written back, conditional on the resourceVersion read, and logged naming the
+ * Secret and the reason. Replicas race safely: the loser of a create or update gets 409, reads
+ * the winner's Secret and checks it in turn.
  */
 export async function loadOrCreateCertificates(
   kc: KubeConfig,
   namespace: string,
   name: string,
   hosts: CertificateHosts,
-  now = new Date(),
+  options: { now?: Date; log?: Logger } = {},
 ): Promise<WebhookCertificates> {
+  const now = options.now ?? new Date();
+  const log = options.log ?? createLogger("operator");
+  const secretName = `${namespace}/${name}`;
   const core = kc.makeApiClient(CoreV1Api);
-  const decode = (data: Record<string, string> | undefined, key: string) =>
-    data?.[key] ? Buffer.from(data[key], "base64").toString("utf8") : "";
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const conflict = (error: unknown) => (error as { code?: number }).code === 409;
+
+  /** Writes the replacement over `secret`; false when another replica wrote first. */
+  const writeBack = async (secret: V1Secret, certs: WebhookCertificates, reason: string, problem: string) => {
     try {
-      const secret = await core.readNamespacedSecret({ namespace, name });
-      const stored = {
-        caCert: decode(secret.data, "ca.crt"),
-        caKey: decode(secret.data, "ca.key"),
-        cert: decode(secret.data, "tls.crt"),
-        key: decode(secret.data, "tls.key"),
-      };
-      if (!stored.caCert || !stored.caKey)
-        throw new Error(`Secret ${namespace}/${name} lacks ca.crt or ca.key`);
-      if (stored.cert && stored.key && coversHosts(stored.cert, hosts, now)) return stored;
-      return { ...stored, ...issueServing(stored, hosts, now) };
+      await core.replaceNamespacedSecret({
+        namespace,
+        name,
+        body: { ...secret, data: { ...secret.data, ...secretData(certs) } },
+      });
+    } catch (error) {
+      if (conflict(error)) return false;
+      // Serving the replacement from memory beats refusing every admission request: the Secret
+      // keeps its problem until the operator may update it, and each start replaces it again.
+      log.error(
+        { reason: "CertificateSecretNotWritten", namespace, secret: name, err: (error as Error).message },
+        "could not write the replacement webhook certificates back; serving them from memory",
+      );
+    }
+    log.warn({ reason, namespace, secret: name, err: problem }, "replaced unusable webhook certificates");
+    return true;
+  };
+
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    let secret: V1Secret | undefined;
+    try {
+      secret = await core.readNamespacedSecret({ namespace, name });
     } catch (error) {
       if ((error as { code?: number }).code !== 404) throw error;
     }
-    const fresh = generateCertificates(hosts, now);
-    const b64 = (s: string) => Buffer.from(s).toString("base64");
-    try {
-      await core.createNamespacedSecret({
-        namespace,
-        body: {
-          metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "flagwright" } },
-          type: "Opaque",
-          data: {
-            "ca.crt": b64(fresh.caCert),
-            "ca.key": b64(fresh.caKey),
-            "tls.crt": b64(fresh.cert),
-            "tls.key": b64(fresh.key),
+    if (!secret) {
+      const fresh = generateCertificates(hosts, now);
+      try {
+        await core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "flagwright" } },
+            type: "Opaque",
+            data: secretData(fresh),
           },
-        },
-      });
-      return fresh;
-    } catch (error) {
-      if ((error as { code?: number }).code !== 409) throw error;
+        });
+        return fresh;
+      } catch (error) {
+        if (!conflict(error)) throw error;
+        continue;
+      }
     }
+    const stored = {
+      caCert: decode(secret.data, "ca.crt"),
+      caKey: decode(secret.data, "ca.key"),
+      cert: decode(secret.data, "tls.crt"),
+      key: decode(secret.data, "tls.key"),
+    };
+    const badCa = caProblem(stored, now);
+    if (badCa) {
+      const fresh = generateCertificates(hosts, now);
+      if (await writeBack(secret, fresh, "CertificateSecretReplaced", badCa)) return fresh;
+      continue;
+    }
+    const badServing = servingProblem(stored, hosts, now);
+    if (!badServing) return stored;
+    const reissued = { ...stored, ...issueServing(stored, hosts, now) };
+    if (await writeBack(secret, reissued, "ServingCertificateReissued", badServing)) return reissued;
   }
-  throw new Error(`could not read or create the webhook certificate Secret ${namespace}/${name}`);
+  throw new Error(`could not read or write the webhook certificate Secret ${secretName}`);
 }

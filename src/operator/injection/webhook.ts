@@ -70,7 +70,7 @@ export async function startInjection(
   });
   const hosts = { dnsNames: options.dnsNames, ipAddresses: options.ipAddresses ?? [] };
   const certs = options.certSecret
-    ? await loadOrCreateCertificates(kc, options.namespace, options.certSecret, hosts)
+    ? await loadOrCreateCertificates(kc, options.namespace, options.certSecret, hosts, { log })
     : generateCertificates(hosts);
   const server = await startInjectionServer({
     host,

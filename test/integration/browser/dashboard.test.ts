@@ -1,5 +1,7 @@
 // `kubectl flagwright dashboard` in Debian's headless Chromium (playwright-core), against the local
-// control plane and the real operator: the flags page lists the flags, a step change shows live,
+// control plane and the real operator: opening the printed one-time login URL signs the browser
+// in, while another browser (without the secret, or with it used again), another process and a
+// page of another origin get nothing and cannot write; the flags page lists the flags, a step change shows live,
 // the kill button kills (the ConfigMap shows it) while a viewer gets the RBAC message, the evaluate
 // box agrees with the sidecar's OFREP answers, Tab reaches every control, and axe-core finds no
 // serious or critical violation. Screenshots of each page go to docs/images with
@@ -30,6 +32,13 @@ import { waitFor } from "../../support/wait.js";
 import { type ObjectWatch, watchObjects } from "../../support/watch.js";
 
 const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+];
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const SCREENSHOTS =
   process.env.FLAGWRIGHT_UPDATE_SCREENSHOTS === "1" ? join(repoRoot, "docs/images") : undefined;
@@ -117,7 +126,10 @@ function manifests(namespace: string) {
 }
 
 interface DashboardProcess {
+  /** The printed URL, with the one-time login secret. */
   url: string;
+  /** The same server's clean address, http://127.0.0.1:PORT/. */
+  origin: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -147,6 +159,7 @@ async function startDashboard(global: string[], options: string[] = []): Promise
   ]);
   return {
     url,
+    origin: new URL("/", url).href,
     child,
     stop: async () => {
       if (child.exitCode === null) child.kill("SIGTERM");
@@ -167,6 +180,11 @@ let viewerKubeconfig = "";
 let workDir = "";
 let shotsDir = "";
 let browser: BrowserContext;
+/** What opening each printed login URL gave: where the browser landed and what it showed. */
+const signedIn: Record<"admin" | "viewer", { landedAt: string; rendered?: string; rows: number }> = {
+  admin: { landedAt: "", rows: 0 },
+  viewer: { landedAt: "", rows: 0 },
+};
 const { custom, core } = clients();
 
 const plugin = (args: string[]) =>
@@ -191,6 +209,18 @@ async function newPage(base: string): Promise<Page> {
   await page.goto(base);
   await page.waitForFunction(() => document.body.dataset.rendered !== undefined);
   return page;
+}
+
+/** Opens the printed login URL in the browser, as the user does, once per dashboard. */
+async function signIn(dashboard: DashboardProcess) {
+  const page = await newPage(dashboard.url);
+  const result = {
+    landedAt: page.url(),
+    rendered: await page.evaluate(() => document.body.dataset.rendered),
+    rows: await page.locator("#flags-body tr[data-flag]").count(),
+  };
+  await page.close();
+  return result;
 }
 
 async function openFlag(page: Page, base: string, name: string) {
@@ -352,14 +382,11 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 860 },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-    ],
+    args: CHROMIUM_ARGS,
   });
+  // The user opens each printed URL once; every later page uses the clean address.
+  signedIn.admin = await signIn(admin);
+  signedIn.viewer = await signIn(viewer);
 }, 300_000);
 
 afterAll(async () => {
@@ -375,9 +402,116 @@ afterAll(async () => {
 });
 
 describe("kubectl flagwright dashboard", () => {
-  it("binds loopback and refuses requests for another Host or cross-site writes", async () => {
-    expect(admin.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    const port = new URL(admin.url).port;
+  it("prints a one-time login URL; opening it signs the browser in and lands on the clean address", async () => {
+    for (const d of [admin, viewer]) {
+      expect(d.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?login=[A-Za-z0-9_-]{43}$/);
+      expect(d.origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    }
+    // Opened in beforeAll, as a user would: a working page at the address without the secret.
+    expect(signedIn.admin).toEqual({ landedAt: admin.origin, rendered: "flags", rows: expect.any(Number) });
+    expect(signedIn.admin.rows).toBeGreaterThanOrEqual(6);
+    expect(signedIn.viewer).toMatchObject({ landedAt: viewer.origin, rendered: "flags" });
+    // One HttpOnly, SameSite=Strict cookie per dashboard (named per port, so the two coexist).
+    for (const d of [admin, viewer]) {
+      const port = new URL(d.origin).port;
+      const cookies = (await browser.cookies(d.origin)).filter((c) =>
+        c.name.startsWith("flagwright_dashboard_"),
+      );
+      expect(cookies.find((c) => c.name === `flagwright_dashboard_${port}`)).toMatchObject({
+        httpOnly: true,
+        sameSite: "Strict",
+        path: "/",
+        secure: false,
+        expires: -1,
+      });
+    }
+    // The page itself holds no credential: scripts see no cookie, the HTML embeds no token.
+    const page = await newPage(admin.origin);
+    expect(await page.evaluate(() => document.cookie)).not.toContain("flagwright_dashboard_");
+    const html = await (await browser.request.get(admin.origin)).text();
+    expect(html).not.toMatch(/token/i);
+    await page.close();
+  });
+
+  it("a browser without the session gets no data: no secret, or the printed secret used again", {
+    timeout: 60_000,
+  }, async () => {
+    const other = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      for (const [what, address] of [
+        ["the address without the secret", admin.origin],
+        ["the printed URL again", admin.url],
+        ["the address with a made-up secret", `${admin.origin}?login=${"A".repeat(43)}`],
+      ] as const) {
+        const context = await other.newContext();
+        const page = await context.newPage();
+        const response = await page.goto(address);
+        expect(response?.status(), what).toBe(401);
+        expect(await page.locator("body").textContent(), what).toMatch(/login (URL|link)/);
+        // No app, no rows; and the page's own requests are refused as well.
+        expect(await page.evaluate(() => document.body.dataset.rendered), what).toBeUndefined();
+        const answers = await page.evaluate(async () => {
+          const get = async (path: string) => {
+            const r = await fetch(path);
+            return { status: r.status, body: await r.text() };
+          };
+          return [await get("/api/info"), await get("/api/flags"), await get("/api/events")];
+        });
+        for (const a of answers) {
+          expect(a.status, what).toBe(401);
+          expect(JSON.parse(a.body), what).toMatchObject({ error: { kind: "unauthenticated" } });
+        }
+        expect(await context.cookies(), what).toEqual([]);
+        await context.close();
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("another process on this machine gets 401 for reads, the event stream and writes", async () => {
+    const port = new URL(admin.origin).port;
+    const kill = `${admin.origin}api/flags/${ns.name}/payments-kill-switch/controls/kill`;
+    for (const path of [
+      "",
+      "?login=x",
+      "api/info",
+      "api/flags",
+      `api/flags/${ns.name}/payments-kill-switch`,
+      "api/events",
+    ]) {
+      const res = await fetch(`${admin.origin}${path}`, { redirect: "manual" });
+      const body = await res.text();
+      expect(res.status, path).toBe(401);
+      expect(res.headers.get("cache-control"), path).toBe("no-store");
+      expect(body, path).not.toContain("payments-kill-switch");
+      expect(body, path).not.toMatch(/token/i);
+    }
+    // The printed URL once more: the secret is spent.
+    expect((await fetch(admin.url, { redirect: "manual" })).status).toBe(401);
+    // A write with everything but the cookie: the right Host and Origin, JSON, a guessed session.
+    for (const cookie of [undefined, `flagwright_dashboard_${port}=${"A".repeat(43)}`]) {
+      const res = await fetch(kill, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          origin: admin.origin.replace(/\/$/, ""),
+          ...(cookie !== undefined && { cookie }),
+        },
+        body: JSON.stringify({ reason: "from another process" }),
+      });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { kind: "unauthenticated" } });
+    }
+    expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
+  });
+
+  it("refuses requests for another Host, and writes from another origin even with the cookie", async () => {
+    const port = new URL(admin.origin).port;
+    const session = (await browser.cookies(admin.origin)).find(
+      (c) => c.name === `flagwright_dashboard_${port}`,
+    );
+    const cookie = `${session?.name}=${session?.value}`;
     // fetch cannot set Host; node:http can.
     const { request } = await import("node:http");
     const status = (headers: Record<string, string>, method = "GET", path = "/api/flags") =>
@@ -389,24 +523,80 @@ describe("kubectl flagwright dashboard", () => {
         req.on("error", reject);
         req.end(method === "POST" ? "{}" : undefined);
       });
-    expect(await status({ host: `127.0.0.1:${port}` })).toBe(200);
-    expect(await status({ host: `rebind.example:${port}` })).toBe(421);
+    expect(await status({ host: `127.0.0.1:${port}`, cookie })).toBe(200);
+    expect(await status({ host: `rebind.example:${port}`, cookie })).toBe(421);
     const kill = `/api/flags/${ns.name}/payments-kill-switch/controls/kill`;
-    expect(
-      await status(
-        { host: `127.0.0.1:${port}`, origin: "https://evil.example", "content-type": "application/json" },
-        "POST",
-        kill,
-      ),
-    ).toBe(403);
-    expect(
-      await status(
-        { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, "content-type": "application/json" },
-        "POST",
-        kill,
-      ),
-    ).toBe(403);
+    const json = { host: `127.0.0.1:${port}`, "content-type": "application/json", cookie };
+    expect(await status({ ...json, origin: "https://evil.example" }, "POST", kill)).toBe(403);
+    expect(await status({ ...json, origin: "http://127.0.0.1:1" }, "POST", kill)).toBe(403);
+    expect(await status(json, "POST", kill)).toBe(403);
     expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
+  });
+
+  it("a page of another origin in the signed-in browser can neither read nor kill", {
+    timeout: 60_000,
+  }, async () => {
+    const { createServer } = await import("node:http");
+    const elsewhere = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end("<!doctype html><title>another site</title><p>another site</p>");
+    });
+    await new Promise<void>((resolve) => elsewhere.listen({ host: "127.0.0.1", port: 0 }, resolve));
+    const elsewherePort = (elsewhere.address() as import("node:net").AddressInfo).port;
+    const kill = `${admin.origin}api/flags/${ns.name}/payments-kill-switch/controls/kill`;
+    try {
+      // Another port of 127.0.0.1 is another origin but the same site: the cookie goes along, the
+      // Origin check refuses (403). localhost is another site: SameSite=Strict keeps the cookie (401).
+      for (const [site, expected] of [
+        [`http://127.0.0.1:${elsewherePort}/`, 403],
+        [`http://localhost:${elsewherePort}/`, 401],
+      ] as const) {
+        const page = await browser.newPage();
+        await page.goto(site);
+        const attempt = await page.evaluate(
+          async ({ kill, flags }) => {
+            // Reading needs CORS, which the dashboard never grants.
+            const read = await fetch(flags, { credentials: "include" }).then(
+              () => "read",
+              (e: Error) => `refused: ${e.name}`,
+            );
+            // A blind write: no-cors sends it with the cookie where the browser allows.
+            await fetch(kill, {
+              method: "POST",
+              mode: "no-cors",
+              credentials: "include",
+              headers: { "content-type": "text/plain" },
+              body: JSON.stringify({ reason: "cross-origin" }),
+            });
+            return read;
+          },
+          { kill, flags: `${admin.origin}api/flags` },
+        );
+        expect(attempt, site).toBe("refused: TypeError");
+        // A form posted to the kill URL, as a top-level navigation: the dashboard's answer shows.
+        const answer = page.waitForResponse((r) => r.url() === kill);
+        await page.evaluate((action) => {
+          const form = document.createElement("form");
+          form.method = "POST";
+          form.action = action;
+          form.enctype = "text/plain";
+          const input = document.createElement("input");
+          input.name = '{"reason":"form","x":"';
+          input.value = '"}';
+          form.append(input);
+          document.body.append(form);
+          form.submit();
+        }, kill);
+        expect((await answer).status(), site).toBe(expected);
+        await page.close();
+      }
+      expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
+    } finally {
+      // The browser keeps its connections open; close() alone would wait for them.
+      const closed = new Promise<void>((resolve) => elsewhere.close(() => resolve()));
+      elsewhere.closeAllConnections();
+      await closed;
+    }
   });
 
   it("lists the flags, filterable, and shows each page (screenshots)", { timeout: 60_000 }, async () => {
@@ -423,7 +613,7 @@ describe("kubectl flagwright dashboard", () => {
         );
       }
     });
-    await page.goto(admin.url);
+    await page.goto(admin.origin);
     await page.waitForFunction(() => document.body.dataset.rendered === "flags");
     const transferred = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
     console.log(`[dashboard] first load of the flags page: ${sizes.length} responses, ${transferred} bytes`);
@@ -454,7 +644,7 @@ describe("kubectl flagwright dashboard", () => {
     await page.locator("#f-text").blur();
     await screenshot(page, "flags");
 
-    await openFlag(page, admin.url, "search-v2");
+    await openFlag(page, admin.origin, "search-v2");
     const timeline = await page.locator("ol.events").textContent();
     expect(timeline).toContain("Abort requested");
     expect(timeline).toContain("p99 latency regression in canary");
@@ -467,10 +657,11 @@ describe("kubectl flagwright dashboard", () => {
 
     // Over time: the dashboard's range queries see what the test sent, once Prometheus scraped it.
     let lastHistory = "";
-    const historyUrl = `${admin.url}api/flags/${ns.name}/signup-cta-text/experiment/history`;
+    const historyUrl = `${admin.origin}api/flags/${ns.name}/signup-cta-text/experiment/history`;
     const history = await waitFor(
       async () => {
-        const h = (await (await fetch(historyUrl)).json()) as {
+        // Through the browser's request context: it carries the session cookie.
+        const h = (await (await browser.request.get(historyUrl)).json()) as {
           variants: { name: string; exposures: (number | null)[]; conversions: (number | null)[] }[];
         };
         const last = (xs: (number | null)[]) => xs.filter((x) => x !== null).at(-1);
@@ -486,7 +677,7 @@ describe("kubectl flagwright dashboard", () => {
       throw new Error(`${error.message}; sent ${JSON.stringify(traffic)}, last seen ${lastHistory}`);
     });
     expect(Object.keys(history).sort()).toEqual(["control", "urgent"]);
-    await page.goto(`${admin.url}#/experiments`);
+    await page.goto(`${admin.origin}#/experiments`);
     await page.waitForFunction(() => document.body.dataset.rendered === "experiments");
     await page.waitForSelector("figure.chart.wide canvas");
     expect(await page.locator("figure.chart").count()).toBe(4);
@@ -496,7 +687,7 @@ describe("kubectl flagwright dashboard", () => {
   });
 
   it("shows flag debt with code references from --refs", { timeout: 60_000 }, async () => {
-    const page = await newPage(`${admin.url}#/debt`);
+    const page = await newPage(`${admin.origin}#/debt`);
     const row = page.locator(`#debt tr[data-flag="${ns.name}/old-banner"]`);
     expect(await row.textContent()).toContain("Expired");
     expect(await row.textContent()).toContain("banner.ts:1");
@@ -505,7 +696,7 @@ describe("kubectl flagwright dashboard", () => {
   });
 
   it("a step change in the cluster shows on the open page within 1 s, without a reload", async () => {
-    const page = await newPage(admin.url);
+    const page = await newPage(admin.origin);
     await page.selectOption("#f-ns", ns.name);
     const row = `tr[data-flag="${ns.name}/new-checkout"] td.step`;
     await expect.poll(() => page.locator(row).textContent(), { timeout: 30_000 }).toBe("1/4");
@@ -558,8 +749,8 @@ describe("kubectl flagwright dashboard", () => {
       })),
       {},
     ];
-    const page = await newPage(admin.url);
-    await openFlag(page, admin.url, "reports-redesign");
+    const page = await newPage(admin.origin);
+    await openFlag(page, admin.origin, "reports-redesign");
     const seen: string[] = [];
     const want: string[] = [];
     for (const context of contexts) {
@@ -600,13 +791,13 @@ describe("kubectl flagwright dashboard", () => {
   it("Tab alone reaches every link, button and field of each page, and of the confirmation", {
     timeout: 60_000,
   }, async () => {
-    const page = await newPage(admin.url);
+    const page = await newPage(admin.origin);
     for (const [hash, rendered] of [
       ["#/flags", "flags"],
       ["#/debt", "debt"],
       [`#/flag/${ns.name}/payments-kill-switch`, "flag"],
     ] as const) {
-      await page.goto(`${admin.url}${hash}`);
+      await page.goto(`${admin.origin}${hash}`);
       await page.waitForFunction((r) => document.body.dataset.rendered === r, rendered);
       expect(await unreachedByTab(page, "body"), hash).toEqual([]);
     }
@@ -623,7 +814,7 @@ describe("kubectl flagwright dashboard", () => {
   });
 
   it("axe-core reports no serious or critical violation on any page", { timeout: 60_000 }, async () => {
-    const page = await newPage(admin.url);
+    const page = await newPage(admin.origin);
     const found: string[] = [];
     for (const [hash, rendered] of [
       ["#/flags", "flags"],
@@ -632,7 +823,7 @@ describe("kubectl flagwright dashboard", () => {
       ["#/experiments", "experiments"],
       ["#/debt", "debt"],
     ] as const) {
-      await page.goto(`${admin.url}${hash}`);
+      await page.goto(`${admin.origin}${hash}`);
       await page.waitForFunction((r) => document.body.dataset.rendered === r, rendered);
       found.push(...(await seriousViolations(page)).map((v) => `${hash}: ${v}`));
     }
@@ -643,8 +834,8 @@ describe("kubectl flagwright dashboard", () => {
   it("a viewer gets the RBAC message instead of a kill; the kill button kills and the ConfigMap shows it", {
     timeout: 60_000,
   }, async () => {
-    const page = await newPage(viewer.url);
-    await openFlag(page, viewer.url, "payments-kill-switch");
+    const page = await newPage(viewer.origin);
+    await openFlag(page, viewer.origin, "payments-kill-switch");
     await page.click('button[data-command="kill"]');
     await page.fill("#confirm-reason", "viewer tries");
     await page.click("#confirm-ok");
@@ -662,8 +853,8 @@ describe("kubectl flagwright dashboard", () => {
     await screenshot(page, "rbac");
     await page.close();
 
-    const adminPage = await newPage(admin.url);
-    await openFlag(adminPage, admin.url, "payments-kill-switch");
+    const adminPage = await newPage(admin.origin);
+    await openFlag(adminPage, admin.origin, "payments-kill-switch");
     await adminPage.click('button[data-command="kill"]');
     await adminPage.fill("#confirm-reason", "provider outage");
     await adminPage.click("#confirm-ok");

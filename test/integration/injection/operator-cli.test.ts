@@ -109,5 +109,9 @@ it("stores its CA in a Secret, patches caBundle and injects pods through the API
     image: IMAGE,
     restartPolicy: "Always",
   });
-  expect(operator?.logs.find((l) => l.reason === "Injected")).toBeDefined();
+  // The log line is written before the answer but read from the process's stdout after it.
+  await waitFor(() => operator?.logs.find((l) => l.reason === "Injected"), {
+    timeoutMs: 5_000,
+    what: "the Injected log line",
+  });
 });

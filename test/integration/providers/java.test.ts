@@ -1,7 +1,8 @@
 // The official Java OFREP provider (Maven dev.openfeature.contrib.providers:ofrep with
 // dev.openfeature:sdk) against a real `flagwright sidecar` process: boolean, string and object
-// flags, a variant flag, a killed flag, an unknown flag, a missing targeting key, and 1,000 users
-// whose answers equal the seed article's function computed by Python's hashlib. A missing java,
+// flags, a variant flag, a killed flag, a 0 % flag, a failed prerequisite, a variant flag without
+// defaultValue (GENERAL), an unknown flag, a missing targeting key, and 1,000 users whose answers
+// equal the seed article's function computed by Python's hashlib. A missing java,
 // mvn or python3 is a failure, not a skip.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -70,7 +71,15 @@ it("answers every kind of flag as the sidecar's core does, and 1,000 users as ha
     outcomes.add(got.errorCode ?? got.reason);
   });
   expect([...outcomes]).toEqual(
-    expect.arrayContaining(["DISABLED", "FLAG_NOT_FOUND", "SPLIT", "INVALID_CONTEXT"]),
+    expect.arrayContaining([
+      "DISABLED",
+      "FLAG_NOT_FOUND",
+      "SPLIT",
+      "INVALID_CONTEXT",
+      "STATIC",
+      "TARGETING_MATCH",
+      "GENERAL",
+    ]),
   );
 
   const expected = JSON.parse(

@@ -1,6 +1,7 @@
 // The official Python OFREP provider (PyPI openfeature-provider-ofrep with openfeature-sdk)
 // against a real `flagwright sidecar` process: boolean, string and object flags, a variant flag, a
-// killed flag, an unknown flag, a missing targeting key, and 1,000 users whose answers equal the
+// killed flag, a 0 % flag, a failed prerequisite, a variant flag without defaultValue (GENERAL), an
+// unknown flag, a missing targeting key, and 1,000 users whose answers equal the
 // seed article's function computed by Python's hashlib. python3 missing is a failure, not a skip.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -65,7 +66,15 @@ it("answers every kind of flag as the sidecar's core does", () => {
   });
   // The plan reached each outcome the issue names.
   expect([...reasons].sort()).toEqual(
-    expect.arrayContaining(["DISABLED", "FLAG_NOT_FOUND", "SPLIT", "TARGETING_KEY_MISSING"]),
+    expect.arrayContaining([
+      "DISABLED",
+      "FLAG_NOT_FOUND",
+      "SPLIT",
+      "TARGETING_KEY_MISSING",
+      "STATIC",
+      "TARGETING_MATCH",
+      "GENERAL",
+    ]),
   );
   const banner = out.results.filter((r) => r.key === "banner").map((r) => r.variant);
   expect(new Set(banner)).toEqual(new Set(["red", "blue"]));

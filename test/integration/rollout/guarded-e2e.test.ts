@@ -43,7 +43,11 @@ describe("guarded rollout end to end: cohort comparison with the demo app", () =
       app.startTraffic(sidecar.url);
       apps[key] = app;
     }
-    prometheus = await startPrometheus({ targets: Object.values(apps).map((a) => a.target) });
+    // The namespace label Kubernetes discovery would add: the operator confines the cohort queries to it.
+    prometheus = await startPrometheus({
+      targets: Object.values(apps).map((a) => a.target),
+      targetLabels: { namespace: ns.name },
+    });
     operator = await startOperator(["--namespaces", ns.name, "--prometheus-url", prometheus.url]);
   });
 

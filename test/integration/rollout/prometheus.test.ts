@@ -207,7 +207,7 @@ describe("analysis against real Prometheus and Alertmanager", () => {
     });
     const down = await analyzeFlag(checkout, client, new Date());
     expect(down.result).toBe("Unavailable");
-    expect(down.message).toMatch(/ECONNREFUSED/);
+    expect(down.message).toMatch(/Prometheus unreachable/);
 
     await prometheus.start();
     const back = await waitFor(

@@ -150,6 +150,29 @@ describe("targeting: segments and prerequisites through the operator", () => {
     expect((await answer("reports", { targetingKey: "g" })).value).toBe(true);
   });
 
+  it("without the webhook, a rule over the cost limit gives Ready=False naming the field", async () => {
+    const ok = (name: string) => ({ name, when: 'country == "DE"', serve: { enabled: true } });
+    await applyFlag("costly", {
+      enabled: true,
+      rules: [
+        ok("de"),
+        ok("de-too"),
+        { name: "cross", when: "tags.map(a, tags.map(b, a + b)).size() > 0", serve: { enabled: true } },
+      ],
+    });
+    const condition = await waitFor(
+      async () => ((await ready("costly"))?.status === "False" ? ready("costly") : undefined),
+      { timeoutMs: 10_000, what: "Ready=False for the costly rule" },
+    );
+    expect(condition).toMatchObject({
+      reason: "InvalidRule",
+      message: expect.stringMatching(
+        /^spec\.rules\[2\]\.when: invalid CEL at 1:1: estimated cost [\d,]+ exceeds the limit of 1,000,000/,
+      ),
+    });
+    expect(await answer("costly", { targetingKey: "u" })).toMatchObject({ errorCode: "FLAG_NOT_FOUND" });
+  });
+
   it("shows the next scheduled change in status and kubectl get ff", async () => {
     await applyFlag("launch", {
       enabled: true,
@@ -182,7 +205,8 @@ describe("targeting: segments and prerequisites through the operator", () => {
     );
     expect(await answer("one-click", { targetingKey: "u", country: "FR" })).toMatchObject({
       value: false,
-      reason: "PREREQUISITE_FAILED",
+      reason: "TARGETING_MATCH",
+      metadata: { prerequisite: "payments" },
     });
 
     await applyFlag("payments", {

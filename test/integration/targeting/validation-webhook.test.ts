@@ -106,6 +106,64 @@ describe("validation webhook on a real API server", () => {
     expect(result.out).toMatch(/spec\.when: invalid CEL at 1:\d+: /);
   });
 
+  it("refuses a constant argument that can never work, naming the field and the position", async () => {
+    const result = await applyText(
+      stringify(
+        flagManifest("impossible-launch", {
+          enabled: true,
+          rules: [
+            { name: "launch", when: 'now >= timestamp("2024-13-45T99:00:00Z")', serve: { enabled: true } },
+          ],
+        }),
+      ),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.out).toContain(
+      'spec.rules[0].when: invalid CEL at 1:18: timestamp("2024-13-45T99:00:00Z") can never work: month 13 does not exist',
+    );
+  });
+
+  it.each([
+    [
+      "five nested all()",
+      'tags.all(a, tags.all(b, tags.all(c, tags.all(d, tags.all(e, a + b + c + d + e != "")))))',
+    ],
+    ["a map of maps", "tags.map(a, tags.map(b, a + b)).size() > 0"],
+  ])("refuses a rule that froze a sidecar (%s) for its estimated cost, naming the field", async (_, when) => {
+    const result = await applyText(
+      stringify(
+        flagManifest("costly", {
+          enabled: true,
+          rules: [
+            { name: "ok", when: 'country == "DE"', serve: { enabled: true } },
+            { name: "ok-too", when: 'tags.exists(t, t == "beta")', serve: { enabled: true } },
+            { name: "costly", when, serve: { enabled: true } },
+          ],
+        }),
+      ),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.out).toContain('admission webhook "validate.flagwright.dev" denied the request');
+    expect(result.out).toMatch(
+      /spec\.rules\[2\]\.when: invalid CEL at 1:1: estimated cost [\d,]+ exceeds the limit of 1,000,000/,
+    );
+  });
+
+  it("refuses a pattern RE2 refuses, at the pattern", async () => {
+    const result = await applyText(
+      stringify(
+        flagManifest("unclosed", {
+          enabled: true,
+          rules: [{ name: "r", when: 'email.matches("(")', serve: { enabled: true } }],
+        }),
+      ),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.out).toContain(
+      "spec.rules[0].when: invalid CEL at 1:15: matches(): RE2 refuses the pattern",
+    );
+  });
+
   it("accepts every example", async () => {
     for (const file of readdirSync(examplesDir).filter((f) => f.endsWith(".yaml"))) {
       const text = readFileSync(new URL(file, examplesDir), "utf8").replaceAll(

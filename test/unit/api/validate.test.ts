@@ -1,7 +1,13 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { validateFeatureFlag, validateSegment } from "../../../src/api/validate.js";
+import {
+  crossManifestProblems,
+  expressionProblems,
+  validateFeatureFlag,
+  validateSegment,
+} from "../../../src/api/validate.js";
+import { resolveTargeting } from "../../../src/operator/targeting.js";
 import { flagManifest, invalidCases } from "../../fixtures/invalid-flags.js";
 
 describe("validateFeatureFlag (offline, same schema as the CRD)", () => {
@@ -125,5 +131,120 @@ describe("targeting manifests (issue 18)", () => {
       field: "spec.extra",
       message: "unknown field",
     });
+  });
+});
+
+describe("constant arguments that can never work are refused at compile time", () => {
+  const flagWith = (when: string) =>
+    flagManifest("constant", { enabled: true, rules: [{ name: "r", when, serve: { enabled: true } }] });
+  const refused: [string, string][] = [
+    [
+      'now >= timestamp("2024-13-45T99:00:00Z")',
+      'invalid CEL at 1:18: timestamp("2024-13-45T99:00:00Z") can never work: month 13 does not exist',
+    ],
+    // The evaluator's Date parsing would silently roll this over to March 1.
+    [
+      'now >= timestamp("2025-02-29T09:00:00Z")',
+      'invalid CEL at 1:18: timestamp("2025-02-29T09:00:00Z") can never work: 2025-02 has no day 29',
+    ],
+    [
+      'now < timestamp("Mon, 01 Jan 2024 00:00:00 GMT")',
+      'invalid CEL at 1:17: timestamp("Mon, 01 Jan 2024 00:00:00 GMT") can never work: not an RFC 3339 date and time such as "2027-01-15T09:00:00Z"',
+    ],
+    [
+      'now - since > duration("1x")',
+      'invalid CEL at 1:24: duration("1x") can never work: Invalid duration string: 1x',
+    ],
+    [
+      'seats > int("abc")',
+      'invalid CEL at 1:13: int("abc") can never work: int() type error: cannot convert to int',
+    ],
+    [
+      'tags.exists(t, t == "beta") && uint(-1) > 0u',
+      "invalid CEL at 1:37: uint(-1) can never work: uint() type error: cannot convert to uint",
+    ],
+    [
+      'semverCompare(appVersion, "2.3") >= 0',
+      'invalid CEL at 1:27: semverCompare can never work: "2.3" is not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])',
+    ],
+  ];
+
+  it.each(refused)("validate refuses %s, naming the field and the position", (when, message) => {
+    expect(validateFeatureFlag(flagWith(when))).toEqual([{ field: "spec.rules[0].when", message }]);
+  });
+
+  it("the webhook's check and the operator refuse them too, in rules and in Segments", () => {
+    const when = 'plan == "pro" &&\n  now >= timestamp("2024-13-45T99:00:00Z")';
+    const message =
+      'invalid CEL at 2:20: timestamp("2024-13-45T99:00:00Z") can never work: month 13 does not exist';
+    expect(expressionProblems({ when })).toEqual([{ field: "spec.when", message }]);
+    expect(expressionProblems({ rules: [{ when }] })).toEqual([{ field: "spec.rules[0].when", message }]);
+    const resolution = resolveTargeting(
+      new Map([
+        ["by-rule", { enabled: true, rules: [{ name: "r", when, serve: { enabled: true } }] }],
+        [
+          "by-segment",
+          { enabled: true, rules: [{ name: "r", segments: ["late"], serve: { enabled: true } }] },
+        ],
+      ]),
+      new Map([["late", { when }]]),
+    );
+    expect(resolution.problems.get("by-rule")).toEqual({
+      reason: "InvalidRule",
+      message: `spec.rules[0].when: ${message}`,
+    });
+    expect(resolution.problems.get("by-segment")?.reason).toBe("InvalidSegment");
+  });
+
+  it("accepts constants that work, and conversions of context attributes", () => {
+    for (const when of [
+      'now >= timestamp("2024-02-29T00:00:00Z")',
+      'now >= timestamp("2027-01-15T09:00:00.123+05:30")',
+      'now - since > duration("1h30m")',
+      'seats > int("42") && int(-1.5) == -1 && double("1.5") > 1.0 && bool("true")',
+      'timestamp(signup) < now && int(seatsText) > 3 && semverCompare(appVersion, "2.3.0") >= 0',
+    ]) {
+      expect(validateFeatureFlag(flagWith(when)), when).toEqual([]);
+    }
+  });
+});
+
+describe("crossManifestProblems (validate's check of a set of manifests)", () => {
+  const flag = (name: string, spec: Record<string, unknown>, namespace = "shop") => ({
+    source: `${name}.yaml#0`,
+    object: { kind: "FeatureFlag", metadata: { name, namespace }, spec: { enabled: true, ...spec } },
+  });
+
+  it("reports a chain of prerequisites deeper than the operator allows, on the flags at its head", () => {
+    // f0 -> f1 -> ... -> f9: nine links.
+    const chain = Array.from({ length: 10 }, (_, i) =>
+      flag(`f${i}`, i < 9 ? { prerequisites: [{ flag: `f${i + 1}` }] } : {}),
+    );
+    expect(crossManifestProblems(chain)).toEqual([
+      {
+        source: "f0.yaml#0",
+        name: "f0",
+        severity: "error",
+        field: "spec.prerequisites",
+        message: "chain of 9 prerequisites exceeds the limit of 8",
+      },
+    ]);
+  });
+
+  it("resolves only within a namespace, and never throws on manifests of the wrong shape", () => {
+    const problems = crossManifestProblems([
+      flag("a", { prerequisites: [{ flag: "b" }] }, "shop"),
+      flag("b", {}, "staging"),
+      flag("broken", { rules: "x", prerequisites: [1, { flag: 2 }, null] }),
+      flag("odd", { rules: [null, { segments: [3, "ghost"] }, { segments: ["shop-wide", "ghost"] }] }),
+      flag("shifted", { prerequisites: [1, { flag: "ghost" }] }),
+      { source: "null.yaml#0", object: null },
+      { source: "nameless.yaml#0", object: { kind: "FeatureFlag", metadata: {}, spec: {} } },
+      { source: "other.yaml#0", object: { kind: "ConfigMap", metadata: { name: "a" } } },
+    ]);
+    expect(problems.map((p) => `${p.source} ${p.field}: ${p.message}`)).toEqual([
+      'a.yaml#0 spec.prerequisites[0].flag: no flag "b" in namespace "shop" of the manifests given',
+      'odd.yaml#0 spec.rules[2].segments[0]: segment "shop-wide" not found in namespace "shop" of the manifests given',
+    ]);
   });
 });

@@ -52,7 +52,7 @@ describe("evaluate: rule order", () => {
       variant: "on",
       reason: "TARGETING_MATCH",
     });
-    expect(evaluate(d, "f", { targetingKey: inUser })).toMatchObject({ value: false, reason: "DEFAULT" });
+    expect(evaluate(d, "f", { targetingKey: inUser })).toMatchObject({ value: false, reason: "STATIC" });
   });
 
   it("percent 100 is on without a user (STATIC); a variant flag at 100 % still splits", () => {
@@ -78,9 +78,9 @@ describe("evaluate: rule order", () => {
     });
   });
 
-  it("percent 0 is off for everyone without needing a user", () => {
+  it("percent 0 is off for everyone without needing a user (STATIC, the mirror of percent 100)", () => {
     const d = docWith({ f: { percent: 0 } });
-    expect(evaluate(d, "f", {})).toMatchObject({ value: false, variant: "off", reason: "DEFAULT" });
+    expect(evaluate(d, "f", {})).toMatchObject({ value: false, variant: "off", reason: "STATIC" });
   });
 
   it("bucket < percent -> on (SPLIT), else off (SPLIT)", () => {
@@ -110,11 +110,12 @@ describe("evaluate: rule order", () => {
     }
     expect(Object.fromEntries(seen)).toEqual({ red: { color: "#f00" }, blue: "blue" });
     expect(evaluate(d, "w", { targetingKey: "a" })).toEqual(
-      expect.objectContaining({ value: { color: "none" }, reason: "DEFAULT" }),
+      expect.objectContaining({ value: { color: "none" }, reason: "STATIC" }),
     );
-    // A variant flag with no defaultValue defers to the caller's default when off.
+    // A variant flag with no defaultValue has nothing to serve when off: an error that says so.
     const off = evaluate(d, "x", { targetingKey: "a" });
-    expect(off.value).toBeUndefined();
+    expect(off).toMatchObject({ value: undefined, reason: "ERROR", errorCode: "GENERAL" });
+    expect(off.errorMessage).toMatch(/flag "x" is off .*rollout at 0 %.* no defaultValue/);
     expect(off.variant).toBeUndefined();
   });
 

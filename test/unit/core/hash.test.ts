@@ -1,11 +1,11 @@
 // Compatibility promise: a user keeps the bucket the seed article's Django layer gave them. The
 // reference values come from Python's hashlib, computed while the test runs.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { bucketOf, fineBucketOf, variantBucketOf } from "../../../src/core/index.js";
-import { HashPrefix, sha256Hex } from "../../../src/core/sha256.js";
+import { HashPrefix, HmacSha256, sha256Hex, sha256HexOfBytes } from "../../../src/core/sha256.js";
 
 const flags = ["new-checkout", "dark-mode", "a", "payments-v2", "Ünïcode-flag", "flag_with.dots"];
 const specialUsers = [
@@ -107,5 +107,38 @@ describe("the allocation-free SHA-256", () => {
         expect(new HashPrefix(prefix).mod10000(user), `${n} ${user}`).toBe(digestMod10000(prefix + user));
       }
     }
+  });
+});
+
+describe("SHA-256 of bytes and HMAC-SHA256", () => {
+  it("sha256HexOfBytes equals node:crypto at every length around the block boundaries", () => {
+    for (let n = 0; n < 200; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff);
+      expect(sha256HexOfBytes(bytes), `${n} bytes`).toBe(createHash("sha256").update(bytes).digest("hex"));
+    }
+    const big = new TextEncoder().encode("🙂".repeat(300_000));
+    expect(sha256HexOfBytes(big)).toBe(createHash("sha256").update(big).digest("hex"));
+  });
+
+  it("HmacSha256 equals node:crypto's HMAC for any key length and message", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 150 }),
+        fc.string({ unit: "grapheme", maxLength: 150 }),
+        (key, message) => {
+          const want = createHmac("sha256", key).update(message, "utf8").digest("hex");
+          const hmac = new HmacSha256(key);
+          expect(hmac.hex(message)).toBe(want);
+          // The state is per key: a second message under the same key is hashed afresh.
+          expect(hmac.hex(`${message}!`)).toBe(createHmac("sha256", key).update(`${message}!`).digest("hex"));
+          expect(hmac.hex(message, 16)).toBe(want.slice(0, 16));
+        },
+      ),
+      { numRuns: 500 },
+    );
+    // RFC 4231 test case 2.
+    expect(new HmacSha256(new TextEncoder().encode("Jefe")).hex("what do ya want for nothing?")).toBe(
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+    );
   });
 });

@@ -62,7 +62,7 @@ describe("rules", () => {
     // No rule matches: the default rollout (percent 0) decides.
     expect(evaluate(d, "f", { targetingKey: "u", email: "a@b.com", country: "US" })).toMatchObject({
       value: false,
-      reason: "DEFAULT",
+      reason: "STATIC",
     });
   });
 
@@ -158,7 +158,7 @@ describe("rules", () => {
         ),
         (context) => {
           const r = evaluate(d, "f", context);
-          expect(["TARGETING_MATCH", "SPLIT", "ERROR", "DEFAULT"]).toContain(r.reason);
+          expect(["TARGETING_MATCH", "SPLIT", "ERROR", "STATIC"]).toContain(r.reason);
         },
       ),
       { seed: 18, numRuns: 3000 },
@@ -233,6 +233,28 @@ describe("rules", () => {
     expect(evaluate(window, "w", {}, () => new Date("2027-01-16T08:59:59Z")).value).toBe(true);
     expect(evaluate(window, "w", {}, () => new Date("2027-01-16T09:00:00Z")).value).toBe(false);
   });
+
+  it("CEL type names are the types, not context attributes the context must carry", () => {
+    const typed = (when: string) =>
+      docWith({ t: { rules: [{ name: "typed", when, serve: { enabled: true } }] } });
+    const matches = (when: string, context: Record<string, unknown>) =>
+      evaluate(typed(when), "t", { targetingKey: "u", ...context }).flagMetadata?.rule === "typed";
+    expect(matches("type(country) == string", { country: "DE" })).toBe(true);
+    expect(matches("type(country) == string", { country: 49 })).toBe(false);
+    // JSON numbers are CEL doubles.
+    expect(matches("type(seats) == double", { seats: 5 })).toBe(true);
+    expect(matches("type(seats) == int", { seats: 5 })).toBe(false);
+    expect(matches("type(admin) == bool", { admin: false })).toBe(true);
+    expect(matches("type(tags) == list && type(address) == map", { tags: [], address: {} })).toBe(true);
+    expect(matches("type(type(plan)) == type", { plan: "pro" })).toBe(true);
+    expect(matches("type(timestamp(at)) == google.protobuf.Timestamp", { at: "2027-01-15T09:00:00Z" })).toBe(
+      true,
+    );
+    expect(matches("type(duration(d)) == google.protobuf.Duration", { d: "1h" })).toBe(true);
+    expect(matches("type(n) == uint || type(n) == bytes || type(n) == null_type", { n: "x" })).toBe(false);
+    // A type name still does not make a missing attribute match.
+    expect(matches("type(country) == string", {})).toBe(false);
+  });
 });
 
 describe("segments", () => {
@@ -289,7 +311,7 @@ describe("prerequisites", () => {
     });
     expect(evaluate(d, "f", { targetingKey: redUser, country: "FR" })).toMatchObject({
       value: false,
-      reason: "PREREQUISITE_FAILED",
+      reason: "TARGETING_MATCH",
       flagMetadata: { prerequisite: "payments" },
     });
     expect(evaluate(d, "f", { targetingKey: blueUser, country: "DE" })).toMatchObject({

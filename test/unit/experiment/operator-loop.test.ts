@@ -138,6 +138,31 @@ describe("experiment loop", () => {
     });
   });
 
+  it("confines the application's own counters (flag-authored PromQL) to the flag's namespace", async () => {
+    const injected = flag({
+      experiment: {
+        conversionEvent: "purchase",
+        metrics: { exposures: "up) or sum(other_team_total", conversions: "orders_total" },
+      },
+    });
+    const { loop, queries, patches } = harness({}, [injected]);
+    await loop.runOnce();
+    expect(queries).toContain(
+      'sum(up{namespace="shop"}) or sum(other_team_total{flag="checkout",variant="control",namespace="shop"})',
+    );
+    expect(queries).toContain('sum(orders_total{flag="checkout",variant="treatment",namespace="shop"})');
+
+    const unparsable = harness({}, [
+      flag({ experiment: { conversionEvent: "purchase", metrics: { exposures: "x{" } } }),
+    ]);
+    await unparsable.loop.runOnce();
+    expect(unparsable.queries.filter((q) => q.startsWith("sum(x"))).toEqual([]);
+    expect(unparsable.patches[0]?.body.status.experiment).toMatchObject({
+      error: expect.stringMatching(/^spec\.experiment\.metrics does not parse as PromQL/),
+    });
+    expect(patches).toHaveLength(1);
+  });
+
   it("sets Stale=True and counts it in flagwright_stale_flags", async () => {
     const old = flag(
       { variants: undefined, experiment: undefined, staleAfter: "7d" },

@@ -68,6 +68,41 @@ describe("resolveTargeting", () => {
     expect(r.problems.has("after-cycle")).toBe(false);
   });
 
+  it("gives Ready=False naming the field for a rule over the cost limit or a pattern RE2 refuses", () => {
+    const ok = (name: string) => ({ name, when: 'country == "DE"', serve: { enabled: true } });
+    const r = resolveTargeting(
+      new Map([
+        [
+          "costly",
+          spec({
+            rules: [
+              ok("de"),
+              ok("de-too"),
+              { name: "cross", when: "tags.map(a, tags.map(b, a + b)).size() > 0", serve: { enabled: true } },
+            ],
+          }),
+        ],
+        [
+          "lookahead",
+          spec({ rules: [{ name: "r", when: 'email.matches("(?=a)")', serve: { enabled: true } }] }),
+        ],
+        ["heavy-seg", spec({ rules: [{ name: "r", segments: ["heavy"], serve: { enabled: true } }] })],
+      ]),
+      new Map([["heavy", { when: 'tags.all(a, tags.all(b, tags.all(c, a + b + c != "")))', included: [] }]]),
+    );
+    expect(r.problems.get("costly")?.reason).toBe("InvalidRule");
+    expect(r.problems.get("costly")?.message).toMatch(
+      /^spec\.rules\[2\]\.when: invalid CEL at 1:1: estimated cost [\d,]+ exceeds the limit of 1,000,000/,
+    );
+    expect(r.problems.get("lookahead")?.message).toMatch(
+      /^spec\.rules\[0\]\.when: invalid CEL at 1:15: matches\(\): RE2 refuses the pattern/,
+    );
+    expect(r.problems.get("heavy-seg")?.message).toMatch(
+      /^spec\.rules\[0\]\.segments\[0\]: segment "heavy": spec\.when: invalid CEL at 1:1: estimated cost/,
+    );
+    expect(r.targeting.has("costly")).toBe(false);
+  });
+
   it("bounds prerequisite depth", () => {
     const chain = new Map(
       Array.from({ length: 12 }, (_, i) => [

@@ -218,7 +218,8 @@ describe("the validation webhook server", () => {
     );
     expect(result.status).toBe(200);
     expect(JSON.parse(result.body).response.allowed).toBe(true);
-    // Compiled in one go, the slowest probe waits for nearly the whole review.
-    expect(slowestMs).toBeLessThan(Math.min(250, workMs / 3));
+    // Compiled in one go, the slowest probe waits for nearly the whole review; in turns, for about
+    // one expression (a ratio, as the machine's load stretches both alike).
+    expect(slowestMs).toBeLessThan(workMs / 3);
   });
 });

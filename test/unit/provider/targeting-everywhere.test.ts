@@ -95,7 +95,9 @@ describe("targeting everywhere", () => {
     for (const context of CONTEXTS) {
       for (const key of FLAGS) {
         const want = evaluate(doc, key, context);
-        kinds.add(`${key}:${want.reason}:${want.flagMetadata?.rule ?? ""}`);
+        kinds.add(
+          `${key}:${want.reason}:${want.flagMetadata?.rule ?? want.flagMetadata?.prerequisite ?? ""}`,
+        );
         const fallback = key === "onboarding" ? { steps: -1 } : false;
         for (const domain of ["targeting-remote", "targeting-local"]) {
           const client = OpenFeature.getClient(domain);
@@ -114,7 +116,7 @@ describe("targeting everywhere", () => {
       "onboarding:TARGETING_MATCH:eu",
       "onboarding:SPLIT:",
       "reports:TARGETING_MATCH:beta",
-      "one-click:PREREQUISITE_FAILED:",
+      "one-click:TARGETING_MATCH:new-search",
       "one-click:STATIC:",
     ]) {
       expect(kinds, expected).toContain(expected);

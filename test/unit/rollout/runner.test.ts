@@ -131,7 +131,7 @@ describe("AnalysisRunner", () => {
     expect(runner.outcomeFor(a)).toBeUndefined();
   });
 
-  it("asks a flag's own Prometheus, one alerts request per address per tick", async () => {
+  it("asks a flag's own allow-listed Prometheus, one alerts request per address per tick", async () => {
     // Two loopback Prometheus HTTP APIs counting /api/v1/alerts; the one "b" and "c" name fires.
     const started: Server[] = [];
     const prometheus = async (firing: string[]) => {
@@ -162,6 +162,7 @@ describe("AnalysisRunner", () => {
       const flags = [flag("a", ramping), own("b", team.address), own("c", `${team.address}/`)];
       const runner = new AnalysisRunner({
         client: new PrometheusClient({ address: operator.address }),
+        access: { allowedAddresses: [team.address] },
         listFlags: () => flags,
         enqueue: () => {},
         now: () => NOW,
@@ -169,6 +170,20 @@ describe("AnalysisRunner", () => {
       await runner.tick();
       expect(flags.map((f) => runner.outcomeFor(f)?.result)).toEqual(["Passed", "Failed", "Failed"]);
       expect([operator.calls, team.calls]).toEqual([1, 1]);
+
+      // Off the allow-list and without a credentials Secret, the address is never contacted.
+      const refusing = new AnalysisRunner({
+        client: new PrometheusClient({ address: operator.address, bearerToken: "operator-token" }),
+        listFlags: () => flags,
+        enqueue: () => {},
+        now: () => NOW,
+      });
+      await refusing.tick();
+      expect(refusing.outcomeFor(flags[1] as FeatureFlag)).toMatchObject({ result: "Unavailable" });
+      expect(refusing.outcomeFor(flags[1] as FeatureFlag)?.message).toContain(
+        "spec.rollout.canary.analysis.prometheus.address",
+      );
+      expect(team.calls).toBe(1);
     } finally {
       await Promise.all(started.map((s) => new Promise((resolve) => s.close(resolve))));
     }

@@ -54,3 +54,20 @@ it("serves with the token; probes and metrics need none", async () => {
     expect((await fetch(`${sidecar.url}${path}`)).status, path).toBe(200);
   }
 });
+
+it("the scheme is case-insensitive (RFC 7235), the token is not", async () => {
+  const url = `${sidecar.url}/ofrep/v1/evaluate/flags/everyone`;
+  for (const authorization of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `bEaReR  ${TOKEN}`]) {
+    expect((await post(url, {}, { authorization })).status, authorization).toBe(200);
+  }
+  for (const authorization of [
+    `Bearer ${TOKEN.toUpperCase()}`,
+    `Bearer ${TOKEN}x`,
+    `Bearer${TOKEN}`,
+    `Basic ${TOKEN}`,
+    "Bearer ",
+    "bearer",
+  ]) {
+    expect((await post(url, {}, { authorization })).status, authorization).toBe(401);
+  }
+});

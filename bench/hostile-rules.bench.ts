@@ -1,0 +1,263 @@
+// A sidecar serving a document with one flag whose rules were written to stall it (forced into the
+// document: no webhook in the way), flooded with contexts that make those rules run away, while
+// other flags and /readyz are timed. The run-time rule budget must keep everyone else served.
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { buildDocument, type ResolvedFlag } from "../src/core/index.js";
+import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
+import { startOfrepServer } from "./flagd/process.js";
+import { cpuMs } from "./proc.js";
+import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
+import { type BenchResult, type Figure, formatNumber, summarize } from "./stats.js";
+
+export const name = "hostile-rules";
+export const description =
+  "The bundled `flagwright sidecar --file` serving 10 ordinary flags and one flag with four rules that " +
+  "froze sidecars before rules had a budget (a backtracking pattern, a list concatenated per element, " +
+  "a map of maps over 2,000 tags, five nested all()), written into the document directly. A " +
+  "child process floods the hostile flag over 8 keep-alive connections with contexts that make " +
+  "each rule run away, while this process evaluates the ordinary flags one request at a time and " +
+  "asks /readyz every 50 ms. Targets: ordinary flags' p99 < 5 ms, every /readyz answer < 100 ms.";
+
+/** In this order, so each context reaches the rule it is meant for (earlier ones do not match it cheaply). */
+const HOSTILE_RULES = [
+  'email.matches("^([a-z]+)+$")',
+  "tags.exists(a, (tags + tags).size() == 1)",
+  "tags.map(a, tags.map(b, a + b)).size() == 0",
+  'tags.all(a, tags.all(b, tags.all(c, tags.all(d, tags.all(e, a + b + c + d + e != "")))))',
+];
+
+function benchDocument() {
+  const base = { enabled: true, killed: false, percent: 100, allowedUsers: [] as string[], revision: "r1" };
+  const flags: Record<string, ResolvedFlag> = {
+    hostile: {
+      ...base,
+      percent: 0,
+      rules: HOSTILE_RULES.map((when, i) => ({ name: `hostile-${i}`, when, serve: { enabled: true } })),
+    },
+  };
+  for (let i = 0; i < 10; i++) {
+    const kind = i % 4;
+    flags[`ordinary-${i}`] =
+      kind === 0
+        ? { ...base, percent: 25 + i }
+        : kind === 1
+          ? {
+              ...base,
+              variants: [
+                { name: "a", weight: 50, value: "a" },
+                { name: "b", weight: 50, value: "b" },
+              ],
+            }
+          : kind === 2
+            ? {
+                ...base,
+                percent: 0,
+                rules: [
+                  {
+                    name: "eu-employees-new-app",
+                    when: 'email.endsWith("@acme.com") && country in ["DE", "FR", "NL", "IT"] && semverCompare(appVersion, "2.3.0") >= 0',
+                    serve: { enabled: true },
+                  },
+                ],
+              }
+            : {
+                ...base,
+                percent: 0,
+                rules: [{ name: "beta", when: 'tags.exists(t, t == "beta")', serve: { enabled: true } }],
+              };
+  }
+  return buildDocument("bench", flags);
+}
+
+/** Contexts that make each hostile rule run away; all fit the sidecar's 64 KiB body limit. */
+function hostileBodies(): string[] {
+  const tags = (n: number) => Array.from({ length: n }, (_, i) => `tag-${i}`);
+  return [
+    { targetingKey: "h1", tags: tags(30), email: `${"a".repeat(31)}!` },
+    { targetingKey: "h2", tags: tags(2000), email: `${"a".repeat(31)}!` },
+    { targetingKey: "h3", tags: tags(30), email: `${"a".repeat(16_000)}!` },
+  ].map((context) => JSON.stringify({ context }));
+}
+
+/** The flood, in a child process so its client work does not delay this process's timings. */
+const FLOOD_SCRIPT = `
+const [url, seconds, connections, ...bodies] = process.argv.slice(1);
+const end = Date.now() + Number(seconds) * 1000;
+let answered = 0, failed = 0, matched = 0;
+async function loop(i) {
+  for (let n = i; Date.now() < end; n++) {
+    try {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: bodies[n % bodies.length] });
+      const json = await res.json();
+      if (res.status !== 200) failed++; else { answered++; if (json.value !== false) matched++; }
+    } catch { failed++; }
+  }
+}
+Promise.all(Array.from({ length: Number(connections) }, (_, i) => loop(i))).then(() => {
+  process.stdout.write(JSON.stringify({ answered, failed, matched }));
+});
+`;
+
+interface Probe {
+  ordinaryMs: number[];
+  readyzMs: number[];
+  errors: number;
+}
+
+/** Evaluates ordinary flags one request at a time and asks /readyz every 50 ms, until `until()`. */
+async function probe(url: string, until: () => boolean): Promise<Probe> {
+  const result: Probe = { ordinaryMs: [], readyzMs: [], errors: 0 };
+  const context = {
+    targetingKey: "user-1",
+    email: "ada@acme.com",
+    country: "DE",
+    appVersion: "2.4.0",
+    tags: ["beta"],
+  };
+  const body = JSON.stringify({ context });
+  const readyz = (async () => {
+    while (!until()) {
+      const started = performance.now();
+      const res = await fetch(`${url}/readyz`);
+      await res.arrayBuffer();
+      result.readyzMs.push(performance.now() - started);
+      if (res.status !== 200) result.errors++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  for (let n = 0; !until(); n++) {
+    const started = performance.now();
+    const res = await fetch(`${url}/ofrep/v1/evaluate/flags/ordinary-${n % 10}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    await res.arrayBuffer();
+    result.ordinaryMs.push(performance.now() - started);
+    if (res.status !== 200) result.errors++;
+  }
+  await readyz;
+  return result;
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
+export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
+  const seconds = smoke ? { quiet: 0.5, flood: 1 } : { quiet: 3, flood: 10 };
+  const connections = 8;
+  const dir = await mkdtemp(join(os.tmpdir(), "flagwright-hostile-rules-"));
+  const file = join(dir, "flags.json");
+  writeFileSync(file, JSON.stringify(benchDocument()));
+  const build = buildSidecar();
+  const loadAtStart = loadAverage();
+  const sidecar = await startOfrepServer(process.execPath, [
+    ...SIDECAR_NODE_OPTIONS,
+    build.main,
+    "sidecar",
+    "--file",
+    file,
+    "--listen",
+    "127.0.0.1:0",
+  ]);
+  try {
+    // Warm up the ordinary path, then time it without the flood for comparison.
+    let stop = Date.now() + 1000 * (smoke ? 0.3 : 1);
+    await probe(sidecar.url, () => Date.now() > stop);
+    stop = Date.now() + 1000 * seconds.quiet;
+    const quiet = await probe(sidecar.url, () => Date.now() > stop);
+
+    const cpuBefore = cpuMs(sidecar.pid);
+    const flood = spawn(
+      process.execPath,
+      [
+        "-e",
+        FLOOD_SCRIPT,
+        `${sidecar.url}/ofrep/v1/evaluate/flags/hostile`,
+        String(seconds.flood),
+        String(connections),
+        ...hostileBodies(),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let floodOut = "";
+    flood.stdout.on("data", (d) => {
+      floodOut += d;
+    });
+    const floodDone = new Promise<void>((resolve) => flood.once("close", () => resolve()));
+    let flooding = true;
+    void floodDone.then(() => {
+      flooding = false;
+    });
+    const during = await probe(sidecar.url, () => !flooding);
+    await floodDone;
+    const cpuDuring = cpuMs(sidecar.pid) - cpuBefore;
+    const counts = JSON.parse(floodOut || "{}") as { answered?: number; failed?: number; matched?: number };
+    const answered = counts.answered ?? 0;
+    const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
+    const exceeded = [
+      ...metrics.matchAll(/^flagwright_sidecar_rule_budget_exceeded_total\{[^}]*\} (\S+)$/gm),
+    ].reduce((sum, m) => sum + Number(m[1]), 0);
+
+    const p99 = summarize(during.ordinaryMs).p99;
+    const readyMax = Math.max(...during.readyzMs);
+    const figures: Figure[] = [
+      {
+        name: "ordinary flags, no flood: request latency",
+        unit: "ms",
+        samples: quiet.ordinaryMs,
+        stat: "percentiles",
+      },
+      {
+        name: "ordinary flags during the hostile flood: request latency",
+        unit: "ms",
+        samples: during.ordinaryMs,
+        stat: "percentiles",
+      },
+      {
+        name: "/readyz during the hostile flood: answer time",
+        unit: "ms",
+        samples: during.readyzMs,
+        stat: "percentiles",
+      },
+      {
+        name: "hostile-flag evaluations answered during the flood",
+        unit: "requests",
+        samples: [answered],
+        computed: true,
+      },
+      {
+        name: "sidecar CPU per hostile-flag evaluation (flood CPU ÷ answers, ordinary probes included)",
+        unit: "ms",
+        samples: [answered > 0 ? cpuDuring / answered : Number.NaN],
+        computed: true,
+      },
+      {
+        name: "evaluations stopped by the rule budget (flagwright_sidecar_rule_budget_exceeded_total)",
+        unit: "evaluations",
+        samples: [exceeded],
+        computed: true,
+      },
+    ];
+    return {
+      figures,
+      notes: [
+        `Targets: ordinary flags' p99 during the flood < 5 ms: ${p99 < 5 ? "met" : "missed"} (${formatNumber(p99)} ms); every /readyz answer < 100 ms: ${readyMax < 100 ? "met" : "missed"} (slowest ${formatNumber(readyMax)} ms).`,
+        `Hostile answers: ${answered} answered, ${counts.failed ?? 0} failed, ${counts.matched ?? 0} matched (should be 0: a stopped rule does not match); probe errors ${quiet.errors + during.errors}.`,
+        `The sidecar runs with the injected container's V8 options: ${SIDECAR_NODE_OPTIONS.join(" ")}; the flood uses ${connections} connections, the probes one each; nothing is pinned.`,
+        `Load average at start ${loadAtStart}, at end ${loadAverage()} (a shared machine: other work's load shows in the latencies).`,
+      ],
+    };
+  } finally {
+    await sidecar.stop();
+    build.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
