@@ -198,19 +198,26 @@ export function validateSegment(manifest: unknown): Problem[] {
  * with the position in the expression: what the admission webhook refuses and the operator reports.
  */
 export function expressionProblems(spec: unknown): Problem[] {
-  const problems: Problem[] = [];
-  const check = (field: string, source: unknown) => {
-    if (typeof source !== "string") return;
-    const problem = checkExpression(source);
-    if (problem) problems.push({ field, message: `invalid CEL at ${formatProblem(problem)}` });
-  };
+  return expressionFields(spec).flatMap(({ field, source }) => expressionProblem(field, source) ?? []);
+}
+
+/** The CEL expressions users wrote in a spec (spec.rules[].when, spec.when), by field path. */
+export function expressionFields(spec: unknown): { field: string; source: string }[] {
+  const fields: { field: string; source: string }[] = [];
   const s = spec as { when?: unknown; rules?: { when?: unknown }[] } | undefined;
-  if (s === undefined || s === null || typeof s !== "object") return problems;
-  check("spec.when", s.when);
+  if (s === undefined || s === null || typeof s !== "object") return fields;
+  if (typeof s.when === "string") fields.push({ field: "spec.when", source: s.when });
   if (Array.isArray(s.rules)) {
-    for (const [i, rule] of s.rules.entries()) check(`spec.rules[${i}].when`, rule?.when);
+    for (const [i, rule] of s.rules.entries())
+      if (typeof rule?.when === "string") fields.push({ field: `spec.rules[${i}].when`, source: rule.when });
   }
-  return problems;
+  return fields;
+}
+
+/** The problem of one expression (expressionProblems' message), or undefined when it compiles. */
+export function expressionProblem(field: string, source: string): Problem | undefined {
+  const problem = checkExpression(source);
+  return problem && { field, message: `invalid CEL at ${formatProblem(problem)}` };
 }
 
 /**

@@ -113,6 +113,9 @@ export class Operator {
     this.custom = custom;
     const configMapName = options.configMapName ?? DEFAULT_CONFIGMAP_NAME;
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+    // The one name the operator projects: RBAC grants list and watch by resourceNames only to
+    // requests whose field selector names the object, so the shipped role allows no other ConfigMap.
+    const fieldSelector = `metadata.name=${configMapName}`;
     const scopes = options.namespaces?.length ? options.namespaces : [undefined];
 
     for (const namespace of scopes) {
@@ -145,12 +148,12 @@ export class Operator {
           log,
           ...options.informer,
           path: `/api/v1${nsPath}/configmaps`,
-          query: { labelSelector },
+          query: { labelSelector, fieldSelector },
           transform: cachedConfigMap,
           list: async () => {
             const list = namespace
-              ? await core.listNamespacedConfigMap({ namespace, labelSelector })
-              : await core.listConfigMapForAllNamespaces({ labelSelector });
+              ? await core.listNamespacedConfigMap({ namespace, labelSelector, fieldSelector })
+              : await core.listConfigMapForAllNamespaces({ labelSelector, fieldSelector });
             return {
               items: list.items.map(cachedConfigMap),
               resourceVersion: list.metadata?.resourceVersion ?? "",
@@ -194,16 +197,13 @@ export class Operator {
       informer.on("relisted", () => this.enqueueAll());
     }
     for (const informer of this.configMapInformers) {
-      // Only our own ConfigMap matters: someone editing or deleting it gets it restored.
-      const onConfigMap = (cm: CachedConfigMap) => {
-        if (cm.metadata?.name === configMapName) enqueueUnlessOwn("ConfigMap", cm);
-      };
+      // Only our own ConfigMap is watched: someone editing or deleting it gets it restored.
+      const onConfigMap = (cm: CachedConfigMap) => enqueueUnlessOwn("ConfigMap", cm);
       informer.on("add", onConfigMap);
       informer.on("update", (_old, cm) => onConfigMap(cm));
       // A deletion is never our echo (the informer hands over the last cached copy, whose
       // resourceVersion may be that of our own write).
       informer.on("delete", (cm) => {
-        if (cm.metadata?.name !== configMapName) return;
         this.ownWrites.delete(`ConfigMap/${cm.metadata?.namespace}/${cm.metadata?.name}`);
         enqueue(cm);
       });
@@ -320,6 +320,7 @@ export class Operator {
   async start(): Promise<void> {
     const missing = await missingPermissions(this.options.kc, {
       namespaces: this.options.namespaces ?? [],
+      configMapName: this.options.configMapName ?? DEFAULT_CONFIGMAP_NAME,
       leaderElectionNamespace: this.options.leaderElection?.namespace,
     });
     if (missing.length > 0) {

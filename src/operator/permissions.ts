@@ -11,6 +11,8 @@ export interface Permission {
   verbs: string[];
   /** Where it is needed: "watched" (the watched namespaces or cluster-wide) or "leader-election". */
   scope: "watched" | "leader-election";
+  /** Needed on the projected ConfigMap only (RBAC resourceNames): the check names it. */
+  onlyConfigMap?: true;
 }
 
 export const REQUIRED_PERMISSIONS: Permission[] = [
@@ -23,11 +25,14 @@ export const REQUIRED_PERMISSIONS: Permission[] = [
     verbs: ["patch"],
     scope: "watched",
   },
+  // List and watch carry the field selector metadata.name=<name>, which RBAC authorizes by name;
+  // creation is by server-side apply, whose create check names the object too.
   {
     group: "",
     resource: "configmaps",
     verbs: ["get", "list", "watch", "create", "patch", "delete"],
     scope: "watched",
+    onlyConfigMap: true,
   },
   { group: "", resource: "events", verbs: ["create"], scope: "watched" },
   {
@@ -41,7 +46,11 @@ export const REQUIRED_PERMISSIONS: Permission[] = [
 /** Returns "verb group/resource[/sub] in namespace" for every permission the identity lacks. */
 export async function missingPermissions(
   kc: KubeConfig,
-  { namespaces, leaderElectionNamespace }: { namespaces: string[]; leaderElectionNamespace?: string },
+  {
+    namespaces,
+    leaderElectionNamespace,
+    configMapName,
+  }: { namespaces: string[]; leaderElectionNamespace?: string; configMapName: string },
 ): Promise<string[]> {
   const api = kc.makeApiClient(AuthorizationV1Api);
   const checks: Promise<string | undefined>[] = [];
@@ -67,13 +76,14 @@ export async function missingPermissions(
                     subresource: permission.subresource,
                     verb,
                     namespace: namespace || undefined,
+                    name: permission.onlyConfigMap ? configMapName : undefined,
                   },
                 },
               },
             })
             .then((review) => {
               if (review.status?.allowed) return undefined;
-              const what = `${permission.group || "core"}/${permission.resource}${permission.subresource ? `/${permission.subresource}` : ""}`;
+              const what = `${permission.group || "core"}/${permission.resource}${permission.subresource ? `/${permission.subresource}` : ""}${permission.onlyConfigMap ? ` ${configMapName}` : ""}`;
               return `${verb} ${what} ${namespace ? `in namespace ${namespace}` : "cluster-wide"}`;
             }),
         );

@@ -5,17 +5,34 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 
-/** Largest AdmissionReview accepted: the API server's own request limit is 3 MiB. */
-export const MAX_ADMISSION_BODY = 8 * 1024 * 1024;
+/**
+ * Largest AdmissionReview accepted: 1.5 MiB, etcd's default request limit, so the review of any
+ * object the API server can store fits (an UPDATE's review also carries the old object: past this
+ * size the webhook's failurePolicy decides). A larger body is refused before it is buffered or
+ * parsed, which would otherwise hold the event loop the operator's leases and probes share.
+ */
+export const MAX_ADMISSION_BODY = 1.5 * 1024 * 1024;
+
+/**
+ * Body bytes all requests in flight may hold at once (about ten maximal reviews): many
+ * connections each sending a body just under the cap must not outgrow the operator's memory. A
+ * request past it gets 503; the API server then applies the webhook's failurePolicy.
+ */
+export const MAX_ADMISSION_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 export interface AdmissionServer {
   address: AddressInfo;
   /** Swaps the serving certificate without a restart. */
   setCertificate(cert: { cert: string; key: string }): void;
+  /** Body bytes held by the requests in flight (against MAX_ADMISSION_BYTES_IN_FLIGHT). */
+  readonly bytesInFlight: number;
   stop(): Promise<void>;
 }
 
-/** Answers a parsed request body with the AdmissionReview to send; a throw is answered 400. */
+/**
+ * Answers a parsed request body with the AdmissionReview to send (or a promise of it, for work
+ * done in slices); a throw or rejection is answered 400.
+ */
 export type AdmissionHandler = (body: unknown) => unknown;
 
 export async function startAdmissionServer(options: {
@@ -25,8 +42,12 @@ export async function startAdmissionServer(options: {
   /** POST path (for example "/inject") → its handler. */
   routes: Record<string, AdmissionHandler>;
   log?: Logger;
+  /** Default MAX_ADMISSION_BYTES_IN_FLIGHT. */
+  maxBytesInFlight?: number;
 }): Promise<AdmissionServer> {
   const routes = new Map(Object.entries(options.routes));
+  const maxBytesInFlight = options.maxBytesInFlight ?? MAX_ADMISSION_BYTES_IN_FLIGHT;
+  let bytesInFlight = 0;
   const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && path === "/healthz") {
@@ -58,18 +79,31 @@ export async function startAdmissionServer(options: {
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const release = () => {
+      bytesInFlight -= size;
+      size = 0;
+      chunks.length = 0;
+    };
+    res.on("close", release);
     req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_ADMISSION_BODY) {
+      if (size + chunk.length > MAX_ADMISSION_BODY) {
         refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+        release();
         return;
       }
+      if (bytesInFlight + chunk.length > maxBytesInFlight) {
+        refuse(503, "too many admission request bytes in flight; retry");
+        release();
+        return;
+      }
+      size += chunk.length;
+      bytesInFlight += chunk.length;
       chunks.push(chunk);
     });
-    req.on("end", () => {
+    req.on("end", async () => {
       if (res.headersSent) return;
       try {
-        const answer = handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+        const answer = await handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       } catch (error) {
         options.log?.warn(
@@ -90,6 +124,9 @@ export async function startAdmissionServer(options: {
   return {
     address: server.address() as AddressInfo,
     setCertificate: (tls) => server.setSecureContext({ cert: tls.cert, key: tls.key }),
+    get bytesInFlight() {
+      return bytesInFlight;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

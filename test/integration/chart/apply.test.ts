@@ -161,6 +161,7 @@ describe("install manifests accepted by the API server (kubectl apply --dry-run=
     const out = await dryRun(built);
     expect(out).toContain("deployment.apps/flagwright-operator serverside-applied (server dry run)");
     expect(out).toContain("clusterrole.rbac.authorization.k8s.io/flagwright-operator");
+    expect(out).toContain("networkpolicy.networking.k8s.io/flagwright-operator serverside-applied");
   });
 
   it("kubectl kustomize of deploy/ with the deploy/grafana component: two dashboards for Grafana's sidecar", async () => {
@@ -189,6 +190,14 @@ describe("install manifests accepted by the API server (kubectl apply --dry-run=
   it("kubectl kustomize of deploy/ with the deploy/webhook component", async () => {
     const built = await kubectl(["kustomize", overlay]);
     expect(built).toContain("--injection-address=:9443");
+    // The NetworkPolicy's webhook rule admits the injection port too.
+    const policy = parseAllDocuments(built)
+      .map((d) => d.toJS())
+      .find((o) => o?.kind === "NetworkPolicy");
+    expect(policy.spec.ingress[1].ports).toEqual([
+      { port: 9444, protocol: "TCP" },
+      { port: 9443, protocol: "TCP" },
+    ]);
     const out = await dryRun(built);
     expect(out).toContain("mutatingwebhookconfiguration.admissionregistration.k8s.io/flagwright-injector");
   });

@@ -1,5 +1,6 @@
-// The operator against the real API server: flags are projected into the namespace's ConfigMap,
-// status follows the spec generation, hand edits are repaired, and Git's fields stay Git's.
+// The operator against the real API server, as its ServiceAccount with exactly the RBAC
+// deploy/rbac.yaml ships (its own ConfigMap only): flags are projected into the namespace's
+// ConfigMap, status follows the spec generation, hand edits are repaired, and Git's fields stay Git's.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
@@ -7,6 +8,7 @@ import { parseDocument } from "../../../src/core/index.js";
 import { flagManifest } from "../../fixtures/invalid-flags.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
+import { installShippedRbac, type ShippedRbac } from "../../support/shipped-rbac.js";
 import { waitFor } from "../../support/wait.js";
 
 const { core, custom } = clients();
@@ -45,13 +47,19 @@ const apply = (
 describe("operator projection", () => {
   let operator: OperatorProcess;
   let ns: Awaited<ReturnType<typeof testNamespace>>;
+  let system: Awaited<ReturnType<typeof testNamespace>>;
+  let rbac: ShippedRbac;
 
   beforeAll(async () => {
     ns = await testNamespace("proj");
-    operator = await startOperator(["--namespaces", ns.name]);
+    system = await testNamespace("proj-system");
+    rbac = await installShippedRbac(system.name);
+    operator = await startOperator(["--namespaces", ns.name], { kubeconfig: rbac.kubeconfigPath });
   });
   afterAll(async () => {
     await operator?.stop();
+    await rbac?.remove();
+    await system?.remove();
     await ns?.remove();
   });
 

@@ -34,11 +34,15 @@ const find = (objs: Obj[], kind: string, name?: string) => {
   return found;
 };
 
-/** Rules as "group|resource|verb" strings, the shape test/unit/operator/permissions.test.ts uses. */
+/** Rules as "group|resource|verb[|names]" strings, the shape test/unit/operator/permissions.test.ts uses. */
 const flatten = (rules: Rule[]) =>
   rules
     .flatMap((r) =>
-      r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`))),
+      r.apiGroups.flatMap((g) =>
+        r.resources.flatMap((res) =>
+          r.verbs.map((v) => `${g}|${res}|${v}${r.resourceNames ? `|${r.resourceNames.join(",")}` : ""}`),
+        ),
+      ),
     )
     .sort();
 
@@ -100,6 +104,7 @@ describe("charts/flagwright", () => {
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
@@ -173,6 +178,96 @@ describe("charts/flagwright", () => {
     expect(binding.subjects).toEqual([
       { kind: "ServiceAccount", name: "flagwright-operator", namespace: "flagwright-system" },
     ]);
+  });
+
+  it("grants ConfigMap rights on operator.configMapName only, to the operator and the shared evaluators", async () => {
+    const objs = await render(
+      "--set",
+      "operator.configMapName=team-flags",
+      "--set-json",
+      'sharedEvaluator.namespaces=["shop"]',
+    );
+    const configMapRules = (role: Obj) =>
+      (role.rules as Rule[]).filter((r) => r.resources.includes("configmaps"));
+    expect(configMapRules(find(objs, "ClusterRole", "fw-flagwright-operator"))).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: ["team-flags"],
+        verbs: ["get", "list", "watch", "create", "patch", "delete"],
+      },
+    ]);
+    expect(configMapRules(find(objs, "Role", "flagwright-evaluator"))).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: ["team-flags"],
+        verbs: ["get", "list", "watch"],
+      },
+    ]);
+  });
+
+  describe("NetworkPolicy", () => {
+    const policy = async (...args: string[]) => find(await render(...args), "NetworkPolicy");
+    const monitoring = {
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+    };
+
+    it("is on by default: port 8080 from the monitoring namespace only, the webhook port, egress to DNS and the API server", async () => {
+      const { spec } = await policy();
+      expect(spec.policyTypes).toEqual(["Ingress", "Egress"]);
+      expect(spec.ingress).toEqual([
+        { ports: [{ port: 8080, protocol: "TCP" }], from: [monitoring] },
+        // The API server's addresses are unknown until networkPolicy.apiServerCIDRs names them.
+        { ports: [{ port: 9444, protocol: "TCP" }] },
+      ]);
+      // deploy/ ships the same rules.
+      const base = parse(read("deploy/networkpolicy.yaml")) as Obj;
+      expect(base.spec.ingress).toEqual(spec.ingress);
+      expect(base.spec.egress).toEqual(spec.egress);
+      expect(spec.podSelector.matchLabels).toMatchObject(base.spec.podSelector.matchLabels);
+    });
+
+    it("lets only the API server's addresses into the webhook ports, and only the named peers into port 8080", async () => {
+      const { spec } = await policy(
+        "--set",
+        "injection.enabled=true",
+        "--set-json",
+        'networkPolicy.apiServerCIDRs=["10.0.0.10/32"]',
+        "--set-json",
+        'networkPolicy.webhookFrom=[{"ipBlock":{"cidr":"100.64.0.0/16"}}]',
+        "--set-json",
+        'networkPolicy.monitoringNamespaces=["observability","alerting"]',
+        "--set-json",
+        'networkPolicy.ingressFrom=[{"podSelector":{"matchLabels":{"app":"scraper"}}}]',
+      );
+      const namespace = (name: string) => ({
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } },
+      });
+      expect(spec.ingress).toEqual([
+        {
+          ports: [{ port: 8080, protocol: "TCP" }],
+          from: [
+            namespace("observability"),
+            namespace("alerting"),
+            { podSelector: { matchLabels: { app: "scraper" } } },
+          ],
+        },
+        {
+          ports: [
+            { port: 9444, protocol: "TCP" },
+            { port: 9443, protocol: "TCP" },
+          ],
+          from: [{ ipBlock: { cidr: "10.0.0.10/32" } }, { ipBlock: { cidr: "100.64.0.0/16" } }],
+        },
+      ]);
+      // Nobody named for port 8080: no rule for it at all (a rule without peers would admit anyone).
+      const closed = await policy("--set-json", "networkPolicy.monitoringNamespaces=[]");
+      expect(closed.spec.ingress).toEqual([{ ports: [{ port: 9444, protocol: "TCP" }] }]);
+      expect(
+        (await render("--set", "networkPolicy.enabled=false")).some((o) => o.kind === "NetworkPolicy"),
+      ).toBe(false);
+    });
   });
 
   it("renders the options: Prometheus settings, secrets, ServiceMonitor, PrometheusRule, NetworkPolicy, injection", async () => {

@@ -146,6 +146,17 @@ describe("the injection webhook server", () => {
     expect(answer.body).toContain(`exceeds ${MAX_ADMISSION_BODY} bytes`);
   });
 
+  it("caps bodies at 1.5 MiB, as the validation webhook: a review of any Pod etcd can store fits", async () => {
+    const review = JSON.stringify(admissionReview());
+    const padded = (size: number) =>
+      `${review.slice(0, -1)},"padding":"${"x".repeat(size - review.length - 13)}"}`;
+    const over = await post(padded(1.5 * 1024 * 1024 + 1));
+    expect(over.status).toBe(413);
+    const under = await post(padded(1.5 * 1024 * 1024));
+    expect(under.status).toBe(200);
+    expect(JSON.parse(under.body).response.patchType).toBe("JSONPatch");
+  });
+
   it("answers 413 to an oversized chunked body (no Content-Length) without buffering it all", async () => {
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
     const answer = await exchange(

@@ -48,6 +48,49 @@ describe("validationReview", () => {
     ).toBe(false);
   });
 
+  it("refuses a FeatureFlag over the CRD's 64 rules before compiling any of them", () => {
+    const rules = Array.from({ length: 65 }, (_, i) => ({
+      name: `r${i}`,
+      when: "(",
+      serve: { enabled: true },
+    }));
+    const answer = validationReview(review(flag(rules)));
+    expect(answer.response.allowed).toBe(false);
+    expect(answer.response.status).toEqual({
+      code: 422,
+      message: "FeatureFlag f is invalid: spec.rules: Too many: 65: must have at most 64 items",
+    });
+    // 64 rules are within the limit: compiled, and the bad ones named.
+    expect(validationReview(review(flag(rules.slice(0, 64)))).response.status?.message).toContain(
+      "spec.rules[63].when: invalid CEL",
+    );
+  });
+
+  it("refuses an expression over 4,096 characters, counted as the API server counts them, before compiling it", () => {
+    const longest = `country == "${"x".repeat(4096 - 13)}"`;
+    expect(longest).toHaveLength(4096);
+    const rule = (when: string) => [{ name: "r", when, serve: { enabled: true } }];
+    expect(validationReview(review(flag(rule(longest)))).response.allowed).toBe(true);
+    const tooLong = `${longest.slice(0, -1)}x"`;
+    expect(validationReview(review(flag(rule(tooLong)))).response.status?.message).toBe(
+      "FeatureFlag f is invalid: spec.rules[0].when: Too long: may not be more than 4096 characters",
+    );
+    // maxLength counts characters (code points): 4,000 emoji are 8,000 UTF-16 units but within it.
+    const emoji = `country == "${"\u{1F600}".repeat(4000)}"`;
+    expect(validationReview(review(flag(rule(emoji)))).response.allowed).toBe(true);
+    // A Segment's when, and a spec.when or spec.rules the schema does not declare for the kind
+    // (a request sent straight to the webhook was never pruned), are held to the same limits.
+    for (const object of [
+      { kind: "Segment", metadata: { name: "s" }, spec: { when: tooLong } },
+      { kind: "FeatureFlag", metadata: { name: "s" }, spec: { when: `(${tooLong}` } },
+      { kind: "Segment", metadata: { name: "s" }, spec: { rules: rule(`(${tooLong}`) } },
+    ]) {
+      expect(validationReview(review(object)).response.status?.message).toMatch(
+        /is invalid: spec\.(when|rules\[0\]\.when): Too long: may not be more than 4096 characters$/,
+      );
+    }
+  });
+
   it("throws (answered 400) on something that is not a v1 AdmissionReview", () => {
     expect(() =>
       validationReview({ kind: "AdmissionReview", apiVersion: "admission.k8s.io/v1beta1" }),
