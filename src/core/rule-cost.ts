@@ -64,6 +64,35 @@ export function isCelNode(value: unknown): value is CelNode {
   return typeof value === "object" && value !== null && "op" in value && "args" in value;
 }
 
+/**
+ * Deepest nesting an expression may have. The estimate and the other compile-time walks recurse
+ * once per level, and a 4,096-character expression can nest about 2,000 levels (`1+1+...+1`),
+ * past what the stack holds; no rule a person writes comes near this (a long list of alternatives
+ * reads better as `x in [...]`).
+ */
+export const RULE_NESTING_LIMIT = 250;
+
+/**
+ * How deeply an expression nests, counted through call and operator arguments. Iterative, so it
+ * can guard the recursive walks; each node is visited once.
+ */
+export function nestingDepth(ast: CelNode): number {
+  let deepest = 0;
+  const seen = new Set<CelNode>();
+  const pending: [unknown, number][] = [[ast, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, depth] = next;
+    if (Array.isArray(value)) {
+      for (const item of value) pending.push([item, depth]);
+    } else if (isCelNode(value) && !seen.has(value)) {
+      seen.add(value);
+      if (depth > deepest) deepest = depth;
+      pending.push([value.args, depth + 1]);
+    }
+  }
+  return deepest;
+}
+
 /** The node a macro call stands for (a comprehension for all/exists/map/filter), or the node itself. */
 function expanded(node: CelNode): CelNode {
   return node.meta.alternate ?? node;

@@ -27,7 +27,9 @@ import {
   instrumentComprehensions,
   isCelNode,
   MATCHES_FUNCTION,
+  nestingDepth,
   RULE_COST_LIMIT,
+  RULE_NESTING_LIMIT,
   takeBudgetExceeded,
 } from "./rule-cost.js";
 
@@ -231,6 +233,16 @@ function compile(
 ): { program: Program; problem?: undefined } | { problem: ExpressionProblem } {
   try {
     const program = celEnvironment().parse(source);
+    const depth = admission ? nestingDepth(program.ast as unknown as CelNode) : 0;
+    if (depth > RULE_NESTING_LIMIT) {
+      return {
+        problem: problemAt(
+          source,
+          0,
+          `nests ${depth} levels deep; the limit is ${RULE_NESTING_LIMIT} (write a long list of alternatives as \`x in [...]\`)`,
+        ),
+      };
+    }
     const re2Problem = useRe2(source, program.ast);
     const checked = program.check();
     if (!checked.valid) return { problem: problemOf(source, checked.error) };

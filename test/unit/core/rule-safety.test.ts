@@ -14,7 +14,7 @@ import {
   parseDocument,
   type ResolvedFlag,
 } from "../../../src/core/index.js";
-import { RULE_COST_LIMIT } from "../../../src/core/rule-cost.js";
+import { RULE_COST_LIMIT, RULE_NESTING_LIMIT } from "../../../src/core/rule-cost.js";
 
 const base: ResolvedFlag = { enabled: true, killed: false, percent: 0, allowedUsers: [], revision: "f1" };
 
@@ -190,6 +190,26 @@ describe("the cost estimate", () => {
     });
     expect(problems.map((p) => p.field)).toEqual(["spec.rules[2].when"]);
     expect(problems[0]?.message).toMatch(/^invalid CEL at 1:1: estimated cost/);
+  });
+});
+
+describe("nesting", () => {
+  // A 4,096-character expression can nest about 2,000 levels; the recursive compile-time walks
+  // (the cost estimate among them) ran out of stack on it and answered "Maximum call stack size
+  // exceeded" instead of a reason.
+  it("refuses an expression nested past the limit with the reason, not a stack overflow", () => {
+    const source = `${Array(2048).fill("1").join("+")} > 0`;
+    const problem = checkExpression(source);
+    expect(problem?.message).toMatch(
+      new RegExp(`^nests \\d+ levels deep; the limit is ${RULE_NESTING_LIMIT}`),
+    );
+  });
+
+  it("accepts a long chain of alternatives within the limit", () => {
+    const source = Array(RULE_NESTING_LIMIT - 10)
+      .fill('country == "DE"')
+      .join(" || ");
+    expect(checkExpression(source)).toBeUndefined();
   });
 });
 
