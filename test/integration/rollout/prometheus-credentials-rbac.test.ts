@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import { canarySpec, createFlag, getFlag } from "../../support/flag-objects.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
-import { applyOperatorRbac, type OperatorRbac } from "../../support/operator-rbac.js";
+import { installShippedRbac, type ShippedRbac } from "../../support/shipped-rbac.js";
 import { waitFor } from "../../support/wait.js";
 
 const { core, custom } = clients();
@@ -20,7 +20,7 @@ const TEAM_TOKEN = "team-token-read-by-name";
 describe("credentials Secrets are read only where RBAC grants it", () => {
   let system: Awaited<ReturnType<typeof testNamespace>>;
   let apps: Awaited<ReturnType<typeof testNamespace>>;
-  let rbac: OperatorRbac | undefined;
+  let rbac: ShippedRbac | undefined;
   let operator: OperatorProcess | undefined;
   let capture: Server;
   let address: string;
@@ -41,9 +41,9 @@ describe("credentials Secrets are read only where RBAC grants it", () => {
         body: { metadata: { name }, stringData: { address, token: TEAM_TOKEN } },
       });
     }
-    rbac = await applyOperatorRbac(system.name);
+    rbac = await installShippedRbac(system.name);
     operator = await startOperator(["--namespaces", apps.name, "--analysis-tick", "200ms"], {
-      kubeconfig: rbac.kubeconfig,
+      kubeconfig: rbac.kubeconfigPath,
     });
   });
 
