@@ -17,6 +17,7 @@ import {
 import { der } from "../../../src/operator/injection/der.js";
 import { SIDECAR_CONTAINER } from "../../../src/operator/injection/mutation.js";
 import { impersonatingKubeconfig } from "../../support/impersonation.js";
+import { registerInjectionWebhook } from "../../support/injection-webhook.js";
 import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { waitFor } from "../../support/wait.js";
@@ -86,32 +87,7 @@ beforeAll(async () => {
     },
   });
   const port = await freePort();
-  await admission.createMutatingWebhookConfiguration({
-    body: {
-      metadata: { name: webhookName },
-      webhooks: [
-        {
-          name: "inject.flagwright.dev",
-          admissionReviewVersions: ["v1"],
-          sideEffects: "None",
-          failurePolicy: "Fail",
-          timeoutSeconds: 5,
-          clientConfig: { url: `https://127.0.0.1:${port}/inject` },
-          rules: [
-            {
-              apiGroups: [""],
-              apiVersions: ["v1"],
-              operations: ["CREATE"],
-              resources: ["pods"],
-              scope: "Namespaced",
-            },
-          ],
-          objectSelector: { matchLabels: { "flagwright.dev/inject": "true" } },
-          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns.name } },
-        },
-      ],
-    },
-  });
+  await registerInjectionWebhook(admission, webhookName, ns.name, port);
   operator = await startOperator(
     [
       `--namespaces=${ns.name}`,
