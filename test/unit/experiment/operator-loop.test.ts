@@ -5,7 +5,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
 import { countQuery, EXPERIMENTS_FIELD_MANAGER, ExperimentLoop } from "../../../src/operator/experiments.js";
-import type { PrometheusApi, QueryValue } from "../../../src/rollout/prometheus.js";
+import type { PrometheusVectorApi, VectorSample } from "../../../src/rollout/prometheus.js";
 
 const now = new Date("2026-11-25T12:00:00Z");
 
@@ -30,13 +30,16 @@ function flag(over: Partial<FeatureFlag["spec"]> = {}, status: FeatureFlag["stat
 function harness(values: Record<string, number>, flags: FeatureFlag[]) {
   const queries: string[] = [];
   const patches: { body: { status: Record<string, unknown> }; fieldManager: string; force: boolean }[] = [];
-  const prometheus: PrometheusApi = {
+  // One series per counter, at the given value; no resets.
+  const prometheus: PrometheusVectorApi = {
     address: "http://prometheus",
     alerts: async () => [],
-    query: async (promql): Promise<QueryValue> => {
+    query: () => Promise.reject(new Error("the experiment loop reads whole vectors")),
+    queryVector: async (promql): Promise<VectorSample[]> => {
       queries.push(promql);
+      if (promql.startsWith("resets(")) return [];
       const hit = Object.entries(values).find(([k]) => promql.includes(k));
-      return hit ? { kind: "value", value: hit[1], series: 1 } : { kind: "empty" };
+      return hit ? [{ labels: { pod: "app-1" }, value: hit[1] }] : [];
     },
   };
   const registry = new Registry();
@@ -123,6 +126,7 @@ describe("experiment loop", () => {
         address: "",
         alerts: async () => [],
         query: () => Promise.reject(new Error("connection refused")),
+        queryVector: () => Promise.reject(new Error("connection refused")),
       },
       listFlags: () => [unchanged],
       log: pino({ level: "silent" }),
@@ -148,15 +152,17 @@ describe("experiment loop", () => {
     const { loop, queries, patches } = harness({}, [injected]);
     await loop.runOnce();
     expect(queries).toContain(
-      'sum(up{namespace="shop"}) or sum(other_team_total{flag="checkout",variant="control",namespace="shop"})',
+      'last_over_time(up{namespace="shop"}) or sum(other_team_total{flag="checkout",variant="control",namespace="shop"}[300s])',
     );
-    expect(queries).toContain('sum(orders_total{flag="checkout",variant="treatment",namespace="shop"})');
+    expect(queries).toContain(
+      'last_over_time(orders_total{flag="checkout",variant="treatment",namespace="shop"}[300s])',
+    );
 
     const unparsable = harness({}, [
       flag({ experiment: { conversionEvent: "purchase", metrics: { exposures: "x{" } } }),
     ]);
     await unparsable.loop.runOnce();
-    expect(unparsable.queries.filter((q) => q.startsWith("sum(x"))).toEqual([]);
+    expect(unparsable.queries.filter((q) => q.includes("(x{"))).toEqual([]);
     expect(unparsable.patches[0]?.body.status.experiment).toMatchObject({
       error: expect.stringMatching(/^spec\.experiment\.metrics does not parse as PromQL/),
     });
