@@ -70,15 +70,17 @@ export function selectorKey(exposures: string, conversions: string): string {
 
 /**
  * The ledger after one look. `observed` is every series with a sample since shortly before the
- * previous look, at its last value; `resets` the number of counter resets per series id since
- * the previous look (Prometheus' resets()), which catches a restart whose new counter already
- * passed the old value.
+ * previous look, at its last value; `resets` the number of counter resets per series id since the
+ * previous look (Prometheus' resets()), which catches a restart whose new counter already passed
+ * the old value; `peaks` the highest value since the previous look of the series that reset
+ * (max_over_time), which recovers what the old process counted after the previous look.
  */
 export function accumulateCounter(
   previous: CounterLedger | undefined,
   observed: readonly { labels: Record<string, string>; value: number }[],
   resets: ReadonlyMap<string, number>,
   nowSeconds: number,
+  peaks: ReadonlyMap<string, number> = new Map(),
 ): CounterLedger {
   const known = new Map((previous?.series ?? []).map(([id, value, seenAt]) => [id, { value, seenAt }]));
   let total = previous?.total ?? 0;
@@ -88,8 +90,15 @@ export function accumulateCounter(
     const id = seriesId(sample.labels);
     if (live.has(id)) continue;
     const before = known.get(id);
-    const restarted = before === undefined || sample.value < before.value || (resets.get(id) ?? 0) > 0;
-    total += restarted ? sample.value : sample.value - before.value;
+    if (before === undefined) total += sample.value;
+    else if (sample.value < before.value || (resets.get(id) ?? 0) > 0) {
+      // A peak above the current value is the old process's last count (the new one only rose to
+      // the current value); one at or below it is the new process's, and the old one's last
+      // increments are unknown: counted as none, never twice.
+      const peak = peaks.get(id);
+      const oldProcess = peak !== undefined && peak > sample.value ? Math.max(0, peak - before.value) : 0;
+      total += sample.value + oldProcess;
+    } else total += sample.value - before.value;
     live.set(id, { value: sample.value, seenAt: nowSeconds });
   }
   if (live.size > MAX_SERIES_PER_COUNTER) {

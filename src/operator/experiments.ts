@@ -83,6 +83,8 @@ export const lastValuesQuery = (selector: string, windowSeconds: number) =>
   `last_over_time(${selector}[${windowSeconds}s])`;
 /** Counter resets per series since the previous look. */
 export const resetsQuery = (selector: string, windowMs: number) => `resets(${selector}[${windowMs}ms])`;
+/** The highest value per series since the previous look (for series that reset: the old process's last count). */
+export const peaksQuery = (selector: string, windowMs: number) => `max_over_time(${selector}[${windowMs}ms])`;
 
 /** The ledger is written at least this often even when no count changed, so look windows stay short. */
 const LEDGER_REFRESH_MS = 10 * 60_000;
@@ -191,7 +193,12 @@ export class ExperimentLoop {
         previousCounter !== undefined && resetMs !== undefined ? ask(resetsQuery(selector, resetMs)) : [],
       ]);
       const resetsById = new Map(resets.map((r) => [seriesId(r.labels), r.value]));
-      return accumulateCounter(previousCounter, observed, resetsById, nowSeconds);
+      const peaks =
+        resetMs !== undefined && resets.some((r) => r.value > 0)
+          ? await ask(peaksQuery(selector, resetMs))
+          : [];
+      const peaksById = new Map(peaks.map((p) => [seriesId(p.labels), p.value]));
+      return accumulateCounter(previousCounter, observed, resetsById, nowSeconds, peaksById);
     };
     let ledgers: VariantLedger[];
     try {

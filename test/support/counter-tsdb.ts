@@ -1,6 +1,6 @@
 // A model of Prometheus for counters, for tests of the experiment loop without a real one: scraped
 // samples per series, staleness markers when a target goes away, and just the queries the loop
-// sends (sum of a selector, last_over_time and resets over a range), with Prometheus' semantics
+// sends (sum of a selector; last_over_time, max_over_time and resets over a range), with Prometheus' semantics
 // for them (left-open ranges that skip staleness markers, a 5 minute lookback for instant
 // selectors). The integration tests check the same behaviour against the real Prometheus.
 import type { PrometheusVectorApi, QueryValue, VectorSample } from "../../src/rollout/prometheus.js";
@@ -83,7 +83,7 @@ export class CounterTsdb {
 
   vector(promql: string, atMs: number): VectorSample[] {
     this.queries++;
-    const range = /^(last_over_time|resets)\((.*)\[(\d+)(s|ms)\]\)$/.exec(promql);
+    const range = /^(last_over_time|max_over_time|resets)\((.*)\[(\d+)(s|ms)\]\)$/.exec(promql);
     if (range) {
       const [, fn, selector, amount, unit] = range;
       const rangeMs = Number(amount) * (unit === "s" ? 1000 : 1);
@@ -94,7 +94,9 @@ export class CounterTsdb {
         const value =
           fn === "last_over_time"
             ? (samples.at(-1)?.[1] as number)
-            : samples.filter(([, v], i) => i > 0 && v < (samples[i - 1]?.[1] as number)).length;
+            : fn === "max_over_time"
+              ? Math.max(...samples.map(([, v]) => v))
+              : samples.filter(([, v], i) => i > 0 && v < (samples[i - 1]?.[1] as number)).length;
         out.push({ labels: CounterTsdb.#withoutName(series.labels), value });
       }
       return out;

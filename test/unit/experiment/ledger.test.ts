@@ -56,6 +56,19 @@ describe("accumulateCounter", () => {
     expect(seen.total).toBe(250);
   });
 
+  it("recovers what the old process counted after the previous look from its peak, never counting twice", () => {
+    const first = accumulateCounter(undefined, [pod("a", 100)], none, 0);
+    const id = seriesId(pod("a", 0).labels);
+    // The old process reached 130 after the look, then restarted and counted 7.
+    expect(accumulateCounter(first, [pod("a", 7)], new Map([[id, 1]]), 60, new Map([[id, 130]])).total).toBe(
+      137,
+    );
+    // The new process already passed the old one's peak: only its own count is known.
+    expect(
+      accumulateCounter(first, [pod("a", 150)], new Map([[id, 1]]), 60, new Map([[id, 150]])).total,
+    ).toBe(250);
+  });
+
   it("does not count a series twice when it comes back after a scrape outage", () => {
     expect(totals([[pod("a", 100)], [], [], [pod("a", 110)]])).toEqual([100, 100, 100, 110]);
   });
