@@ -219,6 +219,13 @@ describe("experiment counts across pod replacement and operator restarts", () =>
     current.metadata.resourceVersion = String(version);
     return {
       loop,
+      /** A spec change (a new generation), as `kubectl apply` of an edited manifest. */
+      bumpGeneration() {
+        current = {
+          ...current,
+          metadata: { ...current.metadata, generation: (current.metadata.generation ?? 0) + 1 },
+        };
+      },
       advance(ms: number) {
         clock = new Date(clock.getTime() + ms);
         return clock;
@@ -298,5 +305,34 @@ describe("experiment counts across pod replacement and operator restarts", () =>
     expect(totals(c.experiment)).toEqual({ control: [1035, 103], treatment: [1035, 162] });
     expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
     expect(c.experiment?.message).toContain("held until the spec changes");
+  });
+
+  it("holds a Significant verdict and its winner for the generation, and decides afresh in a new one", async () => {
+    const tsdb = new CounterTsdb();
+    const c = cluster(tsdb, now);
+    const loop = c.loop();
+    scrape(tsdb, "app-1", c.advance(-15_000), {
+      control: { exposures: 1000, conversions: 100 },
+      treatment: { exposures: 1000, conversions: 160 },
+    });
+    c.advance(15_000);
+    await loop.runOnce();
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+
+    // Later the treatment's running rate falls below control's: the decision stands.
+    scrape(tsdb, "app-1", c.advance(45_000), {
+      control: { exposures: 3000, conversions: 600 },
+      treatment: { exposures: 3000, conversions: 300 },
+    });
+    c.advance(15_000);
+    await loop.runOnce();
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+    expect(c.experiment?.warnings).toContain("the latest look alone reads Significant, control");
+
+    c.bumpGeneration();
+    c.advance(60_000);
+    await loop.runOnce();
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "control" });
+    expect(c.experiment?.message).not.toContain("held until the spec changes");
   });
 });
