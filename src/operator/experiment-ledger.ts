@@ -173,6 +173,7 @@ export function latchVerdict(
     held !== null &&
     held.generation === generation &&
     typeof held.winner === "string" &&
+    result.variants.some((v) => v.name === held.winner) &&
     typeof held.message === "string" &&
     typeof held.at === "string"
   ) {

@@ -152,7 +152,7 @@ describe("latchVerdict", () => {
       verdict,
       message: `${verdict} ${winner ?? ""}`.trim(),
       ...(winner !== undefined && { winner }),
-      variants: [],
+      variants: [{ name: "control" }, { name: "treatment" }],
     }) as unknown as ExperimentResult;
 
   it("records a Significant verdict with its winner and generation", () => {
@@ -181,6 +181,11 @@ describe("latchVerdict", () => {
       expect(held.warnings?.at(-1)).toMatch(/^the latest look alone reads /);
     }
     expect(latchVerdict(result("Significant", "treatment"), latch, 3, at).warnings).toBeUndefined();
+  });
+
+  it("ignores a latch naming no variant of the experiment (status edited by hand)", () => {
+    const forged = { generation: 3, winner: "ghost", message: "m", at: at.toISOString() };
+    expect(latchVerdict(result("Collecting"), forged, 3, at)).toMatchObject({ verdict: "Collecting" });
   });
 
   it("decides afresh in a new generation", () => {
