@@ -247,6 +247,7 @@ export class ExperimentLoop {
     );
     return { ...result, ledger: { through: now.toISOString(), variants: ledgers } };
   }
+
   async #update(flag: FeatureFlag, now: Date, s: ReturnType<typeof staleness>): Promise<void> {
     const conditions = flag.status?.conditions ?? [];
     const stale = setCondition(
