@@ -3,6 +3,10 @@
 // (src/experiment, pure) and writes status.experiment; and it sets each flag's Stale condition
 // (src/hygiene/stale.ts) and the flagwright_stale_flags{namespace} gauge.
 //
+// Counts come from a ledger kept in status.experiment.ledger (./experiment-ledger.ts) that follows
+// every series of the counters, so they never fall when pods are replaced or restarted, and a
+// Significant verdict is held with its winner for the rest of the spec generation.
+//
 // Writes are server-side apply patches of the status subresource under their own field manager
 // (flagwright-experiments) holding only status.experiment and the Stale condition, so the
 // reconciler (manager flagwright, which never sends status.experiment) and this loop never take
@@ -17,8 +21,21 @@ import { type Condition, type FeatureFlag, flagKey } from "../api/index.js";
 import { canonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
 import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
-import type { PrometheusApi } from "../rollout/prometheus.js";
+import type { PrometheusVectorApi } from "../rollout/prometheus.js";
 import { confineToNamespace, PromqlConfinementError } from "../rollout/promql-namespace.js";
+import {
+  accumulateCounter,
+  type CounterLedger,
+  type ExperimentLedger,
+  LedgerLimitError,
+  latchVerdict,
+  ledgerFrom,
+  lookWindowSeconds,
+  resetWindowMs,
+  selectorKey,
+  seriesId,
+  type VariantLedger,
+} from "./experiment-ledger.js";
 import { applyStatus } from "./status.js";
 
 export const EXPERIMENTS_FIELD_MANAGER = "flagwright-experiments";
@@ -27,7 +44,7 @@ export const DEFAULT_EXPERIMENT_INTERVAL_MS = 60_000;
 export interface ExperimentLoopOptions {
   custom: CustomObjectsApi;
   /** Undefined when the operator has no Prometheus: experiments say so, stale detection still runs. */
-  prometheus: PrometheusApi | undefined;
+  prometheus: PrometheusVectorApi | undefined;
   listFlags(): FeatureFlag[];
   log: Logger;
   registry: Registry;
@@ -39,21 +56,41 @@ export interface ExperimentLoopOptions {
 
 const label = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
 
-/** The PromQL for one variant's exposures or conversions (the application's own counters when named). */
-export function countQuery(flag: FeatureFlag, kind: "exposures" | "conversions", variant: string): string {
+/** The series selector of one variant's exposures or conversions (the application's own counters when named). */
+export function counterSelector(
+  flag: FeatureFlag,
+  kind: "exposures" | "conversions",
+  variant: string,
+): string {
   const experiment = flag.spec.experiment;
   const custom = experiment?.metrics?.[kind];
   const key = label(flagKey(flag));
   const v = label(variant);
-  if (custom) return `sum(${custom}{flag=${key},variant=${v}})`;
+  if (custom) return `${custom}{flag=${key},variant=${v}}`;
   const ns = label(flag.metadata.namespace ?? "");
   return kind === "exposures"
-    ? `sum(flagwright_exposures_total{namespace=${ns},flag=${key},variant=${v}})`
-    : `sum(flagwright_conversions_total{namespace=${ns},flag=${key},variant=${v},event=${label(experiment?.conversionEvent ?? "")}})`;
+    ? `flagwright_exposures_total{namespace=${ns},flag=${key},variant=${v}}`
+    : `flagwright_conversions_total{namespace=${ns},flag=${key},variant=${v},event=${label(experiment?.conversionEvent ?? "")}}`;
 }
 
+/** The PromQL for one variant's exposures or conversions summed over the series live now (charts). */
+export function countQuery(flag: FeatureFlag, kind: "exposures" | "conversions", variant: string): string {
+  return `sum(${counterSelector(flag, kind, variant)})`;
+}
+
+/** A look at every series of a counter since shortly before the previous look, at its last value. */
+export const lastValuesQuery = (selector: string, windowSeconds: number) =>
+  `last_over_time(${selector}[${windowSeconds}s])`;
+/** Counter resets per series since the previous look. */
+export const resetsQuery = (selector: string, windowMs: number) => `resets(${selector}[${windowMs}ms])`;
+/** The highest value per series since the previous look (for series that reset: the old process's last count). */
+export const peaksQuery = (selector: string, windowMs: number) => `max_over_time(${selector}[${windowMs}ms])`;
+
+/** The ledger is written at least this often even when no count changed, so look windows stay short. */
+const LEDGER_REFRESH_MS = 10 * 60_000;
+
 type ExperimentStatus =
-  | ExperimentResult
+  | (ExperimentResult & { ledger?: ExperimentLedger })
   | { verdict: "Collecting"; message: string; error: string; analyzedAt: string };
 
 export class ExperimentLoop {
@@ -143,38 +180,72 @@ export class ExperimentLoop {
       return unavailable("no Prometheus configured (operator flag --prometheus-url)");
     const namespace = flag.metadata.namespace ?? "";
     const confine = this.#opts.namespaceEnforcement !== false;
-    const count = (kind: "exposures" | "conversions", variant: string) => {
-      const promql = countQuery(flag, kind, variant);
-      return prometheus.query(confine ? confineToNamespace(promql, namespace) : promql, now);
+    const ask = (promql: string) =>
+      prometheus.queryVector(confine ? confineToNamespace(promql, namespace) : promql, now);
+    const before = ledgerFrom(previous);
+    const windowSeconds = lookWindowSeconds(before, now);
+    const resetMs = resetWindowMs(before, now);
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    const follow = async (selector: string, previousCounter: CounterLedger | undefined) => {
+      const [observed, resets] = await Promise.all([
+        ask(lastValuesQuery(selector, windowSeconds)),
+        // A counter seen for the first time is counted whole, so its resets do not matter.
+        previousCounter !== undefined && resetMs !== undefined ? ask(resetsQuery(selector, resetMs)) : [],
+      ]);
+      const resetsById = new Map(resets.map((r) => [seriesId(r.labels), r.value]));
+      const peaks =
+        resetMs !== undefined && resets.some((r) => r.value > 0)
+          ? await ask(peaksQuery(selector, resetMs))
+          : [];
+      const peaksById = new Map(peaks.map((p) => [seriesId(p.labels), p.value]));
+      return accumulateCounter(previousCounter, observed, resetsById, nowSeconds, peaksById);
     };
-    let counts: VariantCounts[];
+    let ledgers: VariantLedger[];
     try {
-      counts = await Promise.all(
-        variants.map(async (v) => {
-          const [e, c] = await Promise.all([count("exposures", v.name), count("conversions", v.name)]);
-          const value = (q: typeof e) =>
-            q.kind === "value" && Number.isFinite(q.value) ? Math.round(q.value) : 0;
-          return { name: v.name, weight: v.weight, exposures: value(e), conversions: value(c) };
+      ledgers = await Promise.all(
+        variants.map(async (v): Promise<VariantLedger> => {
+          const exposures = counterSelector(flag, "exposures", v.name);
+          const conversions = counterSelector(flag, "conversions", v.name);
+          const key = selectorKey(exposures, conversions);
+          const kept = before?.variants.find((l) => l.name === v.name && l.key === key);
+          const [e, c] = await Promise.all([
+            follow(exposures, kept?.exposures),
+            follow(conversions, kept?.conversions),
+          ]);
+          return { name: v.name, key, exposures: e, conversions: c };
         }),
       );
     } catch (error) {
       if (error instanceof PromqlConfinementError)
         return unavailable(`spec.experiment.metrics ${error.message}`);
+      if (error instanceof LedgerLimitError) return unavailable(`spec.experiment.metrics: ${error.message}`);
       return unavailable((error as Error).message);
     }
-    return analyzeExperiment(
-      {
-        conversionEvent: experiment.conversionEvent,
-        control: experiment.control,
-        minSamplePerVariant: experiment.minSamplePerVariant,
-        minDetectableEffect: experiment.minDetectableEffect,
-        alpha: experiment.alpha,
-        method: experiment.method,
-      },
-      counts,
+    const counts: VariantCounts[] = variants.map((v, i) => ({
+      name: v.name,
+      weight: v.weight,
+      exposures: Math.round(ledgers[i]?.exposures.total ?? 0),
+      conversions: Math.round(ledgers[i]?.conversions.total ?? 0),
+    }));
+    const result = latchVerdict(
+      analyzeExperiment(
+        {
+          conversionEvent: experiment.conversionEvent,
+          control: experiment.control,
+          minSamplePerVariant: experiment.minSamplePerVariant,
+          minDetectableEffect: experiment.minDetectableEffect,
+          alpha: experiment.alpha,
+          method: experiment.method,
+        },
+        counts,
+        now,
+        previous !== undefined && "variants" in previous ? previous : undefined,
+      ),
+      (previous as { latch?: unknown } | undefined)?.latch,
+      flag.metadata.generation ?? 0,
       now,
-      previous !== undefined && "variants" in previous ? previous : undefined,
     );
+    return { ...result, ledger: { through: now.toISOString(), variants: ledgers } };
   }
 
   async #update(flag: FeatureFlag, now: Date, s: ReturnType<typeof staleness>): Promise<void> {
@@ -199,22 +270,41 @@ export class ExperimentLoop {
       const {
         analyzedAt: _a,
         runningSeconds: _r,
+        ledger,
         ...rest
-      } = e as { analyzedAt?: string; runningSeconds?: number };
-      return rest;
+      } = e as { analyzedAt?: string; runningSeconds?: number; ledger?: ExperimentLedger };
+      // The ledger's times move at every look; only its counts and series values matter here.
+      const values = ledger?.variants?.map((v) => ({
+        ...v,
+        exposures: { total: v.exposures?.total, series: v.exposures?.series?.map(([id, x]) => [id, x]) },
+        conversions: {
+          total: v.conversions?.total,
+          series: v.conversions?.series?.map(([id, x]) => [id, x]),
+        },
+      }));
+      return { ...rest, ledger: values ?? null };
     };
     const sameStale =
       previousStale !== undefined &&
       canonicalJson({ ...previousStale, lastTransitionTime: null }) ===
         canonicalJson({ ...stale, lastTransitionTime: null });
     const sameExperiment = canonicalJson(strip(flag.status?.experiment)) === canonicalJson(strip(experiment));
-    if (sameStale && sameExperiment) return;
+    const through = ledgerFrom(flag.status?.experiment)?.through;
+    const ledgerFresh = through === undefined || now.getTime() - Date.parse(through) < LEDGER_REFRESH_MS;
+    if (sameStale && sameExperiment && ledgerFresh) return;
     // A flag that never was stale and runs no experiment needs no write: at thousands of flags,
     // a Stale=False per flag would double the status writes (and reconciles) for nothing.
     if (previousStale === undefined && !s.stale && experiment === undefined) return;
 
     const status: Record<string, unknown> = { conditions: [stale] };
     if (experiment !== undefined) status.experiment = experiment;
-    await applyStatus(this.#opts.custom, flag, status, { fieldManager: EXPERIMENTS_FIELD_MANAGER });
+    // Conditional on the copy the ledger was continued from: a write from an older copy (a
+    // previous leader still finishing its look) fails instead of setting the counts back.
+    const ifResourceVersion =
+      experiment !== undefined && "ledger" in experiment ? flag.metadata.resourceVersion : undefined;
+    await applyStatus(this.#opts.custom, flag, status, {
+      fieldManager: EXPERIMENTS_FIELD_MANAGER,
+      ...(ifResourceVersion !== undefined && { ifResourceVersion }),
+    });
   }
 }

@@ -97,7 +97,18 @@ export interface PrometheusApi {
   query(promql: string, at?: Date): Promise<QueryValue>;
 }
 
-export class PrometheusClient implements PrometheusApi {
+/** One series of an instant vector. */
+export interface VectorSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** A Prometheus that also answers with every series of an instant vector, labels included. */
+export interface PrometheusVectorApi extends PrometheusApi {
+  queryVector(promql: string, at?: Date): Promise<VectorSample[]>;
+}
+
+export class PrometheusClient implements PrometheusVectorApi {
   readonly address: string;
   private readonly ca: Buffer | undefined;
 
@@ -200,6 +211,20 @@ export class PrometheusClient implements PrometheusApi {
         );
       }
     }
+  }
+
+  /** Runs an instant query that must answer an instant vector, and returns every series of it. */
+  async queryVector(promql: string, at?: Date): Promise<VectorSample[]> {
+    const params: Record<string, string> = { query: promql };
+    if (at) params.time = (at.getTime() / 1000).toFixed(3);
+    const data = (await this.get("/api/v1/query", params)) as { resultType?: unknown; result?: unknown };
+    if (!isObject(data) || data.resultType !== "vector" || !Array.isArray(data.result)) {
+      throw new PrometheusError("query did not return an instant vector", "query");
+    }
+    return data.result.map((item) => {
+      if (!isObject(item)) throw new PrometheusError("malformed vector sample", "malformed");
+      return { labels: stringRecord(item.metric), value: sampleValue(item.value) };
+    });
   }
 
   private async get(path: string, params: Record<string, string>): Promise<unknown> {

@@ -18,8 +18,8 @@ export interface MetricsApp {
 /** Requests per flag per tick; ticks every 100 ms, so 100 requests/s per flag. */
 const PER_TICK = 10;
 
-/** Serves a registry on GET /metrics at 127.0.0.1 and a free port. */
-export async function serveMetrics(registry: Registry): Promise<{ server: Server; port: number }> {
+/** Serves a registry on GET /metrics at 127.0.0.1 and a free port (or `port`, reserved earlier). */
+export async function serveMetrics(registry: Registry, port = 0): Promise<{ server: Server; port: number }> {
   const server: Server = createServer(async (req, res) => {
     if (req.url === "/metrics") {
       res.setHeader("content-type", registry.contentType);
@@ -29,9 +29,11 @@ export async function serveMetrics(registry: Registry): Promise<{ server: Server
     res.statusCode = 404;
     res.end("not found\n");
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, port };
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return { server, port: (server.address() as AddressInfo).port };
 }
 
 export async function startMetricsApp(): Promise<MetricsApp> {

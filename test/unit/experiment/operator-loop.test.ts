@@ -4,8 +4,10 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
+import type { ExperimentResult } from "../../../src/experiment/analysis.js";
 import { countQuery, EXPERIMENTS_FIELD_MANAGER, ExperimentLoop } from "../../../src/operator/experiments.js";
-import type { PrometheusApi, QueryValue } from "../../../src/rollout/prometheus.js";
+import type { PrometheusVectorApi, VectorSample } from "../../../src/rollout/prometheus.js";
+import { CounterTsdb } from "../../support/counter-tsdb.js";
 
 const now = new Date("2026-11-25T12:00:00Z");
 
@@ -30,13 +32,16 @@ function flag(over: Partial<FeatureFlag["spec"]> = {}, status: FeatureFlag["stat
 function harness(values: Record<string, number>, flags: FeatureFlag[]) {
   const queries: string[] = [];
   const patches: { body: { status: Record<string, unknown> }; fieldManager: string; force: boolean }[] = [];
-  const prometheus: PrometheusApi = {
+  // One series per counter, at the given value; no resets.
+  const prometheus: PrometheusVectorApi = {
     address: "http://prometheus",
     alerts: async () => [],
-    query: async (promql): Promise<QueryValue> => {
+    query: () => Promise.reject(new Error("the experiment loop reads whole vectors")),
+    queryVector: async (promql): Promise<VectorSample[]> => {
       queries.push(promql);
+      if (promql.startsWith("resets(")) return [];
       const hit = Object.entries(values).find(([k]) => promql.includes(k));
-      return hit ? { kind: "value", value: hit[1], series: 1 } : { kind: "empty" };
+      return hit ? [{ labels: { pod: "app-1" }, value: hit[1] }] : [];
     },
   };
   const registry = new Registry();
@@ -123,6 +128,7 @@ describe("experiment loop", () => {
         address: "",
         alerts: async () => [],
         query: () => Promise.reject(new Error("connection refused")),
+        queryVector: () => Promise.reject(new Error("connection refused")),
       },
       listFlags: () => [unchanged],
       log: pino({ level: "silent" }),
@@ -148,15 +154,17 @@ describe("experiment loop", () => {
     const { loop, queries, patches } = harness({}, [injected]);
     await loop.runOnce();
     expect(queries).toContain(
-      'sum(up{namespace="shop"}) or sum(other_team_total{flag="checkout",variant="control",namespace="shop"})',
+      'last_over_time(up{namespace="shop"}) or sum(other_team_total{flag="checkout",variant="control",namespace="shop"}[300s])',
     );
-    expect(queries).toContain('sum(orders_total{flag="checkout",variant="treatment",namespace="shop"})');
+    expect(queries).toContain(
+      'last_over_time(orders_total{flag="checkout",variant="treatment",namespace="shop"}[300s])',
+    );
 
     const unparsable = harness({}, [
       flag({ experiment: { conversionEvent: "purchase", metrics: { exposures: "x{" } } }),
     ]);
     await unparsable.loop.runOnce();
-    expect(unparsable.queries.filter((q) => q.startsWith("sum(x"))).toEqual([]);
+    expect(unparsable.queries.filter((q) => q.includes("(x{"))).toEqual([]);
     expect(unparsable.patches[0]?.body.status.experiment).toMatchObject({
       error: expect.stringMatching(/^spec\.experiment\.metrics does not parse as PromQL/),
     });
@@ -174,5 +182,157 @@ describe("experiment loop", () => {
       conditions: [expect.objectContaining({ type: "Stale", status: "True", reason: "FullyOn" })],
     });
     expect(await registry.getSingleMetricAsString("flagwright_stale_flags")).toContain('namespace="shop"} 1');
+  });
+});
+
+describe("experiment counts across pod replacement and operator restarts", () => {
+  /** A loop over one flag whose status is fed back as the informer would; a new loop per call is a restarted operator. */
+  function cluster(tsdb: CounterTsdb, start: Date) {
+    let current = flag({
+      experiment: { conversionEvent: "purchase", minSamplePerVariant: 100, minDetectableEffect: 0.5 },
+    });
+    let clock = start;
+    let version = 1;
+    const loop = () =>
+      new ExperimentLoop({
+        custom: {
+          patchNamespacedCustomObjectStatus: async (req: {
+            body: { metadata: { resourceVersion?: string }; status: Record<string, unknown> };
+          }) => {
+            const expected = req.body.metadata.resourceVersion;
+            if (expected !== undefined && expected !== String(version)) throw new Error("409 Conflict");
+            version++;
+            current = {
+              ...current,
+              metadata: { ...current.metadata, resourceVersion: String(version) },
+              status: { ...current.status, ...(req.body.status as FeatureFlag["status"]) },
+            };
+            return {};
+          },
+        } as never,
+        prometheus: tsdb.api(),
+        listFlags: () => [current],
+        log: pino({ level: "silent" }),
+        registry: new Registry(),
+        now: () => clock,
+      });
+    current.metadata.resourceVersion = String(version);
+    return {
+      loop,
+      /** A spec change (a new generation), as `kubectl apply` of an edited manifest. */
+      bumpGeneration() {
+        current = {
+          ...current,
+          metadata: { ...current.metadata, generation: (current.metadata.generation ?? 0) + 1 },
+        };
+      },
+      advance(ms: number) {
+        clock = new Date(clock.getTime() + ms);
+        return clock;
+      },
+      get experiment() {
+        return current.status?.experiment as
+          | (ExperimentResult & { variants: { name: string; exposures: number; conversions: number }[] })
+          | undefined;
+      },
+    };
+  }
+
+  const counter = (pod: string, variant: string, kind: "exposures" | "conversions") => ({
+    __name__: kind === "exposures" ? "flagwright_exposures_total" : "flagwright_conversions_total",
+    namespace: "shop",
+    flag: "checkout",
+    variant,
+    pod,
+    ...(kind === "conversions" && { event: "purchase" }),
+  });
+  const scrape = (
+    tsdb: CounterTsdb,
+    pod: string,
+    at: Date,
+    values: Record<string, { exposures: number; conversions: number }>,
+  ) => {
+    for (const [variant, v] of Object.entries(values)) {
+      tsdb.append(counter(pod, variant, "exposures"), at.getTime(), v.exposures);
+      tsdb.append(counter(pod, variant, "conversions"), at.getTime(), v.conversions);
+    }
+  };
+  const stale = (tsdb: CounterTsdb, pod: string, at: Date) => {
+    for (const variant of ["control", "treatment"])
+      for (const kind of ["exposures", "conversions"] as const)
+        tsdb.markStale(counter(pod, variant, kind), at.getTime());
+  };
+  const totals = (e: ReturnType<typeof cluster>["experiment"]) =>
+    Object.fromEntries((e?.variants ?? []).map((v) => [v.name, [v.exposures, v.conversions]]));
+
+  it("keeps the totals and the verdict when the app's pod is replaced and the operator restarts", async () => {
+    const tsdb = new CounterTsdb();
+    const c = cluster(tsdb, now);
+    const old = {
+      control: { exposures: 1000, conversions: 100 },
+      treatment: { exposures: 1000, conversions: 160 },
+    };
+    scrape(tsdb, "app-1", c.advance(-15_000), old);
+    c.advance(15_000);
+    await c.loop().runOnce();
+    expect(totals(c.experiment)).toEqual({ control: [1000, 100], treatment: [1000, 160] });
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+
+    // A deploy: app-1 goes away (its last scrape saw a few more events), app-2 starts from zero.
+    scrape(tsdb, "app-1", c.advance(10_000), {
+      control: { exposures: 1010, conversions: 101 },
+      treatment: { exposures: 1010, conversions: 161 },
+    });
+    stale(tsdb, "app-1", c.advance(15_000));
+    scrape(tsdb, "app-2", c.advance(20_000), {
+      control: { exposures: 20, conversions: 2 },
+      treatment: { exposures: 20, conversions: 1 },
+    });
+    c.advance(15_000);
+    // The operator restarts (or another replica takes over): it continues from status.
+    await c.loop().runOnce();
+    expect(totals(c.experiment)).toEqual({ control: [1030, 103], treatment: [1030, 162] });
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+
+    // app-2's container restarts: the counter resets, then it counts on.
+    scrape(tsdb, "app-2", c.advance(30_000), {
+      control: { exposures: 5, conversions: 0 },
+      treatment: { exposures: 5, conversions: 0 },
+    });
+    c.advance(30_000);
+    const again = c.loop();
+    await again.runOnce();
+    expect(totals(c.experiment)).toEqual({ control: [1035, 103], treatment: [1035, 162] });
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+    expect(c.experiment?.message).toContain("held until the spec changes");
+  });
+
+  it("holds a Significant verdict and its winner for the generation, and decides afresh in a new one", async () => {
+    const tsdb = new CounterTsdb();
+    const c = cluster(tsdb, now);
+    const loop = c.loop();
+    scrape(tsdb, "app-1", c.advance(-15_000), {
+      control: { exposures: 1000, conversions: 100 },
+      treatment: { exposures: 1000, conversions: 160 },
+    });
+    c.advance(15_000);
+    await loop.runOnce();
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+
+    // Later the treatment's running rate falls below control's: the decision stands.
+    scrape(tsdb, "app-1", c.advance(45_000), {
+      control: { exposures: 3000, conversions: 600 },
+      treatment: { exposures: 3000, conversions: 300 },
+    });
+    c.advance(15_000);
+    await loop.runOnce();
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "treatment" });
+    expect(c.experiment?.warnings).toContain("the latest look alone reads Significant, control");
+
+    c.bumpGeneration();
+    c.advance(60_000);
+    await loop.runOnce();
+    expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "control" });
+    expect(c.experiment?.message).not.toContain("held until the spec changes");
   });
 });

@@ -70,6 +70,22 @@ describe("PrometheusClient", () => {
     expect(await none.query("x")).toEqual({ kind: "empty" });
   });
 
+  it("reads every series of a vector with its labels (queryVector), and refuses anything else", async () => {
+    const many = new PrometheusClient({ address: await serve(vector("3", "5")) });
+    expect(await many.queryVector("x")).toEqual([
+      { labels: { i: "0" }, value: 3 },
+      { labels: { i: "1" }, value: 5 },
+    ]);
+    const scalar = new PrometheusClient({
+      address: await serve(json({ status: "success", data: { resultType: "scalar", result: [1, "0.5"] } })),
+    });
+    await expect(scalar.queryVector("1")).rejects.toThrow("query did not return an instant vector");
+    const malformed = new PrometheusClient({
+      address: await serve(json({ status: "success", data: { resultType: "vector", result: [7] } })),
+    });
+    await expect(malformed.queryVector("x")).rejects.toThrow("malformed vector sample");
+  });
+
   it("sends the bearer token or basic auth, the query and its time", async () => {
     const seen: IncomingMessage[] = [];
     const address = await serve((req, res) => {
