@@ -40,6 +40,8 @@ interface RunOutcome {
   usersToSignificant: number | undefined;
   /** Some look reported an always-valid difference interval that excluded 0. */
   intervalExcludedZero: boolean;
+  /** Some look before every variant had the minimum sample reported an interval that excluded 0. */
+  intervalExcludedZeroEarly: boolean;
   /** Some look reported an interval that excluded the true difference. */
   intervalMissedTruth: boolean;
   /** Some look reported a lift interval that excluded the true lift. */
@@ -71,6 +73,7 @@ function runExperiment(
   const outcome: RunOutcome = {
     usersToSignificant: undefined,
     intervalExcludedZero: false,
+    intervalExcludedZeroEarly: false,
     intervalMissedTruth: false,
     liftIntervalMissedTruth: false,
     mismatch: false,
@@ -89,7 +92,11 @@ function runExperiment(
     const av = previous.variants[1]?.alwaysValid;
     const interval = av?.differenceInterval;
     if (interval !== undefined) {
-      if (interval[0] > 0 || interval[1] < 0) outcome.intervalExcludedZero = true;
+      if (interval[0] > 0 || interval[1] < 0) {
+        outcome.intervalExcludedZero = true;
+        const minimum = settings.minSamplePerVariant ?? 1000;
+        if (counts.some((c) => c.exposures < minimum)) outcome.intervalExcludedZeroEarly = true;
+      }
       if (interval[0] > trueDifference || interval[1] < trueDifference) outcome.intervalMissedTruth = true;
     }
     const lift = av?.liftInterval;
@@ -156,6 +163,31 @@ describe("A/A experiments read after every user, then every ×1.025, up to 200,0
       expect(mismatches / RUNS).toBeLessThanOrEqual(bound);
     }, 240_000);
   }
+});
+
+describe("intervals before the minimum sample", () => {
+  it("90/10 A/A at 0.1 %, planned for a 50 % lift, read after every user then ×1.025 to 20,000 users: no reported interval excludes 0 in more than 5 % + 2 SE", () => {
+    const binomial = binomialSampler(seededRandom(35), { normalAbove: 400 });
+    const looks = adversarialLooks(20_000);
+    let early = 0;
+    for (let run = 0; run < RUNS; run++) {
+      if (
+        runExperiment(
+          { conversionEvent: "buy", minDetectableEffect: 0.5 },
+          0.1,
+          [0.001, 0.001],
+          looks,
+          binomial,
+          true,
+        ).intervalExcludedZeroEarly
+      )
+        early++;
+    }
+    console.log(
+      `A/A 90/10 at 0.1 %, ${RUNS} runs x ${looks.length} looks: an always-valid interval reported before the minimum sample excluded 0 in ${pct(early / RUNS)}`,
+    );
+    expect(early / RUNS).toBeLessThanOrEqual(boundFor(RUNS));
+  }, 240_000);
 });
 
 describe("power: users to a verdict against the fixed-horizon sample at 80 % power", () => {
