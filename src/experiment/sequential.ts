@@ -8,11 +8,12 @@
 //
 //   θ̂ₜ ± σ̂ₜ · √( 2(tρ² + 1) / (t²ρ²) · log(√(tρ² + 1) / α) )
 //
-// applied to θ = p_treatment − p_control with θ̂ the difference of the observed rates, t the users
-// in both arms and σ̂²/t = p̂₁q̂₁/n₁ + p̂₂q̂₂/n₂ the plug-in variance of θ̂. The matching always-valid
-// p-value, the smallest α whose sequence excludes 0, is the reciprocal of the mixture likelihood
-// ratio of the mSPRT (Johari, Pekelis and Walsh, "Always valid inference", Operations Research
-// 2022, §4) with mixing variance ρ²σ̂²:
+// applied to θ = p_treatment − p_control, t the users in both arms and σ̂²/t the variance of θ̂:
+// for the interval the plug-in variance with a pseudo-success and a pseudo-failure per arm, for
+// the test of θ = 0 the variance under that null, p̄q̄(1/n₁ + 1/n₂) (see sequentialTwoProportions).
+// The matching always-valid p-value, the smallest α whose sequence excludes 0, is the reciprocal
+// of the mixture likelihood ratio of the mSPRT (Johari, Pekelis and Walsh, "Always valid
+// inference", Operations Research 2022, §4) with mixing variance ρ²σ̂²:
 //
 //   p = min(1, √(1 + tρ²) · exp(−z² · tρ² / (2(1 + tρ²)))),  z = θ̂ / √(σ̂²/t).
 //
@@ -20,7 +21,8 @@
 // standardized scale: ρ² = (−2 log α + log(1 − 2 log α)) / t* makes the interval narrowest when
 // t = t* users have been seen (the paper's eq. 2.6), and t* is the fixed-horizon sample size. A
 // caller keeps the running minimum of p and the running intersection of intervals across looks;
-// both stay valid (the guarantee is uniform over time).
+// both stay valid (the guarantee is uniform over time). The sample-ratio test at the end of the
+// file is exact rather than asymptotic (a Dirichlet–multinomial test martingale).
 
 import { lnGamma } from "./stats.js";
 
