@@ -73,13 +73,18 @@ def msprt_lambda(d, v, theta0, tau2):
 
 
 def case(c1, n1, c2, n2, alpha, tuned):
-    p1, p2 = c1 / n1, c2 / n2
-    d = p2 - p1
-    v = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
     t = n1 + n2
     rho2 = mixing_constant(alpha) / tuned
+    # The p-value: the observed difference against its variance under H0 (the pooled rate).
+    d0 = c2 / n2 - c1 / n1
+    pooled = (c1 + c2) / t
+    v0 = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    p_value = min(1.0, 1 / msprt_lambda(d0, v0, 0.0, rho2 * v0 * t))
+    # The interval: one pseudo-success and one pseudo-failure per arm (Agresti and Caffo 2000).
+    p1, p2 = (c1 + 1) / (n1 + 2), (c2 + 1) / (n2 + 2)
+    d = p2 - p1
+    v = p1 * (1 - p1) / (n1 + 2) + p2 * (1 - p2) / (n2 + 2)
     tau2 = rho2 * v * t
-    p_value = min(1.0, 1 / msprt_lambda(d, v, 0.0, tau2))
     f = lambda theta0: math.log(msprt_lambda(d, v, theta0, tau2)) - math.log(1 / alpha)
     step = math.sqrt(v)
     hi = d + step
@@ -100,19 +105,39 @@ def case(c1, n1, c2, n2, alpha, tuned):
         "upper": upper,
     }
     if confseq_boundaries is not None:
-        # Standardized sum S_t of t unit-variance terms: intrinsic time t, tuned at t*.
-        bound = confseq_boundaries.normal_mixture_bound(t, alpha, tuned, alpha, False)
-        out["confseqHalfWidth"] = math.sqrt(v / t) * bound
+        # Standardized sum S_t of t unit-variance terms: intrinsic time t, tuned at t*. The bound
+        # depends only on (t, alpha, t*); the half-width is sqrt(v / t) times it.
+        out["confseqBound"] = confseq_boundaries.normal_mixture_bound(t, alpha, tuned, alpha, False)
+    elif COMMITTED_BOUNDS.get(key(out)) is not None:
+        # Without confseq, keep the bound it computed earlier (it does not depend on the counts' rates).
+        out["confseqBound"] = COMMITTED_BOUNDS[key(out)]
     return out
+
+
+def key(c):
+    return json.dumps([c["control"], c["treatment"], c["alpha"], c["tunedForUsers"]])
+
+
+def committed_bounds():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        with open(os.path.join(root, "test", "unit", "experiment", "sequential-reference.json")) as f:
+            return {key(c): c.get("confseqBound") for c in json.load(f)["cases"]}
+    except FileNotFoundError:
+        return {}
+
+
+COMMITTED_BOUNDS = committed_bounds()
 
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     target = os.path.join(root, "test", "unit", "experiment", "sequential-reference.json")
+    cases = [case(*c) for c in CASES]
     vectors = {
         "generatedBy": "scripts/reference/sequential_vectors.py",
-        "confseq": confseq_boundaries is not None,
-        "cases": [case(*c) for c in CASES],
+        "confseq": confseq_boundaries is not None or all(c.get("confseqBound") for c in cases),
+        "cases": cases,
     }
     with open(target, "w") as fh:
         json.dump(vectors, fh, indent=2)

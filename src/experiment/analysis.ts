@@ -7,7 +7,11 @@
 // so the verdict may be read at every analysis and the experiment stopped the first time it says
 // Significant. `fixed`: the classical two-proportion z-test, whose error rate holds only when it is
 // read once, so its verdict is withheld until the planned sample size and then frozen.
-import { sequentialTwoProportions } from "./sequential.js";
+import {
+  alwaysValidLiftInterval,
+  sequentialSampleRatioPValue,
+  sequentialTwoProportions,
+} from "./sequential.js";
 import {
   chiSquareGoodnessOfFit,
   holmAdjust,
@@ -19,7 +23,10 @@ import {
 export type Verdict = "Collecting" | "NotSignificant" | "Significant" | "SampleRatioMismatch";
 export type ExperimentMethod = "sequential" | "fixed";
 
-/** p-values below this mark a sample ratio mismatch (the industry's usual, conservative threshold). */
+/**
+ * Always-valid sample-ratio p-values below this mark a mismatch (the industry's usual, conservative
+ * threshold; being always-valid, it bounds the false alarms over the whole experiment, not per look).
+ */
 export const SRM_THRESHOLD = 0.001;
 export const DEFAULTS = { minSamplePerVariant: 1000, minDetectableEffect: 0.05, alpha: 0.05, power: 0.8 };
 
@@ -65,14 +72,22 @@ export interface VariantResult {
   significant?: boolean;
 }
 
+/**
+ * Present once the plan is frozen (the mixture's tuning no longer moves); the intervals only once
+ * both arms have MIN_EVENTS_PER_ARM conversions and non-conversions, when they are valid to read.
+ */
 export interface AlwaysValidResult {
   /** Running minimum over analyses of the always-valid p-value, unadjusted. */
   pValue: number;
   /** Holm-adjusted over the treatments. */
   adjustedPValue: number;
   /** Running intersection of the always-valid intervals of rate − control at level 1 − alpha/treatments. */
-  differenceInterval: [number, number];
-  /** differenceInterval divided by the control's observed rate (omitted while that is 0). */
+  differenceInterval?: [number, number];
+  /**
+   * Running intersection of the always-valid Fieller intervals of the relative lift rate/control − 1
+   * (accounting for the control rate's uncertainty); omitted while the control rate is not
+   * distinguishable from 0, when no finite interval is valid.
+   */
   liftInterval?: [number, number];
 }
 
@@ -98,6 +113,10 @@ export interface ExperimentResult {
   minSamplePerVariant: number;
   minDetectableEffect: number;
   variants: VariantResult[];
+  /**
+   * Pearson's chi-square of exposures against weights (descriptive), and the always-valid
+   * p-value of the sequential test (running minimum across analyses) that decides the mismatch.
+   */
   sampleRatio: { chiSquare: number; degreesOfFreedom: number; pValue: number; mismatch: boolean };
   /** Exposures per variant needed to detect minDetectableEffect at 80 % power, and how many are still missing. */
   sampleSize: { requiredPerVariant: number | null; remaining: number | null; power: number };
@@ -118,6 +137,23 @@ const round = (x: number, digits = 6) => {
   return Math.round(x * scale) / scale;
 };
 const interval = (lo: number, hi: number): [number, number] => [round(lo), round(hi)];
+
+/** The running intersection of an interval with the one carried from the previous analysis. */
+function intersect(current: [number, number], before: [number, number] | undefined): [number, number] {
+  if (before === undefined) return current;
+  const lower = Math.max(current[0], before[0]);
+  const upper = Math.min(current[1], before[1]);
+  // An empty intersection means the asymptotics failed somewhere; keep the current interval.
+  return lower > upper ? current : [lower, upper];
+}
+
+/** The sample-ratio test continues only while every variant keeps its weight. */
+function sameWeights(before: readonly { name: string; weight: number }[], now: readonly VariantCounts[]) {
+  return (
+    before.length === now.length &&
+    now.every((c) => before.find((v) => v.name === c.name)?.weight === c.weight)
+  );
+}
 
 /** Whether a previous result carries state this analysis may continue from. */
 function continues(
@@ -214,18 +250,23 @@ export function analyzeExperiment(
     );
     // Rounded as stored, so an unchanged analysis reproduces the stored values exactly.
     let pValue = round(current.pValue, 8);
-    let lower = round(current.lower);
-    let upper = round(current.upper);
     const before =
       prior?.plan !== undefined ? prior.variants.find((v) => v.name === t.name)?.alwaysValid : undefined;
-    if (before !== undefined) {
-      pValue = Math.min(pValue, before.pValue);
-      lower = Math.max(lower, before.differenceInterval[0]);
-      upper = Math.min(upper, before.differenceInterval[1]);
-      // An empty intersection means the asymptotics failed somewhere; keep the current interval.
-      if (lower > upper) [lower, upper] = [round(current.lower), round(current.upper)];
-    }
-    return { pValue, lower, upper };
+    if (before !== undefined) pValue = Math.min(pValue, before.pValue);
+    if (!current.intervalReadable) return { pValue };
+    const lift = alwaysValidLiftInterval(
+      cc.conversions,
+      cc.exposures,
+      tc.conversions,
+      tc.exposures,
+      alpha / comparisons,
+      tunedForUsers,
+    );
+    return {
+      pValue,
+      difference: intersect([round(current.lower), round(current.upper)], before?.differenceInterval),
+      lift: lift === undefined ? undefined : intersect(interval(lift[0], lift[1]), before?.liftInterval),
+    };
   });
   const adjustedSequential = holmAdjust(sequential.map((s) => s.pValue));
 
@@ -249,22 +290,21 @@ export function analyzeExperiment(
     const test = i >= 0 ? tests[i] : undefined;
     if (test === undefined) return base;
     const adj = adjusted[i] as number;
-    const seq = sequential[i] as { pValue: number; lower: number; upper: number };
+    const seq = sequential[i] as (typeof sequential)[number];
     const seqAdj = adjustedSequential[i] as number;
     const alwaysValid: AlwaysValidResult = {
       pValue: round(seq.pValue, 8),
       adjustedPValue: round(seqAdj, 8),
-      differenceInterval: interval(seq.lower, seq.upper),
     };
-    if (controlRate > 0)
-      alwaysValid.liftInterval = interval(seq.lower / controlRate, seq.upper / controlRate);
+    if (seq.difference !== undefined) alwaysValid.differenceInterval = seq.difference;
+    if (seq.lift !== undefined) alwaysValid.liftInterval = seq.lift;
     return {
       ...base,
       lift: round(controlRate > 0 ? test.difference / controlRate : Number.NaN),
       differenceCi95: interval(test.differenceInterval.lower, test.differenceInterval.upper),
       pValue: round(test.pValue, 8),
       adjustedPValue: round(adj, 8),
-      alwaysValid,
+      ...(plan !== undefined ? { alwaysValid } : {}),
       significant: ready && (method === "fixed" ? adj < alpha : seqAdj < alpha),
     };
   });
@@ -275,7 +315,17 @@ export function analyzeExperiment(
     counts.map((c) => c.exposures),
     counts.map((c) => c.weight),
   );
-  const mismatch = gof.pValue < SRM_THRESHOLD;
+  // The sequential test decides; its running minimum carries over while the weights stay the same.
+  let sampleRatioP = round(
+    sequentialSampleRatioPValue(
+      counts.map((c) => c.exposures),
+      counts.map((c) => c.weight),
+    ),
+    10,
+  );
+  if (prior !== undefined && sameWeights(prior.variants, counts))
+    sampleRatioP = Math.min(sampleRatioP, prior.sampleRatio.pValue);
+  const mismatch = sampleRatioP < SRM_THRESHOLD;
 
   const requiredPerVariant = plan?.perVariant ?? requiredNow;
   const remaining =
@@ -296,7 +346,7 @@ export function analyzeExperiment(
       .map((c) => `${c.name}=${c.weight}`)
       .join(
         ", ",
-      )} (chi-square p = ${gof.pValue.toExponential(2)} < ${SRM_THRESHOLD}); results are untrustworthy`;
+      )} (always-valid p = ${sampleRatioP.toExponential(2)} < ${SRM_THRESHOLD}); results are untrustworthy`;
   } else if (frozen && prior !== undefined) {
     // A fixed-horizon test is read once: later data do not change its verdict.
     verdict = prior.verdict;
@@ -351,7 +401,7 @@ export function analyzeExperiment(
     sampleRatio: {
       chiSquare: round(gof.chiSquare),
       degreesOfFreedom: gof.degreesOfFreedom,
-      pValue: round(gof.pValue, 10),
+      pValue: sampleRatioP,
       mismatch,
     },
     sampleSize: { requiredPerVariant, remaining, power: DEFAULTS.power },

@@ -20,7 +20,7 @@ interface ReferenceCase {
   pValue: number;
   lower: number;
   upper: number;
-  confseqHalfWidth?: number;
+  confseqBound?: number;
 }
 const vectors = JSON.parse(readFileSync(new URL("./sequential-reference.json", import.meta.url), "utf8")) as {
   confseq: boolean;
@@ -43,14 +43,17 @@ describe("always-valid inference: reference values", () => {
     close(r.pValue, c.pValue, 1e-6);
     close(r.lower, c.lower, 1e-6);
     close(r.upper, c.upper, 1e-6);
-    if (c.confseqHalfWidth !== undefined) close((r.upper - r.lower) / 2, c.confseqHalfWidth, 1e-6);
+    // confseq's boundary on the standardized sum of t = n₁ + n₂ terms, scaled to the interval's standard error.
+    const t = c.control[1] + c.treatment[1];
+    if (c.confseqBound !== undefined)
+      close((r.upper - r.lower) / 2, (r.standardError * c.confseqBound) / Math.sqrt(t), 1e-6);
   });
 
   it("has ten reference cases spanning alphas, unequal arms and both sides of the tuning point", () => {
     expect(vectors.cases).toHaveLength(10);
     // The committed vectors carry the second reference too.
     expect(vectors.confseq).toBe(true);
-    expect(vectors.cases.every((c) => c.confseqHalfWidth !== undefined)).toBe(true);
+    expect(vectors.cases.every((c) => c.confseqBound !== undefined)).toBe(true);
     expect(new Set(vectors.cases.map((c) => c.alpha)).size).toBeGreaterThanOrEqual(3);
   });
 
