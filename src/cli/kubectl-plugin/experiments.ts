@@ -85,7 +85,7 @@ export function experimentReport(flag: FeatureFlag): string {
       ? "Method: sequential (always-valid p-values and intervals: safe to read at any time and to stop when Significant)"
       : "Method: fixed (fixed-horizon z-test: the verdict is read once, at the planned sample size)",
     table(rows).trimEnd(),
-    `Sample ratio: chi-square ${e.sampleRatio.chiSquare.toFixed(2)}, p ${pval(e.sampleRatio.pValue)}${e.sampleRatio.mismatch ? " MISMATCH" : ""}`,
+    `Sample ratio: chi-square ${e.sampleRatio.chiSquare.toFixed(2)}, always-valid p ${pval(e.sampleRatio.pValue)}${e.sampleRatio.mismatch ? " MISMATCH" : ""}`,
   ];
   if (e.sampleSize.requiredPerVariant !== null) {
     lines.push(
