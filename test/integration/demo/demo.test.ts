@@ -90,11 +90,12 @@ describe("git clone && npm ci && npm run demo -- --ci", () => {
       output += d;
     });
     // Everything the demo starts, sampled while it runs (short-lived kubectl calls may slip
-    // between samples; the long-running processes cannot).
+    // between samples; the long-running processes cannot). A process caught between fork and exec
+    // still shows its parent's command line, so each sample keeps the latest one.
     const seen = new Map<number, Proc>();
     const sample = () => {
       if (child.pid === undefined) return;
-      for (const p of descendants(child.pid)) if (!seen.has(p.pid)) seen.set(p.pid, p);
+      for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
     };
     const sampler = setInterval(sample, 200);
     const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
