@@ -95,8 +95,7 @@ export function addSlice(tally: CohortTally, slice: CohortCounts, limit: number)
   const pooled = (e1 + e0) / (n1 + n0);
   const offAtLimit = Math.min(1 / k, (e1 + e0) / (k * n1 + n0));
   const onAtLimit = k * offAtLimit;
-  return {
-    ...tally,
+  const next: CohortTally = {
     slices: tally.slices + 1,
     onRequests: tally.onRequests + n1,
     onErrors: tally.onErrors + e1,
@@ -110,6 +109,8 @@ export function addSlice(tally: CohortTally, slice: CohortCounts, limit: number)
       k * k * n1 * ratio * offAtLimit * (1 - offAtLimit),
     onSquaredOverOff: tally.onSquaredOverOff + n1 * ratio,
   };
+  if (tally.mixingVariance !== undefined) next.mixingVariance = tally.mixingVariance;
+  return next;
 }
 
 /** Counts read all at once (one slice): what a single comparison without history sees. */

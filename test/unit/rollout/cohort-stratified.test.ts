@@ -228,7 +228,8 @@ describe("guarded rollout simulations: validity and power (1,000 seeded runs eac
           tally = addSlice(tally, slice([n1, binomial(n1, rate)], [n0, binomial(n0, rate)]), limit);
           if (tally.onRequests < 200 || tally.offRequests < 200) continue;
           mixing ??= tunedMixingVariance(limit, alpha, tally.offErrors, tally.offRequests);
-          if (testTally(tally, limit, alpha, mixing).failed) {
+          // Only a flag-on excess can fail the test: skip the interval otherwise (it saves most of the time).
+          if (tally.onErrors > tally.expectedOnErrors && testTally(tally, limit, alpha, mixing).failed) {
             rolledBack++;
             break;
           }
@@ -238,6 +239,6 @@ describe("guarded rollout simulations: validity and power (1,000 seeded runs eac
         `guarded A/A, shared incident ${s.name}: rolled back ${rolledBack}/${RUNS} (${percent(rolledBack / RUNS)}, bound ${percent(bound(0.05))}); pooled counts before: ${s.before}`,
       );
       expect(rolledBack / RUNS).toBeLessThanOrEqual(bound(0.05));
-    }, 240_000);
+    }, 120_000);
   }
 });
