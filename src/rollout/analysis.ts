@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagSpec } from "../api/index.js";
-import { analyzeCohort, type CohortProgress, comparedSteps } from "./cohort.js";
+import { analyzeCohort, type CohortProgress, comparedSteps, wellFormed } from "./cohort.js";
 import {
   addressProblem,
   normalizeAddress,
@@ -268,9 +268,9 @@ export async function analyzeFlag(
   const outcome = await analyzeFlagOnce(flag, prometheus, now, options);
   // The analysis loop's status write carries the cohort progress every time: a write without it
   // would drop it (server-side apply removes what the same field manager no longer sends).
-  const previous = flag.status?.cohortAnalysis as CohortProgress | undefined;
-  const progress =
-    outcome.cohortProgress ?? (flag.spec.rollout?.canary?.analysis?.cohort ? previous : undefined);
+  const previous = flag.status?.cohortAnalysis;
+  const carried = flag.spec.rollout?.canary?.analysis?.cohort && wellFormed(previous) ? previous : undefined;
+  const progress = outcome.cohortProgress ?? carried;
   return progress ? { ...outcome, cohortProgress: progress } : outcome;
 }
 

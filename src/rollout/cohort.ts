@@ -357,6 +357,34 @@ export interface CohortProgress {
   tally: CohortTally;
 }
 
+const TALLY_SUMS = [
+  "slices",
+  "onRequests",
+  "onErrors",
+  "offRequests",
+  "offErrors",
+  "expectedOnErrors",
+  "equalVariance",
+  "limitVariance",
+  "onSquaredOverOff",
+] as const;
+const READINGS = ["onRequests", "onErrors", "offRequests", "offErrors"] as const;
+const count = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+
+/**
+ * Progress read back from status is used only when every number in it is a finite count: anything
+ * else (an older operator's shape, a hand edit) restarts the step's comparison from its beginning.
+ */
+export function wellFormed(p: unknown): p is CohortProgress {
+  if (typeof p !== "object" || p === null) return false;
+  const { reading, tally, stepStartedAt } = p as Partial<CohortProgress>;
+  if (typeof stepStartedAt !== "string" || typeof reading !== "object" || typeof tally !== "object")
+    return false;
+  if (reading === null || tally === null) return false;
+  if (!READINGS.every((k) => count(reading[k])) || !TALLY_SUMS.every((k) => count(tally[k]))) return false;
+  return tally.mixingVariance === undefined || (count(tally.mixingVariance) && tally.mixingVariance > 0);
+}
+
 const ZERO_READING: CohortReading = { onRequests: 0, onErrors: 0, offRequests: 0, offErrors: 0 };
 
 /**
@@ -411,11 +439,9 @@ export async function analyzeCohort(
     value(q.offErrors),
   ]);
   const step = stepStartedAt?.toISOString();
-  const same =
-    step !== undefined &&
-    previous !== undefined &&
-    previous.stepStartedAt === step &&
-    Date.parse(previous.readAt) <= now.getTime();
+  // Another replica's clock may be ahead (readAt after now): the reading still holds, and a lower
+  // count now is an empty slice.
+  const same = step !== undefined && wellFormed(previous) && previous.stepStartedAt === step;
   const { slice, reading } = sliceBetween(same ? previous.reading : ZERO_READING, {
     onRequests,
     onErrors,

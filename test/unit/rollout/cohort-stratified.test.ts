@@ -56,8 +56,8 @@ describe("a step's tally", () => {
   });
 
   it("cannot read zero flag-on errors as certainty: the variance is the null one, not the plug-in", () => {
-    // At a 0.1 % base, 0 errors in 2,000 flag-on requests is what a regression at the limit (1.5
-    // expected... 3 errors) gives 5 % of the time: not enough to rule it out.
+    // At a 0.1 % base, a regression at the limit (0.15 %) expects 3 errors in 2,000 flag-on
+    // requests and has none in 5 % of runs: 0 errors is not enough to rule it out.
     const d = decideCohort(spec, addSlice(EMPTY_TALLY, slice([2_000, 0], [38_000, 38]), 0.5), 1);
     expect(d.result).toBe("Inconclusive");
     const none = decideCohort(spec, addSlice(EMPTY_TALLY, slice([5_000, 0], [95_000, 0]), 0.5), 1);

@@ -189,6 +189,20 @@ describe("analyzeFlag with a cohort comparison", () => {
       new Date(now.getTime() + 60_000),
     );
     expect(three.cohortProgress?.tally.slices).toBe(1);
+    // Progress that is not a set of counts (a hand edit, another version) restarts the step's comparison.
+    for (const broken of [
+      { ...one.cohortProgress, tally: { ...one.cohortProgress?.tally, onErrors: -5 } },
+      { ...one.cohortProgress, reading: { onRequests: "many" } },
+      { stepStartedAt: started },
+      "garbage",
+    ]) {
+      const fresh = await analyzeFlag(
+        { ...flag(started), status: { stepStartedAt: started, cohortAnalysis: broken as never } },
+        second.api,
+        later,
+      );
+      expect(fresh.cohortProgress?.tally).toMatchObject({ slices: 1, onRequests: 1_500, onErrors: 16 });
+    }
     // Prometheus down: the progress is written back unchanged, so the next write does not drop it.
     const down: PrometheusApi = {
       address: "",
@@ -197,6 +211,10 @@ describe("analyzeFlag with a cohort comparison", () => {
     };
     const held = await analyzeFlag(withStatus, down, later);
     expect(held).toMatchObject({ result: "Unavailable", cohortProgress: one.cohortProgress });
+    // ... but only progress that is a set of counts is written back.
+    const brokenStatus = { stepStartedAt: started, cohortAnalysis: { stepStartedAt: started } as never };
+    const notCarried = await analyzeFlag({ ...flag(started), status: brokenStatus }, down, later);
+    expect(notCarried.cohortProgress).toBeUndefined();
   });
 
   it("passes at 100 % (no off-cohort to compare with), so a canary whose last step is 100 % completes", async () => {
