@@ -260,9 +260,7 @@ export function decideCohort(
   };
   const k = 1 + limit;
   const rawOff = tally.offErrors / n0;
-  const rates =
-    `on ${pct(t.onRate)} (${int(tally.onErrors)}/${int(n1)}) vs off ${pct(rawOff)} (${int(tally.offErrors)}/${int(n0)})` +
-    (tally.slices > 1 ? `, off at flag-on users' times ${pct(t.offRate)}` : "");
+  const rates = `on ${pct(t.onRate)} (${int(tally.onErrors)}/${int(n1)}) vs off ${pct(rawOff)} (${int(tally.offErrors)}/${int(n0)})`;
   if (t.failed) {
     return {
       result: "Failed",
@@ -411,6 +409,12 @@ export function sliceBetween(previous: CohortReading, current: CohortReading) {
   return { slice, reading };
 }
 
+/** How many time slices were compared, and the off-cohort's rate at flag-on users' times. */
+const slices = ({ tally, comparison }: CohortDecision) =>
+  tally.slices > 1 && comparison
+    ? ` (${tally.slices} time slices; off-cohort at flag-on users' times ${pct(comparison.offRate)})`
+    : "";
+
 /**
  * Reads the cohorts' counts since the step began, adds the slice since the previous analysis of
  * the same step (`previous`, from status) to its tally and decides. Throws what Prometheus throws;
@@ -458,6 +462,6 @@ export async function analyzeCohort(
     ...decision,
     window,
     ...(progress && { progress }),
-    message: `${decision.message} over the last ${window}s${decision.tally.slices > 1 ? ` (${decision.tally.slices} time slices)` : ""}`,
+    message: `${decision.message} over the last ${window}s${slices(decision)}`,
   };
 }

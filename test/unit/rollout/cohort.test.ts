@@ -180,7 +180,7 @@ describe("analyzeFlag with a cohort comparison", () => {
     });
     expect(two.cohortProgress?.tally.expectedOnErrors).toBeCloseTo(1_000 * 0.01 + 500 * 0.01, 10);
     expect(two.cohortProgress?.tally.mixingVariance).toBe(one.cohortProgress?.tally.mixingVariance);
-    expect(two.message).toContain("(2 time slices)");
+    expect(two.message).toContain("(2 time slices; off-cohort at flag-on users' times 1.00%)");
     // A new step: the previous step's progress is not carried over.
     const next = "2026-12-02T12:00:10Z";
     const three = await analyzeFlag(
