@@ -6,7 +6,9 @@
 // The application labels its own request and error counters with the variant it served, using
 // OpenTelemetry's feature-flag attribute names as Prometheus labels (feature_flag.key →
 // feature_flag_key, feature_flag.result.variant → feature_flag_result_variant); see
-// docs/progressive-delivery.md. decideCohort is pure; analyzeCohort adds the four PromQL reads.
+// docs/progressive-delivery.md. The comparison is made within time slices (one per analysis), so
+// an incident that hits everyone alike cancels out however the flag-on share of traffic moves.
+// decideCohort is pure; analyzeCohort adds the four PromQL reads and the step's progress.
 import type { FeatureFlagSpec } from "../api/index.js";
 import { alwaysValidInterval, mixingConstant } from "../experiment/sequential.js";
 import { normalQuantile } from "../experiment/stats.js";
