@@ -33,7 +33,11 @@ export const STATUS_WRITERS = {
     fields: [...ROLLOUT_OWNERSHIP.fields, "key", "projection", "nextScheduledChange"],
     conditions: [...ROLLOUT_OWNERSHIP.conditions, "Ready"],
   },
-  analysis: { fieldManager: "flagwright-analysis", fields: ["analysisOutcome"], conditions: [] },
+  analysis: {
+    fieldManager: "flagwright-analysis",
+    fields: ["analysisOutcome", "cohortAnalysis"],
+    conditions: [],
+  },
   alerts: { fieldManager: "flagwright-alerts", fields: ["pushedAlert"], conditions: [] },
   experiments: { fieldManager: "flagwright-experiments", fields: ["experiment"], conditions: ["Stale"] },
   controls: { fieldManager: "kubectl-flagwright", fields: ["controls"], conditions: [] },

@@ -198,9 +198,11 @@ const analysis: JSONSchema = {
         maxRelativeDegradation: {
           type: "number",
           minimum: 0,
+          // 0 would leave the test nothing to detect (a zero mixing variance): nothing ever rolled back.
+          exclusiveMinimum: true,
           maximum: 100,
           description:
-            "Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse).",
+            "Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse); above 0.",
         },
         alpha: {
           type: "number",
@@ -679,6 +681,41 @@ const status: JSONSchema = {
     analysisOutcome: analysisOutcome(
       "The latest check of the analysis loop (field manager flagwright-analysis); the reconciler counts each once, by its time.",
     ),
+    cohortAnalysis: {
+      type: "object",
+      description:
+        "The guarded rollout's comparison in the current step (field manager flagwright-analysis): the last " +
+        "cumulative reading and running sums over the time slices between readings, so a new leader resumes it.",
+      properties: {
+        stepStartedAt: time("The step it belongs to."),
+        readAt: time("When the reading was taken."),
+        reading: {
+          type: "object",
+          description: "Counts since the step began, as last read.",
+          properties: Object.fromEntries(
+            ["onRequests", "onErrors", "offRequests", "offErrors"].map((k) => [k, { type: "number" }]),
+          ),
+        },
+        tally: {
+          type: "object",
+          description: "Running sums over the step's time slices (src/rollout/cohort.ts CohortTally).",
+          properties: Object.fromEntries(
+            [
+              "slices",
+              "onRequests",
+              "onErrors",
+              "offRequests",
+              "offErrors",
+              "expectedOnErrors",
+              "equalVariance",
+              "limitVariance",
+              "onSquaredOverOff",
+              "mixingVariance",
+            ].map((k) => [k, { type: "number" }]),
+          ),
+        },
+      },
+    },
     pushedAlert: analysisOutcome(
       "The latest Alertmanager push that matched this flag, recorded by whichever replica received it before answering (field manager flagwright-alerts).",
     ),

@@ -133,7 +133,7 @@ export interface FeatureFlagSpec {
            */
           offVariants?: string[];
           /**
-           * Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse).
+           * Largest acceptable relative increase of the on-cohort's error rate (0.2 = 20 % worse); above 0.
            */
           maxRelativeDegradation: number;
           /**
@@ -471,6 +471,43 @@ export interface FeatureFlagStatus {
     query?: string;
     value?: number;
     message?: string;
+  };
+  /**
+   * The guarded rollout's comparison in the current step (field manager flagwright-analysis): the last cumulative reading and running sums over the time slices between readings, so a new leader resumes it.
+   */
+  cohortAnalysis?: {
+    /**
+     * The step it belongs to.
+     */
+    stepStartedAt?: string;
+    /**
+     * When the reading was taken.
+     */
+    readAt?: string;
+    /**
+     * Counts since the step began, as last read.
+     */
+    reading?: {
+      onRequests?: number;
+      onErrors?: number;
+      offRequests?: number;
+      offErrors?: number;
+    };
+    /**
+     * Running sums over the step's time slices (src/rollout/cohort.ts CohortTally).
+     */
+    tally?: {
+      slices?: number;
+      onRequests?: number;
+      onErrors?: number;
+      offRequests?: number;
+      offErrors?: number;
+      expectedOnErrors?: number;
+      equalVariance?: number;
+      limitVariance?: number;
+      onSquaredOverOff?: number;
+      mixingVariance?: number;
+    };
   };
   /**
    * The latest Alertmanager push that matched this flag, recorded by whichever replica received it before answering (field manager flagwright-alerts).

@@ -51,6 +51,11 @@ function strictSchema(schema: JSONSchema): Record<string, unknown> {
     }
   }
   if (schema.properties && schema.additionalProperties === undefined) out.additionalProperties = false;
+  // OpenAPI 3.0's boolean form (what the CRD carries) in JSON Schema's numeric form (what ajv reads).
+  if (schema.exclusiveMinimum === true && schema.minimum !== undefined) {
+    out.exclusiveMinimum = schema.minimum;
+    delete out.minimum;
+  } else delete out.exclusiveMinimum;
   return out;
 }
 

@@ -473,7 +473,10 @@ export class Operator {
     if (outcome.alertName !== undefined) recorded.alertName = outcome.alertName;
     if (outcome.query !== undefined) recorded.query = outcome.query;
     if (outcome.value !== undefined && Number.isFinite(outcome.value)) recorded.value = outcome.value;
-    await applyStatus(this.custom, flag, { [field]: recorded }, { fieldManager });
+    // The guarded comparison's progress goes with the check that made it, in the same write.
+    const part: Record<string, unknown> = { [field]: recorded };
+    if (field === "analysisOutcome" && outcome.cohortProgress) part.cohortAnalysis = outcome.cohortProgress;
+    await applyStatus(this.custom, flag, part, { fieldManager });
     this.metrics.writes.inc({ kind: field === "pushedAlert" ? "alert" : "analysis" });
   }
 

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagSpec } from "../api/index.js";
-import { analyzeCohort } from "./cohort.js";
+import { analyzeCohort, type CohortProgress, comparedSteps, wellFormed } from "./cohort.js";
 import {
   addressProblem,
   normalizeAddress,
@@ -265,6 +265,21 @@ export async function analyzeFlag(
   now: Date,
   options: { confineTo?: string; log?: Logger } = {},
 ): Promise<AnalysisOutcome> {
+  const outcome = await analyzeFlagOnce(flag, prometheus, now, options);
+  // The analysis loop's status write carries the cohort progress every time: a write without it
+  // would drop it (server-side apply removes what the same field manager no longer sends).
+  const previous = flag.status?.cohortAnalysis;
+  const carried = flag.spec.rollout?.canary?.analysis?.cohort && wellFormed(previous) ? previous : undefined;
+  const progress = outcome.cohortProgress ?? carried;
+  return progress ? { ...outcome, cohortProgress: progress } : outcome;
+}
+
+async function analyzeFlagOnce(
+  flag: Pick<FeatureFlag, "spec" | "metadata"> & Partial<Pick<FeatureFlag, "status">>,
+  prometheus: PrometheusApi,
+  now: Date,
+  options: { confineTo?: string; log?: Logger },
+): Promise<AnalysisOutcome> {
   const analysis = flag.spec.rollout?.canary?.analysis;
   if (!analysis) return { result: "Passed", message: "no analysis configured", at: now };
 
@@ -304,6 +319,7 @@ export async function analyzeFlag(
   }
 
   let inconclusive: string | undefined;
+  let cohortProgress: CohortProgress | undefined;
   if (analysis.query) {
     const { promql, threshold } = analysis.query;
     try {
@@ -345,7 +361,8 @@ export async function analyzeFlag(
   } else if (analysis.cohort && problems.length === 0) {
     try {
       const started = flag.status?.stepStartedAt;
-      const steps = flag.spec.rollout?.canary?.steps.length ?? 1;
+      // The 100 % step runs no comparison, so it takes no share of alpha.
+      const steps = comparedSteps(flag.spec.rollout?.canary?.steps ?? []);
       const key = flag.spec.key ?? flag.metadata.name ?? "";
       const c = await analyzeCohort(
         analysis.cohort,
@@ -354,7 +371,9 @@ export async function analyzeFlag(
         prometheus,
         now,
         started ? new Date(started) : undefined,
+        flag.status?.cohortAnalysis as CohortProgress | undefined,
       );
+      cohortProgress = c.progress;
       if (c.result === "Failed") {
         return {
           result: "Failed",
@@ -362,6 +381,7 @@ export async function analyzeFlag(
           value: c.comparison?.difference[0],
           message: c.message,
           at: now,
+          ...(cohortProgress && { cohortProgress }),
         };
       }
       if (c.result === "Inconclusive")
@@ -377,12 +397,13 @@ export async function analyzeFlag(
     }
   }
 
-  if (problems.length) return { result: "Unavailable", message: problems.join("; "), at: now };
+  const carry = cohortProgress ? { cohortProgress } : {};
+  if (problems.length) return { result: "Unavailable", message: problems.join("; "), at: now, ...carry };
   if (inconclusive) {
-    return { result: "Inconclusive", message: [inconclusive, ...passed].join("; "), at: now };
+    return { result: "Inconclusive", message: [inconclusive, ...passed].join("; "), at: now, ...carry };
   }
   if (!passed.length) passed = ["nothing to check"];
-  return { result: "Passed", message: passed.join("; "), at: now };
+  return { result: "Passed", message: passed.join("; "), at: now, ...carry };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 // The application labels its own request and error counters with the variant it served, using
 // OpenTelemetry's feature-flag attribute names as Prometheus labels (feature_flag.key →
 // feature_flag_key, feature_flag.result.variant → feature_flag_result_variant); see
-// docs/progressive-delivery.md. decideCohort is pure; analyzeCohort adds the four PromQL reads.
+// docs/progressive-delivery.md. The comparison is made within time slices (one per analysis), so
+// an incident that hits everyone alike cancels out however the flag-on share of traffic moves.
+// decideCohort is pure; analyzeCohort adds the four PromQL reads and the step's progress.
 import type { FeatureFlagSpec } from "../api/index.js";
 import { alwaysValidInterval, mixingConstant } from "../experiment/sequential.js";
 import { normalQuantile } from "../experiment/stats.js";
@@ -31,15 +33,182 @@ export interface CohortCounts {
   off: { requests: number; errors: number };
 }
 
-export interface CohortComparison {
-  /** Error rates of the two cohorts. */
+/**
+ * A step's comparison so far, as running sums over its time slices (one slice per analysis: the
+ * counts between two reads). Within a slice flag-on and flag-off users see the same incidents, so
+ * the on-cohort is compared with the off-cohort's error rate at the on-cohort's own times: each
+ * slice's off-rate weighted by the slice's on-requests. Sums instead of slices keep status small
+ * however long the step runs. Persisted in status.cohortAnalysis so a new leader resumes from it.
+ */
+export interface CohortTally {
+  /** Slices with requests in both cohorts (the only ones compared). */
+  slices: number;
+  onRequests: number;
+  onErrors: number;
+  offRequests: number;
+  offErrors: number;
+  /** Σ n₁·e₀/n₀: the errors flag-on users would have had at the off-cohort's rate of their slice. */
+  expectedOnErrors: number;
+  /** Variance of onErrors − expectedOnErrors if on and off fail alike in every slice (pooled per slice). */
+  equalVariance: number;
+  /** Variance of onErrors − (1 + limit)·expectedOnErrors if on fails exactly at the limit in every slice. */
+  limitVariance: number;
+  /** Σ n₁²/n₀, for the variance floor when a slice has no errors at all. */
+  onSquaredOverOff: number;
+  /** Mixing variance of the always-valid test, fixed at the step's first decisive look. */
+  mixingVariance?: number;
+}
+
+export const EMPTY_TALLY: CohortTally = {
+  slices: 0,
+  onRequests: 0,
+  onErrors: 0,
+  offRequests: 0,
+  offErrors: 0,
+  expectedOnErrors: 0,
+  equalVariance: 0,
+  limitVariance: 0,
+  onSquaredOverOff: 0,
+};
+
+const clampCounts = (c: CohortCounts) => {
+  const n1 = Math.max(0, c.on.requests);
+  const n0 = Math.max(0, c.off.requests);
+  return {
+    n1,
+    n0,
+    e1: Math.min(n1, Math.max(0, c.on.errors)),
+    e0: Math.min(n0, Math.max(0, c.off.errors)),
+  };
+};
+
+/**
+ * Adds one time slice's counts to a tally. `limit` is maxRelativeDegradation: the variance under
+ * "on fails exactly (1 + limit) times as often" is estimated per slice, as a score test does.
+ */
+export function addSlice(tally: CohortTally, slice: CohortCounts, limit: number): CohortTally {
+  const { n1, n0, e1, e0 } = clampCounts(slice);
+  // A slice without traffic in one cohort has nothing to compare with: left out of the test.
+  if (!(n1 > 0) || !(n0 > 0)) return tally;
+  const k = 1 + limit;
+  const ratio = n1 / n0;
+  // Null variances, not plug-in ones: a cohort that happens to have no errors yet cannot make
+  // the comparison look certain.
+  const pooled = (e1 + e0) / (n1 + n0);
+  const offAtLimit = Math.min(1 / k, (e1 + e0) / (k * n1 + n0));
+  const onAtLimit = k * offAtLimit;
+  const next: CohortTally = {
+    slices: tally.slices + 1,
+    onRequests: tally.onRequests + n1,
+    onErrors: tally.onErrors + e1,
+    offRequests: tally.offRequests + n0,
+    offErrors: tally.offErrors + e0,
+    expectedOnErrors: tally.expectedOnErrors + (n1 * e0) / n0,
+    equalVariance: tally.equalVariance + pooled * (1 - pooled) * n1 * (1 + ratio),
+    limitVariance:
+      tally.limitVariance +
+      n1 * onAtLimit * (1 - onAtLimit) +
+      k * k * n1 * ratio * offAtLimit * (1 - offAtLimit),
+    onSquaredOverOff: tally.onSquaredOverOff + n1 * ratio,
+  };
+  if (tally.mixingVariance !== undefined) next.mixingVariance = tally.mixingVariance;
+  return next;
+}
+
+/** Counts read all at once (one slice): what a single comparison without history sees. */
+export function tallyOf(counts: CohortCounts, limit: number): CohortTally {
+  return addSlice(EMPTY_TALLY, counts, limit);
+}
+
+/** The level each step's test runs at: alpha split over the steps that run the comparison (below 100 %). */
+export function stepAlpha(spec: Pick<CohortSpec, "alpha">, comparedSteps: number): number {
+  return (spec.alpha ?? COHORT_DEFAULTS.alpha) / Math.max(1, comparedSteps);
+}
+
+/** The canary's steps that run the comparison: at 100 % there is no off-cohort. */
+export function comparedSteps(steps: readonly { percent: number }[]): number {
+  return Math.max(1, steps.filter((s) => s.percent < 100).length);
+}
+
+/**
+ * The mixture is tuned to the information at which a fixed-horizon test would detect the limit
+ * with 80 % power, at the off-cohort's error rate (half an error keeps it above 0).
+ */
+export function tunedMixingVariance(
+  limit: number,
+  alpha: number,
+  offErrors: number,
+  offRequests: number,
+): number {
+  const base = (offErrors + 0.5) / (offRequests + 1);
+  const detectable = (limit * base) / (normalQuantile(1 - alpha / 2) + normalQuantile(0.8));
+  return mixingConstant(alpha) * detectable * detectable;
+}
+
+export interface CohortTest {
   onRate: number;
+  /** The off-cohort's error rate at the on-cohort's times (each slice weighted by its on-requests). */
+  offRate: number;
+  difference: [number, number];
+  excess: [number, number];
+  failed: boolean;
+  passed: boolean;
+}
+
+/** The two always-valid tests on a tally (no messages: the simulations call this at every look). */
+export function testTally(
+  tally: CohortTally,
+  limit: number,
+  alpha: number,
+  mixingVariance: number,
+): CohortTest {
+  const n1 = tally.onRequests;
+  const k = 1 + limit;
+  const onRate = tally.onErrors / n1;
+  const offRate = tally.expectedOnErrors / n1;
+  // With no error at all in a slice its null variance is 0; half an error over the whole step
+  // bounds the variance from below, so zero errors never reads as certainty.
+  const n0 = tally.offRequests;
+  const errors = tally.onErrors + tally.offErrors + 0.5;
+  const pooled = errors / (n1 + n0 + 1);
+  const equalFloor = pooled * (1 - pooled) * (n1 + tally.onSquaredOverOff);
+  const offAtLimit = Math.min(1 / k, errors / (k * n1 + n0 + 1));
+  const limitFloor =
+    n1 * k * offAtLimit * (1 - k * offAtLimit) +
+    k * k * tally.onSquaredOverOff * offAtLimit * (1 - offAtLimit);
+  const scale = 1 / (n1 * n1);
+  const diff = alwaysValidInterval(
+    onRate - offRate,
+    Math.max(tally.equalVariance, equalFloor) * scale,
+    alpha,
+    mixingVariance,
+  );
+  const excess = alwaysValidInterval(
+    onRate - k * offRate,
+    Math.max(tally.limitVariance, limitFloor) * scale,
+    alpha,
+    mixingVariance,
+  );
+  return {
+    onRate,
+    offRate,
+    difference: [diff.lower, diff.upper],
+    excess: [excess.lower, excess.upper],
+    failed: diff.lower > 0,
+    passed: excess.upper < 0,
+  };
+}
+
+export interface CohortComparison {
+  /** Error rate of the on-cohort. */
+  onRate: number;
+  /** Error rate of the off-cohort at the on-cohort's times. */
   offRate: number;
   /** Always-valid interval of onRate − offRate. */
   difference: [number, number];
   /** Always-valid interval of onRate − (1 + limit)·offRate: below 0 rules the degradation out. */
   excess: [number, number];
-  /** The level each step's test runs at (alpha split over the canary's steps). */
+  /** The level each step's test runs at (alpha split over the canary's compared steps). */
   alpha: number;
 }
 
@@ -47,72 +216,74 @@ export interface CohortDecision {
   result: "Passed" | "Failed" | "Inconclusive";
   message: string;
   comparison?: CohortComparison;
+  /** The tally with the mixing variance fixed once the step's first decisive look ran. */
+  tally: CohortTally;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const range = ([lo, hi]: [number, number]) => `[${(lo * 100).toFixed(3)}, ${(hi * 100).toFixed(3)}] pp`;
+const int = (x: number) => String(Math.round(x));
 
 /**
- * The decision for one analysis. `steps` is the canary's number of steps: each step runs its own
- * test at alpha/steps (Bonferroni), so a healthy canary is rolled back with probability at most
- * alpha over the whole ramp.
+ * The decision for one analysis. `counts` is a step's tally (its slices so far), or plain counts
+ * read at once (one slice). `comparedStepCount` is the number of steps that run the comparison:
+ * each runs its own test at alpha/comparedStepCount (Bonferroni), so a healthy canary is rolled
+ * back with probability at most alpha over the whole ramp.
  */
-export function decideCohort(spec: CohortSpec, counts: CohortCounts, steps: number): CohortDecision {
+export function decideCohort(
+  spec: CohortSpec,
+  counts: CohortCounts | CohortTally,
+  comparedStepCount: number,
+): CohortDecision {
   const limit = spec.maxRelativeDegradation;
-  const alpha = (spec.alpha ?? COHORT_DEFAULTS.alpha) / Math.max(1, steps);
+  const alpha = stepAlpha(spec, comparedStepCount);
   const minRequests = spec.minRequests ?? COHORT_DEFAULTS.minRequests;
-  const n1 = Math.max(0, Math.round(counts.on.requests));
-  const n0 = Math.max(0, Math.round(counts.off.requests));
-  const e1 = Math.min(n1, Math.max(0, Math.round(counts.on.errors)));
-  const e0 = Math.min(n0, Math.max(0, Math.round(counts.off.errors)));
+  const tally = "on" in counts ? tallyOf(counts, limit) : counts;
+  const n1 = tally.onRequests;
+  const n0 = tally.offRequests;
   if (n1 < minRequests || n0 < minRequests) {
     return {
       result: "Inconclusive",
-      message: `cohort comparison holding: traffic too thin (on ${n1}, off ${n0} requests in this step; need ${minRequests} each)`,
+      message: `cohort comparison holding: traffic too thin (on ${int(n1)}, off ${int(n0)} requests in this step; need ${minRequests} each)`,
+      tally,
     };
   }
-  const p1 = e1 / n1;
-  const p0 = e0 / n0;
-  // With no errors in a cohort the plug-in variance would be 0: half an error (Agresti–Caffo)
-  // keeps the interval honest.
-  const rate = (e: number, n: number) => (e > 0 && e < n ? e / n : (e + 0.5) / (n + 1));
-  const var1 = (rate(e1, n1) * (1 - rate(e1, n1))) / n1;
-  const var0 = (rate(e0, n0) * (1 - rate(e0, n0))) / n0;
-  // The mixture is tuned to the information at which a fixed-horizon test would detect the limit
-  // with 80 % power (the baseline from the off-cohort, which is the larger and steadier).
-  const base = rate(e0, n0);
-  const detectable = (limit * base) / (normalQuantile(1 - alpha / 2) + normalQuantile(0.8));
-  const tau2 = mixingConstant(alpha) * detectable * detectable;
-
-  const diff = alwaysValidInterval(p1 - p0, var1 + var0, alpha, tau2);
-  const k = 1 + limit;
-  const excess = alwaysValidInterval(p1 - k * p0, var1 + k * k * var0, alpha, tau2);
+  // Fixed once per step: re-tuning the mixture from the data at every look would void the guarantee.
+  const mixingVariance =
+    tally.mixingVariance ?? tunedMixingVariance(limit, alpha, tally.offErrors, tally.offRequests);
+  const fixed = tally.mixingVariance === undefined ? { ...tally, mixingVariance } : tally;
+  const t = testTally(fixed, limit, alpha, mixingVariance);
   const comparison: CohortComparison = {
-    onRate: p1,
-    offRate: p0,
-    difference: [diff.lower, diff.upper],
-    excess: [excess.lower, excess.upper],
+    onRate: t.onRate,
+    offRate: t.offRate,
+    difference: t.difference,
+    excess: t.excess,
     alpha,
   };
-  const rates = `on ${pct(p1)} (${e1}/${n1}) vs off ${pct(p0)} (${e0}/${n0})`;
-  if (diff.lower > 0) {
+  const k = 1 + limit;
+  const rawOff = tally.offErrors / n0;
+  const rates = `on ${pct(t.onRate)} (${int(tally.onErrors)}/${int(n1)}) vs off ${pct(rawOff)} (${int(tally.offErrors)}/${int(n0)})`;
+  if (t.failed) {
     return {
       result: "Failed",
       message: `cohort comparison: flag-on users fail more: ${rates}; always-valid ${Number(((1 - alpha) * 100).toFixed(2))}% interval of on − off ${range(comparison.difference)} excludes 0`,
       comparison,
+      tally: fixed,
     };
   }
-  if (excess.upper < 0) {
+  if (t.passed) {
     return {
       result: "Passed",
-      message: `cohort comparison: ${rates}; a degradation above ${limit * 100}% is ruled out (on − ${k}·off < 0, upper ${(excess.upper * 100).toFixed(2)} pp)`,
+      message: `cohort comparison: ${rates}; a degradation above ${limit * 100}% is ruled out (on − ${k}·off < 0, upper ${(t.excess[1] * 100).toFixed(2)} pp)`,
       comparison,
+      tally: fixed,
     };
   }
   return {
     result: "Inconclusive",
     message: `cohort comparison holding: ${rates}; on − off ${range(comparison.difference)} cannot yet rule out a degradation above ${limit * 100}%`,
     comparison,
+    tally: fixed,
   };
 }
 
@@ -138,13 +309,23 @@ export interface CohortQueries {
   offErrors: string;
 }
 
-/** The four PromQL reads: increase of each counter over the window, per cohort. */
+/**
+ * The four PromQL reads: each counter's increase over the window, per cohort. `increase()` drops
+ * a series' first sample (it only counts increments between samples), so a flag-on error series
+ * born inside the window, often at its first error, would go uncounted: series absent just before
+ * the window count their latest value instead (everything since they were created).
+ */
 export function cohortQueries(spec: CohortSpec, flagKey: string, windowSeconds: number): CohortQueries {
   const flagLabel = spec.flagLabel ?? COHORT_DEFAULTS.flagLabel;
   const variantLabel = spec.variantLabel ?? COHORT_DEFAULTS.variantLabel;
   const window = `${Math.max(1, Math.round(windowSeconds))}s`;
-  const read = (selector: string, variants: readonly string[]) =>
-    `sum(increase(${withMatchers(selector, `${flagLabel}=${quoted(flagKey)}, ${variantLabel}=~${regexOf(variants)}`)}[${window}]))`;
+  const read = (selector: string, variants: readonly string[]) => {
+    const s = withMatchers(
+      selector,
+      `${flagLabel}=${quoted(flagKey)}, ${variantLabel}=~${regexOf(variants)}`,
+    );
+    return `sum((increase(${s}[${window}]) and ${s} offset ${window}) or (last_over_time(${s}[${window}]) unless ${s} offset ${window}))`;
+  };
   const on = spec.onVariants ?? COHORT_DEFAULTS.onVariants;
   const off = spec.offVariants ?? COHORT_DEFAULTS.offVariants;
   return {
@@ -155,20 +336,103 @@ export function cohortQueries(spec: CohortSpec, flagKey: string, windowSeconds: 
   };
 }
 
+/** Cumulative counts since the step began, as read at one analysis. */
+export interface CohortReading {
+  onRequests: number;
+  onErrors: number;
+  offRequests: number;
+  offErrors: number;
+}
+
 /**
- * Reads the cohorts' counts since the step began (at least COHORT_DEFAULTS.minWindowSeconds) and
- * decides. Throws what Prometheus throws; an empty result counts as 0 (a counter not yet created).
+ * What a step's comparison carries from one analysis to the next (status.cohortAnalysis, written
+ * by the analysis loop): the last reading and the tally of slices between readings.
+ */
+export interface CohortProgress {
+  /** The step it belongs to (status.stepStartedAt); another step starts afresh. */
+  stepStartedAt: string;
+  /** When `reading` was taken. */
+  readAt: string;
+  reading: CohortReading;
+  tally: CohortTally;
+}
+
+const TALLY_SUMS = [
+  "slices",
+  "onRequests",
+  "onErrors",
+  "offRequests",
+  "offErrors",
+  "expectedOnErrors",
+  "equalVariance",
+  "limitVariance",
+  "onSquaredOverOff",
+] as const;
+const READINGS = ["onRequests", "onErrors", "offRequests", "offErrors"] as const;
+const count = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+
+/**
+ * Progress read back from status is used only when every number in it is a finite count: anything
+ * else (an older operator's shape, a hand edit) restarts the step's comparison from its beginning.
+ */
+export function wellFormed(p: unknown): p is CohortProgress {
+  if (typeof p !== "object" || p === null) return false;
+  const { reading, tally, stepStartedAt } = p as Partial<CohortProgress>;
+  if (typeof stepStartedAt !== "string" || typeof reading !== "object" || typeof tally !== "object")
+    return false;
+  if (reading === null || tally === null) return false;
+  if (!READINGS.every((k) => count(reading[k])) || !TALLY_SUMS.every((k) => count(tally[k]))) return false;
+  return tally.mixingVariance === undefined || (count(tally.mixingVariance) && tally.mixingVariance > 0);
+}
+
+const ZERO_READING: CohortReading = { onRequests: 0, onErrors: 0, offRequests: 0, offErrors: 0 };
+
+/**
+ * The slice between two readings, and the reading to keep. Counts since the step began never fall
+ * (increase() extrapolates, so a later read can come out a little lower): a drop is an empty slice
+ * and the higher reading is kept, so nothing is counted twice.
+ */
+export function sliceBetween(previous: CohortReading, current: CohortReading) {
+  const keep = (k: keyof CohortReading) =>
+    Math.max(previous[k], Number.isFinite(current[k]) ? current[k] : 0);
+  const reading: CohortReading = {
+    onRequests: keep("onRequests"),
+    onErrors: keep("onErrors"),
+    offRequests: keep("offRequests"),
+    offErrors: keep("offErrors"),
+  };
+  const slice: CohortCounts = {
+    on: { requests: reading.onRequests - previous.onRequests, errors: reading.onErrors - previous.onErrors },
+    off: {
+      requests: reading.offRequests - previous.offRequests,
+      errors: reading.offErrors - previous.offErrors,
+    },
+  };
+  return { slice, reading };
+}
+
+/** How many time slices were compared, and the off-cohort's rate at flag-on users' times. */
+const slices = ({ tally, comparison }: CohortDecision) =>
+  tally.slices > 1 && comparison
+    ? ` (${tally.slices} time slices; off-cohort at flag-on users' times ${pct(comparison.offRate)})`
+    : "";
+
+/**
+ * Reads the cohorts' counts since the step began, adds the slice since the previous analysis of
+ * the same step (`previous`, from status) to its tally and decides. Throws what Prometheus throws;
+ * an empty result counts as 0 (a counter not yet created).
  */
 export async function analyzeCohort(
   spec: CohortSpec,
   flagKey: string,
-  steps: number,
+  comparedStepCount: number,
   prometheus: PrometheusApi,
   now: Date,
   stepStartedAt: Date | undefined,
-): Promise<CohortDecision & { window: number }> {
+  previous?: CohortProgress,
+): Promise<CohortDecision & { window: number; progress?: CohortProgress }> {
   const elapsed = stepStartedAt ? (now.getTime() - stepStartedAt.getTime()) / 1000 : 0;
-  const window = Math.max(COHORT_DEFAULTS.minWindowSeconds, Math.ceil(elapsed));
+  const window = stepStartedAt ? Math.max(1, Math.ceil(elapsed)) : COHORT_DEFAULTS.minWindowSeconds;
   const q = cohortQueries(spec, flagKey, window);
   const value = async (promql: string) => {
     const v = await prometheus.query(promql, now);
@@ -180,10 +444,26 @@ export async function analyzeCohort(
     value(q.offRequests),
     value(q.offErrors),
   ]);
-  const decision = decideCohort(
-    spec,
-    { on: { requests: onRequests, errors: onErrors }, off: { requests: offRequests, errors: offErrors } },
-    steps,
-  );
-  return { ...decision, window, message: `${decision.message} over the last ${window}s` };
+  const step = stepStartedAt?.toISOString();
+  // Another replica's clock may be ahead (readAt after now): the reading still holds, and a lower
+  // count now is an empty slice.
+  const same = step !== undefined && wellFormed(previous) && previous.stepStartedAt === step;
+  const { slice, reading } = sliceBetween(same ? previous.reading : ZERO_READING, {
+    onRequests,
+    onErrors,
+    offRequests,
+    offErrors,
+  });
+  const tally = addSlice(same ? previous.tally : EMPTY_TALLY, slice, spec.maxRelativeDegradation);
+  const decision = decideCohort(spec, tally, comparedStepCount);
+  const progress =
+    step === undefined
+      ? undefined
+      : { stepStartedAt: step, readAt: now.toISOString(), reading, tally: decision.tally };
+  return {
+    ...decision,
+    window,
+    ...(progress && { progress }),
+    message: `${decision.message} over the last ${window}s${slices(decision)}`,
+  };
 }

@@ -9,6 +9,7 @@ import { isDeepStrictEqual } from "node:util";
 import { parseDuration } from "../api/duration.js";
 import type { FeatureFlagSpec, FeatureFlagStatus } from "../api/index.js";
 import { mergeOwned, ROLLOUT_OWNERSHIP } from "../api/ownership.js";
+import type { CohortProgress } from "./cohort.js";
 
 export type AnalysisResult = "Passed" | "Failed" | "Inconclusive" | "Unavailable";
 
@@ -23,6 +24,8 @@ export interface AnalysisOutcome {
   message: string;
   /** When the check ran; defaults to the decision's `now`. A check is counted once per `at`. */
   at?: Date;
+  /** The cohort comparison's progress in this step (cohort.ts), for status.cohortAnalysis. */
+  cohortProgress?: CohortProgress;
 }
 
 export interface RolloutOptions {

@@ -86,6 +86,13 @@ describe("guarded rollout end to end: cohort comparison with the demo app", () =
     expect(flag.status?.rollback).toMatchObject({ reason: "Cohort", percent: 5, stepIndex: 0 });
     expect(flag.status?.rollback?.message).toMatch(/on \d+\.\d\d% \(\d+\/\d+\) vs off \d+\.\d\d%/);
     expect(flag.status?.rollback?.message).toContain("interval of on − off");
+    // The comparison ran over time slices whose sums the analysis loop keeps in status (so a new
+    // leader resumes them), written under its own field manager.
+    expect(flag.status?.cohortAnalysis?.tally?.slices).toBeGreaterThan(1);
+    const managers = (flag.metadata.managedFields ?? []).filter((m) =>
+      JSON.stringify(m.fieldsV1 ?? {}).includes("f:cohortAnalysis"),
+    );
+    expect(managers.map((m) => m.manager)).toEqual(["flagwright-analysis"]);
 
     // The absolute alert never fired (ALERTS has a sample for every evaluation it was pending or firing).
     const res = await fetch(

@@ -50,7 +50,7 @@ describe("decideCohort", () => {
     expect(enough.comparison?.excess[1]).toBeLessThan(0);
   });
 
-  it("splits alpha over the canary's steps", () => {
+  it("splits alpha over the canary's compared steps", () => {
     expect(decideCohort(spec, counts([40_000, 400], [760_000, 7_600]), 5).comparison?.alpha).toBeCloseTo(
       0.01,
       12,
@@ -70,11 +70,14 @@ describe("decideCohort", () => {
 describe("cohort PromQL", () => {
   it("adds the flag and variant matchers (OpenTelemetry names by default) to each counter selector", () => {
     const q = cohortQueries(spec, "new-checkout", 90);
+    const on =
+      'http_requests_total{service="checkout", feature_flag_key="new-checkout", feature_flag_result_variant=~"on"}';
+    // Series born inside the window count their latest value: increase() would drop their first sample.
     expect(q.onRequests).toBe(
-      'sum(increase(http_requests_total{service="checkout", feature_flag_key="new-checkout", feature_flag_result_variant=~"on"}[90s]))',
+      `sum((increase(${on}[90s]) and ${on} offset 90s) or (last_over_time(${on}[90s]) unless ${on} offset 90s))`,
     );
-    expect(q.offErrors).toBe(
-      'sum(increase(http_requests_total{service="checkout", code=~"5..", feature_flag_key="new-checkout", feature_flag_result_variant=~"off"}[90s]))',
+    expect(q.offErrors).toContain(
+      'increase(http_requests_total{service="checkout", code=~"5..", feature_flag_key="new-checkout", feature_flag_result_variant=~"off"}[90s])',
     );
     const custom = cohortQueries(
       {
@@ -88,7 +91,7 @@ describe("cohort PromQL", () => {
       'k"ey',
       30,
     );
-    expect(custom.onRequests).toBe('sum(increase(reqs{flag="k\\"ey", variant=~"b\\\\.1|c"}[30s]))');
+    expect(custom.onRequests).toContain('increase(reqs{flag="k\\"ey", variant=~"b\\\\.1|c"}[30s])');
   });
 
   it("withMatchers handles bare names, empty braces and selectors", () => {
@@ -134,7 +137,7 @@ describe("analyzeFlag with a cohort comparison", () => {
     const outcome = await analyzeFlag(flag("2026-12-02T11:58:00Z"), api, now);
     expect(outcome).toMatchObject({ result: "Failed", reason: "Cohort" });
     expect(outcome.message).toContain("over the last 120s");
-    expect(queries.every((q) => q.endsWith("[120s]))"))).toBe(true);
+    expect(queries.every((q) => q.includes("[120s])") && q.endsWith("offset 120s))"))).toBe(true);
   });
 
   it("is inconclusive (never advances) while traffic is thin, and Unavailable when Prometheus fails", async () => {
@@ -148,6 +151,70 @@ describe("analyzeFlag with a cohort comparison", () => {
       query: () => Promise.reject(new Error("refused")),
     };
     expect(await analyzeFlag(flag(), down, now)).toMatchObject({ result: "Unavailable" });
+  });
+
+  it("adds the slice since the last reading (from status, so a new leader resumes), and starts afresh in a new step", async () => {
+    const started = "2026-12-02T11:58:00Z";
+    // First look: cumulative counts since the step began.
+    const first = prometheus({ onReq: 1_000, onErr: 10, offReq: 19_000, offErr: 190 });
+    const one = await analyzeFlag(flag(started), first.api, now);
+    expect(one.cohortProgress).toMatchObject({
+      stepStartedAt: "2026-12-02T11:58:00.000Z",
+      readAt: now.toISOString(),
+      reading: { onRequests: 1_000, onErrors: 10, offRequests: 19_000, offErrors: 190 },
+      tally: { slices: 1, onRequests: 1_000, offRequests: 19_000 },
+    });
+    // Another replica, 30 s later, reads the progress from status: only the new slice is added.
+    const later = new Date(now.getTime() + 30_000);
+    const second = prometheus({ onReq: 1_500, onErr: 16, offReq: 38_000, offErr: 380 });
+    const withStatus: FeatureFlag = {
+      ...flag(started),
+      status: { stepStartedAt: started, cohortAnalysis: one.cohortProgress },
+    };
+    const two = await analyzeFlag(withStatus, second.api, later);
+    expect(two.cohortProgress?.tally).toMatchObject({
+      slices: 2,
+      onRequests: 1_500,
+      onErrors: 16,
+      offRequests: 38_000,
+    });
+    expect(two.cohortProgress?.tally.expectedOnErrors).toBeCloseTo(1_000 * 0.01 + 500 * 0.01, 10);
+    expect(two.cohortProgress?.tally.mixingVariance).toBe(one.cohortProgress?.tally.mixingVariance);
+    expect(two.message).toContain("(2 time slices; off-cohort at flag-on users' times 1.00%)");
+    // A new step: the previous step's progress is not carried over.
+    const next = "2026-12-02T12:00:10Z";
+    const three = await analyzeFlag(
+      { ...flag(next), status: { stepStartedAt: next, cohortAnalysis: two.cohortProgress } },
+      first.api,
+      new Date(now.getTime() + 60_000),
+    );
+    expect(three.cohortProgress?.tally.slices).toBe(1);
+    // Progress that is not a set of counts (a hand edit, another version) restarts the step's comparison.
+    for (const broken of [
+      { ...one.cohortProgress, tally: { ...one.cohortProgress?.tally, onErrors: -5 } },
+      { ...one.cohortProgress, reading: { onRequests: "many" } },
+      { stepStartedAt: started },
+      "garbage",
+    ]) {
+      const fresh = await analyzeFlag(
+        { ...flag(started), status: { stepStartedAt: started, cohortAnalysis: broken as never } },
+        second.api,
+        later,
+      );
+      expect(fresh.cohortProgress?.tally).toMatchObject({ slices: 1, onRequests: 1_500, onErrors: 16 });
+    }
+    // Prometheus down: the progress is written back unchanged, so the next write does not drop it.
+    const down: PrometheusApi = {
+      address: "",
+      alerts: async () => [],
+      query: () => Promise.reject(new Error("x")),
+    };
+    const held = await analyzeFlag(withStatus, down, later);
+    expect(held).toMatchObject({ result: "Unavailable", cohortProgress: one.cohortProgress });
+    // ... but only progress that is a set of counts is written back.
+    const brokenStatus = { stepStartedAt: started, cohortAnalysis: { stepStartedAt: started } as never };
+    const notCarried = await analyzeFlag({ ...flag(started), status: brokenStatus }, down, later);
+    expect(notCarried.cohortProgress).toBeUndefined();
   });
 
   it("passes at 100 % (no off-cohort to compare with), so a canary whose last step is 100 % completes", async () => {
