@@ -340,7 +340,13 @@ async function main(): Promise<void> {
     );
     const prom = await started(
       "prometheus",
-      startPrometheus({ targets: [demoApp.target, guardedApp.target], alertmanagers: [am.target] }),
+      // The namespace label Kubernetes service discovery would add: the operator confines a flag's
+      // queries to the flag's namespace.
+      startPrometheus({
+        targets: [demoApp.target, guardedApp.target],
+        targetLabels: { namespace: NAMESPACE },
+        alertmanagers: [am.target],
+      }),
       (x) => x.dispose(),
     );
     say(
