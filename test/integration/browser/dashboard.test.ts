@@ -541,6 +541,10 @@ describe("kubectl flagwright dashboard", () => {
       res.writeHead(200, { "content-type": "text/html" });
       res.end("<!doctype html><title>another site</title><p>another site</p>");
     });
+    // Chromium keeps connections open and may open one more that never sends a request; every
+    // socket is destroyed at the end so close() does not wait for the server's header timeout.
+    const sockets = new Set<import("node:net").Socket>();
+    elsewhere.on("connection", (socket) => sockets.add(socket));
     await new Promise<void>((resolve) => elsewhere.listen({ host: "127.0.0.1", port: 0 }, resolve));
     const elsewherePort = (elsewhere.address() as import("node:net").AddressInfo).port;
     const kill = `${admin.origin}api/flags/${ns.name}/payments-kill-switch/controls/kill`;
@@ -592,9 +596,8 @@ describe("kubectl flagwright dashboard", () => {
       }
       expect((await readFlag("payments-kill-switch")).status?.controls?.killed).toBeUndefined();
     } finally {
-      // The browser keeps its connections open; close() alone would wait for them.
       const closed = new Promise<void>((resolve) => elsewhere.close(() => resolve()));
-      elsewhere.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await closed;
     }
   });
