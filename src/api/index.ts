@@ -1,7 +1,16 @@
 import type { V1ObjectMeta } from "@kubernetes/client-node";
 import type { FeatureFlagSpec, FeatureFlagStatus, SegmentSpec } from "./types.generated.js";
 
-export { API_VERSION, GROUP, KIND, PLURAL, SEGMENT_KIND, SEGMENT_PLURAL, VERSION } from "./schema.js";
+export {
+  API_VERSION,
+  COHORT_TALLY_SUMS,
+  GROUP,
+  KIND,
+  PLURAL,
+  SEGMENT_KIND,
+  SEGMENT_PLURAL,
+  VERSION,
+} from "./schema.js";
 export type { FeatureFlagSpec, FeatureFlagStatus, SegmentSpec } from "./types.generated.js";
 
 export interface FeatureFlag {

@@ -348,6 +348,19 @@ const variant: JSONSchema = {
 // admission webhook and `flagwright validate` compile every `when` (src/core/rules.ts).
 
 /** Rule and segment expressions: CEL over the evaluation context, at most this long. */
+/** The running sums a guarded rollout keeps over a step's time slices (status.cohortAnalysis.tally). */
+export const COHORT_TALLY_SUMS = [
+  "slices",
+  "onRequests",
+  "onErrors",
+  "offRequests",
+  "offErrors",
+  "expectedOnErrors",
+  "equalVariance",
+  "limitVariance",
+  "onSquaredOverOff",
+] as const;
+
 export const MAX_EXPRESSION_LENGTH = 4096;
 
 const when = (description: string): JSONSchema => ({
@@ -700,18 +713,7 @@ const status: JSONSchema = {
           type: "object",
           description: "Running sums over the step's time slices (src/rollout/cohort.ts CohortTally).",
           properties: Object.fromEntries(
-            [
-              "slices",
-              "onRequests",
-              "onErrors",
-              "offRequests",
-              "offErrors",
-              "expectedOnErrors",
-              "equalVariance",
-              "limitVariance",
-              "onSquaredOverOff",
-              "mixingVariance",
-            ].map((k) => [k, { type: "number" }]),
+            [...COHORT_TALLY_SUMS, "mixingVariance"].map((k) => [k, { type: "number" }]),
           ),
         },
       },

@@ -9,7 +9,7 @@
 // docs/progressive-delivery.md. The comparison is made within time slices (one per analysis), so
 // an incident that hits everyone alike cancels out however the flag-on share of traffic moves.
 // decideCohort is pure; analyzeCohort adds the four PromQL reads and the step's progress.
-import type { FeatureFlagSpec } from "../api/index.js";
+import { COHORT_TALLY_SUMS, type FeatureFlagSpec } from "../api/index.js";
 import { alwaysValidInterval, mixingConstant } from "../experiment/sequential.js";
 import { normalQuantile } from "../experiment/stats.js";
 import type { PrometheusApi } from "./prometheus.js";
@@ -357,17 +357,6 @@ export interface CohortProgress {
   tally: CohortTally;
 }
 
-const TALLY_SUMS = [
-  "slices",
-  "onRequests",
-  "onErrors",
-  "offRequests",
-  "offErrors",
-  "expectedOnErrors",
-  "equalVariance",
-  "limitVariance",
-  "onSquaredOverOff",
-] as const;
 const READINGS = ["onRequests", "onErrors", "offRequests", "offErrors"] as const;
 const count = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
 
@@ -381,7 +370,8 @@ export function wellFormed(p: unknown): p is CohortProgress {
   if (typeof stepStartedAt !== "string" || typeof reading !== "object" || typeof tally !== "object")
     return false;
   if (reading === null || tally === null) return false;
-  if (!READINGS.every((k) => count(reading[k])) || !TALLY_SUMS.every((k) => count(tally[k]))) return false;
+  if (!READINGS.every((k) => count(reading[k])) || !COHORT_TALLY_SUMS.every((k) => count(tally[k])))
+    return false;
   return tally.mixingVariance === undefined || (count(tally.mixingVariance) && tally.mixingVariance > 0);
 }
 
