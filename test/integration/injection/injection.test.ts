@@ -9,6 +9,7 @@ import { loadOrCreateCertificates } from "../../../src/operator/injection/certif
 import type { WebhookCertificates } from "../../../src/operator/injection/certificates.js";
 import { SIDECAR_CONTAINER } from "../../../src/operator/injection/mutation.js";
 import { type InjectionServer, startInjectionServer } from "../../../src/operator/injection/webhook.js";
+import { registerInjectionWebhook } from "../../support/injection-webhook.js";
 import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
 
 const IMAGE = "ghcr.io/flagwright/flagwright:0.1.0";
@@ -66,33 +67,8 @@ beforeAll(async () => {
     tls: certs,
     settings: { image: IMAGE, configMapName: "flagwright-flags" },
   });
-  await admission.createMutatingWebhookConfiguration({
-    body: {
-      metadata: { name: webhookName },
-      webhooks: [
-        {
-          name: "inject.flagwright.dev",
-          admissionReviewVersions: ["v1"],
-          sideEffects: "None",
-          failurePolicy: "Fail",
-          timeoutSeconds: 5,
-          clientConfig: { url: `https://127.0.0.1:${server.address.port}/inject` },
-          rules: [
-            {
-              apiGroups: [""],
-              apiVersions: ["v1"],
-              operations: ["CREATE"],
-              resources: ["pods"],
-              scope: "Namespaced",
-            },
-          ],
-          objectSelector: { matchLabels: { "flagwright.dev/inject": "true" } },
-          // Only this test's namespace: the suite shares one API server.
-          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns.name } },
-        },
-      ],
-    },
-  });
+  // Only this test's namespace: the suite shares one API server.
+  await registerInjectionWebhook(admission, webhookName, ns.name, server.address.port);
   expect(await patchCaBundle(kc, webhookName, certs.caCert)).toBe(true);
   expect(await patchCaBundle(kc, webhookName, certs.caCert)).toBe(false);
 });
