@@ -28,12 +28,12 @@ export const RULE_MATCH_CHARS_LIMIT = 16_384;
 export const RULE_TIME_LIMIT_MS = 5;
 /**
  * The limits for a flag whose rules ran out of budget in the last RULE_PENALTY_EVALUATIONS of its
- * evaluations, a twentieth of the usual: a flood of contexts that make a rule run away then costs
+ * evaluations, a hundredth of the usual: a flood of contexts that make a rule run away then costs
  * the sidecar a fraction of a millisecond per request rather than five, so the requests queued
  * behind them (other flags, probes) wait that much less.
  */
 export const RULE_PENALTY_EVALUATIONS = 1000;
-const PENALTY_DIVISOR = 20;
+const PENALTY_DIVISOR = 100;
 const STEPS_PER_CLOCK_READ = 64;
 const PENALIZED_STEPS_PER_CLOCK_READ = 8;
 
@@ -328,7 +328,7 @@ const budget = {
   clockMask: STEPS_PER_CLOCK_READ - 1,
 };
 
-/** Starts the budget of one flag evaluation; `penalized` gives it a twentieth of the usual limits. */
+/** Starts the budget of one flag evaluation; `penalized` gives it a hundredth of the usual limits. */
 export function beginBudget(penalized = false): void {
   const divisor = penalized ? PENALTY_DIVISOR : 1;
   budget.stepLimit = RULE_STEP_LIMIT / divisor;
