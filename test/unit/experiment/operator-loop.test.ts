@@ -8,6 +8,7 @@ import type { ExperimentResult } from "../../../src/experiment/analysis.js";
 import { countQuery, EXPERIMENTS_FIELD_MANAGER, ExperimentLoop } from "../../../src/operator/experiments.js";
 import type { PrometheusVectorApi, VectorSample } from "../../../src/rollout/prometheus.js";
 import { CounterTsdb } from "../../support/counter-tsdb.js";
+import { inMemoryExperimentLoop } from "../../support/experiment-loop.js";
 
 const now = new Date("2026-11-25T12:00:00Z");
 
@@ -188,42 +189,21 @@ describe("experiment loop", () => {
 describe("experiment counts across pod replacement and operator restarts", () => {
   /** A loop over one flag whose status is fed back as the informer would; a new loop per call is a restarted operator. */
   function cluster(tsdb: CounterTsdb, start: Date) {
-    let current = flag({
-      experiment: { conversionEvent: "purchase", minSamplePerVariant: 100, minDetectableEffect: 0.5 },
-    });
     let clock = start;
-    let version = 1;
-    const loop = () =>
-      new ExperimentLoop({
-        custom: {
-          patchNamespacedCustomObjectStatus: async (req: {
-            body: { metadata: { resourceVersion?: string }; status: Record<string, unknown> };
-          }) => {
-            const expected = req.body.metadata.resourceVersion;
-            if (expected !== undefined && expected !== String(version)) throw new Error("409 Conflict");
-            version++;
-            current = {
-              ...current,
-              metadata: { ...current.metadata, resourceVersion: String(version) },
-              status: { ...current.status, ...(req.body.status as FeatureFlag["status"]) },
-            };
-            return {};
-          },
-        } as never,
-        prometheus: tsdb.api(),
-        listFlags: () => [current],
-        log: pino({ level: "silent" }),
-        registry: new Registry(),
-        now: () => clock,
-      });
-    current.metadata.resourceVersion = String(version);
+    const { state, newLoop: loop } = inMemoryExperimentLoop(
+      flag({
+        experiment: { conversionEvent: "purchase", minSamplePerVariant: 100, minDetectableEffect: 0.5 },
+      }),
+      tsdb,
+      () => clock,
+    );
     return {
       loop,
       /** A spec change (a new generation), as `kubectl apply` of an edited manifest. */
       bumpGeneration() {
-        current = {
-          ...current,
-          metadata: { ...current.metadata, generation: (current.metadata.generation ?? 0) + 1 },
+        state.flag = {
+          ...state.flag,
+          metadata: { ...state.flag.metadata, generation: (state.flag.metadata.generation ?? 0) + 1 },
         };
       },
       advance(ms: number) {
@@ -231,7 +211,7 @@ describe("experiment counts across pod replacement and operator restarts", () =>
         return clock;
       },
       get experiment() {
-        return current.status?.experiment as
+        return state.flag.status?.experiment as
           | (ExperimentResult & { variants: { name: string; exposures: number; conversions: number }[] })
           | undefined;
       },

@@ -4,13 +4,12 @@
 // The counts in status must never fall, must count every increment Prometheus scraped but those
 // of restarts that left no trace in the samples, and a Significant verdict must keep its winner. Beside it, the live sum (sum() over the series live at
 // each look, the counts before the ledger) is analysed the same way, to show what it did.
-import { pino } from "pino";
-import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
 import { analyzeExperiment, type ExperimentResult } from "../../../src/experiment/analysis.js";
-import { countQuery, ExperimentLoop } from "../../../src/operator/experiments.js";
+import { countQuery } from "../../../src/operator/experiments.js";
 import { CounterTsdb } from "../../support/counter-tsdb.js";
+import { inMemoryExperimentLoop } from "../../support/experiment-loop.js";
 import { seededRandom } from "../../support/seeded-random.js";
 
 const SCRAPE_MS = 15_000;
@@ -77,31 +76,7 @@ async function simulate(seed: number): Promise<RunFigures> {
   const tsdb = new CounterTsdb();
   const start = Date.parse("2026-12-01T00:00:00Z");
   let clock = new Date(start);
-  let flag = experimentFlag();
-  let version = 1;
-  const newLoop = () =>
-    new ExperimentLoop({
-      custom: {
-        patchNamespacedCustomObjectStatus: async (req: {
-          body: { metadata: { resourceVersion?: string }; status: Record<string, unknown> };
-        }) => {
-          const expected = req.body.metadata.resourceVersion;
-          if (expected !== undefined && expected !== String(version)) throw new Error("409 Conflict");
-          version++;
-          flag = {
-            ...flag,
-            metadata: { ...flag.metadata, resourceVersion: String(version) },
-            status: { ...flag.status, ...(req.body.status as FeatureFlag["status"]) },
-          };
-          return {};
-        },
-      } as never,
-      prometheus: tsdb.api(),
-      listFlags: () => [flag],
-      log: pino({ level: "silent" }),
-      registry: new Registry(),
-      now: () => clock,
-    });
+  const { state, newLoop } = inMemoryExperimentLoop(experimentFlag(), tsdb, () => clock);
 
   let podSerial = 0;
   const newPod = (): Pod => ({ name: `app-${podSerial++}`, counts: {}, scraped: {} });
@@ -200,7 +175,7 @@ async function simulate(seed: number): Promise<RunFigures> {
     if (t < downUntil) continue;
     await loop.runOnce();
     figures.looks++;
-    const e = flag.status?.experiment as ExperimentResult | undefined;
+    const e = state.flag.status?.experiment as ExperimentResult | undefined;
     const ledger = Object.fromEntries(
       (e?.variants ?? []).flatMap((v) => [
         [key(v.name, "exposures"), v.exposures],
@@ -220,7 +195,7 @@ async function simulate(seed: number): Promise<RunFigures> {
     const live: Record<string, number> = {};
     for (const variant of VARIANTS)
       for (const kind of KINDS) {
-        const q = tsdb.sum(countQuery(flag, kind, variant), t);
+        const q = tsdb.sum(countQuery(state.flag, kind, variant), t);
         live[key(variant, kind)] = q.kind === "value" ? q.value : 0;
       }
     if (Object.entries(lastLive).some(([k, v]) => (live[k] ?? 0) < v)) figures.liveSumFalls++;
