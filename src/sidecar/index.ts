@@ -11,6 +11,7 @@ import { ExposureLog, randomExposureKey } from "./exposure.js";
 import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
+import { OverBudgetLane } from "./over-budget-lane.js";
 import { DocumentStore } from "./store.js";
 
 export { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
@@ -60,6 +61,12 @@ export function serverOptions(limits: ConnectionLimits): ServerOptions {
   };
 }
 
+/**
+ * Requests of one over-budget flag that wait at once: twice the connections a client library
+ * typically keeps to one host, and at 64 KiB a body at most 1 MiB of buffered bodies per flag.
+ */
+export const DEFAULT_OVER_BUDGET_WAITING = 16;
+
 export type SourceOptions =
   | { kind: "file"; path: string; key?: string; pollIntervalMs?: number }
   | { kind: "configmap"; namespace: string; name: string; key?: string; kubeConfig?: KubeConfig };
@@ -74,6 +81,12 @@ export interface SidecarOptions {
   contextLimits?: Partial<ContextLimits>;
   /** Connection cap and request timeouts. */
   connectionLimits?: Partial<ConnectionLimits>;
+  /**
+   * Single-flag requests that may wait at once for a flag whose rules recently ran out of
+   * evaluation budget (over-budget-lane.ts); more are answered 429 before their bodies are read.
+   * Default DEFAULT_OVER_BUDGET_WAITING.
+   */
+  overBudgetWaitingPerFlag?: number;
   /** Path for exposure JSON lines, or "-" for stdout; off when unset. */
   exposureLog?: string;
   /**
@@ -162,6 +175,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
   if (events) metrics.observeEventStreams(events);
   const stopObservingRuleBudget = metrics.observeRuleBudget(log);
+  const overBudgetLane = new OverBudgetLane(options.overBudgetWaitingPerFlag ?? DEFAULT_OVER_BUDGET_WAITING);
+  metrics.observeOverBudgetLane(overBudgetLane);
   let closing = false;
 
   let markReady: () => void = () => {};
@@ -223,6 +238,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         : (await import("./bearer-auth.js")).bearerTokenCheck(options.authToken),
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     contextLimits: { ...DEFAULT_CONTEXT_LIMITS, ...options.contextLimits },
+    overBudgetLane,
     isClosing: () => closing,
   });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits };
