@@ -383,8 +383,8 @@ export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
  * evaluations (and so run on the reduced budget now). Servers use it to keep such a flag's requests
  * from crowding out other flags' before they spend anything on them.
  */
-export function overRuleBudget(compiled: CompiledDocument, flagKey: string): boolean {
-  const targeting = compiled.flags.get(flagKey)?.targeting;
+export function overRuleBudget(document: FlagDocument | CompiledDocument, flagKey: string): boolean {
+  const targeting = compiledFor(document).flags.get(flagKey)?.targeting;
   return targeting !== undefined && targeting.penalty > 0;
 }
 
