@@ -9,6 +9,7 @@ import {
   DEFAULT_CONNECTION_LIMITS,
   DEFAULT_CONTEXT_LIMITS,
   DEFAULT_HOST,
+  DEFAULT_OVER_BUDGET_WAITING,
   DEFAULT_PORT,
   type SourceOptions,
   startSidecar,
@@ -33,6 +34,7 @@ interface SidecarFlags {
   exposureUsers: number;
   shutdownTimeout: number;
   maxEventStreams: number;
+  maxOverBudgetWaiting: number;
   heartbeatInterval: number;
   publicUrl?: string;
   corsOrigin?: string;
@@ -168,6 +170,12 @@ export function registerSidecarCommand(program: Command): void {
       1000,
     )
     .option(
+      "--max-over-budget-waiting <n>",
+      "single-flag requests that may wait at once for a flag whose rules recently ran out of evaluation budget (they are evaluated one per event-loop turn, after other flags'); more get 429 with Retry-After before their bodies are read",
+      atLeastOne,
+      DEFAULT_OVER_BUDGET_WAITING,
+    )
+    .option(
       "--heartbeat-interval <ms>",
       "comment line sent on idle event streams so proxies keep them open",
       positiveInt,
@@ -262,6 +270,7 @@ export function registerSidecarCommand(program: Command): void {
         ...(exposureKey ? { exposureKey } : {}),
         exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
         shutdownTimeoutMs: flags.shutdownTimeout,
+        overBudgetWaitingPerFlag: flags.maxOverBudgetWaiting,
         eventStreams:
           flags.maxEventStreams === 0
             ? false
