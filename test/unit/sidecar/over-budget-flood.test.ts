@@ -3,10 +3,10 @@
 // is refused with 429 before its bodies are parsed; the flag's ordinary callers still get OFREP
 // answers. Counts and order, not times, so a loaded machine cannot make them flake.
 import { writeFile } from "node:fs/promises";
-import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SidecarOptions } from "../../../src/sidecar/index.js";
+import { type RawAnswer, RawHttpClient } from "../../support/raw-http.js";
 import { makeDocument, metricValue, post, startTestSidecar, tempDir } from "./helpers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -37,60 +37,6 @@ async function setup(options: Partial<SidecarOptions> = {}) {
   return sidecar;
 }
 
-interface RawAnswer {
-  status: number;
-  headers: string;
-  body: string;
-}
-
-/** A kept-alive connection speaking HTTP/1.1 by hand, so a test decides exactly when bytes leave. */
-class RawClient {
-  #buffer = "";
-  #waiting: ((answer: RawAnswer) => void) | undefined;
-  private constructor(private readonly socket: Socket) {
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      this.#buffer += chunk;
-      this.#drain();
-    });
-  }
-
-  static async open(url: string): Promise<RawClient> {
-    const { hostname, port } = new URL(url);
-    const socket = connect(Number(port), hostname);
-    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
-    return new RawClient(socket);
-  }
-
-  /** Writes one POST now, synchronously; the promise settles with its answer. */
-  post(path: string, body: string): Promise<RawAnswer> {
-    const answer = new Promise<RawAnswer>((resolve) => {
-      this.#waiting = resolve;
-    });
-    this.socket.write(
-      `POST ${path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-    return answer;
-  }
-
-  #drain() {
-    const end = this.#buffer.indexOf("\r\n\r\n");
-    if (end === -1 || this.#waiting === undefined) return;
-    const headers = this.#buffer.slice(0, end);
-    const length = Number(/content-length: (\d+)/i.exec(headers)?.[1] ?? 0);
-    if (this.#buffer.length < end + 4 + length) return;
-    const body = this.#buffer.slice(end + 4, end + 4 + length);
-    this.#buffer = this.#buffer.slice(end + 4 + length);
-    const resolve = this.#waiting;
-    this.#waiting = undefined;
-    resolve({ status: Number(headers.split(" ")[1]), headers, body });
-  }
-
-  close() {
-    this.socket.destroy();
-  }
-}
-
 /**
  * Opens `hostile` + 1 connections and warms each up (accepted, parser ready), then writes a request
  * for the over-budget flag on each of the first `hostile` and one for `everyone` on the last, all
@@ -98,7 +44,7 @@ class RawClient {
  * the order they arrived.
  */
 async function burst(url: string, hostile: number) {
-  const clients = await Promise.all(Array.from({ length: hostile + 1 }, () => RawClient.open(url)));
+  const clients = await Promise.all(Array.from({ length: hostile + 1 }, () => RawHttpClient.open(url)));
   cleanups.push(() => {
     for (const c of clients) c.close();
   });
