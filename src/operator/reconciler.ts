@@ -50,7 +50,6 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-
 const flagId = (flag: Pick<FeatureFlag, "metadata">) => `${flag.metadata.namespace}/${flag.metadata.name}`;
 
 /** An Event as queued behind its flag's status write: what createEvent needs of the flag, no more. */
