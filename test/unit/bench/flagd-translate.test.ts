@@ -1,6 +1,7 @@
-// The benchmark's flagd translation: flagd (bench/flagd, built and run as a real process) answers
-// a translated document the way Flagwright evaluates the original, so the two servers are compared
-// on the same flags. Answers that do not depend on hashing must be identical; hashed splits must
+// The benchmark's flagd translation: flagd answers a translated document the way Flagwright
+// evaluates the original, so the two are compared on the same flags. Both flagd peers are built and
+// run as real processes: the flagd v0.16.0 server (bench/flagd-server, the OFREP benchmark's peer)
+// and flagd core v0.17.0's evaluator (bench/flagd, the evaluator-only benchmark's). Answers that do not depend on hashing must be identical; hashed splits must
 // have the same shares (flagd buckets with murmur3, Flagwright with sha256).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureFlagdBinary } from "../../../bench/flagd/build.js";
 import { type OfrepServerProcess, startFlagd } from "../../../bench/flagd/process.js";
+import { ensureFlagdServerBinary } from "../../../bench/flagd-server/build.js";
+import { startFlagdServer } from "../../../bench/flagd-server/process.js";
 import { TranslationError, toFlagd } from "../../../bench/flagd-translate.js";
 import { buildDocument, evaluate, type ResolvedFlag } from "../../../src/core/index.js";
 
@@ -58,40 +61,48 @@ function expectShare(hits: number, n: number, p: number, what: string) {
   ).toBeLessThanOrEqual(tolerance);
 }
 
-let dir: string;
-let flagd: OfrepServerProcess;
-/** flagd's bulk answers per user: flag key -> value. */
-const flagdAnswers = new Map<string, Map<string, unknown>>();
-
-async function flagdBulk(user: string): Promise<Map<string, unknown>> {
-  const res = await fetch(`${flagd.url}/ofrep/v1/evaluate/flags`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ context: { targetingKey: user } }),
-  });
-  expect(res.status).toBe(200);
-  const body = (await res.json()) as { flags: { key: string; value?: unknown; errorCode?: string }[] };
-  for (const f of body.flags) expect(f.errorCode, `${f.key} for ${user}`).toBeUndefined();
-  return new Map(body.flags.map((f) => [f.key, f.value]));
-}
-
 const flagwright = (key: string, user: string) => evaluate(doc, key, { targetingKey: user }).value;
 
-beforeAll(async () => {
-  const binary = await ensureFlagdBinary();
-  dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-"));
-  const file = join(dir, "flags.flagd.json");
-  writeFileSync(file, JSON.stringify(toFlagd(doc)));
-  flagd = await startFlagd(binary, file);
-  for (const user of [...vips, ...users]) flagdAnswers.set(user, await flagdBulk(user));
-}, 600_000); // a cold `go build` downloads flagd core's modules
+const peers: [string, (file: string) => Promise<OfrepServerProcess>][] = [
+  [
+    "the flagd v0.16.0 server",
+    async (file) =>
+      startFlagdServer({ binary: await ensureFlagdServerBinary(), file, probeFlag: "static-on" }),
+  ],
+  ["flagd core v0.17.0's evaluator", async (file) => startFlagd(await ensureFlagdBinary(), file)],
+];
 
-afterAll(async () => {
-  await flagd?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+describe.each(peers)("%s on a translated document", (_peer, start) => {
+  let dir: string;
+  let flagd: OfrepServerProcess;
+  /** flagd's bulk answers per user: flag key -> value. */
+  const flagdAnswers = new Map<string, Map<string, unknown>>();
 
-describe("flagd on a translated document", () => {
+  async function flagdBulk(user: string): Promise<Map<string, unknown>> {
+    const res = await fetch(`${flagd.url}/ofrep/v1/evaluate/flags`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ context: { targetingKey: user } }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { flags: { key: string; value?: unknown; errorCode?: string }[] };
+    for (const f of body.flags) expect(f.errorCode, `${f.key} for ${user}`).toBeUndefined();
+    return new Map(body.flags.map((f) => [f.key, f.value]));
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-"));
+    const file = join(dir, "flags.flagd.json");
+    writeFileSync(file, JSON.stringify(toFlagd(doc)));
+    flagd = await start(file);
+    for (const user of [...vips, ...users]) flagdAnswers.set(user, await flagdBulk(user));
+  }, 1_800_000); // a cold `go build` downloads and compiles flagd's modules
+
+  afterAll(async () => {
+    await flagd?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
   it("answers every flag of the document", () => {
     expect([...(flagdAnswers.get("user-0")?.keys() ?? [])].sort()).toEqual(Object.keys(doc.flags).sort());
   });

@@ -1,4 +1,4 @@
-// Differential test against flagd's own evaluator (bench/flagd, flagd core built from Go): the same
+// Differential test against flagd's own evaluator (bench/flagd, flagd core v0.17.0 built from Go): the same
 // targeting rules written as flagd JSONLogic (with its custom operators ends_with, starts_with,
 // sem_ver) and as Flagwright CEL agree on which rule matches for 12,000 generated contexts.
 // Hash-based splits are left out: the two use different hashes by design. Attributes a rule reads
