@@ -35,7 +35,9 @@ if (values.help) {
 Runs bench/*.bench.ts (all, or those named), prints results and writes a Markdown report
 (default .bench-results/<date>[-smoke].md, git-ignored, with the raw samples next to it as .json;
 record figures in docs/benchmarks.md). --smoke runs everything in seconds (indicative only).
-OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes.`);
+OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes; OPERATOR_SCALE_NODE_OPTIONS
+replaces the chart's NODE_OPTIONS for its operator; SIDECAR_FLAGD_ROUNDS sets sidecar-vs-flagd's
+rounds (default 8).`);
   process.exit(0);
 }
 
