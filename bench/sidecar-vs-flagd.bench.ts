@@ -229,8 +229,8 @@ const BURST_FACTOR = 10;
 const BURST_SECONDS = 1;
 
 /**
- * One server's fixed-rate figures from its slices of a round: latencies averaged over the slices,
- * CPU per 1,000 requests over all of them.
+ * One server's fixed-rate figures from its slices of a round: latencies, rates and CPU per 1,000
+ * requests averaged over the slices (equal in length and rate), failures summed.
  */
 export function combineSlices(slices: readonly Load[]): Load {
   const mean = (pick: (l: Load) => number) => slices.reduce((sum, l) => sum + pick(l), 0) / slices.length;
