@@ -18,6 +18,7 @@ import { ensureFlagdServerBinary, FLAGD_SERVER_VERSION } from "./flagd-server/bu
 import { flagdStartArgs, startFlagdServer } from "./flagd-server/process.js";
 import { toFlagd } from "./flagd-translate.js";
 import { ensureLoadgenBinary, runLoadgen } from "./loadgen/build.js";
+import { onlyLoopback, runInPrivateNetwork } from "./private-network.js";
 import { cpuMs, memoryMiB } from "./proc.js";
 import { type Contender, measureIdle, writeBareNodeServer } from "./sidecar-idle.js";
 import { measureSse } from "./sidecar-sse.js";
@@ -267,7 +268,38 @@ const loadAverage = () =>
     .map((l) => l.toFixed(2))
     .join(" ");
 
+/** What the measurement needs from the builds, which run outside the private network namespace. */
+export interface MeasureInput {
+  smoke: boolean;
+  loadgen: string;
+  flagdBinary: string;
+  sidecarMain: string;
+}
+
 export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
+  // The builds may need the Go module proxy, so they run here, before the private namespace.
+  const loadgen = await ensureLoadgenBinary((line) => console.log(`  [loadgen] ${line}`));
+  const flagdBinary = await ensureFlagdServerBinary((line) => console.log(`  [flagd-server] ${line}`));
+  const sidecarBuild = buildSidecar();
+  try {
+    const input: MeasureInput = { smoke, loadgen, flagdBinary, sidecarMain: sidecarBuild.main };
+    // flagd opens ports on every interface: both servers and every load generator run in a
+    // private network namespace where the only interface is loopback (the same for both).
+    if (onlyLoopback()) return await measure(input);
+    console.log("  in a private network namespace (unshare --net): loopback only, for both servers");
+    return await runInPrivateNetwork<BenchResult>(fileURLToPath(import.meta.url), "measure", input);
+  } finally {
+    sidecarBuild.dispose();
+  }
+}
+
+/** The benchmark proper; every server it starts listens on loopback of this network namespace. */
+export async function measure({
+  smoke,
+  loadgen,
+  flagdBinary,
+  sidecarMain,
+}: MeasureInput): Promise<BenchResult> {
   const loadAtStart = loadAverage();
   // More rounds narrow the p99 ratio's spread on a busy machine (SIDECAR_FLAGD_ROUNDS overrides).
   const rounds = smoke ? 1 : Number(process.env.SIDECAR_FLAGD_ROUNDS) || 8;
@@ -289,10 +321,6 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   writeFileSync(flagdFile, JSON.stringify(toFlagd(doc)));
   const requestsFile = join(dir, "requests.json");
   writeFileSync(requestsFile, JSON.stringify(mix));
-  const loadgen = await ensureLoadgenBinary((line) => console.log(`  [loadgen] ${line}`));
-  const flagdBinary = await ensureFlagdServerBinary((line) => console.log(`  [flagd-server] ${line}`));
-  const sidecarBuild = buildSidecar();
-  const sidecarMain = sidecarBuild.main;
   const sidecar: Contender = {
     label: "Flagwright sidecar",
     start: () =>
@@ -320,7 +348,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   };
   console.log(`  ${describeSidecarOptions()}`);
   console.log(
-    `  flagd ran as: flagd ${flagdStartArgs(flagdFile, { evaluation: 0, management: 0, sync: 0, ofrep: 0 })
+    `  flagd ran as: flagd ${flagdStartArgs(flagdFile, "<private folder>", { management: 0, ofrep: 0 })
       .join(" ")
       .replace(/ 0\b/g, " <free port>")} (its defaults otherwise)`,
   );
@@ -509,7 +537,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       describeSidecarOptions(),
       `Rounds: ${rounds}, alternating which server goes first; both servers are started afresh per round (peak RSS is per process lifetime). Saturation: ${seconds.warmup} s warm-up, ${seconds.run} s measured per server. Fixed rate: ${seconds.fixedWarmup} s warm-up at the rate per server, then ${seconds.fixed} s measured per server in slices of ${seconds.fixed / 2} s ordered A B B A (each server's p99 is the mean of its two slices). Burst: 1 s at the fixed rate, then ${rate * BURST_FACTOR} req/s (${BURST_FACTOR}×) for ${BURST_SECONDS} s; its p99 includes the queue the burst builds.`,
       `p99 ratio at the fixed rate: ${formatVerdict(p99Ratio.samples, { atMost: 1 })}; rounds' ratios ${formatNumber(summarize(p99Ratio.samples).min)} – ${formatNumber(summarize(p99Ratio.samples).max)} (${formatNumber(ratioSpread(p99Ratio.samples))}×). A spread wider than 2× is reported as unsettled, not as met. How it was narrowed: ${PIN ? "pinning (servers on one CPU, generator on the other), " : ""}both servers in every round with the order alternating, a warm-up at the fixed rate, A B B A slices within a round, and ${rounds} rounds.`,
-      `flagd: the flagd server ${FLAGD_SERVER_VERSION} itself (github.com/open-feature/flagd/flagd, bench/flagd-server), started as \`flagd start --uri file:<flags>\` with its defaults (Prometheus metrics, OpenTelemetry instrumentation without an exporter, console logs at info) and four free ports; requests go to its OFREP service. Built with flagd core v0.16.0 for the v0.15.6 it asks for, which the Go module proxy does not serve (see bench/flagd-server/build.ts). The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).`,
+      `flagd: the flagd server ${FLAGD_SERVER_VERSION} itself (github.com/open-feature/flagd/flagd, bench/flagd-server), started as \`flagd start --uri file:<flags>\` with its defaults (Prometheus metrics, OpenTelemetry instrumentation without an exporter, console logs at info), its evaluation and sync services on Unix sockets and its management and OFREP services on two free ports; requests go to its OFREP service. Built with flagd core v0.16.0 for the v0.15.6 it asks for and the operator's API types from open-feature-operator/apis v0.2.44 for api v0.2.47, which the Go module proxy does not serve (see bench/flagd-server/build.ts). flagd opens its ports on every interface, so both servers and the load generators run in a private network namespace whose only interface is loopback (bench/private-network.ts). The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).`,
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
     ];
     // Not pinned, after the paired rounds: the event path is I/O (inotify, one write per stream).
@@ -539,6 +567,5 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     if (originalAffinity)
       execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
     await rm(dir, { recursive: true, force: true });
-    sidecarBuild.dispose();
   }
 }

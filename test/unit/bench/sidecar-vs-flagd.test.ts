@@ -27,19 +27,17 @@ describe("sidecar-vs-flagd rounds", () => {
     expect(combined).toMatchObject({ rps: 1400, p99: 200, p999: 400, cpuPer1k: 20, failed: 3 });
   });
 
-  it("starts flagd with a file sync on the given ports and nothing else changed", () => {
-    expect(
-      flagdStartArgs("/tmp/flags.flagd.json", { evaluation: 1, management: 2, sync: 3, ofrep: 4 }),
-    ).toEqual([
+  it("starts flagd with a file sync, its evaluation and sync services on Unix sockets, two ports given", () => {
+    expect(flagdStartArgs("/tmp/flags.flagd.json", "/tmp/flagd-x", { management: 2, ofrep: 4 })).toEqual([
       "start",
       "--uri",
       "file:/tmp/flags.flagd.json",
-      "--port",
-      "1",
+      "--socket-path",
+      "/tmp/flagd-x/evaluation.sock",
+      "--sync-socket-path",
+      "/tmp/flagd-x/sync.sock",
       "--management-port",
       "2",
-      "--sync-port",
-      "3",
       "--ofrep-port",
       "4",
     ]);
