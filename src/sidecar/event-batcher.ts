@@ -107,6 +107,7 @@ export class EventBatcher<T> {
     const started = performance.now();
     try {
       await this.#opts.write(batch);
+      this.#inFlight = 0;
       this.#written += batch.length;
       this.#retryDelayMs = this.#opts.retryDelayMs ?? 100;
       this.#lastWriteOk = true;
@@ -115,12 +116,11 @@ export class EventBatcher<T> {
     } catch (error) {
       // Back in front of what arrived meanwhile; the bound counted them all along.
       this.#queue = batch.concat(this.#queue);
+      this.#inFlight = 0;
       this.#lastWriteOk = false;
       this.#opts.onWriteError?.(error as Error, this.held);
       this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, this.#opts.maxRetryDelayMs ?? 10_000);
       return false;
-    } finally {
-      this.#inFlight = 0;
     }
   }
 
