@@ -7,7 +7,6 @@
 // store's per-user aggregate deduplicates across processes. Events go through a bounded batcher
 // (./event-batcher.ts): when it is full an exposure is dropped, counted, and not remembered, so
 // the user's next evaluation offers it again; a conversion is refused and /track answers 503.
-import { randomUUID } from "node:crypto";
 import type { FlagDocument } from "../core/document.js";
 import { type EvaluationDetails, servedBySplit } from "../core/evaluate.js";
 import { HmacSha256 } from "../core/sha256.js";
@@ -106,7 +105,7 @@ export class ExperimentEvents {
     const seenKey = `${flag}\0${user}`;
     if (this.#sent.has(seenKey)) return;
     const accepted = this.#batcher.offer({
-      id: randomUUID(),
+      id: globalThis.crypto.randomUUID(),
       kind: "exposure",
       name: EXPOSURE_EVENT,
       time: new Date(),
@@ -129,7 +128,7 @@ export class ExperimentEvents {
     value?: number,
   ): boolean {
     const accepted = this.#batcher.offer({
-      id: randomUUID(),
+      id: globalThis.crypto.randomUUID(),
       kind: "conversion",
       name: event,
       time: new Date(),

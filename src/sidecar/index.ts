@@ -8,7 +8,6 @@ import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
 import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
-import { ExperimentEvents } from "./experiment-events.js";
 import { ExposureLog, randomExposureKey } from "./exposure.js";
 import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
@@ -171,7 +170,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     );
   const experimentEvents =
     options.eventStore !== undefined && options.exposureKey !== undefined
-      ? new ExperimentEvents({
+      ? // Loaded only with an event store: it needs the crypto module, which a sidecar otherwise never loads.
+        new (await import("./experiment-events.js")).ExperimentEvents({
           writer: options.eventStore.writer,
           key: options.exposureKey,
           registry: metrics.registry,

@@ -2,11 +2,7 @@ import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/document.js";
-import {
-  type ExperimentEventWriter,
-  eventStoreUrlProblem,
-  postgresEventWriter,
-} from "../../experiment/event-store.js";
+import type { ExperimentEventWriter } from "../../experiment/event-store.js";
 import { parseHostPort } from "../../host-port.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { exposureKeyOf } from "../../sidecar/exposure.js";
@@ -283,6 +279,8 @@ export function registerSidecarCommand(program: Command): void {
         } catch (error) {
           command.error(`error: ${field}: ${(error as Error).message}`);
         }
+        // Loaded only with an event store, like the client it loads.
+        const { eventStoreUrlProblem, postgresEventWriter } = await import("../../experiment/event-store.js");
         const problem = eventStoreUrlProblem(url, field);
         if (problem) command.error(`error: ${problem}`);
         eventStore = {
