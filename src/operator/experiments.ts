@@ -20,6 +20,7 @@ import { setCondition } from "../api/conditions.js";
 import { type Condition, type FeatureFlag, flagKey } from "../api/index.js";
 import { canonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
+import type { ExperimentEventReader } from "../experiment/event-store.js";
 import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
 import type { PrometheusVectorApi } from "../rollout/prometheus.js";
 import { confineToNamespace, PromqlConfinementError } from "../rollout/promql-namespace.js";
@@ -52,7 +53,34 @@ export interface ExperimentLoopOptions {
   now?: () => Date;
   /** Confine the counts (spec.experiment.metrics is flag-authored) to the flag's namespace; default true. */
   namespaceEnforcement?: boolean;
+  /**
+   * The experiment event store (operator flag --event-store-url-file): when set, counts are users
+   * from its per-user aggregate, once across pods and restarts, instead of Prometheus counters.
+   */
+  eventStore?: ExperimentEventReader;
 }
+
+/** How status.experiment's counts were made, so a reader knows what they are valid for. */
+export interface ExperimentCounting {
+  source: "EventStore" | "Prometheus";
+  /** Whether a user routed to several pods, or seen again after a restart, counts once. */
+  usersCountedOnce: boolean;
+  message: string;
+}
+
+export const COUNTING_EVENT_STORE: ExperimentCounting = {
+  source: "EventStore",
+  usersCountedOnce: true,
+  message:
+    "users counted once across pods and restarts, each in the arm of their first exposure (per-user aggregate of the event store)",
+};
+
+export const COUNTING_PROMETHEUS: ExperimentCounting = {
+  source: "Prometheus",
+  usersCountedOnce: false,
+  message:
+    "counts are per sidecar process: valid for an application with one pod only; a user routed to several pods, or seen again after a restart, counts once per process (configure an event store, operator flag --event-store-url-file)",
+};
 
 const label = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
 
@@ -90,8 +118,14 @@ export const peaksQuery = (selector: string, windowMs: number) => `max_over_time
 const LEDGER_REFRESH_MS = 10 * 60_000;
 
 type ExperimentStatus =
-  | (ExperimentResult & { ledger?: ExperimentLedger })
-  | { verdict: "Collecting"; message: string; error: string; analyzedAt: string };
+  | (ExperimentResult & { ledger?: ExperimentLedger; counting?: ExperimentCounting })
+  | {
+      verdict: "Collecting";
+      message: string;
+      error: string;
+      analyzedAt: string;
+      counting?: ExperimentCounting;
+    };
 
 export class ExperimentLoop {
   readonly #opts: ExperimentLoopOptions;
@@ -167,15 +201,69 @@ export class ExperimentLoop {
     if (experiment === undefined || variants.length < 2) return undefined;
     const previous = flag.status?.experiment as ExperimentStatus | undefined;
     const prometheus = this.#opts.prometheus;
+    const store = this.#opts.eventStore;
+    const counting = store !== undefined ? COUNTING_EVENT_STORE : COUNTING_PROMETHEUS;
     const unavailable = (error: string): ExperimentStatus =>
       previous !== undefined && "variants" in previous
-        ? { ...previous, error }
+        ? { ...previous, error, counting }
         : {
             verdict: "Collecting",
             message: `cannot read counts: ${error}`,
             error,
             analyzedAt: now.toISOString(),
+            counting,
           };
+    const analyze = (counts: VariantCounts[]) =>
+      latchVerdict(
+        analyzeExperiment(
+          {
+            conversionEvent: experiment.conversionEvent,
+            control: experiment.control,
+            minSamplePerVariant: experiment.minSamplePerVariant,
+            minDetectableEffect: experiment.minDetectableEffect,
+            alpha: experiment.alpha,
+            method: experiment.method,
+          },
+          counts,
+          now,
+          previous !== undefined && "variants" in previous ? previous : undefined,
+        ),
+        (previous as { latch?: unknown } | undefined)?.latch,
+        flag.metadata.generation ?? 0,
+        now,
+      );
+    if (store !== undefined) {
+      let arms: Awaited<ReturnType<ExperimentEventReader["userAggregate"]>>;
+      try {
+        arms = await store.userAggregate(
+          flag.metadata.namespace ?? "",
+          flagKey(flag),
+          experiment.conversionEvent,
+        );
+      } catch (error) {
+        // The store's own words go to the log only: status never echoes a remote answer.
+        this.#opts.log.warn(
+          {
+            flag: flag.metadata.name,
+            namespace: flag.metadata.namespace,
+            reason: "EventStoreUnavailable",
+            err: (error as Error).message,
+          },
+          "cannot read the experiment's per-user counts from the event store",
+        );
+        return unavailable("the event store did not answer (see the operator's log)");
+      }
+      const counts: VariantCounts[] = variants.map((v) => {
+        const arm = arms.find((a) => a.variant === v.name);
+        return {
+          name: v.name,
+          weight: v.weight,
+          exposures: arm?.users ?? 0,
+          conversions: arm?.convertedUsers ?? 0,
+        };
+      });
+      return { ...analyze(counts), counting };
+    }
     if (prometheus === undefined)
       return unavailable("no Prometheus configured (operator flag --prometheus-url)");
     const namespace = flag.metadata.namespace ?? "";
@@ -227,25 +315,8 @@ export class ExperimentLoop {
       exposures: Math.round(ledgers[i]?.exposures.total ?? 0),
       conversions: Math.round(ledgers[i]?.conversions.total ?? 0),
     }));
-    const result = latchVerdict(
-      analyzeExperiment(
-        {
-          conversionEvent: experiment.conversionEvent,
-          control: experiment.control,
-          minSamplePerVariant: experiment.minSamplePerVariant,
-          minDetectableEffect: experiment.minDetectableEffect,
-          alpha: experiment.alpha,
-          method: experiment.method,
-        },
-        counts,
-        now,
-        previous !== undefined && "variants" in previous ? previous : undefined,
-      ),
-      (previous as { latch?: unknown } | undefined)?.latch,
-      flag.metadata.generation ?? 0,
-      now,
-    );
-    return { ...result, ledger: { through: now.toISOString(), variants: ledgers } };
+    const result = analyze(counts);
+    return { ...result, ledger: { through: now.toISOString(), variants: ledgers }, counting };
   }
 
   async #update(flag: FeatureFlag, now: Date, s: ReturnType<typeof staleness>): Promise<void> {

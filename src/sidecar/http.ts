@@ -14,6 +14,7 @@ import { sha256Hex } from "../core/sha256.js";
 import { type ContextLimits, contextLimitViolation, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
+import type { ExperimentEvents } from "./experiment-events.js";
 import type { ExposureLog } from "./exposure.js";
 import type { SidecarMetrics } from "./metrics.js";
 import type { OverBudgetLane } from "./over-budget-lane.js";
@@ -31,6 +32,8 @@ export interface HandlerOptions {
   exposure?: ExposureLog | undefined;
   /** Experiment exposures and conversions (POST /track); /track answers 404 without it. */
   experiments?: ExperimentCounters | undefined;
+  /** Exposure and conversion events for the event store (per-user counts across pods); off when unset. */
+  experimentEvents?: ExperimentEvents | undefined;
   maxBodyBytes: number;
   /** Nesting and size limits on evaluation contexts (400 beyond); default DEFAULT_CONTEXT_LIMITS. */
   contextLimits?: ContextLimits | undefined;
@@ -222,7 +225,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, metrics, exposure, experiments, events, maxBodyBytes } = opts;
+  const { store, metrics, exposure, experiments, experimentEvents, events, maxBodyBytes } = opts;
   const contextLimits = opts.contextLimits ?? DEFAULT_CONTEXT_LIMITS;
   const lane = opts.overBudgetLane;
 
@@ -346,6 +349,7 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
       if (typeof user === "string") {
         exposure?.record(key, user, result, loaded.document.revision);
         experiments?.exposure(loaded.document, key, user, result);
+        experimentEvents?.exposure(loaded.document, key, user, result);
       }
       const answer = answerOf(key, result);
       if (opts.isClosing()) send(res, answer.status, answer.body);
@@ -444,6 +448,22 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
             reason: "no variant for this user",
           }),
         );
+      }
+      // Stored before counted: a conversion the store cannot take now is refused whole (503), so
+      // the application's retry neither loses it nor counts it twice in the process's counters.
+      if (
+        experimentEvents !== undefined &&
+        !experimentEvents.conversion(
+          loaded.document.namespace,
+          t.flag,
+          result.variant,
+          t.targetingKey,
+          t.event,
+          t.value,
+        )
+      ) {
+        res.setHeader("retry-after", "1");
+        throw new HttpError(503, "GENERAL", "the event store is behind: too many unwritten events; retry");
       }
       const counted = counters.conversion(
         loaded.document.namespace,

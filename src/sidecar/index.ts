@@ -3,6 +3,7 @@ import { createServer, type Server, type ServerOptions } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
+import type { ExperimentEventWriter } from "../experiment/event-store.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
@@ -94,6 +95,11 @@ export interface SidecarOptions {
    * join; unset: a random key per process.
    */
   exposureKey?: Uint8Array;
+  /**
+   * Exposure and conversion events written to the experiment event store in batches (users
+   * counted once across pods and restarts); needs `exposureKey`, shared by every sidecar.
+   */
+  eventStore?: { writer: ExperimentEventWriter; maxPending?: number; flushIntervalMs?: number };
   /** Experiment exposure counting: first per user per process (default), or every evaluation. */
   exposures?: { mode?: ExposureMode; maxUsers?: number };
   logger?: Logger;
@@ -171,6 +177,27 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ? exposureLog(options.exposureLog, options.exposureKey, log)
     : undefined;
   const experiments = new ExperimentCounters(metrics.registry, options.exposures);
+  if (options.eventStore !== undefined && options.exposureKey === undefined)
+    throw new Error(
+      "an event store needs the exposure key (--exposure-key-file) shared by every sidecar: with a key per process a user would count once per pod",
+    );
+  const experimentEvents =
+    options.eventStore !== undefined && options.exposureKey !== undefined
+      ? // Loaded only with an event store: it needs the crypto module, which a sidecar otherwise never loads.
+        new (await import("./experiment-events.js")).ExperimentEvents({
+          writer: options.eventStore.writer,
+          key: options.exposureKey,
+          registry: metrics.registry,
+          maxPending: options.eventStore.maxPending,
+          flushIntervalMs: options.eventStore.flushIntervalMs,
+          maxUsers: options.exposures?.maxUsers,
+          onWriteError: (error, held) =>
+            log.warn(
+              { reason: "EventStoreWriteFailed", err: error.message, held },
+              "cannot write experiment events; keeping them and retrying",
+            ),
+        })
+      : undefined;
   const events =
     options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
   if (events) metrics.observeEventStreams(events);
@@ -229,6 +256,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics,
     exposure,
     experiments,
+    experimentEvents,
     events,
     publicUrl: options.publicUrl,
     corsOrigins: options.corsOrigins,
@@ -278,6 +306,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   } catch (error) {
     server.close();
     stopObservingRuleBudget();
+    await options.eventStore?.writer.close();
     throw error;
   }
 
@@ -296,6 +325,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       clearTimeout(timer);
       await source.stop();
       await exposure?.close();
+      if (experimentEvents !== undefined) {
+        const { written, lost } = await experimentEvents.close(options.shutdownTimeoutMs ?? 10_000);
+        if (lost > 0)
+          log.error(
+            { reason: "EventStoreUnavailable", written, lost },
+            "experiment events not written before shutdown: the event store did not take them",
+          );
+        else log.info({ reason: "EventsFlushed", written }, "experiment events written");
+      }
       stopObservingRuleBudget();
       log.info({ event: "stopped" }, "sidecar stopped");
     })();
