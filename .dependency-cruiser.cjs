@@ -12,7 +12,7 @@ const LAYERS = {
   rollout: ["api", "core", "experiment", "kube"],
   controls: ["api", "core", "kube", "rollout"],
   operator: ["api", "core", "experiment", "kube", "rollout", "hygiene"],
-  sidecar: ["api", "core", "kube"],
+  sidecar: ["api", "core", "experiment", "kube"],
   provider: ["api", "core"],
   dashboard: ["api", "core", "experiment", "hygiene", "kube", "controls"],
 };
