@@ -75,7 +75,7 @@ describe.skipIf(why !== undefined)("container image", () => {
   afterAll(async () => {
     for (const name of containers) await run([...PODMAN, "rm", "--force", "--time", "2", name]);
     rmSync(scratch, { recursive: true, force: true });
-  });
+  }, 300_000); // podman removes a container in tens of seconds on a loaded machine
 
   /** Starts a detached container; the test removes it. */
   async function start(name: string, args: string[]): Promise<void> {
@@ -282,5 +282,6 @@ describe.skipIf(why !== undefined)("container image", () => {
       await admission.deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
       await ns.remove();
     }
-  });
+    // podman starts a container in tens of seconds on a loaded machine; the waits above are bounded.
+  }, 180_000);
 });
