@@ -174,7 +174,8 @@ describe.skipIf(why !== undefined)("container image", () => {
     try {
       // The certificates the operator finds in its Secret (as a second replica or a restart does):
       // the caBundle it writes must be this CA, read back from the Secret.
-      const certs = generateCertificates({ dnsNames: ["localhost"] });
+      // The names the operator's validation certificate covers (its default DNS name and loopback).
+      const certs = generateCertificates({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
       const b64 = (text: string) => Buffer.from(text).toString("base64");
       await core.createNamespacedSecret({
         namespace: ns.name,
@@ -256,6 +257,9 @@ describe.skipIf(why !== undefined)("container image", () => {
       expect(ready.status).toBe(200);
       const config = await admission.readValidatingWebhookConfiguration({ name: webhookName });
       expect(config.webhooks?.[0]?.clientConfig.caBundle).toBe(b64(certs.caCert));
+      // Read and served as stored, not replaced.
+      const stored = await core.readNamespacedSecret({ namespace: ns.name, name: certSecret });
+      expect(stored.data?.["tls.crt"]).toBe(b64(certs.cert));
       // The API server calls the image's webhook (its configuration reaches the API server's
       // webhook informer asynchronously, so a flag accepted before then is deleted and retried).
       const bad = stringify(
