@@ -44,10 +44,10 @@ if (why && process.env.CI) throw new Error(`container image test cannot run in C
 if (why) console.warn(`[image] skipped: ${why}`);
 
 /** `podman run` as a cluster runs the image: non-root (the image's USER), read-only root, loopback. */
-const runArgs = (extra: string[]) => [
+const runArgs = (extra: string[], remove = true) => [
   ...PODMAN,
   "run",
-  "--rm",
+  ...(remove ? ["--rm"] : []),
   "--read-only",
   "--network",
   "host",
@@ -77,10 +77,10 @@ describe.skipIf(why !== undefined)("container image", () => {
     rmSync(scratch, { recursive: true, force: true });
   }, 300_000); // podman removes a container in tens of seconds on a loaded machine
 
-  /** Starts a detached container; the test removes it. */
+  /** Starts a detached container, kept after it exits so its logs explain a failure; afterAll removes it. */
   async function start(name: string, args: string[]): Promise<void> {
     containers.push(name);
-    const started = await run(runArgs(["--detach", "--name", name, ...args]));
+    const started = await run(runArgs(["--detach", "--name", name, ...args], false));
     expect(started.code, started.stderr).toBe(0);
   }
   const logs = async (name: string) => {
