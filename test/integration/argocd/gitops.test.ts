@@ -496,7 +496,7 @@ describe("Argo CD v3.2 syncing flags from Git", () => {
     await waitFor(async () => (await projectedDocument(core, apps.name))?.flags.retired === undefined, {
       what: "retired gone from the ConfigMap",
     });
-    expect((await sidecar.evaluate("retired", "user-1")).reason).toBe("ERROR");
+    expect(await sidecar.evaluate("retired", "user-1")).toMatchObject({ errorCode: "FLAG_NOT_FOUND" });
     expect((await application()).status?.sync?.status).toBe("Synced");
   });
 });
