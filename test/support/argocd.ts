@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import type { CoreV1Api, CustomObjectsApi, KubernetesObject } from "@kubernetes/client-node";
 import { parse } from "yaml";
-import { findGo } from "../../scripts/go-build.js";
+import { cacheRoot, findGo } from "../../scripts/go-build.js";
 import { argocdModuleDir, requireArgocdBinary } from "./argocd-build.js";
 import { freePort } from "./prometheus.js";
 import { waitFor } from "./wait.js";
@@ -36,10 +36,12 @@ export interface Application extends KubernetesObject {
       name: string;
       namespace?: string;
       status?: string;
+      syncWave?: number;
       health?: { status?: string; message?: string };
     }[];
     operationState?: {
       phase?: string;
+      retryCount?: number;
       message?: string;
       startedAt?: string;
       finishedAt?: string;
@@ -165,19 +167,28 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
   const source = await argocdModuleSource();
   const crds = ["application-crd.yaml", "appproject-crd.yaml"].map((f) => join(source, "manifests/crds", f));
   await kubectl(["apply", "--server-side", "--force-conflicts", ...crds.flatMap((f) => ["-f", f])]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/applications.argoproj.io",
-    "crd/appprojects.argoproj.io",
-  ]);
+  for (const crd of ["applications.argoproj.io", "appprojects.argoproj.io"]) {
+    await waitFor(
+      async () =>
+        (await kubectl([
+          "get",
+          "crd",
+          crd,
+          "-o",
+          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+        ])) === "True",
+      { timeoutMs: 60_000, intervalMs: 200, what: `CRD ${crd} Established` },
+    );
+  }
 
   const namespace = `argocd-${Math.random().toString(16).slice(2, 8)}`;
   await core.createNamespace({
     body: { metadata: { name: namespace, labels: { "flagwright.dev/test": "true" } } },
   });
   const dir = mkdtempSync(join(tmpdir(), "flagwright-argocd-"));
+  // The processes' logs outlive the run (like the control plane's), for a failure to be read later.
+  const logDir = join(cacheRoot(), "logs", `argocd-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  mkdirSync(logDir, { recursive: true });
   const started: Child[] = [];
   const stop = async () => {
     for (const proc of started.reverse()) await proc.stop();
@@ -239,7 +250,7 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
       "redis-server",
       ["--bind", "127.0.0.1", "--port", String(redisPort), "--save", "", "--appendonly", "no", "--dir", dir],
       process.env,
-      join(dir, "redis.log"),
+      join(logDir, "redis.log"),
     );
     started.push(redis);
     await waitFor(() => redis.logs.some((l) => String(l.msg).includes("Ready to accept connections")), {
@@ -279,7 +290,7 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
         "info",
       ],
       { ...baseEnv, ARGOCD_BINARY_NAME: "argocd-repo-server" },
-      join(dir, "repo-server.log"),
+      join(logDir, "repo-server.log"),
     );
     started.push(repoServer);
     await waitHealthy(repoServer, `http://127.0.0.1:${repoMetricsPort}/healthz`, "the Argo CD repo server");
@@ -308,7 +319,7 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
         "info",
       ],
       { ...baseEnv, ARGOCD_BINARY_NAME: "argocd-application-controller" },
-      join(dir, "controller.log"),
+      join(logDir, "controller.log"),
     );
     started.push(controller);
     await waitHealthy(
@@ -316,7 +327,7 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
       `http://127.0.0.1:${controllerMetricsPort}/healthz`,
       "the Argo CD controller",
     );
-    log(`Argo CD up in namespace ${namespace} (logs in ${dir})`);
+    log(`Argo CD up in namespace ${namespace} (logs in ${logDir})`);
 
     const getApplication = async (name: string) =>
       (await custom.getNamespacedCustomObject({

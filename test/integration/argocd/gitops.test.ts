@@ -46,6 +46,7 @@ const ALERT = "FlagErrorRateHigh";
 const TOKEN = `argocd-${randomBytes(8).toString("hex")}`;
 // Argo CD under a loaded 2-core machine: a sync is seconds, a wave adds 2 s, a refresh queues.
 const ARGO_TIMEOUT = 120_000;
+const TEST_TIMEOUT = 300_000;
 
 const { core, custom } = clients();
 const admission = kubeConfig().makeApiClient(AdmissionregistrationV1Api);
@@ -119,20 +120,37 @@ describe("Argo CD v3.2 syncing flags from Git", () => {
     return { revision, pushedAt, app };
   }
 
-  async function syncedAt(revision: string): Promise<Application> {
-    return waitFor(
-      async () => {
-        const app = await application();
+  function syncedAt(revision: string): Promise<Application> {
+    return untilApplication(
+      (app) => {
         const op = app.status?.operationState;
-        return app.status?.sync?.status === "Synced" &&
+        return (
+          app.status?.sync?.status === "Synced" &&
           app.status.sync.revision === revision &&
           op?.phase === "Succeeded" &&
           op.syncResult?.revision === revision
-          ? app
-          : undefined;
+        );
       },
-      { timeoutMs: ARGO_TIMEOUT, intervalMs: 250, what: `Argo CD to sync ${revision.slice(0, 8)}` },
+      `Argo CD to sync ${revision.slice(0, 8)}`,
     );
+  }
+
+  /** Waits for `test` on the Application; a timeout reports the Application's last status. */
+  async function untilApplication(test: (app: Application) => boolean, what: string): Promise<Application> {
+    let last: Application | undefined;
+    try {
+      return await waitFor(
+        async () => {
+          last = await application();
+          return test(last) ? last : undefined;
+        },
+        { timeoutMs: ARGO_TIMEOUT, intervalMs: 250, what },
+      );
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message}; the Application's status: ${JSON.stringify(last?.status)}`,
+      );
+    }
   }
 
   const answer = async (key: string, targetingKey: string) =>
@@ -211,292 +229,347 @@ describe("Argo CD v3.2 syncing flags from Git", () => {
     await apps?.remove();
   }, 120_000);
 
-  it("syncs the repository with automated sync: Synced, the Segment in an earlier wave than the flags", async () => {
-    const head = (await git.git(["rev-parse", "HEAD"])).trim();
-    await custom.createNamespacedCustomObject({
-      group: ARGO_GROUP,
-      version: ARGO_VERSION,
-      namespace: argo.namespace,
-      plural: "applications",
-      body: {
-        apiVersion: `${ARGO_GROUP}/${ARGO_VERSION}`,
-        kind: "Application",
-        metadata: { name: APP },
-        spec: {
-          project: "default",
-          source: { repoURL: git.url, targetRevision: "main", path: "flags" },
-          destination: { server: IN_CLUSTER, namespace: apps.name },
-          syncPolicy: {
-            automated: { prune: true, selfHeal: true },
-            syncOptions: ["ServerSideApply=true"],
+  it(
+    "syncs the repository with automated sync: Synced, the Segment in an earlier wave than the flags",
+    async () => {
+      const head = (await git.git(["rev-parse", "HEAD"])).trim();
+      await custom.createNamespacedCustomObject({
+        group: ARGO_GROUP,
+        version: ARGO_VERSION,
+        namespace: argo.namespace,
+        plural: "applications",
+        body: {
+          apiVersion: `${ARGO_GROUP}/${ARGO_VERSION}`,
+          kind: "Application",
+          metadata: { name: APP },
+          spec: {
+            project: "default",
+            source: { repoURL: git.url, targetRevision: "main", path: "flags" },
+            destination: { server: IN_CLUSTER, namespace: apps.name },
+            syncPolicy: {
+              automated: { prune: true, selfHeal: true },
+              syncOptions: ["ServerSideApply=true"],
+            },
           },
         },
-      },
-    });
-    const app = await syncedAt(head);
-    const synced = app.status?.operationState?.syncResult?.resources ?? [];
-    expect(synced.map((r) => `${r.kind}/${r.name}`).sort()).toEqual([
-      "FeatureFlag/checkout",
-      "FeatureFlag/controlled",
-      "FeatureFlag/retired",
-      "Segment/beta-testers",
-    ]);
-    // Argo CD applies wave -1, waits for it to be healthy (and 2 s), then applies wave 0.
-    const created = async (plural: string, name: string) =>
-      Date.parse(
-        (
-          (await custom.getNamespacedCustomObject({
-            group: GROUP,
-            version: VERSION,
-            namespace: apps.name,
-            plural,
-            name,
-          })) as {
-            metadata: { creationTimestamp: string };
-          }
-        ).metadata.creationTimestamp,
-      );
-    const segmentAt = await created("segments", "beta-testers");
-    for (const name of ["checkout", "controlled", "retired"]) {
-      expect(await created(PLURAL, name), `${name} created after the Segment`).toBeGreaterThan(segmentAt);
-    }
-    // The operator projected what Git holds; the beta segment's member gets checkout, others not yet.
-    await waitFor(async () => (await answer("checkout", "qa-lead")) === true, { what: "qa-lead in beta" });
-    expect(await answer("checkout", "someone")).toBe(false);
-  });
-
-  it("a commit that changes a flag's percent reaches the sidecar's answer (push → answer timed)", async () => {
-    const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
-    for (const user of users) expect(await answer("checkout", user)).toBe(false);
-    const pushedAt = Date.now();
-    const revision = await git.commit("checkout to 100%", {
-      "flags/checkout.yaml": yaml(flag("checkout", checkoutSpec(100))),
-    });
-    const pushedDone = Date.now();
-    await argo.refresh(APP);
-    await waitFor(async () => (await answer("checkout", "user-0")) === true, {
-      timeoutMs: ARGO_TIMEOUT,
-      intervalMs: 20,
-      what: "the sidecar to answer true for user-0",
-    });
-    const answeredAt = Date.now();
-    console.log(
-      `[argocd] git push (${pushedDone - pushedAt} ms) → sidecar answers the new percent: ${answeredAt - pushedAt} ms (refresh by annotation right after the push, as Argo CD's webhook does)`,
-    );
-    for (const user of users) expect(await answer("checkout", user)).toBe(true);
-    await syncedAt(revision);
-  });
-
-  it("Argo CD's own health view: Progressing during a ramp, Healthy when complete, Degraded after an alert rollback", async () => {
-    const { revision } = await pushAndSync("a ramping canary and a guarded one", {
-      "flags/ramp.yaml": yaml(
-        flag("ramp", {
-          enabled: true,
-          rollout: {
-            percent: 100,
-            canary: {
-              steps: [
-                { percent: 20, pause: "8s" },
-                { percent: 60, pause: "8s" },
-              ],
-            },
-          },
-        }),
-      ),
-      "flags/guarded.yaml": yaml(
-        flag("guarded", {
-          enabled: true,
-          rollout: {
-            percent: 100,
-            canary: {
-              steps: [
-                { percent: 10, pause: "1h" },
-                { percent: 50, pause: "1h" },
-              ],
-              analysis: { alerts: [{ alertName: ALERT, matchLabels: { flag: "guarded" } }], interval: "30s" },
-            },
-          },
-        }),
-      ),
-    });
-    const progressing = await waitFor(
-      async () => {
-        const app = await application();
-        return resourceHealth(app, "FeatureFlag", "ramp") === "Progressing" ? app : undefined;
-      },
-      { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: "Argo CD to show ramp Progressing" },
-    );
-    expect(progressing.status?.health?.status).toBe("Progressing");
-    expect((await getFlag(custom, apps.name, "ramp")).status?.phase).toBe("Progressing");
-
-    const healthy = await waitFor(
-      async () => {
-        const app = await application();
-        return resourceHealth(app, "FeatureFlag", "ramp") === "Healthy" ? app : undefined;
-      },
-      { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: "Argo CD to show ramp Healthy" },
-    );
-    expect((await getFlag(custom, apps.name, "ramp")).status?.phase).toBe("Completed");
-    expect(healthy.status?.sync).toMatchObject({ status: "Synced", revision });
-
-    await waitFor(async () => (await getFlag(custom, apps.name, "guarded")).status?.phase === "Progressing", {
-      what: "guarded at its first step",
-    });
-    // Alertmanager's webhook notification, as it would deliver it to the operator's Service.
-    const res = await fetch(`${operator.url}/webhooks/alertmanager`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        version: "4",
-        status: "firing",
-        alerts: [
-          {
-            status: "firing",
-            labels: { alertname: ALERT, flag: "guarded" },
-            annotations: {},
-            startsAt: new Date().toISOString(),
-          },
-        ],
-      }),
-    });
-    expect(res.status).toBe(200);
-    const degraded = await waitFor(
-      async () => {
-        const app = await application();
-        return resourceHealth(app, "FeatureFlag", "guarded") === "Degraded" ? app : undefined;
-      },
-      { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: "Argo CD to show guarded Degraded" },
-    );
-    expect((await getFlag(custom, apps.name, "guarded")).status?.phase).toBe("RolledBack");
-    expect(degraded.status?.health?.status).toBe("Degraded");
-    // Git still says what it said: the rollback is the operator's decision, in status.
-    expect(degraded.status?.sync).toMatchObject({ status: "Synced", revision });
-  });
-
-  it("kill, pause and promote leave the Application Synced; self-heal never reverts them, status writes never make it OutOfSync", async () => {
-    const before = await application();
-    const lastSync = before.status?.operationState?.startedAt;
-    const specBefore = (await getFlag(custom, apps.name, "controlled")) as FeatureFlag;
-    // Every version of the Application from here on.
-    const appWatch = await watchObjects<Application>(
-      `/apis/${ARGO_GROUP}/${ARGO_VERSION}/namespaces/${argo.namespace}/applications`,
-      `metadata.name=${APP}`,
-    );
-    watches.push(appWatch as ObjectWatch<unknown>);
-    const windowStart = Date.now();
-    const steps: [string[], (doc: Awaited<ReturnType<typeof projectedDocument>>) => boolean][] = [
-      [["pause", "controlled", "-n", apps.name], () => true],
-      [["promote", "controlled", "-n", apps.name], (doc) => doc?.flags.controlled?.percent === 50],
-      [
-        ["kill", "controlled", "-n", apps.name, "--reason", "argocd test"],
-        (doc) => doc?.flags.controlled?.killed === true,
-      ],
-    ];
-    for (const [args, projected] of steps) {
-      const run = await plugin.run(args);
-      expect(run.code, `kubectl flagwright ${args.join(" ")}: ${run.err}`).toBe(0);
-      await waitFor(async () => projected(await projectedDocument(core, apps.name)), {
-        what: `the operator to act on ${args[0]}`,
       });
-      // A full comparison with Git after the action (hard: manifests regenerated, not cached).
-      const asked = Date.now();
-      await argo.refresh(APP, "hard");
-      await waitFor(
+      const app = await syncedAt(head);
+      expect(
+        (app.status?.resources ?? [])
+          .map((r) => `${r.kind}/${r.name} ${r.status} wave ${r.syncWave ?? 0}`)
+          .sort(),
+      ).toEqual([
+        "FeatureFlag/checkout Synced wave 0",
+        "FeatureFlag/controlled Synced wave 0",
+        "FeatureFlag/retired Synced wave 0",
+        "Segment/beta-testers Synced wave -1",
+      ]);
+      // Argo CD applies wave -1, waits for it to be healthy (and 2 s), then applies wave 0.
+      const created = async (plural: string, name: string) =>
+        Date.parse(
+          (
+            (await custom.getNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace: apps.name,
+              plural,
+              name,
+            })) as {
+              metadata: { creationTimestamp: string };
+            }
+          ).metadata.creationTimestamp,
+        );
+      const segmentAt = await created("segments", "beta-testers");
+      for (const name of ["checkout", "controlled", "retired"]) {
+        expect(await created(PLURAL, name), `${name} created after the Segment`).toBeGreaterThan(segmentAt);
+      }
+      // The operator projected what Git holds; the beta segment's member gets checkout, others not yet.
+      await waitFor(async () => (await answer("checkout", "qa-lead")) === true, { what: "qa-lead in beta" });
+      expect(await answer("checkout", "someone")).toBe(false);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    "a commit that changes a flag's percent reaches the sidecar's answer (push → answer timed)",
+    async () => {
+      const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
+      for (const user of users) expect(await answer("checkout", user)).toBe(false);
+      const pushedAt = Date.now();
+      const revision = await git.commit("checkout to 100%", {
+        "flags/checkout.yaml": yaml(flag("checkout", checkoutSpec(100))),
+      });
+      const pushedDone = Date.now();
+      await argo.refresh(APP);
+      await waitFor(async () => (await answer("checkout", "user-0")) === true, {
+        timeoutMs: ARGO_TIMEOUT,
+        intervalMs: 20,
+        what: "the sidecar to answer true for user-0",
+      });
+      const answeredAt = Date.now();
+      console.log(
+        `[argocd] git push (${pushedDone - pushedAt} ms) → sidecar answers the new percent: ${answeredAt - pushedAt} ms (refresh by annotation right after the push, as Argo CD's webhook does)`,
+      );
+      for (const user of users) expect(await answer("checkout", user)).toBe(true);
+      await syncedAt(revision);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    "Argo CD's own health view: Progressing during a ramp, Healthy when complete, Degraded after an alert rollback",
+    async () => {
+      const { revision } = await pushAndSync("a ramping canary and a guarded one", {
+        "flags/ramp.yaml": yaml(
+          flag("ramp", {
+            enabled: true,
+            rollout: {
+              percent: 100,
+              canary: {
+                steps: [
+                  { percent: 20, pause: "8s" },
+                  { percent: 60, pause: "8s" },
+                ],
+              },
+            },
+          }),
+        ),
+        "flags/guarded.yaml": yaml(
+          flag("guarded", {
+            enabled: true,
+            rollout: {
+              percent: 100,
+              canary: {
+                steps: [
+                  { percent: 10, pause: "1h" },
+                  { percent: 50, pause: "1h" },
+                ],
+                analysis: {
+                  alerts: [{ alertName: ALERT, matchLabels: { flag: "guarded" } }],
+                  interval: "30s",
+                },
+              },
+            },
+          }),
+        ),
+      });
+      const progressing = await waitFor(
         async () => {
           const app = await application();
-          return Date.parse(app.status?.reconciledAt ?? "") >= Math.floor(asked / 1000) * 1000 &&
-            app.metadata?.annotations?.["argocd.argoproj.io/refresh"] === undefined
-            ? app
-            : undefined;
+          return resourceHealth(app, "FeatureFlag", "ramp") === "Progressing" ? app : undefined;
         },
-        { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: `Argo CD to compare again after ${args[0]}` },
+        { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: "Argo CD to show ramp Progressing" },
       );
-    }
-    const flagNow = (await getFlag(custom, apps.name, "controlled")) as FeatureFlag;
-    expect(flagNow.status?.controls?.paused).toBeDefined();
-    expect(flagNow.status?.controls?.killed).toMatchObject({ reason: "argocd test" });
-    expect(flagNow.spec).toEqual(specBefore.spec);
-    expect(flagNow.metadata?.generation).toBe(specBefore.metadata?.generation);
-    const after = await application();
-    // No sync ran (self-heal syncs only what is OutOfSync), and the Application never was.
-    expect(after.status?.operationState?.startedAt).toBe(lastSync);
-    const seen = appWatch.events.filter((e) => e.at >= windowStart).map((e) => e.object.status?.sync?.status);
-    expect(seen.length).toBeGreaterThan(0);
-    expect(new Set(seen)).toEqual(new Set(["Synced"]));
-    const autoSyncs = argo.logs.controller.filter(
-      (l) => Date.parse(String(l.time)) >= windowStart && String(l.msg).includes("Initiated automated sync"),
-    );
-    expect(autoSyncs).toEqual([]);
-    expect((await projectedDocument(core, apps.name))?.flags.controlled).toMatchObject({ killed: true });
-  });
+      expect(progressing.status?.health?.status).toBe("Progressing");
+      expect((await getFlag(custom, apps.name, "ramp")).status?.phase).toBe("Progressing");
 
-  it("git revert of a bad change brings the spec back and the operator follows", async () => {
-    expect(await answer("checkout", "user-1")).toBe(true);
-    const bad = await pushAndSync("turn checkout off (by mistake)", {
-      "flags/checkout.yaml": yaml(flag("checkout", checkoutSpec(100, false))),
-    });
-    await waitFor(async () => (await answer("checkout", "user-1")) === false, { what: "checkout off" });
-    await git.git(["revert", "--no-edit", bad.revision]);
-    await git.git(["push", "--quiet", "origin", "main"]);
-    const reverted = (await git.git(["rev-parse", "HEAD"])).trim();
-    await argo.refresh(APP);
-    await syncedAt(reverted);
-    expect((await getFlag(custom, apps.name, "checkout")).spec).toMatchObject(checkoutSpec(100));
-    await waitFor(async () => (await answer("checkout", "user-1")) === true, { what: "checkout back on" });
-  });
+      const healthy = await waitFor(
+        async () => {
+          const app = await application();
+          return resourceHealth(app, "FeatureFlag", "ramp") === "Healthy" ? app : undefined;
+        },
+        { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: "Argo CD to show ramp Healthy" },
+      );
+      expect((await getFlag(custom, apps.name, "ramp")).status?.phase).toBe("Completed");
+      expect(healthy.status?.sync).toMatchObject({ status: "Synced", revision });
 
-  it("a rule the validating webhook refuses is a sync failure naming the field", async () => {
-    const broken = await git.commit("a broken rule", {
-      "flags/broken.yaml": yaml(
-        flag("broken", {
-          enabled: true,
-          rules: [
+      await waitFor(
+        async () => (await getFlag(custom, apps.name, "guarded")).status?.phase === "Progressing",
+        {
+          what: "guarded at its first step",
+        },
+      );
+      // Alertmanager's webhook notification, as it would deliver it to the operator's Service.
+      const res = await fetch(`${operator.url}/webhooks/alertmanager`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          version: "4",
+          status: "firing",
+          alerts: [
             {
-              name: "staff",
-              when: 'email.endsWith("@shop.example") && nosuch(email)',
-              serve: { enabled: true },
+              status: "firing",
+              labels: { alertname: ALERT, flag: "guarded" },
+              annotations: {},
+              startsAt: new Date().toISOString(),
             },
           ],
         }),
-      ),
-    });
-    await argo.refresh(APP);
-    const failed = await waitFor(
-      async () => {
-        const app = await application();
-        const op = app.status?.operationState;
-        return op?.operation?.sync?.revision === broken && (op.phase === "Failed" || op.phase === "Error")
-          ? app
-          : undefined;
-      },
-      { timeoutMs: ARGO_TIMEOUT, intervalMs: 250, what: "the sync of the broken rule to fail" },
-    );
-    const op = failed.status?.operationState;
-    const result = op?.syncResult?.resources?.find((r) => r.kind === "FeatureFlag" && r.name === "broken");
-    const said = `${op?.message ?? ""}\n${result?.message ?? ""}`;
-    console.log(`[argocd] failed sync: ${said}`);
-    expect(said).toContain('admission webhook "validate.flagwright.dev" denied the request');
-    expect(said).toContain("spec.rules[0].when: invalid CEL");
-    expect(failed.status?.sync?.status).toBe("OutOfSync");
-    await expect(getFlag(custom, apps.name, "broken")).rejects.toThrow();
-    // Fixing it in Git is the way out.
-    await pushAndSync("remove the broken rule", { "flags/broken.yaml": null });
-  });
+      });
+      expect(res.status).toBe(200);
+      const degraded = await waitFor(
+        async () => {
+          const app = await application();
+          return resourceHealth(app, "FeatureFlag", "guarded") === "Degraded" ? app : undefined;
+        },
+        { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: "Argo CD to show guarded Degraded" },
+      );
+      expect((await getFlag(custom, apps.name, "guarded")).status?.phase).toBe("RolledBack");
+      expect(degraded.status?.health?.status).toBe("Degraded");
+      // Git still says what it said: the rollback is the operator's decision, in status.
+      expect(degraded.status?.sync).toMatchObject({ status: "Synced", revision });
+    },
+    TEST_TIMEOUT,
+  );
 
-  it("prune: a flag deleted from Git is deleted and leaves the projected ConfigMap", async () => {
-    expect((await projectedDocument(core, apps.name))?.flags.retired).toBeDefined();
-    await pushAndSync("retire a flag", { "flags/retired.yaml": null });
-    await waitFor(
-      async () => (await getFlag(custom, apps.name, "retired").catch(() => undefined)) === undefined,
-      {
-        timeoutMs: ARGO_TIMEOUT,
-        what: "the retired flag to be pruned",
-      },
-    );
-    await waitFor(async () => (await projectedDocument(core, apps.name))?.flags.retired === undefined, {
-      what: "retired gone from the ConfigMap",
-    });
-    expect(await sidecar.evaluate("retired", "user-1")).toMatchObject({ errorCode: "FLAG_NOT_FOUND" });
-    expect((await application()).status?.sync?.status).toBe("Synced");
-  });
+  it(
+    "kill, pause and promote leave the Application Synced; self-heal never reverts them, status writes never make it OutOfSync",
+    async () => {
+      const before = await application();
+      const lastSync = before.status?.operationState?.startedAt;
+      const specBefore = (await getFlag(custom, apps.name, "controlled")) as FeatureFlag;
+      // Every version of the Application from here on.
+      const appWatch = await watchObjects<Application>(
+        `/apis/${ARGO_GROUP}/${ARGO_VERSION}/namespaces/${argo.namespace}/applications`,
+        `metadata.name=${APP}`,
+      );
+      watches.push(appWatch as ObjectWatch<unknown>);
+      const windowStart = Date.now();
+      const steps: [string[], (doc: Awaited<ReturnType<typeof projectedDocument>>) => boolean][] = [
+        [["pause", "controlled", "-n", apps.name], () => true],
+        [["promote", "controlled", "-n", apps.name], (doc) => doc?.flags.controlled?.percent === 50],
+        [
+          ["kill", "controlled", "-n", apps.name, "--reason", "argocd test"],
+          (doc) => doc?.flags.controlled?.killed === true,
+        ],
+      ];
+      for (const [args, projected] of steps) {
+        const run = await plugin.run(args);
+        expect(run.code, `kubectl flagwright ${args.join(" ")}: ${run.err}`).toBe(0);
+        await waitFor(async () => projected(await projectedDocument(core, apps.name)), {
+          what: `the operator to act on ${args[0]}`,
+        });
+        // A full comparison with Git after the action (hard: manifests regenerated, not cached).
+        const asked = Date.now();
+        await argo.refresh(APP, "hard");
+        await waitFor(
+          async () => {
+            const app = await application();
+            return Date.parse(app.status?.reconciledAt ?? "") >= Math.floor(asked / 1000) * 1000 &&
+              app.metadata?.annotations?.["argocd.argoproj.io/refresh"] === undefined
+              ? app
+              : undefined;
+          },
+          { timeoutMs: ARGO_TIMEOUT, intervalMs: 200, what: `Argo CD to compare again after ${args[0]}` },
+        );
+      }
+      const flagNow = (await getFlag(custom, apps.name, "controlled")) as FeatureFlag;
+      expect(flagNow.status?.controls?.paused).toBeDefined();
+      expect(flagNow.status?.controls?.killed).toMatchObject({ reason: "argocd test" });
+      expect(flagNow.spec).toEqual(specBefore.spec);
+      expect(flagNow.metadata?.generation).toBe(specBefore.metadata?.generation);
+      const after = await application();
+      // No sync ran (self-heal syncs only what is OutOfSync), and the Application never was.
+      expect(after.status?.operationState?.startedAt).toBe(lastSync);
+      const seen = appWatch.events
+        .filter((e) => e.at >= windowStart)
+        .map((e) => e.object.status?.sync?.status);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(new Set(seen)).toEqual(new Set(["Synced"]));
+      const autoSyncs = argo.logs.controller.filter(
+        (l) =>
+          Date.parse(String(l.time)) >= windowStart && String(l.msg).includes("Initiated automated sync"),
+      );
+      expect(autoSyncs).toEqual([]);
+      expect((await projectedDocument(core, apps.name))?.flags.controlled).toMatchObject({ killed: true });
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    "git revert of a bad change brings the spec back and the operator follows",
+    async () => {
+      expect(await answer("checkout", "user-1")).toBe(true);
+      const bad = await pushAndSync("turn checkout off (by mistake)", {
+        "flags/checkout.yaml": yaml(flag("checkout", checkoutSpec(100, false))),
+      });
+      await waitFor(async () => (await answer("checkout", "user-1")) === false, { what: "checkout off" });
+      await git.git(["revert", "--no-edit", bad.revision]);
+      await git.git(["push", "--quiet", "origin", "main"]);
+      const reverted = (await git.git(["rev-parse", "HEAD"])).trim();
+      await argo.refresh(APP);
+      await syncedAt(reverted);
+      expect((await getFlag(custom, apps.name, "checkout")).spec).toMatchObject(checkoutSpec(100));
+      await waitFor(async () => (await answer("checkout", "user-1")) === true, { what: "checkout back on" });
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    "a rule the validating webhook refuses is a sync failure naming the field",
+    async () => {
+      const broken = await git.commit("a broken rule", {
+        "flags/broken.yaml": yaml(
+          flag("broken", {
+            enabled: true,
+            rules: [
+              {
+                name: "staff",
+                when: 'email.endsWith("@shop.example") && nosuch(email)',
+                serve: { enabled: true },
+              },
+            ],
+          }),
+        ),
+      });
+      await argo.refresh(APP);
+      // Automated sync retries a failed apply (five times, with backoff, by default in v3) and keeps
+      // the operation Running meanwhile; each attempt records the webhook's refusal.
+      const failed = await untilApplication(
+        (app) =>
+          app.status?.operationState?.syncResult?.revision === broken &&
+          app.status.operationState.syncResult.resources?.some(
+            (r) => r.kind === "FeatureFlag" && r.name === "broken" && r.status === "SyncFailed",
+          ) === true,
+        "the sync of the broken rule to fail",
+      );
+      const op = failed.status?.operationState;
+      const result = op?.syncResult?.resources?.find((r) => r.kind === "FeatureFlag" && r.name === "broken");
+      console.log(`[argocd] failed sync (${op?.phase}): ${op?.message}`);
+      for (const said of [op?.message, result?.message]) {
+        expect(said).toContain('admission webhook "validate.flagwright.dev" denied the request');
+        expect(said).toContain("spec.rules[0].when: invalid CEL at 1:36");
+      }
+      expect(failed.status?.sync?.status).toBe("OutOfSync");
+      expect(failed.status?.resources?.find((r) => r.name === "broken")?.status).toBe("OutOfSync");
+      await expect(getFlag(custom, apps.name, "broken")).rejects.toThrow();
+      // The way out is Git: fix the commit, then end the retrying operation (what
+      // `argocd app terminate-op` does) so automated sync takes the new revision at once.
+      const fixed = await git.commit("remove the broken rule", { "flags/broken.yaml": null });
+      await kubectl([
+        "patch",
+        "-n",
+        argo.namespace,
+        `applications.${ARGO_GROUP}/${APP}`,
+        "--type",
+        "merge",
+        "-p",
+        JSON.stringify({ status: { operationState: { phase: "Terminating" } } }),
+      ]);
+      await argo.refresh(APP);
+      await syncedAt(fixed);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    "prune: a flag deleted from Git is deleted and leaves the projected ConfigMap",
+    async () => {
+      expect((await projectedDocument(core, apps.name))?.flags.retired).toBeDefined();
+      await pushAndSync("retire a flag", { "flags/retired.yaml": null });
+      await waitFor(
+        async () => (await getFlag(custom, apps.name, "retired").catch(() => undefined)) === undefined,
+        {
+          timeoutMs: ARGO_TIMEOUT,
+          what: "the retired flag to be pruned",
+        },
+      );
+      await waitFor(async () => (await projectedDocument(core, apps.name))?.flags.retired === undefined, {
+        what: "retired gone from the ConfigMap",
+      });
+      expect(await sidecar.evaluate("retired", "user-1")).toMatchObject({ errorCode: "FLAG_NOT_FOUND" });
+      expect((await application()).status?.sync?.status).toBe("Synced");
+    },
+    TEST_TIMEOUT,
+  );
 });
