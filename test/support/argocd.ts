@@ -6,7 +6,7 @@
 // cluster cache must not watch everything). `stop()` ends the processes and removes the namespace
 // and temporary folder; the CRDs stay (cluster-scoped, shared by later runs).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -187,8 +187,14 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
   });
   const dir = mkdtempSync(join(tmpdir(), "flagwright-argocd-"));
   // The processes' logs outlive the run (like the control plane's), for a failure to be read later.
-  const logDir = join(cacheRoot(), "logs", `argocd-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  const logsRoot = join(cacheRoot(), "logs");
+  const logDir = join(logsRoot, `argocd-${new Date().toISOString().replace(/[:.]/g, "-")}`);
   mkdirSync(logDir, { recursive: true });
+  // The newest ten runs are kept (names sort by start time).
+  const runs = readdirSync(logsRoot)
+    .filter((name) => name.startsWith("argocd-"))
+    .sort();
+  for (const old of runs.slice(0, -10)) rmSync(join(logsRoot, old), { recursive: true, force: true });
   const started: Child[] = [];
   const stop = async () => {
     for (const proc of started.reverse()) await proc.stop();
