@@ -15,6 +15,7 @@ import type { CoreV1Api, CustomObjectsApi, KubernetesObject } from "@kubernetes/
 import { parse } from "yaml";
 import { cacheRoot, findGo } from "../../scripts/go-build.js";
 import { argocdModuleDir, requireArgocdBinary } from "./argocd-build.js";
+import { restrictToLoopback } from "./loopback-firewall.js";
 import { freePort } from "./prometheus.js";
 import { waitFor } from "./wait.js";
 
@@ -60,6 +61,8 @@ export interface ArgocdHandle {
   namespace: string;
   /** Log lines of each process so far (JSON parsed where possible). */
   logs: Record<"controller" | "repoServer", Record<string, unknown>[]>;
+  /** The application controller's metrics port (bound on all interfaces, firewalled to loopback). */
+  controllerMetricsPort: number;
   getApplication(name: string): Promise<Application>;
   /**
    * Asks the controller to compare with Git now, resolving the branch afresh (the annotation
@@ -196,8 +199,10 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
     .sort();
   for (const old of runs.slice(0, -10)) rmSync(join(logsRoot, old), { recursive: true, force: true });
   const started: Child[] = [];
+  let unfirewall = async () => {};
   const stop = async () => {
     for (const proc of started.reverse()) await proc.stop();
+    await unfirewall();
     await core.deleteNamespace({ name: namespace }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   };
@@ -301,8 +306,10 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
     started.push(repoServer);
     await waitHealthy(repoServer, `http://127.0.0.1:${repoMetricsPort}/healthz`, "the Argo CD repo server");
 
-    // Argo CD binds the controller's metrics on all interfaces (0.0.0.0, not configurable).
+    // Argo CD binds the controller's metrics on all interfaces (0.0.0.0, not configurable), so a
+    // firewall rule, in place before the controller starts, refuses the port on other addresses.
     const controllerMetricsPort = await freePort();
+    unfirewall = await restrictToLoopback(controllerMetricsPort);
     const controller = spawnLogged(
       binary,
       [
@@ -347,6 +354,7 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
     return {
       namespace,
       logs: { controller: controller.logs, repoServer: repoServer.logs },
+      controllerMetricsPort,
       getApplication,
       refresh: async (name, type = "normal") => {
         await kubectl([

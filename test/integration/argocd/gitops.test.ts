@@ -30,6 +30,7 @@ import {
 import { getFlag, projectedDocument } from "../../support/flag-objects.js";
 import { type GitServer, startGitServer } from "../../support/git-server.js";
 import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
+import { externalAddresses, probeHttp } from "../../support/loopback-firewall.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import {
   installKubectlPlugin,
@@ -228,6 +229,19 @@ describe("Argo CD v3.2 syncing flags from Git", () => {
     if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
     await apps?.remove();
   }, 120_000);
+
+  it("the controller's metrics port (bound on 0.0.0.0 by Argo CD) answers on loopback only", async () => {
+    const port = argo.controllerMetricsPort;
+    expect(await probeHttp("127.0.0.1", port)).toBe("HTTP 200");
+    const external = externalAddresses();
+    expect(external.length, "a non-loopback address to probe").toBeGreaterThan(0);
+    for (const { address } of external) {
+      // Refused at once (a reset), not left to time out.
+      expect(await probeHttp(address, port, "/metrics", 3_000), `${address} port ${port}`).toBe(
+        "error ECONNREFUSED",
+      );
+    }
+  });
 
   it(
     "syncs the repository with automated sync: Synced, the Segment in an earlier wave than the flags",
