@@ -110,7 +110,8 @@ export async function restrictToLoopback(port: number): Promise<() => Promise<vo
 /** GET `path` at host:port: "HTTP <status>", or "error <code>" when the connection fails. */
 export function probeHttp(host: string, port: number, path = "/healthz", timeoutMs = 5_000): Promise<string> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: "GET", timeout: timeoutMs }, (res) => {
+    // A fresh connection each time: a kept-alive one would show an earlier answer's path, not this one's.
+    const req = request({ host, port, path, method: "GET", timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       resolve(`HTTP ${res.statusCode}`);
     });
