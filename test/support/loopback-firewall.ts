@@ -37,7 +37,7 @@ async function table(family: Family, args: string[]): Promise<string> {
   } catch (error) {
     const detail = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
     throw new Error(
-      `${family.tool} ${args.join(" ")} failed (the tests need root and ${family.tool}): ${detail}`,
+      `${family.tool} ${args.join(" ")} failed (keeping the port on loopback needs root and ${family.tool}): ${detail}`,
     );
   }
 }
