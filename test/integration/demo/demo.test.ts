@@ -162,6 +162,72 @@ describe("git clone && npm ci && npm run demo -- --ci", () => {
   }, 600_000); // npm ci in the clone, then the demo (about a minute)
 });
 
+// `--gitops` from this checkout (the clean clone above is the README's path; this is the option):
+// real Argo CD syncs the flag from a local Git repository, a commit 0 → 25 % reaches the sidecar's
+// answers, and nothing it started outlives it, its firewall rule included.
+describe("npm run demo -- --ci --gitops", () => {
+  const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-gitops-test-"));
+  afterAll(() => {
+    rmSync(privateTmp, { recursive: true, force: true });
+  });
+
+  it("Argo CD syncs the flag from Git, a commit 0 → 25 % reaches the sidecar's answers, exits 0 and leaves nothing behind", async () => {
+    const child = spawn("npm", ["run", "demo", "--", "--ci", "--gitops"], {
+      cwd: repoRoot,
+      env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => {
+      output += d;
+    });
+    child.stderr.on("data", (d) => {
+      output += d;
+    });
+    const seen = new Map<number, Proc>();
+    const sample = () => {
+      if (child.pid === undefined) return;
+      for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
+    };
+    const sampler = setInterval(sample, 200);
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    clearInterval(sampler);
+    console.log(`[demo --gitops] exit ${code}\n${output}`);
+
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/argo cd: synced [0-9a-f]{8} \(Synced, health Healthy\): new-checkout at 0%/);
+    expect(output).toMatch(/sidecar: 0\/1000 users get new-checkout/);
+    expect(output).toMatch(
+      /git push: [0-9a-f]{8} "new-checkout: roll out to 25%" \(spec.rollout.percent 0 → 25\)/,
+    );
+    expect(output).toMatch(/argo cd: synced [0-9a-f]{8} [\d.]+ s after the push \(Synced/);
+    // The deterministic buckets of user-0001..user-1000 below 25.
+    expect(output).toMatch(
+      /sidecar: 260\/1000 users \(26\.0%\) now get new-checkout — exactly the users whose bucket is below 25; [\d.]+ s after git push/,
+    );
+    expect(output).toMatch(/the Application is Synced at [0-9a-f]{8} after the operator's status writes/);
+    const cleaned = (output.match(/^cleaned up: (.*)$/m)?.[1] ?? "").split(", ");
+    for (const part of ["argo cd", "git server", "operator", "sidecar", "control plane", "temp folder"]) {
+      expect(cleaned, `cleaned up: ${cleaned.join(", ")}`).toContain(part);
+    }
+    const commands = [...seen.values()].map((p) => p.cmd).join("\n");
+    for (const what of ["redis-server", "argocd --kubeconfig", "argocd --address 127.0.0.1"]) {
+      expect(commands, `expected to see a process matching ${what}`).toContain(what);
+    }
+    const left = [...seen.values()].filter((p) => {
+      const now = readProc(p.pid);
+      return now !== undefined && now.start === p.start && now.state !== "Z";
+    });
+    expect(left.map((p) => `${p.pid} ${p.cmd}`)).toEqual([]);
+    expect(readdirSync(privateTmp).filter((f) => !f.startsWith("tsx-"))).toEqual([]);
+    // The firewall rule for Argo CD's metrics port went with it (the demo's process owned it).
+    const demoPid = [...seen.values()].find((p) => p.cmd.includes("scripts/demo.ts"))?.pid;
+    expect(demoPid, "the demo's own process was seen").toBeDefined();
+    const rules = spawnSync("iptables", ["-w", "-S", "INPUT"], { encoding: "utf8" }).stdout;
+    expect(rules.split("\n").filter((r) => r.includes(`flagwright-argocd-test pid=${demoPid}"`))).toEqual([]);
+  }, 300_000);
+});
+
 const RAMP_LINES = [1, 5, 25, 50, 100].map(
   (percent, i) => new RegExp(`step ${i + 1}/5: phase Progressing, flag at ${percent}%`),
 );
