@@ -5,7 +5,7 @@
 // only cli (the entry points) may reach everything.
 const LAYERS = {
   core: [],
-  experiment: ["core"],
+  experiment: ["api", "core"],
   api: ["core"],
   kube: ["api", "core"],
   hygiene: ["api", "core", "kube"],

@@ -18,9 +18,11 @@ import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import { setCondition } from "../api/conditions.js";
 import { type Condition, type FeatureFlag, flagKey } from "../api/index.js";
+import { STATUS_WRITERS } from "../api/ownership.js";
 import { canonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
 import type { ExperimentEventReader } from "../experiment/event-store.js";
+import { counterSelector, lastValuesQuery, peaksQuery, resetsQuery } from "../experiment/queries.js";
 import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
 import type { PrometheusVectorApi } from "../rollout/prometheus.js";
 import { confineToNamespace, PromqlConfinementError } from "../rollout/promql-namespace.js";
@@ -39,7 +41,6 @@ import {
 } from "./experiment-ledger.js";
 import { applyStatus } from "./status.js";
 
-export const EXPERIMENTS_FIELD_MANAGER = "flagwright-experiments";
 export const DEFAULT_EXPERIMENT_INTERVAL_MS = 60_000;
 
 export interface ExperimentLoopOptions {
@@ -81,38 +82,6 @@ export const COUNTING_PROMETHEUS: ExperimentCounting = {
   message:
     "counts are per sidecar process: valid for an application with one pod only; a user routed to several pods, or seen again after a restart, counts once per process (configure an event store, operator flag --event-store-url-file)",
 };
-
-const label = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
-
-/** The series selector of one variant's exposures or conversions (the application's own counters when named). */
-export function counterSelector(
-  flag: FeatureFlag,
-  kind: "exposures" | "conversions",
-  variant: string,
-): string {
-  const experiment = flag.spec.experiment;
-  const custom = experiment?.metrics?.[kind];
-  const key = label(flagKey(flag));
-  const v = label(variant);
-  if (custom) return `${custom}{flag=${key},variant=${v}}`;
-  const ns = label(flag.metadata.namespace ?? "");
-  return kind === "exposures"
-    ? `flagwright_exposures_total{namespace=${ns},flag=${key},variant=${v}}`
-    : `flagwright_conversions_total{namespace=${ns},flag=${key},variant=${v},event=${label(experiment?.conversionEvent ?? "")}}`;
-}
-
-/** The PromQL for one variant's exposures or conversions summed over the series live now (charts). */
-export function countQuery(flag: FeatureFlag, kind: "exposures" | "conversions", variant: string): string {
-  return `sum(${counterSelector(flag, kind, variant)})`;
-}
-
-/** A look at every series of a counter since shortly before the previous look, at its last value. */
-export const lastValuesQuery = (selector: string, windowSeconds: number) =>
-  `last_over_time(${selector}[${windowSeconds}s])`;
-/** Counter resets per series since the previous look. */
-export const resetsQuery = (selector: string, windowMs: number) => `resets(${selector}[${windowMs}ms])`;
-/** The highest value per series since the previous look (for series that reset: the old process's last count). */
-export const peaksQuery = (selector: string, windowMs: number) => `max_over_time(${selector}[${windowMs}ms])`;
 
 /** The ledger is written at least this often even when no count changed, so look windows stay short. */
 const LEDGER_REFRESH_MS = 10 * 60_000;
@@ -374,7 +343,7 @@ export class ExperimentLoop {
     const ifResourceVersion =
       experiment !== undefined && "ledger" in experiment ? flag.metadata.resourceVersion : undefined;
     await applyStatus(this.#opts.custom, flag, status, {
-      fieldManager: EXPERIMENTS_FIELD_MANAGER,
+      fieldManager: STATUS_WRITERS.experiments.fieldManager,
       ...(ifResourceVersion !== undefined && { ifResourceVersion }),
     });
   }

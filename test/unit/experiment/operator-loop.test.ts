@@ -4,8 +4,10 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
+import { STATUS_WRITERS } from "../../../src/api/ownership.js";
 import type { ExperimentResult } from "../../../src/experiment/analysis.js";
-import { countQuery, EXPERIMENTS_FIELD_MANAGER, ExperimentLoop } from "../../../src/operator/experiments.js";
+import { countQuery } from "../../../src/experiment/queries.js";
+import { ExperimentLoop } from "../../../src/operator/experiments.js";
 import type { PrometheusVectorApi, VectorSample } from "../../../src/rollout/prometheus.js";
 import { CounterTsdb } from "../../support/counter-tsdb.js";
 import { inMemoryExperimentLoop } from "../../support/experiment-loop.js";
@@ -94,7 +96,7 @@ describe("experiment loop", () => {
     await loop.runOnce();
     expect(patches).toHaveLength(1);
     const patch = patches[0];
-    expect(patch?.fieldManager).toBe(EXPERIMENTS_FIELD_MANAGER);
+    expect(patch?.fieldManager).toBe(STATUS_WRITERS.experiments.fieldManager);
     expect(patch?.force).toBe(true);
     expect(Object.keys(patch?.body.status ?? {}).sort()).toEqual(["conditions", "experiment"]);
     expect(patch?.body.status.conditions).toEqual([
