@@ -89,7 +89,9 @@ export async function startPostgres(): Promise<PostgresHandle> {
   const child: ChildProcess = spawn(
     join(bin, "postgres"),
     ["-D", data, "-h", "127.0.0.1", "-p", String(port), "-k", dir, "-c", "max_connections=50"],
-    { stdio: ["ignore", "pipe", "pipe"], ...ids },
+    // Its own process group, so a forced stop also ends the backends (a SIGKILLed postmaster
+    // leaves them running, e.g. one still inside a long SELECT).
+    { stdio: ["ignore", "pipe", "pipe"], detached: true, ...ids },
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -100,7 +102,9 @@ export async function startPostgres(): Promise<PostgresHandle> {
     if (child.exitCode !== null || child.signalCode !== null) return;
     // SIGINT: fast shutdown (rolls back open transactions, closes sessions).
     child.kill("SIGINT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    }, 10_000);
     await exited;
     clearTimeout(timer);
   };
