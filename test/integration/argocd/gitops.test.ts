@@ -29,6 +29,7 @@ import {
 } from "../../support/argocd.js";
 import { getFlag, projectedDocument } from "../../support/flag-objects.js";
 import { type GitServer, startGitServer } from "../../support/git-server.js";
+import { registerValidationWebhook } from "../../support/injection-webhook.js";
 import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
 import { externalAddresses, probeHttp } from "../../support/loopback-firewall.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
@@ -165,33 +166,11 @@ describe("Argo CD v3.2 syncing flags from Git", () => {
     // The project's validating webhook, for this namespace only (the control plane is shared).
     const certs = generateCertificates({ ipAddresses: ["127.0.0.1"] });
     validation = await startValidationServer({ host: "127.0.0.1", port: 0, tls: certs });
-    await admission.createValidatingWebhookConfiguration({
-      body: {
-        metadata: { name: webhookName },
-        webhooks: [
-          {
-            name: "validate.flagwright.dev",
-            admissionReviewVersions: ["v1"],
-            sideEffects: "None",
-            failurePolicy: "Fail",
-            timeoutSeconds: 5,
-            clientConfig: {
-              url: `https://127.0.0.1:${validation.address.port}/validate`,
-              caBundle: Buffer.from(certs.caCert).toString("base64"),
-            },
-            rules: [
-              {
-                apiGroups: [GROUP],
-                apiVersions: [VERSION],
-                operations: ["CREATE", "UPDATE"],
-                resources: ["featureflags", "segments"],
-                scope: "Namespaced",
-              },
-            ],
-            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": apps.name } },
-          },
-        ],
-      },
+    await registerValidationWebhook(admission, {
+      name: webhookName,
+      namespace: apps.name,
+      url: `https://127.0.0.1:${validation.address.port}/validate`,
+      caBundle: certs.caCert,
     });
 
     operator = await startOperator([

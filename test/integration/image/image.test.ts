@@ -33,6 +33,7 @@ import {
 } from "../../../src/operator/injection/mutation.js";
 import { flagManifest } from "../../fixtures/invalid-flags.js";
 import { createFlag, projectedDocument } from "../../support/flag-objects.js";
+import { registerValidationWebhook } from "../../support/injection-webhook.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { freePort } from "../../support/prometheus.js";
 import { waitFor } from "../../support/wait.js";
@@ -193,31 +194,10 @@ describe.skipIf(why !== undefined)("container image", () => {
       await createFlag(custom, ns.name, "from-image", { enabled: true, rollout: { percent: 40 } });
       const validationPort = await freePort();
       // As the chart installs it: no caBundle until the operator patches one in.
-      await admission.createValidatingWebhookConfiguration({
-        body: {
-          metadata: { name: webhookName },
-          webhooks: [
-            {
-              name: "validate.flagwright.dev",
-              admissionReviewVersions: ["v1"],
-              sideEffects: "None",
-              failurePolicy: "Fail",
-              timeoutSeconds: 5,
-              clientConfig: { url: `https://localhost:${validationPort}/validate` },
-              rules: [
-                {
-                  apiGroups: ["flagwright.dev"],
-                  apiVersions: ["v1alpha1"],
-                  operations: ["CREATE", "UPDATE"],
-                  resources: ["featureflags", "segments"],
-                  scope: "Namespaced",
-                },
-              ],
-              // Only this test's namespace: other suites share the control plane.
-              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns.name } },
-            },
-          ],
-        },
+      await registerValidationWebhook(admission, {
+        name: webhookName,
+        namespace: ns.name,
+        url: `https://localhost:${validationPort}/validate`,
       });
       const port = await freePort();
       await start("flagwright-image-operator", [
