@@ -65,6 +65,40 @@ function setUp(command: string, args: string[], cwd: string): void {
   }
 }
 
+/**
+ * `npm run demo -- ARGS` in `cwd` with a private TMPDIR: its exit code, its output, and every
+ * process seen below it while it ran (short-lived kubectl calls may slip between samples; the
+ * long-running processes cannot). A process caught between fork and exec still shows its parent's
+ * command line, so each sample keeps the latest one.
+ */
+async function runDemo(
+  args: string[],
+  cwd: string,
+  privateTmp: string,
+): Promise<{ code: number | null; output: string; seen: Map<number, Proc> }> {
+  const child = spawn("npm", ["run", "demo", "--", ...args], {
+    cwd,
+    env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => {
+    output += d;
+  });
+  child.stderr.on("data", (d) => {
+    output += d;
+  });
+  const seen = new Map<number, Proc>();
+  const sample = () => {
+    if (child.pid === undefined) return;
+    for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
+  };
+  const sampler = setInterval(sample, 200);
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  clearInterval(sampler);
+  return { code, output, seen };
+}
+
 describe("git clone && npm ci && npm run demo -- --ci", () => {
   const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-test-"));
   const clone = mkdtempSync(join(tmpdir(), "flagwright-demo-clone-"));
@@ -77,29 +111,7 @@ describe("git clone && npm ci && npm run demo -- --ci", () => {
     setUp("git", ["clone", "--quiet", "--no-hardlinks", repoRoot, clone], tmpdir());
     setUp("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], clone);
     const started = Date.now();
-    const child = spawn("npm", ["run", "demo", "--", "--ci"], {
-      cwd: clone,
-      env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d) => {
-      output += d;
-    });
-    child.stderr.on("data", (d) => {
-      output += d;
-    });
-    // Everything the demo starts, sampled while it runs (short-lived kubectl calls may slip
-    // between samples; the long-running processes cannot). A process caught between fork and exec
-    // still shows its parent's command line, so each sample keeps the latest one.
-    const seen = new Map<number, Proc>();
-    const sample = () => {
-      if (child.pid === undefined) return;
-      for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
-    };
-    const sampler = setInterval(sample, 200);
-    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-    clearInterval(sampler);
+    const { code, output, seen } = await runDemo(["--ci"], clone, privateTmp);
     const seconds = (Date.now() - started) / 1000;
     console.log(`[demo] exit ${code} after ${seconds.toFixed(1)} s\n${output}`);
 
@@ -172,26 +184,7 @@ describe("npm run demo -- --ci --gitops", () => {
   });
 
   it("Argo CD syncs the flag from Git, a commit 0 → 25 % reaches the sidecar's answers, exits 0 and leaves nothing behind", async () => {
-    const child = spawn("npm", ["run", "demo", "--", "--ci", "--gitops"], {
-      cwd: repoRoot,
-      env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d) => {
-      output += d;
-    });
-    child.stderr.on("data", (d) => {
-      output += d;
-    });
-    const seen = new Map<number, Proc>();
-    const sample = () => {
-      if (child.pid === undefined) return;
-      for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
-    };
-    const sampler = setInterval(sample, 200);
-    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-    clearInterval(sampler);
+    const { code, output, seen } = await runDemo(["--ci", "--gitops"], repoRoot, privateTmp);
     console.log(`[demo --gitops] exit ${code}\n${output}`);
 
     expect(code, output).toBe(0);
