@@ -275,3 +275,39 @@ describe("guarded rollout simulations: users, not requests, are randomized (A/A,
     }, 120_000);
   }
 });
+
+describe("the user model's samplers", () => {
+  it("draw the named distributions (moments of 200,000 seeded draws)", () => {
+    const random = seededRandom(2969);
+    const normal = normalSampler(random);
+    const gamma = gammaSampler(random, normal);
+    const poisson = poissonSampler(random, normal);
+    const moments = (draw: () => number, n = 200_000) => {
+      let sum = 0;
+      let squares = 0;
+      for (let i = 0; i < n; i++) {
+        const x = draw();
+        sum += x;
+        squares += x * x;
+      }
+      const mean = sum / n;
+      return { mean, variance: squares / n - mean * mean };
+    };
+    const z = moments(normal);
+    expect(z.mean).toBeCloseTo(0, 2);
+    expect(z.variance).toBeCloseTo(1, 1);
+    // Beta(1/2, 49.5): mean 0.01, variance 0.01 · 0.99 / 51.
+    const beta = moments(() => {
+      const w = normal();
+      const x = (w * w) / 2;
+      return x / (x + gamma(PROPENSITY_B));
+    });
+    expect(beta.mean).toBeCloseTo(0.01, 3);
+    expect(beta.variance / ((0.01 * 0.99) / 51)).toBeCloseTo(1, 1);
+    for (const mean of [0.3, 20, 400]) {
+      const p = moments(() => poisson(mean));
+      expect(p.mean / mean).toBeCloseTo(1, 1);
+      expect(p.variance / mean).toBeCloseTo(1, 1);
+    }
+  });
+});
