@@ -11,7 +11,12 @@ import { buildDocument, type ResolvedFlag } from "../src/core/index.js";
 import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
 import { RawHttpClient } from "../test/support/raw-http.js";
 import { startOfrepServer } from "./flagd/process.js";
+import { cpuPinning } from "./pinning.js";
 import { cpuMs } from "./proc.js";
+
+// HOSTILE_RULES_PIN=0 turns pinning off.
+const pinning = cpuPinning("HOSTILE_RULES_PIN");
+
 import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
 import { type BenchResult, type Figure, formatNumber, summarize } from "./stats.js";
 
@@ -260,15 +265,19 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   writeFileSync(file, JSON.stringify(benchDocument()));
   const build = buildSidecar();
   const loadAtStart = loadAverage();
-  const sidecar = await startOfrepServer(process.execPath, [
-    ...SIDECAR_NODE_OPTIONS,
-    build.main,
-    "sidecar",
-    "--file",
-    file,
-    "--listen",
-    "127.0.0.1:0",
-  ]);
+  const sidecar = await startOfrepServer(
+    ...pinning.pinned(process.execPath, [
+      ...SIDECAR_NODE_OPTIONS,
+      build.main,
+      "sidecar",
+      "--file",
+      file,
+      "--listen",
+      "127.0.0.1:0",
+    ]),
+  );
+  // The probes and the flood (spawned below, inheriting this affinity) on the other CPU.
+  const restoreAffinity = pinning.pinSelf();
   try {
     // Warm up the ordinary path, then time it without the flood for comparison.
     let stop = Date.now() + 1000 * (smoke ? 0.3 : 1);
@@ -376,11 +385,12 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       notes: [
         `Targets: ordinary flags' p99 during the flood < 5 ms: ${p99 < 5 ? "met" : "missed"} (${formatNumber(p99)} ms); every /readyz answer < 100 ms: ${readyMax < 100 ? "met" : "missed"} (slowest ${formatNumber(readyMax)} ms).`,
         `Hostile answers: ${answered} answered, ${counts.failed ?? 0} failed, ${counts.matched ?? 0} matched (should be 0: a stopped rule does not match); probe errors ${quiet.errors + during.errors}.`,
-        `The sidecar runs with the injected container's V8 options: ${SIDECAR_NODE_OPTIONS.join(" ")}; the flood uses ${connections} connections, the probes one each; nothing is pinned.`,
+        `The sidecar runs with the injected container's V8 options: ${SIDECAR_NODE_OPTIONS.join(" ")}; the flood uses ${connections} connections, the probes one each. ${pinning.describe()}`,
         `Load average at start ${loadAtStart}, at end ${loadAverage()} (a shared machine: other work's load shows in the latencies).`,
       ],
     };
   } finally {
+    restoreAffinity();
     await sidecar.stop();
     build.dispose();
     await rm(dir, { recursive: true, force: true });

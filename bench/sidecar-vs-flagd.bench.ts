@@ -2,7 +2,7 @@
 // same 50 flags (translated by bench/flagd-translate.ts), loaded by the same generators: same
 // connections, same request mix of flags and users. Rounds alternate which server goes first;
 // each round starts both afresh.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -18,6 +18,7 @@ import { ensureFlagdServerBinary, FLAGD_SERVER_VERSION } from "./flagd-server/bu
 import { flagdStartArgs, startFlagdServer } from "./flagd-server/process.js";
 import { toFlagd } from "./flagd-translate.js";
 import { ensureLoadgenBinary, runLoadgen } from "./loadgen/build.js";
+import { cpuPinning, GENERATOR_CPU, SERVER_CPU } from "./pinning.js";
 import { onlyLoopback, runInPrivateNetwork } from "./private-network.js";
 import { cpuMs, memoryMiB } from "./proc.js";
 import { type Contender, measureIdle, writeBareNodeServer } from "./sidecar-idle.js";
@@ -125,21 +126,10 @@ export function buildSidecar(): { main: string; dispose(): void } {
   };
 }
 
-const hasTaskset = spawnSync("taskset", ["--version"]).status === 0;
-// SIDECAR_FLAGD_PIN=0 turns pinning off: on a machine busy with other work a pinned server cannot
-// move away from a crowded CPU.
-const PIN = hasTaskset && os.cpus().length >= 2 && process.env.SIDECAR_FLAGD_PIN !== "0";
-/** With pinning, the servers run on CPU 1 and the load generator (this process) on CPU 0. */
-const SERVER_CPU = "1";
-const GENERATOR_CPU = "0";
-
-/**
- * A command pinned from its first instruction, so runtimes size themselves for one CPU (Go's
- * GOMAXPROCS, Node's thread pools) the same way for both servers.
- */
-function pinned(command: string, args: string[]): [string, string[]] {
-  return PIN ? ["taskset", ["--cpu-list", SERVER_CPU, command, ...args]] : [command, args];
-}
+// SIDECAR_FLAGD_PIN=0 turns pinning off.
+const pinning = cpuPinning("SIDECAR_FLAGD_PIN");
+const PIN = pinning.on;
+const pinned = pinning.pinned;
 
 interface Load {
   rps: number;
@@ -358,15 +348,7 @@ export async function measure({
     start: () => startOfrepServer(...pinned(process.execPath, [...SIDECAR_NODE_OPTIONS, bareNodeScript])),
   };
 
-  const originalAffinity = PIN
-    ? execFileSync("taskset", ["--pid", String(process.pid)], { encoding: "utf8" })
-        .trim()
-        .split(/\s+/)
-        .pop()
-    : undefined;
-  if (PIN) {
-    execFileSync("taskset", ["--all-tasks", "--pid", "--cpu-list", GENERATOR_CPU, String(process.pid)]);
-  }
+  const restoreAffinity = pinning.pinSelf();
   try {
     // The latency runs' fixed rate: half of what the slower server sustained in round 1, unless
     // SIDECAR_FLAGD_RATE sets it.
@@ -541,9 +523,7 @@ export async function measure({
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
     ];
     // Not pinned, after the paired rounds: the event path is I/O (inotify, one write per stream).
-    if (originalAffinity) {
-      execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
-    }
+    restoreAffinity();
     const idle = await measureIdle([sidecar, flagd, bareNode], mix, smoke);
     figures.push(...idle);
     const sidecarIdle = idle
@@ -564,8 +544,7 @@ export async function measure({
     );
     return { figures, ratios, notes };
   } finally {
-    if (originalAffinity)
-      execFileSync("taskset", ["--all-tasks", "--pid", originalAffinity, String(process.pid)]);
+    restoreAffinity();
     await rm(dir, { recursive: true, force: true });
   }
 }
