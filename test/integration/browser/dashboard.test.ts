@@ -684,9 +684,11 @@ describe("kubectl flagwright dashboard", () => {
     expect(Object.keys(history).sort()).toEqual(["control", "urgent"]);
     await page.goto(`${admin.origin}#/experiments`);
     await page.waitForFunction(() => document.body.dataset.rendered === "experiments");
-    await page.waitForSelector("figure.chart.wide canvas");
-    expect(await page.locator("figure.chart").count()).toBe(4);
-    expect(await page.locator("main").textContent()).toContain("SRM p");
+    // This test's experiment only: other suites' experiments on the shared control plane may be listed too.
+    const panel = page.locator(`section[aria-labelledby="exp-${ns.name}-signup-cta-text"]`);
+    await panel.locator("figure.chart.wide canvas").waitFor();
+    expect(await panel.locator("figure.chart").count()).toBe(4);
+    expect(await panel.textContent()).toContain("SRM p");
     await screenshot(page, "experiments");
     await page.close();
   });
