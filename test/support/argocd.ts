@@ -16,7 +16,7 @@ import { parse } from "yaml";
 import { cacheRoot, findGo } from "../../scripts/go-build.js";
 import { argocdModuleDir, requireArgocdBinary } from "./argocd-build.js";
 import { restrictToLoopback } from "./loopback-firewall.js";
-import { freePort } from "./prometheus.js";
+import { freePorts } from "./prometheus.js";
 import { waitFor } from "./wait.js";
 
 export const ARGO_GROUP = "argoproj.io";
@@ -256,7 +256,13 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
       },
     });
 
-    const redisPort = await freePort();
+    // Distinct ports for all four listeners (one by one, two calls could return the same port).
+    const [redisPort, repoPort, repoMetricsPort, controllerMetricsPort] = (await freePorts(4)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     const redis = spawnLogged(
       "redis-server",
       ["--bind", "127.0.0.1", "--port", String(redisPort), "--save", "", "--appendonly", "no", "--dir", dir],
@@ -281,8 +287,6 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
     };
     mkdirSync(baseEnv.TMPDIR, { recursive: true });
 
-    const repoPort = await freePort();
-    const repoMetricsPort = await freePort();
     const repoServer = spawnLogged(
       binary,
       [
@@ -308,7 +312,6 @@ export async function startArgocd(options: ArgocdOptions): Promise<ArgocdHandle>
 
     // Argo CD binds the controller's metrics on all interfaces (0.0.0.0, not configurable), so a
     // firewall rule, in place before the controller starts, refuses the port on other addresses.
-    const controllerMetricsPort = await freePort();
     unfirewall = await restrictToLoopback(controllerMetricsPort);
     const controller = spawnLogged(
       binary,

@@ -139,6 +139,32 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `count` distinct free loopback ports, all held open until every one is known: separate
+ * freePort() calls can return the same port twice (each is closed before the next is asked for).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address();
+              resolve(typeof address === "object" && address ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(
+      servers.map((server) => new Promise((resolve) => server.close(() => resolve(undefined)))),
+    );
+  }
+}
+
 interface Supervised {
   start(): Promise<void>;
   /** Stops the process but keeps its data, so start() resumes it (same port, same TSDB). */
