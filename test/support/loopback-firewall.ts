@@ -42,6 +42,9 @@ async function table(family: Family, args: string[]): Promise<string> {
   }
 }
 
+/** The IPv4 rule (without the chain) that keeps `port` on loopback for `owner`; tests plant leftovers with it. */
+export const ipv4RuleSpec = (port: number, owner: number): string[] => ruleSpec(IPV4, port, owner);
+
 function ruleSpec(family: Family, port: number, owner: number): string[] {
   return [
     "-p",

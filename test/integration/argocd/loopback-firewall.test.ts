@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   externalAddresses,
   FIREWALL_COMMENT,
+  ipv4RuleSpec,
   probeHttp,
   restrictToLoopback,
 } from "../../support/loopback-firewall.js";
@@ -60,23 +61,7 @@ describe("loopback-only firewall rule", () => {
   });
 
   it("removes a rule left by a run that died, and keeps a live run's", async () => {
-    const leftover = (owner: number, onPort: number) => [
-      "-p",
-      "tcp",
-      "--dport",
-      String(onPort),
-      "!",
-      "-d",
-      "127.0.0.0/8",
-      "-m",
-      "comment",
-      "--comment",
-      `${FIREWALL_COMMENT} pid=${owner}`,
-      "-j",
-      "REJECT",
-      "--reject-with",
-      "tcp-reset",
-    ];
+    const leftover = (owner: number, onPort: number) => ipv4RuleSpec(onPort, owner);
     const dead = await deadPid();
     // The live owner is this test's parent process, which outlives the test.
     const live = process.ppid;
