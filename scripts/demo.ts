@@ -813,12 +813,17 @@ async function gitopsAct(cl: RunningCluster, kc: KubeConfig, custom: CustomObjec
     `argo cd: Application ${GITOPS_APP} (automated sync, self-heal, prune, server-side apply) → namespace ${NAMESPACE}`,
   );
 
-  const syncedAt = async (revision: string): Promise<Application> => {
+  /**
+   * Waits until Argo CD has synced `revision`; with `healthy`, also until its health check reads
+   * Healthy, which needs the operator to have resolved the flag after the sync.
+   */
+  const syncedAt = async (revision: string, healthy = false): Promise<Application> => {
     for (;;) {
       const app = await argo.getApplication(GITOPS_APP).catch(() => undefined);
       const s = app?.status;
       if (
         s?.sync?.status === "Synced" &&
+        (!healthy || s.health?.status === "Healthy") &&
         s.sync.revision === revision &&
         s.operationState?.phase === "Succeeded" &&
         s.operationState.syncResult?.revision === revision
@@ -838,9 +843,9 @@ async function gitopsAct(cl: RunningCluster, kc: KubeConfig, custom: CustomObjec
       });
     });
 
-  stage = "waiting for Argo CD's first sync";
+  stage = "waiting for Argo CD's first sync and the flag's health (Healthy once the operator resolved it)";
   const head = (await git.git(["rev-parse", "HEAD"])).trim();
-  const initial = await syncedAt(head);
+  const initial = await syncedAt(head, true);
   say(
     `argo cd: synced ${head.slice(0, 8)} (${initial.status?.sync?.status}, health ${initial.status?.health?.status ?? "-"}): ${FLAG} at ${first}%`,
   );
