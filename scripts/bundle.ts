@@ -12,6 +12,7 @@
 //
 //   tsx scripts/bundle.ts                 # both, into dist/
 //   tsx scripts/bundle.ts --outdir DIR    # only the CLI, into DIR (the sidecar benchmark's build)
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -32,11 +33,44 @@ const common: BuildOptions = {
   logLevel: "warning",
 };
 
+/**
+ * node-fetch 2 (client-node's HTTP client, for API calls and watches) reports "Premature close"
+ * for a chunked response when, once the response has closed, its socket still has a `data`
+ * listener, taking that as a body cut short. Node's guard against response-queue poisoning (the
+ * 2026 security releases: 22.23, 24.17, 26.3.1, and Debian's Node 20, the image's) puts a `data`
+ * listener on every socket an agent keeps for reuse, so with the operator's keep-alive agent every
+ * chunked answer failed: the API server chunks any answer over 4 KiB, such as a webhook configuration with its
+ * caBundle or a certificate Secret, and the operator in the image died at start. Whether the
+ * parser saw the terminating chunk (`complete`) is what the check means to ask; it is added, so a
+ * body that is really cut short still fails.
+ */
+const NODE_FETCH_CHUNKED_CHECK = "if (hasDataListener && !hadError) {";
+const nodeFetchCompleteCheck: Plugin = {
+  name: "node-fetch-complete-check",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node-fetch[\\/]lib[\\/]index\.(js|mjs|es\.js)$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      if (source.split(NODE_FETCH_CHUNKED_CHECK).length !== 2)
+        throw new Error(
+          `${args.path}: the chunked-ending check to amend was not found once; review the plugin`,
+        );
+      return {
+        contents: source.replace(
+          NODE_FETCH_CHUNKED_CHECK,
+          "if (hasDataListener && !hadError && !response.complete) {",
+        ),
+        loader: "js",
+      };
+    });
+  },
+};
+
 export async function bundleClient(outfile = `${root}dist/kube/client.js`): Promise<{ bytes: number }> {
   const result = await build({
     ...common,
     entryPoints: [`${root}src/kube/client.ts`],
     outfile,
+    plugins: [nodeFetchCompleteCheck],
     // V8 keeps every module's source text in the heap: whitespace is a third of it. Names stay,
     // so stack traces still read.
     minifyWhitespace: true,
@@ -102,13 +136,13 @@ export async function bundleCli(outdir = `${root}dist/bundle`): Promise<void> {
     ...cli,
     entryPoints: [`${root}src/cli/main.ts`, ...LAZY_ENTRIES.map((m) => `${root}src/${m}.ts`)],
     splitting: true,
-    plugins: [promClientIndexExternal, importedByName([SIDECAR_MAIN])],
+    plugins: [nodeFetchCompleteCheck, promClientIndexExternal, importedByName([SIDECAR_MAIN])],
   });
   // The sidecar in one file: what it loads at start-up, without the CLI's shared chunks.
   await build({
     ...cli,
     entryPoints: [`${root}src/${SIDECAR_MAIN}.ts`],
-    plugins: [promClientIndexExternal, importedByName(LAZY_ENTRIES)],
+    plugins: [nodeFetchCompleteCheck, promClientIndexExternal, importedByName(LAZY_ENTRIES)],
   });
 }
 
