@@ -38,6 +38,7 @@ type readyLine struct {
 }
 
 func main() {
+	runNodeCommand()
 	keep := flag.Bool("keep", false, "keep the data directory on exit (to restart the same cluster later)")
 	dirFlag := flag.String("dir", "", "data directory (default: a new temporary directory); an existing one restarts "+
 		"that cluster with its data, certificates and ports")
