@@ -210,7 +210,7 @@ export async function deployApp(node: Node, namespace: string, replicas: number)
   );
 }
 
-/** The pod holding the operator's leader Lease. */
+/** The name of the pod holding the operator's leader Lease. */
 export async function leaderPod(node: Node): Promise<string | undefined> {
   const result = await runKubectl(node, [
     "get",
@@ -221,5 +221,6 @@ export async function leaderPod(node: Node): Promise<string | undefined> {
     "-o",
     "jsonpath={.spec.holderIdentity}",
   ]);
-  return result.code === 0 && result.stdout ? result.stdout : undefined;
+  // The operator's identity is "<pod name>_<random suffix>".
+  return result.code === 0 && result.stdout ? result.stdout.split("_")[0] : undefined;
 }

@@ -316,20 +316,30 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       ...releaseValues(UPGRADE_TAG),
     ]);
     log(`helm upgrade --wait to ${UPGRADE_TAG} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    const images = await kubectl(running(), [
-      "get",
-      "pods",
-      "-n",
-      SYSTEM_NAMESPACE,
-      "-l",
-      "app.kubernetes.io/name=flagwright",
-      "-o",
-      "jsonpath={.items[*].spec.containers[0].image}",
-    ]);
-    expect(images.split(" ")).toEqual([
-      `localhost/flagwright:${UPGRADE_TAG}`,
-      `localhost/flagwright:${UPGRADE_TAG}`,
-    ]);
+    // The old replicas may still be terminating: only pods not being deleted count.
+    await waitFor(
+      async () => {
+        const list = JSON.parse(
+          await kubectl(running(), [
+            "get",
+            "pods",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "-l",
+            "app.kubernetes.io/name=flagwright",
+            "-o",
+            "json",
+          ]),
+        ).items as { metadata: { deletionTimestamp?: string }; spec: { containers: { image: string }[] } }[];
+        const images = list
+          .filter((p) => !p.metadata.deletionTimestamp)
+          .map((p) => p.spec.containers[0]?.image);
+        return (
+          images.length === 2 && images.every((image) => image === `localhost/flagwright:${UPGRADE_TAG}`)
+        );
+      },
+      { timeoutMs: 60_000, what: `two operator pods on ${UPGRADE_TAG}` },
+    );
     const after = await Promise.all(pods.map((pod) => askPod(pod.ip, "/stats")));
     after.forEach((stats, i) => {
       expect(stats.evaluations as number).toBeGreaterThan(before[i]?.evaluations as number);
