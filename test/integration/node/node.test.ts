@@ -214,7 +214,11 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       ]);
       stopAsking = true;
       expect(times.length, "every pod answered off within 15 s").toBe(pods.length);
-      delays.push(...times.map((t) => t - kill.startedAt));
+      // From the plugin's exit, just after its status write: its own start (tsx compiling the
+      // plugin, seconds on a loaded machine) is no part of the propagation. Pods that answered
+      // off before the plugin exited count as 0.
+      delays.push(...times.map((t) => Math.max(0, t - kill.endedAt)));
+      log(`kill round ${round + 1}: plugin ran ${kill.endedAt - kill.startedAt} ms`);
       const revive = await plugin.run([
         "revive",
         FLAG,
@@ -233,7 +237,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     }
     const sorted = [...delays].sort((a, b) => a - b);
     log(
-      `kill → off across ${pods.length} pods × ${ROUNDS} rounds: p50 ${quantile(sorted, 0.5)} ms, p99 ${quantile(sorted, 0.99)} ms, max ${sorted.at(-1)} ms (includes the plugin's own start)`,
+      `kill → off across ${pods.length} pods × ${ROUNDS} rounds: p50 ${quantile(sorted, 0.5)} ms, p99 ${quantile(sorted, 0.99)} ms, max ${sorted.at(-1)} ms (from the plugin's exit)`,
     );
     expect(quantile(sorted, 0.99)).toBeLessThanOrEqual(1_000);
   });
