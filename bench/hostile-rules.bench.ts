@@ -9,6 +9,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { buildDocument, type ResolvedFlag } from "../src/core/index.js";
 import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
+import { RawHttpClient } from "../test/support/raw-http.js";
 import { startOfrepServer } from "./flagd/process.js";
 import { cpuMs } from "./proc.js";
 import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
@@ -89,22 +90,27 @@ const FLOOD_SCRIPT = `
 const [url, seconds, connections, ...bodies] = process.argv.slice(1);
 const end = Date.now() + Number(seconds) * 1000;
 let answered = 0, failed = 0, matched = 0;
+// When each answer arrived, on the clock the probe uses too (performance.timeOrigin + now()).
+const answeredAt = [];
 async function loop(i) {
   for (let n = i; Date.now() < end; n++) {
     try {
       const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: bodies[n % bodies.length] });
       const json = await res.json();
+      answeredAt.push(performance.timeOrigin + performance.now());
       if (res.status !== 200) failed++; else { answered++; if (json.value !== false) matched++; }
     } catch { failed++; }
   }
 }
 Promise.all(Array.from({ length: Number(connections) }, (_, i) => loop(i))).then(() => {
-  process.stdout.write(JSON.stringify({ answered, failed, matched }));
+  process.stdout.write(JSON.stringify({ answered, failed, matched, answeredAt }));
 });
 `;
 
 interface Probe {
   ordinaryMs: number[];
+  /** When each ordinary request was sent and answered (performance.timeOrigin + now(), ms). */
+  ordinaryIntervals: [number, number][];
   readyzMs: number[];
   errors: number;
 }
@@ -144,9 +150,28 @@ function timedRequest(
   });
 }
 
+/**
+ * For each interval, how many of the sorted instants fall inside it: the hostile answers the
+ * sidecar sent while an ordinary request waited. Unlike the wall-clock latency this hardly depends
+ * on how much CPU the scheduler gives the sidecar, so it shows, on a loaded machine too, how much
+ * hostile work is let in ahead of another flag's request.
+ */
+export function countWithin(
+  intervals: readonly [number, number][],
+  sortedInstants: readonly number[],
+): number[] {
+  let first = 0;
+  return intervals.map(([from, to]) => {
+    while (first < sortedInstants.length && (sortedInstants[first] as number) < from) first++;
+    let n = 0;
+    while (first + n < sortedInstants.length && (sortedInstants[first + n] as number) <= to) n++;
+    return n;
+  });
+}
+
 /** Evaluates ordinary flags one request at a time and asks /readyz every 50 ms, until `until()`. */
 async function probe(sidecarUrl: string, until: () => boolean): Promise<Probe> {
-  const result: Probe = { ordinaryMs: [], readyzMs: [], errors: 0 };
+  const result: Probe = { ordinaryMs: [], ordinaryIntervals: [], readyzMs: [], errors: 0 };
   const url = new URL(sidecarUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: 2 });
   const context = {
@@ -166,13 +191,59 @@ async function probe(sidecarUrl: string, until: () => boolean): Promise<Probe> {
     }
   })();
   for (let n = 0; !until(); n++) {
+    const sent = performance.timeOrigin + performance.now();
     const answer = await timedRequest(agent, url, `/ofrep/v1/evaluate/flags/ordinary-${n % 10}`, body);
     result.ordinaryMs.push(answer.ms);
+    result.ordinaryIntervals.push([sent, sent + answer.ms]);
     if (answer.status !== 200) result.errors++;
   }
   await readyz;
   agent.destroy();
   return result;
+}
+
+/**
+ * `rounds` times: writes a request for the hostile flag on each of `hostile` kept-alive connections
+ * and then one for an ordinary flag on another, all in one synchronous run, and counts the hostile
+ * answers that arrived before the ordinary one. That is how much hostile work the sidecar puts
+ * ahead of another flag's request that arrives with it: a count, so unlike the latencies it does
+ * not depend on how much CPU the scheduler gives the processes.
+ */
+async function bursts(
+  sidecarUrl: string,
+  bodies: string[],
+  rounds: number,
+  hostile: number,
+): Promise<number[]> {
+  const clients = await Promise.all(
+    Array.from({ length: hostile + 1 }, () => RawHttpClient.open(sidecarUrl)),
+  );
+  try {
+    const ordinaryBody = JSON.stringify({ context: { targetingKey: "user-1", tags: ["beta"] } });
+    await Promise.all(clients.map((c) => c.post("/ofrep/v1/evaluate/flags/ordinary-0", ordinaryBody)));
+    const ahead: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      let hostileAnswered = 0;
+      let position = Number.NaN;
+      await Promise.all(
+        clients.map((client, i) =>
+          i < hostile
+            ? client
+                .post("/ofrep/v1/evaluate/flags/hostile", bodies[(round + i) % bodies.length] as string)
+                .then(() => {
+                  hostileAnswered++;
+                })
+            : client.post(`/ofrep/v1/evaluate/flags/ordinary-${round % 10}`, ordinaryBody).then(() => {
+                position = hostileAnswered;
+              }),
+        ),
+      );
+      ahead.push(position);
+    }
+    return ahead;
+  } finally {
+    for (const c of clients) c.close();
+  }
 }
 
 const loadAverage = () =>
@@ -230,8 +301,19 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     const during = await probe(sidecar.url, () => !flooding);
     await floodDone;
     const cpuDuring = cpuMs(sidecar.pid) - cpuBefore;
-    const counts = JSON.parse(floodOut || "{}") as { answered?: number; failed?: number; matched?: number };
+    const counts = JSON.parse(floodOut || "{}") as {
+      answered?: number;
+      failed?: number;
+      matched?: number;
+      answeredAt?: number[];
+    };
+    const hostileAhead = countWithin(
+      during.ordinaryIntervals,
+      [...(counts.answeredAt ?? [])].sort((a, b) => a - b),
+    );
     const answered = counts.answered ?? 0;
+    // The flood left the hostile flag on its reduced budget; each burst's hostile requests keep it there.
+    const burstAhead = await bursts(sidecar.url, hostileBodies(), smoke ? 20 : 200, connections);
     const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
     const exceeded = [
       ...metrics.matchAll(/^flagwright_sidecar_rule_budget_exceeded_total\{[^}]*\} (\S+)$/gm),
@@ -250,6 +332,18 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
         name: "ordinary flags during the hostile flood: request latency",
         unit: "ms",
         samples: during.ordinaryMs,
+        stat: "percentiles",
+      },
+      {
+        name: "hostile answers sent while an ordinary request waited",
+        unit: "answers",
+        samples: hostileAhead,
+        stat: "percentiles",
+      },
+      {
+        name: `hostile answers ahead of an ordinary request written right after ${connections} hostile ones (one per connection)`,
+        unit: "answers",
+        samples: burstAhead,
         stat: "percentiles",
       },
       {

@@ -1,23 +1,22 @@
 // OFREP requests per second and latency: the real `flagwright sidecar` CLI in its own process,
-// driven by autocannon over loopback.
-import { type ChildProcess, spawn } from "node:child_process";
+// bundled and started as the injected container starts it, driven by autocannon over loopback.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { buildDocument } from "../src/core/index.js";
+import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
+import { describeSidecarOptions } from "./deployed.js";
+import { startOfrepServer } from "./flagd/process.js";
+import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
 import { type BenchResult, type Figure, pairedRatios } from "./stats.js";
 
 export const name = "ofrep";
 export const description =
-  "`flagwright sidecar --file` in a child process; autocannon (same machine, loopback, " +
+  "`flagwright sidecar --file` in a child process (bundled, with the injected container's V8 options); autocannon (same machine, loopback, " +
   "keep-alive, no pipelining) rotating 4 users. Both share the CPU, so figures are a floor.";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
 
 const doc = buildDocument("bench", {
   "new-checkout": { enabled: true, killed: false, percent: 25, allowedUsers: ["vip"], revision: "r" },
@@ -34,24 +33,6 @@ const doc = buildDocument("bench", {
     revision: "r",
   },
 });
-
-async function startSidecar(file: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "sidecar", "--file", file, "--listen", "127.0.0.1:0"],
-    { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  let url: string | undefined;
-  for await (const line of lines) {
-    const event = JSON.parse(line) as { event?: string; url?: string };
-    if (event.event === "listening") url = event.url;
-    if (event.event === "document_loaded" && url) break;
-  }
-  if (!url) throw new Error("sidecar did not start");
-  child.stdout?.resume();
-  return { url, child };
-}
 
 const users = ["alice", "bob", "carol", "42"];
 
@@ -103,7 +84,18 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), "flagwright-bench-"));
   const file = join(dir, "flags.json");
   await writeFile(file, JSON.stringify(doc));
-  const { url, child } = await startSidecar(file);
+  const build = buildSidecar();
+  console.log(`  ${describeSidecarOptions()}`);
+  const sidecar = await startOfrepServer(process.execPath, [
+    ...SIDECAR_NODE_OPTIONS,
+    build.main,
+    "sidecar",
+    "--file",
+    file,
+    "--listen",
+    "127.0.0.1:0",
+  ]);
+  const { url } = sidecar;
   try {
     const seconds = smoke ? 1 : 5;
     const rounds = smoke ? 1 : 3;
@@ -188,11 +180,12 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       ],
       notes: [
         `${rounds} round(s) of ${seconds} s per scenario, 16 connections; the load generator shares the cores.`,
+        describeSidecarOptions(),
       ],
     };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
+    await sidecar.stop();
+    build.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 }

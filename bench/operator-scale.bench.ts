@@ -10,21 +10,27 @@ import { parseDocument } from "../src/core/index.js";
 import { MAX_DOCUMENT_BYTES } from "../src/operator/plan.js";
 import { installCrds, startCluster } from "../test/cluster/cluster.js";
 import { startOperator } from "../test/support/operator.js";
+import { describeNodeOptions, nodeOptionsEnv, operatorNodeOptions } from "./deployed.js";
 import { cpuMs, memoryMiB } from "./proc.js";
 import type { BenchResult, Figure } from "./stats.js";
 
 export const name = "operator-scale";
 export const description =
   "N flags created across 50 namespaces by 16 clients while the operator (`--workers 4`, a child " +
-  "process) runs against a private kube-apiserver + etcd on the same cores: time until all are " +
+  "process with the chart's NODE_OPTIONS unless OPERATOR_SCALE_NODE_OPTIONS is set) runs against a private kube-apiserver + etcd on the same cores: time until all are " +
   "projected, then single-change latency with all N present, the operator's memory and CPU, the " +
   "projected document size, and a restart with everything projected (time to ready and caught up, " +
   "writes made). Plus one namespace of 6,000 flags. One run per size (the 10,000 run takes minutes).";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-/** OPERATOR_SCALE_NODE_OPTIONS: V8 options for the operator only (e.g. a heap limit). */
-const operatorEnv: Record<string, string> = process.env.OPERATOR_SCALE_NODE_OPTIONS
-  ? { NODE_OPTIONS: process.env.OPERATOR_SCALE_NODE_OPTIONS }
-  : {};
+/**
+ * The operator runs with the chart's NODE_OPTIONS, as deployed; OPERATOR_SCALE_NODE_OPTIONS replaces
+ * them (an empty value runs it with V8's defaults).
+ */
+export const operatorOptions = operatorNodeOptions(
+  process.env.OPERATOR_SCALE_NODE_OPTIONS,
+  "OPERATOR_SCALE_NODE_OPTIONS",
+);
+const operatorEnv = nodeOptionsEnv(operatorOptions);
 const cpuSeconds = (pid: number) => cpuMs(pid) / 1000;
 
 /** A metric summed over its label sets, from the operator's /metrics. */
@@ -260,6 +266,8 @@ async function waitUntil(test: () => Promise<boolean>, timeoutMs: number): Promi
 
 export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const log = (line: string) => console.error(`[operator-scale] ${line}`);
+  const options = describeNodeOptions("The operator", operatorOptions);
+  log(options);
   // The operator runs compiled, as in the container image (tsx's compiler would weigh in the RSS),
   // with the build's Kubernetes client bundle.
   execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: "inherit" });
@@ -273,5 +281,5 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     for (const figure of await scenario(single, 1, 20, log))
       figures.push({ ...figure, name: `one namespace, ${figure.name}` });
   }
-  return { figures };
+  return { figures, notes: [options] };
 }

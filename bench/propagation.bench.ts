@@ -279,6 +279,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       notes: [
         `${runs} runs per path${lanes > 1 ? `, ${lanes} at a time (smoke)` : ", one after the other"}; each alert run uses its own flag and error series.`,
         "Target: p99 under 1 s for the webhook and API-watch paths.",
+        "Not as deployed: the operator and the sidecar run from the sources (tsx) with V8's default options, not the chart's NODE_OPTIONS or the injected sidecar's V8 options; this benchmark times propagation, which those heap limits do not bound.",
       ],
     };
   } finally {

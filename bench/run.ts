@@ -14,6 +14,7 @@ import {
   formatFigure,
   formatNumber,
   formatSpread,
+  formatVerdict,
   summarize,
 } from "./stats.js";
 
@@ -34,7 +35,9 @@ if (values.help) {
 Runs bench/*.bench.ts (all, or those named), prints results and writes a Markdown report
 (default .bench-results/<date>[-smoke].md, git-ignored, with the raw samples next to it as .json;
 record figures in docs/benchmarks.md). --smoke runs everything in seconds (indicative only).
-OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes.`);
+OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes; OPERATOR_SCALE_NODE_OPTIONS
+replaces the chart's NODE_OPTIONS for its operator; SIDECAR_FLAGD_ROUNDS sets sidecar-vs-flagd's
+rounds (default 8).`);
   process.exit(0);
 }
 
@@ -124,9 +127,14 @@ export function renderResult(result: BenchResult): string {
     const rows = result.ratios.map((r) => {
       const s = summarize(r.samples);
       const spread = s.n > 1 ? `${formatNumber(s.min)} – ${formatNumber(s.max)}` : "";
-      return `| ${r.name} | ${formatNumber(s.median)} | ${spread} | ${s.n} |`;
+      const target = r.target ? formatVerdict(r.samples, r.target) : "";
+      return `| ${r.name} | ${formatNumber(s.median)} | ${spread} | ${s.n} | ${target} |`;
     });
-    parts.push(["| ratio | median | min – max | n |", "| --- | ---: | ---: | ---: |", ...rows].join("\n"));
+    parts.push(
+      ["| ratio | median | min – max | n | target |", "| --- | ---: | ---: | ---: | --- |", ...rows].join(
+        "\n",
+      ),
+    );
   }
   const notes = [
     ...result.figures.filter((f) => f.note).map((f) => `${label(f)}: ${f.note}`),
@@ -143,7 +151,10 @@ function printResult(result: BenchResult | Record<string, unknown>): void {
     return;
   }
   for (const f of result.figures) console.log(`  ${label(f)}: ${formatFigure(f)} ${f.unit}`);
-  for (const r of result.ratios ?? []) console.log(`  ratio ${r.name}: ${formatSpread(r.samples)}`);
+  for (const r of result.ratios ?? [])
+    console.log(
+      `  ratio ${r.name}: ${formatSpread(r.samples)}${r.target ? `; ${formatVerdict(r.samples, r.target)}` : ""}`,
+    );
 }
 
 const files = (await readdir(here)).filter((f) => f.endsWith(".bench.ts")).sort();

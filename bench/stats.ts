@@ -21,6 +21,59 @@ export interface RatioRow {
   name: string;
   samples: number[];
   note?: string;
+  /** The goal the median is held to; the report says met, missed or unsettled. */
+  target?: RatioTarget;
+}
+
+/** A goal for a ratio's median: at least or at most the given value. */
+export interface RatioTarget {
+  atLeast?: number;
+  atMost?: number;
+}
+
+/**
+ * The widest a ratio's rounds may spread (largest ÷ smallest) for its median to be read as a
+ * result: beyond it the rounds disagree more than the servers differ, and the run is unsettled.
+ */
+export const SETTLED_SPREAD = 2;
+
+/** Largest ÷ smallest of a ratio's per-round samples (1 for a single round). */
+export function ratioSpread(samples: readonly number[]): number {
+  const s = summarize(samples);
+  if (s.n === 0) return Number.NaN;
+  return s.min > 0 ? s.max / s.min : Number.POSITIVE_INFINITY;
+}
+
+export type Verdict = "met" | "missed" | "unsettled";
+
+/**
+ * Whether a ratio meets its target: "unsettled" when its rounds spread wider than
+ * SETTLED_SPREAD (whatever the median says), else "met" or "missed" by the median.
+ */
+export function verdict(samples: readonly number[], target: RatioTarget): Verdict {
+  const spread = ratioSpread(samples);
+  if (!(spread <= SETTLED_SPREAD)) return "unsettled";
+  const { median } = summarize(samples);
+  const met =
+    (target.atLeast === undefined || median >= target.atLeast) &&
+    (target.atMost === undefined || median <= target.atMost);
+  return met ? "met" : "missed";
+}
+
+/** "target ≥ 1.5: met (rounds within 1.3×)", or why it is unsettled. */
+export function formatVerdict(samples: readonly number[], target: RatioTarget): string {
+  const goal = [
+    target.atLeast !== undefined ? `≥ ${formatNumber(target.atLeast)}` : "",
+    target.atMost !== undefined ? `≤ ${formatNumber(target.atMost)}` : "",
+  ]
+    .filter(Boolean)
+    .join(" and ");
+  const spread = ratioSpread(samples);
+  const result = verdict(samples, target);
+  const within = `${formatNumber(spread)}×`;
+  return result === "unsettled"
+    ? `target ${goal}: unsettled (rounds spread ${within}, wider than ${SETTLED_SPREAD}×)`
+    : `target ${goal}: ${result} (rounds within ${within})`;
 }
 
 export interface BenchResult {

@@ -1,21 +1,24 @@
-// Targeting rules, Flagwright's core against flagd's own evaluator (flagd core's JSON evaluator,
-// bench/flagd --bench-flag, no HTTP), on the same rules and the same contexts: a three-condition
-// rule (string, list and semver tests) and a segment rule (included keys, excluded keys and a
-// condition). Both sides count evaluations per CPU second of their process.
+// Flag evaluation in process, Flagwright's core against flagd's own evaluator (flagd core v0.17.0's
+// JSON evaluator, bench/flagd --bench-flag, no HTTP), on the same flags and the same contexts: a
+// static flag, a percentage rollout (flagd's `fractional`), a three-condition rule (string, list and
+// semver tests) and a segment rule (included keys, excluded keys and a condition). Both sides count
+// evaluations per CPU second of their process.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { buildDocument, compileDocument, evaluate } from "../src/core/index.js";
+import { buildDocument, compileDocument, evaluate, type ResolvedFlag } from "../src/core/index.js";
 import { ensureFlagdBinary } from "./flagd/build.js";
+import { toFlagd } from "./flagd-translate.js";
 import { type BenchResult, type Figure, pairedRatios } from "./stats.js";
 
 export const name = "targeting-vs-flagd";
 export const description =
-  "Targeting rules on one thread: `evaluate()` from flagwright/core against flagd core's JSON evaluator " +
-  "(ResolveAsAnyValue, called in a Go loop without HTTP) on the same rules, written as CEL and as " +
-  "flagd JSONLogic, cycling through the same 4,096 contexts (about a third match). Rates per CPU second " +
-  "of each process; runs alternate between the two.";
+  "Flag evaluation on one thread: `evaluate()` from flagwright/core against flagd core v0.17.0's JSON " +
+  "evaluator (ResolveAsAnyValue, called in a Go loop without HTTP) on the same flags: a static flag, a " +
+  "25 % rollout (flagd `fractional`), and two targeting rules written as CEL and as flagd JSONLogic, " +
+  "cycling through the same 4,096 contexts (about a third match the rules). Rates per CPU second of " +
+  "each process; runs alternate between the two.";
 
 const INCLUDED = ["qa-1", "qa-2", "qa-3"];
 const EXCLUDED = ["troll"];
@@ -47,10 +50,17 @@ const rules = {
   },
 } as const;
 
+/** Flags without rules, translated for flagd by bench/flagd-translate.ts as the OFREP benchmark does. */
+const plainFlags: Record<string, ResolvedFlag> = {
+  static: { enabled: true, killed: false, percent: 100, allowedUsers: [], revision: "r" },
+  percentage: { enabled: true, killed: false, percent: 25, allowedUsers: [], revision: "r" },
+};
+
 const document = compileDocument(
   buildDocument(
     "bench",
     {
+      ...plainFlags,
       "three-condition": {
         enabled: true,
         killed: false,
@@ -75,18 +85,23 @@ const document = compileDocument(
 
 const flagdDefinition = {
   $schema: "https://flagd.dev/schema/v0/flags.json",
-  flags: Object.fromEntries(
-    Object.entries(rules).map(([key, rule]) => [
-      key,
-      {
-        state: "ENABLED",
-        variants: { on: true, off: false },
-        defaultVariant: "off",
-        targeting: { if: [rule.flagd, "on", "off"] },
-      },
-    ]),
-  ),
+  flags: {
+    ...toFlagd(buildDocument("bench", plainFlags)).flags,
+    ...Object.fromEntries(
+      Object.entries(rules).map(([key, rule]) => [
+        key,
+        {
+          state: "ENABLED",
+          variants: { on: true, off: false },
+          defaultVariant: "off",
+          targeting: { if: [rule.flagd, "on", "off"] },
+        },
+      ]),
+    ),
+  },
 };
+
+const FLAG_KEYS = [...Object.keys(plainFlags), ...Object.keys(rules)];
 
 const COUNTRIES = ["DE", "US", "FR", "BR"];
 const PLANS = ["beta", "free", "enterprise", "team"];
@@ -133,6 +148,8 @@ function flagdRate(binary: string, file: string, contextsFile: string, key: stri
   return line.evaluations / line.cpuSeconds;
 }
 
+const label = (key: string) => (key in rules ? `${key} rule` : `${key} flag`);
+
 export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const runs = smoke ? 2 : 5;
   const ms = smoke ? 200 : 1000;
@@ -144,28 +161,29 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     writeFileSync(file, JSON.stringify(flagdDefinition));
     writeFileSync(contextsFile, JSON.stringify(contexts));
     // Warm-up (the two sides agree on these rules: test/unit/bench/targeting-differential.test.ts).
-    for (const key of Object.keys(rules)) flagwrightRate(key, smoke ? 20 : 200);
+    for (const key of FLAG_KEYS) flagwrightRate(key, smoke ? 20 : 200);
     const samples: Record<string, { flagwright: number[]; flagd: number[] }> = {};
-    for (const key of Object.keys(rules)) samples[key] = { flagwright: [], flagd: [] };
+    for (const key of FLAG_KEYS) samples[key] = { flagwright: [], flagd: [] };
     for (let r = 0; r < runs; r++) {
-      for (const key of Object.keys(rules)) {
+      for (const key of FLAG_KEYS) {
         const s = samples[key] as { flagwright: number[]; flagd: number[] };
         s.flagwright.push(Math.round(flagwrightRate(key, ms)));
         s.flagd.push(Math.round(flagdRate(binary, file, contextsFile, key, ms)));
       }
     }
     const figures: Figure[] = Object.entries(samples).flatMap(([key, s]) => [
-      { name: `${key} rule: Flagwright core`, unit: "evaluations per CPU second", samples: s.flagwright },
-      { name: `${key} rule: flagd evaluator`, unit: "evaluations per CPU second", samples: s.flagd },
+      { name: `${label(key)}: Flagwright core`, unit: "evaluations per CPU second", samples: s.flagwright },
+      { name: `${label(key)}: flagd evaluator`, unit: "evaluations per CPU second", samples: s.flagd },
     ]);
     return {
       figures,
       ratios: Object.entries(samples).map(([key, s]) => ({
-        name: `${key} rule: Flagwright ÷ flagd`,
+        name: `${label(key)}: Flagwright ÷ flagd`,
         samples: pairedRatios(s.flagwright, s.flagd),
       })),
       notes: [
-        `${runs} runs of ${ms} ms per side and rule; target ≥ 1,000,000 Flagwright evaluations per CPU second for each rule.`,
+        `${runs} runs of ${ms} ms per side and flag; target: ≥ 1,000,000 Flagwright evaluations per CPU second for the rule and percentage flags, and ahead of flagd.`,
+        "The percentage flag: 25 % of users on, bucketed by sha256 in Flagwright and by flagd's murmur3 `fractional` (the same share, different users); the static flag is on for everyone.",
         "flagd's side includes its per-evaluation work outside JSONLogic (flag lookup in its store, metadata, reason), as Flagwright's does.",
       ],
     };

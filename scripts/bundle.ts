@@ -88,6 +88,8 @@ const CLI_EXTERNAL = [
   "yaml",
   "@marcbachmann/cel-js",
   "@openfeature/server-sdk",
+  // The event store's client, loaded only when one is configured (it imports node:crypto).
+  "postgres",
 ];
 
 /**
@@ -104,10 +106,16 @@ const promClientIndexExternal: Plugin = {
 
 /**
  * Modules the sidecar imports on first use only (the token check, API-watch mode and the
- * Kubernetes client behind it). Both builds leave them as separate files: entry points of the CLI
- * build, imported by name from the sidecar's file.
+ * Kubernetes client behind it, the experiment event store). Both builds leave them as separate
+ * files: entry points of the CLI build, imported by name from the sidecar's file.
  */
-const LAZY_ENTRIES = ["sidecar/bearer-auth", "sidecar/configmap-source", "kube/pooled-kubeconfig"];
+const LAZY_ENTRIES = [
+  "sidecar/bearer-auth",
+  "sidecar/configmap-source",
+  "kube/pooled-kubeconfig",
+  "sidecar/experiment-events",
+  "experiment/event-store",
+];
 const SIDECAR_MAIN = "cli/sidecar-main";
 
 /** Leaves imports of `modules` (paths under src/, no extension) as imports of ./<name>.js. */

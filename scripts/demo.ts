@@ -5,13 +5,15 @@
 // then ships a "bug" and shows the automatic rollback to 0 %; then a guarded rollout: a second flag
 // whose bug triples flag-on users' error rate at 5 % exposure, too little for the absolute alert,
 // rolled back by the cohort comparison. Everything it starts is stopped and removed on exit, on
-// Ctrl-C and when its parent goes away. See docs/demo.md.
+// Ctrl-C and when its parent goes away. With --gitops, the flag comes from a Git repository
+// synced by real Argo CD instead, and a commit (0 → 25 %) drives what the sidecar answers.
+// See docs/demo.md.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../src/api/index.js";
 import { bucketOf } from "../src/core/index.js";
 import {
@@ -21,6 +23,9 @@ import {
   type RunningCluster,
   startCluster,
 } from "../test/cluster/cluster.js";
+import { type Application, IN_CLUSTER, shippedArgocdCm, startArgocd } from "../test/support/argocd.js";
+import { argocdVersion, ensureArgocd } from "../test/support/argocd-build.js";
+import { startGitServer } from "../test/support/git-server.js";
 import { type OperatorProcess, startOperator } from "../test/support/operator.js";
 import {
   ensurePrometheusBinaries,
@@ -56,6 +61,10 @@ Options:
   --users <n>         simulated users (default: 1000)
   --deadline <s>      give up after this many seconds, not counting a first-run build
                       (default: 210 with --ci, 600 otherwise)
+  --gitops            instead of steps 2-4: a local Git repository holds the flag, real Argo CD
+                      (v3.2, built from Go modules on first use) syncs it, and a commit changing
+                      its percent 0 → 25 drives the sidecar's answers (needs root: a firewall rule
+                      keeps Argo CD's controller metrics port, bound on all interfaces, on loopback)
   -h, --help          show this help
 
 Needs Node 20.19+ and Go 1.26+ (the first run builds the Go programs).`;
@@ -73,6 +82,7 @@ const { values } = parseArgs({
     pause: { type: "string" },
     users: { type: "string", default: "1000" },
     deadline: { type: "string" },
+    gitops: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -285,12 +295,15 @@ const refresh = setInterval(() => {
 async function main(): Promise<void> {
   say(
     c.bold(
-      `Flagwright demo: a canary flag ramps ${RAMP.join(" → ")} % under Prometheus analysis, then a bug ships and it rolls back on its own.`,
+      values.gitops
+        ? `Flagwright demo, GitOps: Argo CD ${argocdVersion()} syncs ${FLAG} from Git, and a commit changing its percent 0 → 25 reaches the sidecar's answers.`
+        : `Flagwright demo: a canary flag ramps ${RAMP.join(" → ")} % under Prometheus analysis, then a bug ships and it rolls back on its own.`,
     ),
   );
   stage = "preparing the control plane, Prometheus and Alertmanager binaries";
   await ensureClusterBinaries((line) => say(`control plane: ${line}`));
   await ensurePrometheusBinaries((line) => say(`prometheus: ${line}`));
+  if (values.gitops) await ensureArgocd((line) => say(`argo cd: ${line}`));
   const deadline = setTimeout(
     () =>
       void failed(
@@ -465,6 +478,13 @@ async function main(): Promise<void> {
     sweeps++;
   });
   await until(() => sweeps >= 3);
+
+  if (values.gitops) {
+    await gitopsAct(cl, kc, custom, demoApp);
+    polling = false;
+    clearTimeout(deadline);
+    return;
+  }
 
   // Apply the canary.
   stage = "applying the canary flag";
@@ -716,6 +736,139 @@ async function guardedRollout(
     .catch(() => undefined);
   say(
     `  absolute alert ${ALERT}{flag="${GUARDED_FLAG}"}: ${alerts === undefined ? "unknown (Prometheus did not answer)" : alerts.data.result.length === 0 ? "never fired" : c.red("fired as well")}`,
+  );
+}
+
+// ---- --gitops: a Git commit drives the flag, through real Argo CD ----
+
+const GITOPS_APP = "demo-flags";
+const GITOPS_PERCENTS = [0, 25];
+
+function staticManifest(percent: number): string {
+  return [
+    `apiVersion: ${GROUP}/${VERSION}`,
+    "kind: FeatureFlag",
+    "metadata:",
+    `  name: ${FLAG}`,
+    "spec:",
+    "  description: The redesigned one-page checkout (Flagwright demo).",
+    "  owner: team-checkout",
+    "  enabled: true",
+    "  rollout:",
+    `    percent: ${percent}`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * A Git repository (git http-backend on 127.0.0.1) holds the flag; Argo CD's application controller
+ * and repo server sync it with the Application of deploy/argocd/application.yaml; a commit changes
+ * its percent, and the sweeps show the sidecar's answers following.
+ */
+async function gitopsAct(cl: RunningCluster, kc: KubeConfig, custom: CustomObjectsApi, demoApp: DemoApp) {
+  const [first, second] = GITOPS_PERCENTS as [number, number];
+  const path = "flags/new-checkout.yaml";
+  stage = "starting the Git server and Argo CD";
+  const git = await started(
+    "git server",
+    startGitServer("demo-flags", { [path]: staticManifest(first) }),
+    (g) => g.stop(),
+  );
+  say(`git: ${git.url} (git http-backend on 127.0.0.1), ${path} at ${first}%`);
+  const argo = await started(
+    "argo cd",
+    startArgocd({
+      kubeconfig: cl.kubeconfig,
+      kubectl: (args, input) => kubectl(cl, args, input),
+      core: kc.makeApiClient(CoreV1Api),
+      custom,
+      destinationNamespaces: [NAMESPACE],
+      argocdCm: shippedArgocdCm(),
+      log: (line) => say(`argo cd: ${line}`),
+    }),
+    (a) => a.stop(),
+  );
+  await custom.createNamespacedCustomObject({
+    group: "argoproj.io",
+    version: "v1alpha1",
+    namespace: argo.namespace,
+    plural: "applications",
+    body: {
+      apiVersion: "argoproj.io/v1alpha1",
+      kind: "Application",
+      metadata: { name: GITOPS_APP },
+      spec: {
+        project: "default",
+        source: { repoURL: git.url, targetRevision: "main", path: "flags" },
+        destination: { server: IN_CLUSTER, namespace: NAMESPACE },
+        syncPolicy: {
+          automated: { prune: true, selfHeal: true },
+          // Background: foreground propagation waits on a garbage collector this control plane lacks.
+          syncOptions: ["ServerSideApply=true", "PrunePropagationPolicy=background"],
+        },
+      },
+    },
+  });
+  say(
+    `argo cd: Application ${GITOPS_APP} (automated sync, self-heal, prune, server-side apply) → namespace ${NAMESPACE}`,
+  );
+
+  const syncedAt = async (revision: string): Promise<Application> => {
+    for (;;) {
+      const app = await argo.getApplication(GITOPS_APP).catch(() => undefined);
+      const s = app?.status;
+      if (
+        s?.sync?.status === "Synced" &&
+        s.sync.revision === revision &&
+        s.operationState?.phase === "Succeeded" &&
+        s.operationState.syncResult?.revision === revision
+      ) {
+        return app as Application;
+      }
+      if (finishing) return new Promise(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  };
+  /** Waits for a sweep begun after `since` in which exactly the users below `percent` are on. */
+  const servedAt = (since: number, percent: number) =>
+    new Promise<Sweep>((resolve) => {
+      const expected = expectedOn(demoApp.users, percent);
+      demoApp.onSweep((sweep) => {
+        if (sweep.startedAt >= since && sweep.on === expected) resolve(sweep);
+      });
+    });
+
+  stage = "waiting for Argo CD's first sync";
+  const head = (await git.git(["rev-parse", "HEAD"])).trim();
+  const initial = await syncedAt(head);
+  say(
+    `argo cd: synced ${head.slice(0, 8)} (${initial.status?.sync?.status}, health ${initial.status?.health?.status ?? "-"}): ${FLAG} at ${first}%`,
+  );
+  const baseline = await servedAt(Date.now(), first);
+  say(`  sidecar: ${baseline.on}/${baseline.total} users get ${FLAG}`);
+
+  stage = `committing ${FLAG} ${first}% → ${second}% to Git`;
+  const pushedAt = Date.now();
+  const revision = await git.commit(`${FLAG}: roll out to ${second}%`, { [path]: staticManifest(second) });
+  say(
+    `${c.bold("git push")}: ${revision.slice(0, 8)} "${FLAG}: roll out to ${second}%" (spec.rollout.percent ${first} → ${second}); refresh requested as Argo CD's Git webhook would`,
+  );
+  await argo.refresh(GITOPS_APP);
+  stage = "waiting for Argo CD to sync the commit";
+  const served = servedAt(pushedAt, second);
+  const synced = await syncedAt(revision);
+  say(
+    `argo cd: synced ${revision.slice(0, 8)} ${fmtS(Date.now() - pushedAt)} after the push (${synced.status?.sync?.status}, health ${synced.status?.health?.status ?? "-"})`,
+  );
+  stage = "waiting for the sidecar to follow";
+  const sweep = await served;
+  say(
+    `  sidecar: ${sweep.on}/${sweep.total} users (${pct(sweep.on, sweep.total)}) now get ${FLAG} — exactly the users whose bucket is below ${second}; ${fmtS(sweep.endedAt - pushedAt)} after git push`,
+  );
+  // Read after the operator has written the flag's status: only status changed, so still Synced.
+  const after = await argo.getApplication(GITOPS_APP);
+  say(
+    `\n${c.bold("summary")}\n  gitops    a commit in Git, synced by Argo CD, reached the sidecar's answers in ${fmtS(sweep.endedAt - pushedAt)}; the Application is ${after.status?.sync?.status} at ${after.status?.sync?.revision?.slice(0, 8)} after the operator's status writes (it writes only status)`,
   );
 }
 

@@ -86,7 +86,12 @@ with its own message, without the \`errorDetails\`.
   A body that is no JSON object counts as an empty context.
 - **Statuses the document does not list**: 401 with \`WWW-Authenticate\` when a bearer token is
   configured and missing; 405 with \`Allow\` for a wrong method; 413 for a body over the size
-  limit; 503 with \`Retry-After\` and GENERAL before the first flag document has loaded. No 429.
+  limit; 503 with \`Retry-After\` and GENERAL before the first flag document has loaded. 429 (which
+  the document lists for both evaluation routes) only on the single-flag route, for a flag whose
+  rules recently ran out of evaluation budget with \`--max-over-budget-waiting\` of its requests
+  already waiting: \`Retry-After: 1\` (seconds, where the 2024 document showed a date) and
+  \`{key, errorCode: GENERAL, errorDetails}\` (docs/evaluation.md, "A lane of their own for
+  over-budget flags").
 - \`cacheable\` is not sent. Bulk answers carry an \`ETag\` and answer \`If-None-Match\` with 304;
   \`flagConfigEtag\` naming another configuration rules the 304 out; \`eventStreams\` lists one
   \`sse\` stream by absolute \`url\` (\`GET /ofrep/v1/events\`, whose messages carry

@@ -1,6 +1,7 @@
-// The flagd OFREP server of the "sidecar vs flagd" benchmark (bench/flagd/main.go: flagd core's
-// evaluator and store behind a handler mirroring flagd's), built from the Go module proxy once and
-// cached under ~/.cache/flagwright/flagd-<source hash>/flagd like the control plane and helm.
+// flagd core's evaluator (v0.17.0, bench/flagd/main.go: its evaluator and store behind a handler
+// mirroring flagd's OFREP handler, plus an in-process loop for the evaluator-only benchmark), built
+// from the Go module proxy once and cached under ~/.cache/flagwright/flagd-<source hash>/flagd
+// like the control plane and helm.
 // `node --import tsx bench/flagd/build.ts` builds it (.ci/run does) and prints its path.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

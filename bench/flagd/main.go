@@ -1,14 +1,14 @@
-// flagd's OFREP evaluation service for the "sidecar vs flagd" benchmark.
+// flagd core's evaluator behind an OFREP handler, for the benchmarks' evaluator-only comparisons
+// (targeting-vs-flagd, --bench-flag) and the targeting differential test. The OFREP comparison
+// runs the flagd server itself (bench/flagd-server).
 //
-// The Go module proxy does not serve the flagd binary module (github.com/open-feature/flagd/flagd),
-// so this program wires flagd core (github.com/open-feature/flagd/core, pinned in go.mod) the way
+// This program wires flagd core (github.com/open-feature/flagd/core, pinned in go.mod) the way
 // flagd's own OFREP handler (flagd/pkg/service/flag-evaluation/ofrep/handler.go) does: the JSON
 // evaluator with its targeting operators (fractional, sem_ver, starts_with, ends_with) over the
 // memdb flag store, flagd's OFREP request/response models, the same routes, status codes and
 // encoding/json output. What real flagd adds and this does not: OpenTelemetry HTTP instrumentation
 // (otelhttp), its per-route metrics middleware and per-evaluation metric recording, CORS and
-// response compression middleware, gorilla/mux routing and file watching. All of that costs CPU,
-// so a comparison against this program is, if anything, generous to flagd.
+// response compression middleware, gorilla/mux routing and file watching.
 //
 // Usage: flagd --file flags.flagd.json [--listen 127.0.0.1:0]
 // Prints {"event":"listening","url":...} then {"event":"document_loaded",...} on stdout.
@@ -66,9 +66,14 @@ func decodeContext(r *http.Request) (map[string]any, error) {
 	return evaluationContext, nil
 }
 
-func selectorContext(r *http.Request) context.Context {
-	selector := store.NewSelector(r.Header.Get(selectorHeader))
-	return context.WithValue(r.Context(), store.SelectorContextKey{}, selector)
+// selectorContext carries the request's flag-set selector to the evaluator; a selector with an
+// unknown key is an error (flagd core v0.17 validates selectors).
+func selectorContext(r *http.Request) (context.Context, error) {
+	selector, err := store.NewSelector(r.Header.Get(selectorHeader))
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(r.Context(), store.SelectorContextKey{}, selector), nil
 }
 
 func (h *handler) single(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +85,12 @@ func (h *handler) single(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusBadRequest, ofrep.ContextErrorResponseFrom(flagKey))
 		return
 	}
-	evaluation := h.evaluator.ResolveAsAnyValue(selectorContext(r), reqID, flagKey, evaluationContext)
+	ctx, err := selectorContext(r)
+	if err != nil {
+		h.writeJSON(w, http.StatusBadRequest, ofrep.ContextErrorResponseFrom(flagKey))
+		return
+	}
+	evaluation := h.evaluator.ResolveAsAnyValue(ctx, reqID, flagKey, evaluationContext)
 	if evaluation.Error != nil {
 		status, payload := ofrep.EvaluationErrorResponseFrom(evaluation)
 		h.writeJSON(w, status, payload)
@@ -97,7 +107,12 @@ func (h *handler) bulk(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusBadRequest, ofrep.BulkEvaluationContextError())
 		return
 	}
-	evaluations, metadata, err := h.evaluator.ResolveAllValues(selectorContext(r), reqID, evaluationContext)
+	ctx, err := selectorContext(r)
+	if err != nil {
+		h.writeJSON(w, http.StatusBadRequest, ofrep.BulkEvaluationContextError())
+		return
+	}
+	evaluations, metadata, err := h.evaluator.ResolveAllValues(ctx, reqID, evaluationContext)
 	if err != nil {
 		h.writeJSON(w, http.StatusInternalServerError, ofrep.BulkEvaluationContextErrorFrom(
 			model.GeneralErrorCode, fmt.Sprintf("Bulk evaluation failed. Tracking ID: %s", reqID)))
@@ -202,7 +217,8 @@ func benchmark(e *evaluator.JSON, flagKey, contextsFile string, ms int) {
 		fmt.Fprintln(os.Stderr, "bench-contexts: want a non-empty JSON array of objects", err)
 		os.Exit(1)
 	}
-	ctx := context.WithValue(context.Background(), store.SelectorContextKey{}, store.NewSelector(""))
+	selector, _ := store.NewSelector("")
+	ctx := context.WithValue(context.Background(), store.SelectorContextKey{}, selector)
 	cpu := func() float64 {
 		var usage syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &usage)

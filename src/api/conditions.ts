@@ -19,8 +19,3 @@ export function setCondition(
     ? conditions.map((c) => (c.type === next.type ? condition : c))
     : [...conditions, condition];
 }
-
-/** Removes a condition by type. */
-export function removeCondition(conditions: readonly Condition[], type: string): Condition[] {
-  return conditions.filter((c) => c.type !== type);
-}

@@ -40,4 +40,3 @@ export function flagKey(flag: Pick<FeatureFlag, "metadata" | "spec">): string {
 /** Label carried by every object the operator generates. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY_VALUE = "flagwright";
-export const FIELD_MANAGER = "flagwright";

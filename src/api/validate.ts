@@ -5,7 +5,6 @@ import { Environment } from "@marcbachmann/cel-js";
 import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { checkExpression, formatProblem } from "../core/rules.js";
-import { resolveTargeting } from "../operator/targeting.js";
 import type { FeatureFlagSpec, SegmentSpec } from "./index.js";
 import {
   API_VERSION,
@@ -16,6 +15,7 @@ import {
   SEGMENT_KIND,
   segmentSchema,
 } from "./schema.js";
+import { resolveTargeting } from "./targeting.js";
 
 export interface Problem {
   /** Field path as the API server prints it, e.g. spec.rollout.canary.steps[0].pause. */
@@ -337,7 +337,7 @@ function referencesOf(spec: unknown): FeatureFlagSpec {
 
 /**
  * Problems across a set of manifests, namespace by namespace (flags and segments resolve only
- * within their own), found by the operator's own resolver (src/operator/targeting.ts): a
+ * within their own), found by the operator's own resolver (src/api/targeting.ts): a
  * prerequisite no flag of the set defines, a prerequisite cycle (naming its flags) or a chain too
  * deep, a rule naming a Segment the set lacks; and objects or flag keys defined twice.
  */

@@ -378,6 +378,16 @@ export function onRuleBudgetExceeded(listener: RuleBudgetListener): () => void {
   };
 }
 
+/**
+ * Whether `flagKey`'s rules ran out of evaluation budget within its last RULE_PENALTY_EVALUATIONS
+ * evaluations (and so run on the reduced budget now). Servers use it to keep such a flag's requests
+ * from crowding out other flags' before they spend anything on them.
+ */
+export function overRuleBudget(document: FlagDocument | CompiledDocument, flagKey: string): boolean {
+  const targeting = compiledFor(document).flags.get(flagKey)?.targeting;
+  return targeting !== undefined && targeting.penalty > 0;
+}
+
 function reportBudgetExceeded(reason: BudgetReason): void {
   if (evaluatingTargeting !== undefined) evaluatingTargeting.penalty = RULE_PENALTY_EVALUATIONS;
   for (const listener of budgetListeners) listener(evaluatingFlag, reason);

@@ -4,7 +4,7 @@
 import type { CoreV1Event, KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type FeatureFlag, GROUP, KIND, PLURAL, type Segment, VERSION } from "../api/index.js";
-import { apiMessage, ControlApiError } from "../cli/kubectl-plugin/apply-control.js";
+import { apiMessage, ControlApiError } from "../controls/apply.js";
 import { DOCUMENT_KEY, type FlagDocument, parseDocument } from "../core/index.js";
 import { ApiException, CoreV1Api, CustomObjectsApi } from "../kube/client.js";
 import { listFeatureFlags, listSegments } from "../kube/featureflags.js";

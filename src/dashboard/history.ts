@@ -1,9 +1,9 @@
 // Experiments over time: per-variant exposures and conversions from Prometheus range queries (the
-// operator's own queries, countQuery), turned into each variant's conversion rate at each instant.
+// experiment's own queries, countQuery in src/experiment/queries.ts), turned into each variant's conversion rate at each instant.
 // Only when the user's machine reaches a Prometheus (--prometheus-url); the analysis in status
 // stays the authority for the verdict.
 import type { FeatureFlag } from "../api/index.js";
-import { countQuery } from "../operator/experiments.js";
+import { countQuery } from "../experiment/queries.js";
 
 /** [unix seconds, value] pairs of one range-query series. */
 export type Samples = [number, number][];

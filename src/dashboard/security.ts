@@ -9,10 +9,11 @@
 // - Writes (controls, evaluations) also need an Origin equal to the server's own, so a page of
 //   another origin in the same browser (another port of 127.0.0.1 is the same site, so it may
 //   carry the cookie) cannot kill a flag.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { BlockList, isIP } from "node:net";
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
+import { tokenMatches } from "../token.js";
 
 /** The query parameter of the printed URL that carries the login secret. */
 export const LOGIN_PARAM = "login";
@@ -102,8 +103,7 @@ export class DashboardSessions {
 
   /** A new session id for the right, unused secret; undefined for anything else. */
   redeem(secret: string): string | undefined {
-    const given = digest(secret);
-    if (this.redeemed || !timingSafeEqual(given, digest(this.loginSecret))) return undefined;
+    if (this.redeemed || !tokenMatches(secret, this.loginSecret)) return undefined;
     this.redeemed = true;
     const id = newSecret();
     this.sessions.add(digest(id).toString("hex"));

@@ -32,11 +32,6 @@ export function mixingConstant(alpha: number): number {
   return l + Math.log(1 + l);
 }
 
-/** ρ² tuned so the interval is narrowest after `tunedForUsers` users (both arms). */
-export function mixingRho2(alpha: number, tunedForUsers: number): number {
-  return mixingConstant(alpha) / Math.max(1, tunedForUsers);
-}
-
 /** The always-valid p-value of H₀: θ = 0 for a z statistic after t users (r = tρ²). */
 export function alwaysValidPValue(z: number, r: number): number {
   if (!(r > 0) || !Number.isFinite(z)) return 1;

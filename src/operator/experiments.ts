@@ -18,8 +18,11 @@ import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import { setCondition } from "../api/conditions.js";
 import { type Condition, type FeatureFlag, flagKey } from "../api/index.js";
+import { STATUS_WRITERS } from "../api/ownership.js";
 import { canonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
+import type { ExperimentEventReader } from "../experiment/event-store.js";
+import { counterSelector, lastValuesQuery, peaksQuery, resetsQuery } from "../experiment/queries.js";
 import { CONDITION_STALE, staleness } from "../hygiene/stale.js";
 import type { PrometheusVectorApi } from "../rollout/prometheus.js";
 import { confineToNamespace, PromqlConfinementError } from "../rollout/promql-namespace.js";
@@ -38,7 +41,6 @@ import {
 } from "./experiment-ledger.js";
 import { applyStatus } from "./status.js";
 
-export const EXPERIMENTS_FIELD_MANAGER = "flagwright-experiments";
 export const DEFAULT_EXPERIMENT_INTERVAL_MS = 60_000;
 
 export interface ExperimentLoopOptions {
@@ -52,46 +54,47 @@ export interface ExperimentLoopOptions {
   now?: () => Date;
   /** Confine the counts (spec.experiment.metrics is flag-authored) to the flag's namespace; default true. */
   namespaceEnforcement?: boolean;
+  /**
+   * The experiment event store (operator flag --event-store-url-file): when set, counts are users
+   * from its per-user aggregate, once across pods and restarts, instead of Prometheus counters.
+   */
+  eventStore?: ExperimentEventReader;
 }
 
-const label = (v: string) => `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
-
-/** The series selector of one variant's exposures or conversions (the application's own counters when named). */
-export function counterSelector(
-  flag: FeatureFlag,
-  kind: "exposures" | "conversions",
-  variant: string,
-): string {
-  const experiment = flag.spec.experiment;
-  const custom = experiment?.metrics?.[kind];
-  const key = label(flagKey(flag));
-  const v = label(variant);
-  if (custom) return `${custom}{flag=${key},variant=${v}}`;
-  const ns = label(flag.metadata.namespace ?? "");
-  return kind === "exposures"
-    ? `flagwright_exposures_total{namespace=${ns},flag=${key},variant=${v}}`
-    : `flagwright_conversions_total{namespace=${ns},flag=${key},variant=${v},event=${label(experiment?.conversionEvent ?? "")}}`;
+/** How status.experiment's counts were made, so a reader knows what they are valid for. */
+export interface ExperimentCounting {
+  source: "EventStore" | "Prometheus";
+  /** Whether a user routed to several pods, or seen again after a restart, counts once. */
+  usersCountedOnce: boolean;
+  message: string;
 }
 
-/** The PromQL for one variant's exposures or conversions summed over the series live now (charts). */
-export function countQuery(flag: FeatureFlag, kind: "exposures" | "conversions", variant: string): string {
-  return `sum(${counterSelector(flag, kind, variant)})`;
-}
+export const COUNTING_EVENT_STORE: ExperimentCounting = {
+  source: "EventStore",
+  usersCountedOnce: true,
+  message:
+    "users counted once across pods and restarts, each in the arm of their first exposure (per-user aggregate of the event store)",
+};
 
-/** A look at every series of a counter since shortly before the previous look, at its last value. */
-export const lastValuesQuery = (selector: string, windowSeconds: number) =>
-  `last_over_time(${selector}[${windowSeconds}s])`;
-/** Counter resets per series since the previous look. */
-export const resetsQuery = (selector: string, windowMs: number) => `resets(${selector}[${windowMs}ms])`;
-/** The highest value per series since the previous look (for series that reset: the old process's last count). */
-export const peaksQuery = (selector: string, windowMs: number) => `max_over_time(${selector}[${windowMs}ms])`;
+export const COUNTING_PROMETHEUS: ExperimentCounting = {
+  source: "Prometheus",
+  usersCountedOnce: false,
+  message:
+    "counts are per sidecar process: valid for an application with one pod only; a user routed to several pods, or seen again after a restart, counts once per process (configure an event store, operator flag --event-store-url-file)",
+};
 
 /** The ledger is written at least this often even when no count changed, so look windows stay short. */
 const LEDGER_REFRESH_MS = 10 * 60_000;
 
 type ExperimentStatus =
-  | (ExperimentResult & { ledger?: ExperimentLedger })
-  | { verdict: "Collecting"; message: string; error: string; analyzedAt: string };
+  | (ExperimentResult & { ledger?: ExperimentLedger; counting?: ExperimentCounting })
+  | {
+      verdict: "Collecting";
+      message: string;
+      error: string;
+      analyzedAt: string;
+      counting?: ExperimentCounting;
+    };
 
 export class ExperimentLoop {
   readonly #opts: ExperimentLoopOptions;
@@ -167,15 +170,69 @@ export class ExperimentLoop {
     if (experiment === undefined || variants.length < 2) return undefined;
     const previous = flag.status?.experiment as ExperimentStatus | undefined;
     const prometheus = this.#opts.prometheus;
+    const store = this.#opts.eventStore;
+    const counting = store !== undefined ? COUNTING_EVENT_STORE : COUNTING_PROMETHEUS;
     const unavailable = (error: string): ExperimentStatus =>
       previous !== undefined && "variants" in previous
-        ? { ...previous, error }
+        ? { ...previous, error, counting }
         : {
             verdict: "Collecting",
             message: `cannot read counts: ${error}`,
             error,
             analyzedAt: now.toISOString(),
+            counting,
           };
+    const analyze = (counts: VariantCounts[]) =>
+      latchVerdict(
+        analyzeExperiment(
+          {
+            conversionEvent: experiment.conversionEvent,
+            control: experiment.control,
+            minSamplePerVariant: experiment.minSamplePerVariant,
+            minDetectableEffect: experiment.minDetectableEffect,
+            alpha: experiment.alpha,
+            method: experiment.method,
+          },
+          counts,
+          now,
+          previous !== undefined && "variants" in previous ? previous : undefined,
+        ),
+        (previous as { latch?: unknown } | undefined)?.latch,
+        flag.metadata.generation ?? 0,
+        now,
+      );
+    if (store !== undefined) {
+      let arms: Awaited<ReturnType<ExperimentEventReader["userAggregate"]>>;
+      try {
+        arms = await store.userAggregate(
+          flag.metadata.namespace ?? "",
+          flagKey(flag),
+          experiment.conversionEvent,
+        );
+      } catch (error) {
+        // The store's own words go to the log only: status never echoes a remote answer.
+        this.#opts.log.warn(
+          {
+            flag: flag.metadata.name,
+            namespace: flag.metadata.namespace,
+            reason: "EventStoreUnavailable",
+            err: (error as Error).message,
+          },
+          "cannot read the experiment's per-user counts from the event store",
+        );
+        return unavailable("the event store did not answer (see the operator's log)");
+      }
+      const counts: VariantCounts[] = variants.map((v) => {
+        const arm = arms.find((a) => a.variant === v.name);
+        return {
+          name: v.name,
+          weight: v.weight,
+          exposures: arm?.users ?? 0,
+          conversions: arm?.convertedUsers ?? 0,
+        };
+      });
+      return { ...analyze(counts), counting };
+    }
     if (prometheus === undefined)
       return unavailable("no Prometheus configured (operator flag --prometheus-url)");
     const namespace = flag.metadata.namespace ?? "";
@@ -227,25 +284,8 @@ export class ExperimentLoop {
       exposures: Math.round(ledgers[i]?.exposures.total ?? 0),
       conversions: Math.round(ledgers[i]?.conversions.total ?? 0),
     }));
-    const result = latchVerdict(
-      analyzeExperiment(
-        {
-          conversionEvent: experiment.conversionEvent,
-          control: experiment.control,
-          minSamplePerVariant: experiment.minSamplePerVariant,
-          minDetectableEffect: experiment.minDetectableEffect,
-          alpha: experiment.alpha,
-          method: experiment.method,
-        },
-        counts,
-        now,
-        previous !== undefined && "variants" in previous ? previous : undefined,
-      ),
-      (previous as { latch?: unknown } | undefined)?.latch,
-      flag.metadata.generation ?? 0,
-      now,
-    );
-    return { ...result, ledger: { through: now.toISOString(), variants: ledgers } };
+    const result = analyze(counts);
+    return { ...result, ledger: { through: now.toISOString(), variants: ledgers }, counting };
   }
 
   async #update(flag: FeatureFlag, now: Date, s: ReturnType<typeof staleness>): Promise<void> {
@@ -303,7 +343,7 @@ export class ExperimentLoop {
     const ifResourceVersion =
       experiment !== undefined && "ledger" in experiment ? flag.metadata.resourceVersion : undefined;
     await applyStatus(this.#opts.custom, flag, status, {
-      fieldManager: EXPERIMENTS_FIELD_MANAGER,
+      fieldManager: STATUS_WRITERS.experiments.fieldManager,
       ...(ifResourceVersion !== undefined && { ifResourceVersion }),
     });
   }

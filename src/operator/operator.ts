@@ -19,6 +19,7 @@ import {
 } from "../api/index.js";
 import { STATUS_WRITERS } from "../api/ownership.js";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../core/index.js";
+import type { ExperimentEventReader } from "../experiment/event-store.js";
 import { parseHostPort } from "../host-port.js";
 import { CoreV1Api, CustomObjectsApi } from "../kube/client.js";
 import { listSegments } from "../kube/featureflags.js";
@@ -79,6 +80,8 @@ export interface OperatorOptions {
   analysisTickMs?: number;
   /** How often experiment results and Stale conditions are recomputed (default 60 s). */
   experimentIntervalMs?: number;
+  /** Experiment event store (per-user counts across pods); without it experiments read Prometheus. */
+  eventStore?: ExperimentEventReader;
   now?: () => Date;
   /** Informer tuning, for tests of outages. */
   informer?: { watchTimeoutSeconds?: number; maxBackoffMs?: number };
@@ -235,6 +238,7 @@ export class Operator {
       log,
       registry: this.metrics.registry,
       intervalMs: options.experimentIntervalMs,
+      eventStore: options.eventStore,
       now: options.now,
     });
 

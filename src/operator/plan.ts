@@ -17,6 +17,12 @@ import {
 } from "../api/index.js";
 import { mergeOwned, ownedPart, ROLLOUT_OWNERSHIP, STATUS_WRITERS } from "../api/ownership.js";
 import {
+  completeDocument,
+  nextScheduledChange,
+  resolveTargeting,
+  type TargetingResolution,
+} from "../api/targeting.js";
+import {
   buildDocument,
   canonicalJson,
   DOCUMENT_KEY,
@@ -32,12 +38,6 @@ import {
   type RolloutEvent,
   type RolloutOptions,
 } from "../rollout/steps.js";
-import {
-  completeDocument,
-  nextScheduledChange,
-  resolveTargeting,
-  type TargetingResolution,
-} from "./targeting.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;

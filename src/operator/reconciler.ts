@@ -12,11 +12,10 @@ import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagStatus, Segment } from "../api/index.js";
 import { mergeOwned, STATUS_WRITERS } from "../api/ownership.js";
 import { DOCUMENT_KEY, type FlagDocument, parseDocument } from "../core/index.js";
-import { PatchStrategy, setHeaderOptions } from "../kube/client.js";
 import type { RolloutOptions } from "../rollout/steps.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { type PlannedEvent, type ProjectedConfigMap, plan, type StatusPatch } from "./plan.js";
-import { applyStatus } from "./status.js";
+import { applyStatus, SERVER_SIDE_APPLY } from "./status.js";
 
 export { MAX_DOCUMENT_BYTES } from "./plan.js";
 
@@ -50,8 +49,6 @@ export interface ReconcilerOptions {
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
-
-const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 
 const flagId = (flag: Pick<FeatureFlag, "metadata">) => `${flag.metadata.namespace}/${flag.metadata.name}`;
 
@@ -173,7 +170,7 @@ export class NamespaceReconciler {
           fieldManager: STATUS_WRITERS.reconciler.fieldManager,
           force: true,
         },
-        ssa,
+        SERVER_SIDE_APPLY,
       );
       metrics.writes.inc({ kind: "configmap" });
       const version = written.metadata?.resourceVersion;

@@ -5,7 +5,8 @@ import type { CustomObjectsApi } from "@kubernetes/client-node";
 import { API_VERSION, type FeatureFlag, GROUP, KIND, PLURAL, VERSION } from "../api/index.js";
 import { PatchStrategy, setHeaderOptions } from "../kube/client.js";
 
-const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+/** Request options that send a patch as server-side apply. */
+export const SERVER_SIDE_APPLY = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 
 export async function applyStatus(
   custom: CustomObjectsApi,
@@ -28,6 +29,6 @@ export async function applyStatus(
       fieldManager,
       force: true,
     },
-    ssa,
+    SERVER_SIDE_APPLY,
   );
 }

@@ -2,10 +2,10 @@
 // Inconclusive, Unavailable) from Prometheus' alerts and an instant query, and accept
 // Alertmanager's webhook so a firing alert reaches the step machine without waiting for a poll.
 
-import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import type { Logger } from "pino";
 import type { FeatureFlag, FeatureFlagSpec } from "../api/index.js";
+import { tokenMatches } from "../token.js";
 import { analyzeCohort, type CohortProgress, comparedSteps, wellFormed } from "./cohort.js";
 import {
   addressProblem,
@@ -476,13 +476,6 @@ export interface AlertmanagerWebhookOptions {
   onAlerts: (alerts: FiringAlert[], payload: AlertmanagerPayload) => void | Promise<void>;
   log?: Logger;
   path?: string;
-}
-
-/** Constant-time: hashing first makes the comparison independent of both lengths. */
-export function tokenMatches(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given, "utf8").digest();
-  const b = createHash("sha256").update(expected, "utf8").digest();
-  return timingSafeEqual(a, b) && expected.length > 0;
 }
 
 /**

@@ -1,19 +1,17 @@
 // The shared evaluator's bearer-token check. Loaded only when a token is configured, so a
 // per-pod sidecar does not load node:crypto (about 1.2 MiB of resident memory).
-import { createHash, timingSafeEqual } from "node:crypto";
+import { tokenMatcher } from "../token.js";
 
 // The scheme is case-insensitive (RFC 7235 section 2.1), then one or more spaces before the token.
 const BEARER_SCHEME = /^bearer +/i;
 
 /** Whether an Authorization header carries `Bearer <token>`, the token compared in constant time. */
 export function bearerTokenCheck(token: string): (authorization: string | undefined) => boolean {
-  // Compared as digests: equal length, constant time, whatever the caller sends.
-  const digest = (text: string) => createHash("sha256").update(text).digest();
-  const expected = digest(token);
+  const matches = tokenMatcher(token);
   return (authorization) => {
     if (authorization === undefined) return false;
     const scheme = BEARER_SCHEME.exec(authorization);
     if (scheme === null) return false;
-    return timingSafeEqual(digest(authorization.slice(scheme[0].length)), expected);
+    return matches(authorization.slice(scheme[0].length));
   };
 }

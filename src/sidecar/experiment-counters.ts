@@ -25,9 +25,12 @@ export interface ExperimentCountersOptions {
 }
 
 /** A bounded set with oldest-first eviction (a Map keeps insertion order). */
-class BoundedSet {
+export class BoundedSet {
   readonly #items = new Map<string, true>();
   constructor(readonly max: number) {}
+  has(key: string): boolean {
+    return this.#items.has(key);
+  }
   /** Adds the key; false when it was already there. */
   add(key: string): boolean {
     if (this.#items.has(key)) return false;

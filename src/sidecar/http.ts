@@ -9,13 +9,15 @@
 // plus /healthz, /readyz, /metrics and POST /track (experiment conversions, experiment-counters.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { canonicalJson } from "../core/document.js";
-import { type EvaluationDetails, evaluate, servedBySplit } from "../core/evaluate.js";
+import { type EvaluationDetails, evaluate, overRuleBudget, servedBySplit } from "../core/evaluate.js";
 import { sha256Hex } from "../core/sha256.js";
 import { type ContextLimits, contextLimitViolation, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
 import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
+import type { ExperimentEvents } from "./experiment-events.js";
 import type { ExposureLog } from "./exposure.js";
 import type { SidecarMetrics } from "./metrics.js";
+import type { OverBudgetLane } from "./over-budget-lane.js";
 import type { DocumentStore } from "./store.js";
 
 export const OFREP_SINGLE_PREFIX = "/ofrep/v1/evaluate/flags/";
@@ -30,6 +32,8 @@ export interface HandlerOptions {
   exposure?: ExposureLog | undefined;
   /** Experiment exposures and conversions (POST /track); /track answers 404 without it. */
   experiments?: ExperimentCounters | undefined;
+  /** Exposure and conversion events for the event store (per-user counts across pods); off when unset. */
+  experimentEvents?: ExperimentEvents | undefined;
   maxBodyBytes: number;
   /** Nesting and size limits on evaluation contexts (400 beyond); default DEFAULT_CONTEXT_LIMITS. */
   contextLimits?: ContextLimits | undefined;
@@ -51,6 +55,11 @@ export interface HandlerOptions {
    * Probes and /metrics stay open. Unset: no token is asked for.
    */
   authorize?: ((authorization: string | undefined) => boolean) | undefined;
+  /**
+   * Where single-flag requests for a flag whose rules recently ran out of budget wait their turn
+   * (over-budget-lane.ts). Unset: they are handled in arrival order like any other.
+   */
+  overBudgetLane?: OverBudgetLane | undefined;
   /** Set while shutting down: responses ask the client to close its connection. */
   isClosing(): boolean;
 }
@@ -216,8 +225,9 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { store, metrics, exposure, experiments, events, maxBodyBytes } = opts;
+  const { store, metrics, exposure, experiments, experimentEvents, events, maxBodyBytes } = opts;
   const contextLimits = opts.contextLimits ?? DEFAULT_CONTEXT_LIMITS;
+  const lane = opts.overBudgetLane;
 
   // `eventStreams` must hold an absolute URI (openapi.yaml eventStream.url, format uri).
   const streamsSuffixFor = (req: IncomingMessage): string => {
@@ -278,34 +288,79 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
         return;
       }
     }
+    const loaded = store.current;
+    if (lane !== undefined && loaded !== undefined && overRuleBudget(loaded.compiled, key)) {
+      overBudget(req, res, key, started, lane);
+      return;
+    }
     readBody(
       req,
       maxBodyBytes,
-      (body) => {
-        try {
-          const context = contextOf(body, contextLimits);
-          const loaded = store.current;
-          if (loaded === undefined) return notReady(res, key);
-          const result = evaluate(loaded.compiled, key, context);
-          metrics.count(key, result);
-          const user = context.targetingKey;
-          if (typeof user === "string") {
-            exposure?.record(key, user, result, loaded.document.revision);
-            experiments?.exposure(loaded.document, key, user, result);
-          }
-          const answer = answerOf(key, result);
-          if (opts.isClosing()) send(res, answer.status, answer.body);
-          else {
-            res.writeHead(answer.status, answer.headers);
-            res.end(answer.body);
-          }
-          metrics.answered("single", started);
-        } catch (error) {
-          sendError(res, error, key);
-        }
-      },
+      (body) => answerSingle(res, key, body, started),
       (error) => sendError(res, error, key),
     );
+  }
+
+  /** A single-flag request for a flag over its rule budget: waits in the lane, or is refused at once. */
+  function overBudget(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    started: number,
+    lane: OverBudgetLane,
+  ) {
+    if (!lane.admit(key)) {
+      // Refused before the body is read or parsed; node:http discards the unread body.
+      res.setHeader("retry-after", "1");
+      send(
+        res,
+        429,
+        JSON.stringify({
+          key,
+          errorCode: "GENERAL",
+          errorDetails: `flag "${key}" recently ran out of its rule evaluation budget and already has ${lane.maxWaitingPerFlag} evaluations waiting; retry later`,
+        }),
+      );
+      return;
+    }
+    readBody(
+      req,
+      maxBodyBytes,
+      (body) =>
+        lane.enqueue(key, () => {
+          // A client that gave up waiting costs nothing more.
+          if (!res.destroyed) answerSingle(res, key, body, started);
+        }),
+      (error) => {
+        lane.release(key);
+        sendError(res, error, key);
+      },
+    );
+  }
+
+  function answerSingle(res: ServerResponse, key: string, body: string, started: number) {
+    try {
+      const context = contextOf(body, contextLimits);
+      const loaded = store.current;
+      if (loaded === undefined) return notReady(res, key);
+      const result = evaluate(loaded.compiled, key, context);
+      metrics.count(key, result);
+      const user = context.targetingKey;
+      if (typeof user === "string") {
+        exposure?.record(key, user, result, loaded.document.revision);
+        experiments?.exposure(loaded.document, key, user, result);
+        experimentEvents?.exposure(loaded.document, key, user, result);
+      }
+      const answer = answerOf(key, result);
+      if (opts.isClosing()) send(res, answer.status, answer.body);
+      else {
+        res.writeHead(answer.status, answer.headers);
+        res.end(answer.body);
+      }
+      metrics.answered("single", started);
+    } catch (error) {
+      sendError(res, error, key);
+    }
   }
 
   async function bulk(req: IncomingMessage, res: ServerResponse, query: string) {
@@ -393,6 +448,22 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
             reason: "no variant for this user",
           }),
         );
+      }
+      // Stored before counted: a conversion the store cannot take now is refused whole (503), so
+      // the application's retry neither loses it nor counts it twice in the process's counters.
+      if (
+        experimentEvents !== undefined &&
+        !experimentEvents.conversion(
+          loaded.document.namespace,
+          t.flag,
+          result.variant,
+          t.targetingKey,
+          t.event,
+          t.value,
+        )
+      ) {
+        res.setHeader("retry-after", "1");
+        throw new HttpError(503, "GENERAL", "the event store is behind: too many unwritten events; retry");
       }
       const counted = counters.conversion(
         loaded.document.namespace,

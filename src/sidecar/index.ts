@@ -3,6 +3,7 @@ import { createServer, type Server, type ServerOptions } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
+import type { ExperimentEventWriter } from "../experiment/event-store.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
@@ -11,6 +12,7 @@ import { ExposureLog, randomExposureKey } from "./exposure.js";
 import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
+import { OverBudgetLane } from "./over-budget-lane.js";
 import { DocumentStore } from "./store.js";
 
 export { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
@@ -60,6 +62,12 @@ export function serverOptions(limits: ConnectionLimits): ServerOptions {
   };
 }
 
+/**
+ * Requests of one over-budget flag that wait at once: twice the connections a client library
+ * typically keeps to one host, and at 64 KiB a body at most 1 MiB of buffered bodies per flag.
+ */
+export const DEFAULT_OVER_BUDGET_WAITING = 16;
+
 export type SourceOptions =
   | { kind: "file"; path: string; key?: string; pollIntervalMs?: number }
   | { kind: "configmap"; namespace: string; name: string; key?: string; kubeConfig?: KubeConfig };
@@ -74,6 +82,12 @@ export interface SidecarOptions {
   contextLimits?: Partial<ContextLimits>;
   /** Connection cap and request timeouts. */
   connectionLimits?: Partial<ConnectionLimits>;
+  /**
+   * Single-flag requests that may wait at once for a flag whose rules recently ran out of
+   * evaluation budget (over-budget-lane.ts); more are answered 429 before their bodies are read.
+   * Default DEFAULT_OVER_BUDGET_WAITING.
+   */
+  overBudgetWaitingPerFlag?: number;
   /** Path for exposure JSON lines, or "-" for stdout; off when unset. */
   exposureLog?: string;
   /**
@@ -81,6 +95,11 @@ export interface SidecarOptions {
    * join; unset: a random key per process.
    */
   exposureKey?: Uint8Array;
+  /**
+   * Exposure and conversion events written to the experiment event store in batches (users
+   * counted once across pods and restarts); needs `exposureKey`, shared by every sidecar.
+   */
+  eventStore?: { writer: ExperimentEventWriter; maxPending?: number; flushIntervalMs?: number };
   /** Experiment exposure counting: first per user per process (default), or every evaluation. */
   exposures?: { mode?: ExposureMode; maxUsers?: number };
   logger?: Logger;
@@ -158,10 +177,33 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ? exposureLog(options.exposureLog, options.exposureKey, log)
     : undefined;
   const experiments = new ExperimentCounters(metrics.registry, options.exposures);
+  if (options.eventStore !== undefined && options.exposureKey === undefined)
+    throw new Error(
+      "an event store needs the exposure key (--exposure-key-file) shared by every sidecar: with a key per process a user would count once per pod",
+    );
+  const experimentEvents =
+    options.eventStore !== undefined && options.exposureKey !== undefined
+      ? // Loaded only with an event store: it needs the crypto module, which a sidecar otherwise never loads.
+        new (await import("./experiment-events.js")).ExperimentEvents({
+          writer: options.eventStore.writer,
+          key: options.exposureKey,
+          registry: metrics.registry,
+          maxPending: options.eventStore.maxPending,
+          flushIntervalMs: options.eventStore.flushIntervalMs,
+          maxUsers: options.exposures?.maxUsers,
+          onWriteError: (error, held) =>
+            log.warn(
+              { reason: "EventStoreWriteFailed", err: error.message, held },
+              "cannot write experiment events; keeping them and retrying",
+            ),
+        })
+      : undefined;
   const events =
     options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
   if (events) metrics.observeEventStreams(events);
   const stopObservingRuleBudget = metrics.observeRuleBudget(log);
+  const overBudgetLane = new OverBudgetLane(options.overBudgetWaitingPerFlag ?? DEFAULT_OVER_BUDGET_WAITING);
+  metrics.observeOverBudgetLane(overBudgetLane);
   let closing = false;
 
   let markReady: () => void = () => {};
@@ -214,6 +256,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics,
     exposure,
     experiments,
+    experimentEvents,
     events,
     publicUrl: options.publicUrl,
     corsOrigins: options.corsOrigins,
@@ -223,6 +266,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         : (await import("./bearer-auth.js")).bearerTokenCheck(options.authToken),
     maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     contextLimits: { ...DEFAULT_CONTEXT_LIMITS, ...options.contextLimits },
+    overBudgetLane,
     isClosing: () => closing,
   });
   const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits };
@@ -262,6 +306,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   } catch (error) {
     server.close();
     stopObservingRuleBudget();
+    await options.eventStore?.writer.close();
     throw error;
   }
 
@@ -280,6 +325,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       clearTimeout(timer);
       await source.stop();
       await exposure?.close();
+      if (experimentEvents !== undefined) {
+        const { written, lost } = await experimentEvents.close(options.shutdownTimeoutMs ?? 10_000);
+        if (lost > 0)
+          log.error(
+            { reason: "EventStoreUnavailable", written, lost },
+            "experiment events not written before shutdown: the event store did not take them",
+          );
+        else log.info({ reason: "EventsFlushed", written }, "experiment events written");
+      }
       stopObservingRuleBudget();
       log.info({ event: "stopped" }, "sidecar stopped");
     })();

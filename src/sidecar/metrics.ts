@@ -7,6 +7,7 @@
 
 import type { Logger } from "pino";
 import { type EvaluationDetails, onRuleBudgetExceeded } from "../core/evaluate.js";
+import type { OverBudgetLane } from "./over-budget-lane.js";
 import { registerProcessMetrics } from "./process-metrics.js";
 import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 import type { DocumentStore, FailureKind } from "./store.js";
@@ -179,6 +180,32 @@ export class SidecarMetrics {
         "a rule ran out of its evaluation budget and was answered as no match",
       );
       lastLogged.set(flag, { at: now, unlogged: 0 });
+    });
+  }
+
+  /** Exports what the over-budget lane queued and refused (read at scrape time). */
+  observeOverBudgetLane(lane: OverBudgetLane): void {
+    const registers = [this.registry];
+    const requests: Counter<"flag" | "outcome"> = new Counter({
+      name: "flagwright_sidecar_over_budget_requests_total",
+      help: "Single-flag requests for a flag whose rules recently ran out of evaluation budget: queued (evaluated one per event-loop turn, after other flags' requests) or refused (429 before the body was read: too many of that flag's already waiting).",
+      labelNames: ["flag", "outcome"],
+      registers,
+      collect: () => {
+        requests.reset();
+        for (const [flag, counts] of lane.counts()) {
+          requests.inc({ flag, outcome: "queued" }, counts.queued);
+          requests.inc({ flag, outcome: "refused" }, counts.refused);
+        }
+      },
+    });
+    const waiting: Gauge = new Gauge({
+      name: "flagwright_sidecar_over_budget_requests_waiting",
+      help: "Single-flag requests for over-budget flags admitted and not yet answered.",
+      registers,
+      collect: () => {
+        waiting.set(lane.waiting);
+      },
     });
   }
 

@@ -29,8 +29,9 @@ export async function startSidecarProcess(
   namespace: string,
   name = "flagwright-flags",
   kubeconfig: string = inject("kubeconfig"),
+  extraArgs: string[] = [],
 ): Promise<SidecarProcess> {
-  return spawnSidecar(["--configmap", `${namespace}/${name}`, "--kubeconfig", kubeconfig]);
+  return spawnSidecar(["--configmap", `${namespace}/${name}`, "--kubeconfig", kubeconfig, ...extraArgs]);
 }
 
 /** `flagwright sidecar --file DIR` (a kubelet-style volume, see flag-documents.ts) on a free loopback port. */

@@ -2,6 +2,11 @@ import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_CONFIGMAP_NAME } from "../../core/index.js";
+import {
+  type ExperimentEventReader,
+  eventStoreUrlProblem,
+  postgresEventReader,
+} from "../../experiment/event-store.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { createLogger } from "../../log.js";
 import type { InjectionServer } from "../../operator/injection/webhook.js";
@@ -31,6 +36,7 @@ interface OperatorFlags {
   rollbackAfterUnavailable?: string;
   analysisTick: string;
   experimentInterval: string;
+  eventStoreUrlFile?: string;
   watchTimeout: string;
   injectionAddress?: string;
   injectionWebhookConfig?: string;
@@ -149,6 +155,12 @@ export function registerOperatorCommand(program: Command): void {
       "how often experiment results (from Prometheus) and Stale conditions are recomputed",
       "60s",
     )
+    .addOption(
+      new Option(
+        "--event-store-url-file <path>",
+        "file holding the experiment event store's URL (postgres://USER:PASSWORD@HOST:PORT/DB, from a Secret; credentials that may read every namespace's events): experiments count users once across pods and restarts from its per-user aggregate; without it they read Prometheus counters, valid for single-pod applications only",
+      ).env("FLAGWRIGHT_EVENT_STORE_URL_FILE"),
+    )
     .option(
       "--watch-timeout <duration>",
       "how long each watch runs before the API server ends it and the operator resumes it",
@@ -205,6 +217,14 @@ export function registerOperatorCommand(program: Command): void {
         const problem = address && addressProblem(address);
         if (problem) throw new Error(`Prometheus address ${address} ${problem}`);
       }
+      let eventStore: ExperimentEventReader | undefined;
+      if (flags.eventStoreUrlFile) {
+        const field = `--event-store-url-file ${flags.eventStoreUrlFile}`;
+        const url = readSecret(flags.eventStoreUrlFile, "--event-store-url-file");
+        const problem = eventStoreUrlProblem(url, field);
+        if (problem) throw new Error(problem);
+        eventStore = await postgresEventReader(url);
+      }
       const webhookTokenFile = flags.webhookTokenFile;
       if (webhookTokenFile) readSecret(webhookTokenFile, "--webhook-token-file");
       const operator = new Operator({
@@ -245,6 +265,7 @@ export function registerOperatorCommand(program: Command): void {
         },
         analysisTickMs: parseDuration(flags.analysisTick),
         experimentIntervalMs: parseDuration(flags.experimentInterval),
+        ...(eventStore !== undefined && { eventStore }),
         informer: { watchTimeoutSeconds: Math.max(1, Math.round(parseDuration(flags.watchTimeout) / 1000)) },
         leaderElection: flags.leaderElect
           ? {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/document.js";
+import type { ExperimentEventWriter } from "../../experiment/event-store.js";
 import { parseHostPort } from "../../host-port.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { exposureKeyOf } from "../../sidecar/exposure.js";
@@ -9,6 +10,7 @@ import {
   DEFAULT_CONNECTION_LIMITS,
   DEFAULT_CONTEXT_LIMITS,
   DEFAULT_HOST,
+  DEFAULT_OVER_BUDGET_WAITING,
   DEFAULT_PORT,
   type SourceOptions,
   startSidecar,
@@ -31,8 +33,12 @@ interface SidecarFlags {
   exposureKeyFile?: string;
   exposures: "first" | "every";
   exposureUsers: number;
+  eventStoreUrlFile?: string;
+  eventStoreMaxPending: number;
+  eventStoreFlushInterval: number;
   shutdownTimeout: number;
   maxEventStreams: number;
+  maxOverBudgetWaiting: number;
   heartbeatInterval: number;
   publicUrl?: string;
   corsOrigin?: string;
@@ -161,11 +167,35 @@ export function registerSidecarCommand(program: Command): void {
       positiveInt,
       100000,
     )
+    .addOption(
+      new Option(
+        "--event-store-url-file <path>",
+        "file holding the experiment event store's URL (postgres://USER:PASSWORD@HOST:PORT/DB, from a Secret); exposures and conversions are written there in batches so users count once across pods and restarts; needs --exposure-key-file",
+      ).env("FLAGWRIGHT_EVENT_STORE_URL_FILE"),
+    )
+    .option(
+      "--event-store-max-pending <n>",
+      "experiment events held unwritten at most (a crash loses at most these); beyond, /track answers 503 and exposures are dropped and counted",
+      atLeastOne,
+      5000,
+    )
+    .option(
+      "--event-store-flush-interval <ms>",
+      "longest time an experiment event waits before its batch is written",
+      atLeastOne,
+      1000,
+    )
     .option(
       "--max-event-streams <n>",
       "open OFREP event streams (SSE) allowed at once; more get 503 and keep polling (0: no streams)",
       positiveInt,
       1000,
+    )
+    .option(
+      "--max-over-budget-waiting <n>",
+      "single-flag requests that may wait at once for a flag whose rules recently ran out of evaluation budget (they are evaluated one per event-loop turn, after other flags'); more get 429 with Retry-After before their bodies are read",
+      atLeastOne,
+      DEFAULT_OVER_BUDGET_WAITING,
     )
     .option(
       "--heartbeat-interval <ms>",
@@ -242,6 +272,31 @@ export function registerSidecarCommand(program: Command): void {
           command.error(`error: ${(error as Error).message}`);
         }
       }
+      let eventStore:
+        | { writer: ExperimentEventWriter; maxPending: number; flushIntervalMs: number }
+        | undefined;
+      if (flags.eventStoreUrlFile) {
+        const field = `--event-store-url-file ${flags.eventStoreUrlFile}`;
+        if (exposureKey === undefined)
+          command.error(
+            "error: --event-store-url-file needs --exposure-key-file (the same key in every sidecar, so a user is one user across pods)",
+          );
+        let url = "";
+        try {
+          url = (await readFile(flags.eventStoreUrlFile, "utf8")).trim();
+        } catch (error) {
+          command.error(`error: ${field}: ${(error as Error).message}`);
+        }
+        // Loaded only with an event store, like the client it loads.
+        const { eventStoreUrlProblem, postgresEventWriter } = await import("../../experiment/event-store.js");
+        const problem = eventStoreUrlProblem(url, field);
+        if (problem) command.error(`error: ${problem}`);
+        eventStore = {
+          writer: await postgresEventWriter(url),
+          maxPending: flags.eventStoreMaxPending,
+          flushIntervalMs: flags.eventStoreFlushInterval,
+        };
+      }
       const logger = pino({
         level: flags.logLevel,
         base: { component: "sidecar" },
@@ -261,7 +316,9 @@ export function registerSidecarCommand(program: Command): void {
         exposureLog: flags.exposureLog,
         ...(exposureKey ? { exposureKey } : {}),
         exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
+        ...(eventStore ? { eventStore } : {}),
         shutdownTimeoutMs: flags.shutdownTimeout,
+        overBudgetWaitingPerFlag: flags.maxOverBudgetWaiting,
         eventStreams:
           flags.maxEventStreams === 0
             ? false

@@ -5,16 +5,20 @@
 
 import { Command, CommanderError } from "commander";
 import { type FeatureFlag, GROUP } from "../../api/index.js";
+import {
+  apiMessage,
+  applyControl,
+  authenticatedUser,
+  ControlApiError,
+  findFlag,
+} from "../../controls/apply.js";
+import { CONTROL_COMMANDS, type ControlCommand, TransitionError } from "../../controls/transitions.js";
 import { registerDashboardCommand } from "../../dashboard/command.js";
 import { CustomObjectsApi } from "../../kube/client.js";
 import { listFeatureFlags } from "../../kube/featureflags.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
-import { apiMessage, applyControl, authenticatedUser, ControlApiError, findFlag } from "./apply-control.js";
-import { CONTROL_COMMANDS, type ControlCommand, TransitionError } from "./controls.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { statusTable } from "./table.js";
-
-export { FIELD_MANAGER } from "./apply-control.js";
 
 export interface PluginIO {
   out: (text: string) => void;

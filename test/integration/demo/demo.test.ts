@@ -65,6 +65,40 @@ function setUp(command: string, args: string[], cwd: string): void {
   }
 }
 
+/**
+ * `npm run demo -- ARGS` in `cwd` with a private TMPDIR: its exit code, its output, and every
+ * process seen below it while it ran (short-lived kubectl calls may slip between samples; the
+ * long-running processes cannot). A process caught between fork and exec still shows its parent's
+ * command line, so each sample keeps the latest one.
+ */
+async function runDemo(
+  args: string[],
+  cwd: string,
+  privateTmp: string,
+): Promise<{ code: number | null; output: string; seen: Map<number, Proc> }> {
+  const child = spawn("npm", ["run", "demo", "--", ...args], {
+    cwd,
+    env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => {
+    output += d;
+  });
+  child.stderr.on("data", (d) => {
+    output += d;
+  });
+  const seen = new Map<number, Proc>();
+  const sample = () => {
+    if (child.pid === undefined) return;
+    for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
+  };
+  const sampler = setInterval(sample, 200);
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  clearInterval(sampler);
+  return { code, output, seen };
+}
+
 describe("git clone && npm ci && npm run demo -- --ci", () => {
   const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-test-"));
   const clone = mkdtempSync(join(tmpdir(), "flagwright-demo-clone-"));
@@ -77,29 +111,7 @@ describe("git clone && npm ci && npm run demo -- --ci", () => {
     setUp("git", ["clone", "--quiet", "--no-hardlinks", repoRoot, clone], tmpdir());
     setUp("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], clone);
     const started = Date.now();
-    const child = spawn("npm", ["run", "demo", "--", "--ci"], {
-      cwd: clone,
-      env: { ...process.env, TMPDIR: privateTmp, CI: "true", FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d) => {
-      output += d;
-    });
-    child.stderr.on("data", (d) => {
-      output += d;
-    });
-    // Everything the demo starts, sampled while it runs (short-lived kubectl calls may slip
-    // between samples; the long-running processes cannot). A process caught between fork and exec
-    // still shows its parent's command line, so each sample keeps the latest one.
-    const seen = new Map<number, Proc>();
-    const sample = () => {
-      if (child.pid === undefined) return;
-      for (const p of descendants(child.pid)) if (p.cmd !== "" || !seen.has(p.pid)) seen.set(p.pid, p);
-    };
-    const sampler = setInterval(sample, 200);
-    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-    clearInterval(sampler);
+    const { code, output, seen } = await runDemo(["--ci"], clone, privateTmp);
     const seconds = (Date.now() - started) / 1000;
     console.log(`[demo] exit ${code} after ${seconds.toFixed(1)} s\n${output}`);
 
@@ -160,6 +172,53 @@ describe("git clone && npm ci && npm run demo -- --ci", () => {
     expect(existsSync(privateTmp)).toBe(true);
     expect(readdirSync(privateTmp).filter((f) => !f.startsWith("tsx-"))).toEqual([]);
   }, 600_000); // npm ci in the clone, then the demo (about a minute)
+});
+
+// `--gitops` from this checkout (the clean clone above is the README's path; this is the option):
+// real Argo CD syncs the flag from a local Git repository, a commit 0 → 25 % reaches the sidecar's
+// answers, and nothing it started outlives it, its firewall rule included.
+describe("npm run demo -- --ci --gitops", () => {
+  const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-gitops-test-"));
+  afterAll(() => {
+    rmSync(privateTmp, { recursive: true, force: true });
+  });
+
+  it("Argo CD syncs the flag from Git, a commit 0 → 25 % reaches the sidecar's answers, exits 0 and leaves nothing behind", async () => {
+    const { code, output, seen } = await runDemo(["--ci", "--gitops"], repoRoot, privateTmp);
+    console.log(`[demo --gitops] exit ${code}\n${output}`);
+
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/argo cd: synced [0-9a-f]{8} \(Synced, health Healthy\): new-checkout at 0%/);
+    expect(output).toMatch(/sidecar: 0\/1000 users get new-checkout/);
+    expect(output).toMatch(
+      /git push: [0-9a-f]{8} "new-checkout: roll out to 25%" \(spec.rollout.percent 0 → 25\)/,
+    );
+    expect(output).toMatch(/argo cd: synced [0-9a-f]{8} [\d.]+ s after the push \(Synced/);
+    // The deterministic buckets of user-0001..user-1000 below 25.
+    expect(output).toMatch(
+      /sidecar: 260\/1000 users \(26\.0%\) now get new-checkout — exactly the users whose bucket is below 25; [\d.]+ s after git push/,
+    );
+    expect(output).toMatch(/the Application is Synced at [0-9a-f]{8} after the operator's status writes/);
+    const cleaned = (output.match(/^cleaned up: (.*)$/m)?.[1] ?? "").split(", ");
+    for (const part of ["argo cd", "git server", "operator", "sidecar", "control plane", "temp folder"]) {
+      expect(cleaned, `cleaned up: ${cleaned.join(", ")}`).toContain(part);
+    }
+    const commands = [...seen.values()].map((p) => p.cmd).join("\n");
+    for (const what of ["redis-server", "argocd --kubeconfig", "argocd --address 127.0.0.1"]) {
+      expect(commands, `expected to see a process matching ${what}`).toContain(what);
+    }
+    const left = [...seen.values()].filter((p) => {
+      const now = readProc(p.pid);
+      return now !== undefined && now.start === p.start && now.state !== "Z";
+    });
+    expect(left.map((p) => `${p.pid} ${p.cmd}`)).toEqual([]);
+    expect(readdirSync(privateTmp).filter((f) => !f.startsWith("tsx-"))).toEqual([]);
+    // The firewall rule for Argo CD's metrics port went with it (the demo's process owned it).
+    const demoPid = [...seen.values()].find((p) => p.cmd.includes("scripts/demo.ts"))?.pid;
+    expect(demoPid, "the demo's own process was seen").toBeDefined();
+    const rules = spawnSync("iptables", ["-w", "-S", "INPUT"], { encoding: "utf8" }).stdout;
+    expect(rules.split("\n").filter((r) => r.includes(`flagwright-argocd-test pid=${demoPid}"`))).toEqual([]);
+  }, 300_000);
 });
 
 const RAMP_LINES = [1, 5, 25, 50, 100].map(

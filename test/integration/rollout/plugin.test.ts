@@ -2,7 +2,8 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { type FeatureFlag, type FeatureFlagStatus, GROUP, PLURAL, VERSION } from "../../../src/api/index.js";
-import { FIELD_MANAGER, type PluginIO, runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
+import { STATUS_WRITERS } from "../../../src/api/ownership.js";
+import { type PluginIO, runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { installKubectlPlugin } from "../../support/processes.js";
 
@@ -146,7 +147,8 @@ describe("kubectl flagwright against the API server", () => {
     expect(gitView(after)).toEqual(before);
     // Our writes are recorded against the status subresource, under our own field manager, and
     // touch nothing outside status.controls.
-    const ours = after.metadata.managedFields?.filter((m) => m.manager === FIELD_MANAGER) ?? [];
+    const ours =
+      after.metadata.managedFields?.filter((m) => m.manager === STATUS_WRITERS.controls.fieldManager) ?? [];
     expect(ours.length).toBeGreaterThan(0);
     for (const entry of ours) {
       expect(entry.subresource).toBe("status");

@@ -10,6 +10,7 @@ import type { AdmissionServer } from "../../../src/operator/injection/admission-
 import { generateCertificates } from "../../../src/operator/injection/certificates.js";
 import { startValidationServer } from "../../../src/operator/validation-webhook.js";
 import { flagManifest } from "../../fixtures/invalid-flags.js";
+import { registerValidationWebhook } from "../../support/injection-webhook.js";
 import { kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
 
 const kc = kubeConfig();
@@ -30,34 +31,12 @@ beforeAll(async () => {
   ns = await testNamespace("validate");
   const certs = generateCertificates({ ipAddresses: ["127.0.0.1"] });
   server = await startValidationServer({ host: "127.0.0.1", port: 0, tls: certs });
-  await admission.createValidatingWebhookConfiguration({
-    body: {
-      metadata: { name: webhookName },
-      webhooks: [
-        {
-          name: "validate.flagwright.dev",
-          admissionReviewVersions: ["v1"],
-          sideEffects: "None",
-          failurePolicy: "Fail",
-          timeoutSeconds: 5,
-          clientConfig: {
-            url: `https://127.0.0.1:${server.address.port}/validate`,
-            caBundle: Buffer.from(certs.caCert).toString("base64"),
-          },
-          rules: [
-            {
-              apiGroups: ["flagwright.dev"],
-              apiVersions: ["v1alpha1"],
-              operations: ["CREATE", "UPDATE"],
-              resources: ["featureflags", "segments"],
-              scope: "Namespaced",
-            },
-          ],
-          // Only this test's namespace: other suites share the control plane.
-          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns.name } },
-        },
-      ],
-    },
+  // Only this test's namespace: other suites share the control plane.
+  await registerValidationWebhook(admission, {
+    name: webhookName,
+    namespace: ns.name,
+    url: `https://127.0.0.1:${server.address.port}/validate`,
+    caBundle: certs.caCert,
   });
 });
 
@@ -186,30 +165,10 @@ describe("flagwright operator --validation-address", () => {
       });
     });
     const name = `${webhookName}-operator`;
-    await admission.createValidatingWebhookConfiguration({
-      body: {
-        metadata: { name },
-        webhooks: [
-          {
-            name: "validate.flagwright.dev",
-            admissionReviewVersions: ["v1"],
-            sideEffects: "None",
-            failurePolicy: "Fail",
-            timeoutSeconds: 5,
-            clientConfig: { url: `https://127.0.0.1:${port}/validate` },
-            rules: [
-              {
-                apiGroups: ["flagwright.dev"],
-                apiVersions: ["v1alpha1"],
-                operations: ["CREATE", "UPDATE"],
-                resources: ["featureflags", "segments"],
-                scope: "Namespaced",
-              },
-            ],
-            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": `${ns.name}-op` } },
-          },
-        ],
-      },
+    await registerValidationWebhook(admission, {
+      name,
+      namespace: `${ns.name}-op`,
+      url: `https://127.0.0.1:${port}/validate`,
     });
     const opNs = await testNamespaceNamed(`${ns.name}-op`);
     const { startOperator } = await import("../../support/operator.js");

@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { resolveTargeting } from "../../../src/api/targeting.js";
 import {
   crossManifestProblems,
   expressionProblems,
   validateFeatureFlag,
   validateSegment,
 } from "../../../src/api/validate.js";
-import { resolveTargeting } from "../../../src/operator/targeting.js";
 import { flagManifest, invalidCases } from "../../fixtures/invalid-flags.js";
 
 describe("validateFeatureFlag (offline, same schema as the CRD)", () => {

@@ -1,14 +1,21 @@
-// The benchmark's flagd translation: flagd (bench/flagd, built and run as a real process) answers
-// a translated document the way Flagwright evaluates the original, so the two servers are compared
-// on the same flags. Answers that do not depend on hashing must be identical; hashed splits must
-// have the same shares (flagd buckets with murmur3, Flagwright with sha256).
+// The benchmark's flagd translation: flagd answers a translated document the way Flagwright
+// evaluates the original, so the two are compared on the same flags. Both flagd peers are built and
+// run as real processes: the flagd v0.16.0 server (bench/flagd-server, the OFREP benchmark's peer,
+// asked from inside a private network namespace since it opens ports on every interface) and flagd
+// core v0.17.0's evaluator (bench/flagd, the evaluator-only benchmark's, on 127.0.0.1). Answers
+// that do not depend on hashing must be identical; hashed splits must have the same shares (flagd
+// buckets with murmur3, Flagwright with sha256).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureFlagdBinary } from "../../../bench/flagd/build.js";
-import { type OfrepServerProcess, startFlagd } from "../../../bench/flagd/process.js";
+import { startFlagd } from "../../../bench/flagd/process.js";
+import { ensureFlagdServerBinary } from "../../../bench/flagd-server/build.js";
+import type { BulkFlag, bulkAnswers } from "../../../bench/flagd-server/process.js";
 import { TranslationError, toFlagd } from "../../../bench/flagd-translate.js";
+import { runInPrivateNetwork } from "../../../bench/private-network.js";
 import { buildDocument, evaluate, type ResolvedFlag } from "../../../src/core/index.js";
 
 const vips = ["vip-1", "vip-2", "vip-3"];
@@ -58,40 +65,67 @@ function expectShare(hits: number, n: number, p: number, what: string) {
   ).toBeLessThanOrEqual(tolerance);
 }
 
-let dir: string;
-let flagd: OfrepServerProcess;
-/** flagd's bulk answers per user: flag key -> value. */
-const flagdAnswers = new Map<string, Map<string, unknown>>();
-
-async function flagdBulk(user: string): Promise<Map<string, unknown>> {
-  const res = await fetch(`${flagd.url}/ofrep/v1/evaluate/flags`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ context: { targetingKey: user } }),
-  });
-  expect(res.status).toBe(200);
-  const body = (await res.json()) as { flags: { key: string; value?: unknown; errorCode?: string }[] };
-  for (const f of body.flags) expect(f.errorCode, `${f.key} for ${user}`).toBeUndefined();
-  return new Map(body.flags.map((f) => [f.key, f.value]));
-}
-
 const flagwright = (key: string, user: string) => evaluate(doc, key, { targetingKey: user }).value;
 
-beforeAll(async () => {
-  const binary = await ensureFlagdBinary();
-  dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-"));
-  const file = join(dir, "flags.flagd.json");
-  writeFileSync(file, JSON.stringify(toFlagd(doc)));
-  flagd = await startFlagd(binary, file);
-  for (const user of [...vips, ...users]) flagdAnswers.set(user, await flagdBulk(user));
-}, 600_000); // a cold `go build` downloads flagd core's modules
+type Answers = Awaited<ReturnType<typeof bulkAnswers>>;
 
-afterAll(async () => {
-  await flagd?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+/** flagd core's evaluator (bench/flagd) on 127.0.0.1: its OFREP bulk answer for each user. */
+async function coreEvaluatorAnswers(file: string, users: string[]): Promise<Answers> {
+  const flagd = await startFlagd(await ensureFlagdBinary(), file);
+  try {
+    const answers: Answers = {};
+    for (const user of users) {
+      const res = await fetch(`${flagd.url}/ofrep/v1/evaluate/flags`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ context: { targetingKey: user } }),
+      });
+      answers[user] = { status: res.status, flags: ((await res.json()) as { flags: BulkFlag[] }).flags };
+    }
+    return answers;
+  } finally {
+    await flagd.stop();
+  }
+}
 
-describe("flagd on a translated document", () => {
+const flagdServerProcess = fileURLToPath(new URL("../../../bench/flagd-server/process.ts", import.meta.url));
+
+const peers: [string, (file: string, users: string[]) => Promise<Answers>][] = [
+  [
+    "the flagd v0.16.0 server",
+    async (file, users) =>
+      runInPrivateNetwork<Answers>(flagdServerProcess, "bulkAnswers", {
+        binary: await ensureFlagdServerBinary(),
+        file,
+        probeFlag: "static-on",
+        users,
+      }),
+  ],
+  ["flagd core v0.17.0's evaluator", coreEvaluatorAnswers],
+];
+
+describe.each(peers)("%s on a translated document", (_peer, answersFor) => {
+  let dir: string;
+  /** flagd's bulk answers per user: flag key -> value. */
+  const flagdAnswers = new Map<string, Map<string, unknown>>();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "flagwright-flagd-"));
+    const file = join(dir, "flags.flagd.json");
+    writeFileSync(file, JSON.stringify(toFlagd(doc)));
+    const answers = await answersFor(file, [...vips, ...users]);
+    for (const user of [...vips, ...users]) {
+      const answer = answers[user];
+      expect(answer?.status, user).toBe(200);
+      for (const f of answer?.flags ?? []) expect(f.errorCode, `${f.key} for ${user}`).toBeUndefined();
+      flagdAnswers.set(user, new Map((answer?.flags ?? []).map((f) => [f.key, f.value])));
+    }
+  }, 1_800_000); // a cold `go build` downloads and compiles flagd's modules
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
   it("answers every flag of the document", () => {
     expect([...(flagdAnswers.get("user-0")?.keys() ?? [])].sort()).toEqual(Object.keys(doc.flags).sort());
   });

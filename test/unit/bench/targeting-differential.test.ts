@@ -1,9 +1,9 @@
-// Differential test against flagd's own evaluator (bench/flagd, flagd core built from Go): the same
-// targeting rules written as flagd JSONLogic (with its custom operators ends_with, starts_with,
-// sem_ver) and as Flagwright CEL agree on which rule matches for 12,000 generated contexts.
-// Hash-based splits are left out: the two use different hashes by design. Attributes a rule reads
-// in an `or` or under a negation are always present, since a missing attribute makes a whole
-// Flagwright rule not match while JSONLogic reads it as null, and `!(null in [...])` is true
+// Differential test against flagd's own evaluator (bench/flagd: flagd core v0.17.0, built from
+// Go): the same targeting rules written as flagd JSONLogic (with its custom operators ends_with,
+// starts_with, sem_ver) and as Flagwright CEL agree on which rule matches for 12,000 generated
+// contexts. Hash-based splits are left out: the two use different hashes by design. Attributes a
+// rule reads in an `or` or under a negation are always present, since a missing attribute makes a
+// whole Flagwright rule not match while JSONLogic reads it as null, and `!(null in [...])` is true
 // (docs/evaluation.md); the others are missing from 10 % of the contexts.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -11,10 +11,15 @@ import {
   type FlagDocument,
   formatProblem,
   onRuleBudgetExceeded,
+  overRuleBudget,
   parseDocument,
   type ResolvedFlag,
 } from "../../../src/core/index.js";
-import { RULE_COST_LIMIT, RULE_NESTING_LIMIT } from "../../../src/core/rule-cost.js";
+import {
+  RULE_COST_LIMIT,
+  RULE_NESTING_LIMIT,
+  RULE_PENALTY_EVALUATIONS,
+} from "../../../src/core/rule-cost.js";
 
 const base: ResolvedFlag = { enabled: true, killed: false, percent: 0, allowedUsers: [], revision: "f1" };
 
@@ -308,5 +313,17 @@ describe("the run-time budget", () => {
     expect(matched(doc, "checkout", { tags: twoThousandTags })).toBe(false);
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatch(/^checkout:/);
+  });
+
+  it("marks a flag over budget from its first runaway evaluation until the reduced ones run out", () => {
+    const doc = documentWith({ cross: CROSS_PRODUCT, beta: 'tags.exists(t, t == "beta")' });
+    expect(matched(doc, "cross", { tags: ["a"] })).toBe(true);
+    expect(overRuleBudget(doc, "cross")).toBe(false);
+    expect(matched(doc, "cross", { tags: twoThousandTags })).toBe(false);
+    expect(overRuleBudget(doc, "cross")).toBe(true);
+    expect(overRuleBudget(doc, "beta")).toBe(false);
+    expect(overRuleBudget(doc, "no-such-flag")).toBe(false);
+    for (let i = 0; i < RULE_PENALTY_EVALUATIONS; i++) matched(doc, "cross", { tags: ["a"] });
+    expect(overRuleBudget(doc, "cross")).toBe(false);
   });
 });

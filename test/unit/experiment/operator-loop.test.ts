@@ -4,8 +4,10 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
+import { STATUS_WRITERS } from "../../../src/api/ownership.js";
 import type { ExperimentResult } from "../../../src/experiment/analysis.js";
-import { countQuery, EXPERIMENTS_FIELD_MANAGER, ExperimentLoop } from "../../../src/operator/experiments.js";
+import { countQuery } from "../../../src/experiment/queries.js";
+import { ExperimentLoop } from "../../../src/operator/experiments.js";
 import type { PrometheusVectorApi, VectorSample } from "../../../src/rollout/prometheus.js";
 import { CounterTsdb } from "../../support/counter-tsdb.js";
 import { inMemoryExperimentLoop } from "../../support/experiment-loop.js";
@@ -94,7 +96,7 @@ describe("experiment loop", () => {
     await loop.runOnce();
     expect(patches).toHaveLength(1);
     const patch = patches[0];
-    expect(patch?.fieldManager).toBe(EXPERIMENTS_FIELD_MANAGER);
+    expect(patch?.fieldManager).toBe(STATUS_WRITERS.experiments.fieldManager);
     expect(patch?.force).toBe(true);
     expect(Object.keys(patch?.body.status ?? {}).sort()).toEqual(["conditions", "experiment"]);
     expect(patch?.body.status.conditions).toEqual([
@@ -314,5 +316,70 @@ describe("experiment counts across pod replacement and operator restarts", () =>
     await loop.runOnce();
     expect(c.experiment).toMatchObject({ verdict: "Significant", winner: "control" });
     expect(c.experiment?.message).not.toContain("held until the spec changes");
+  });
+});
+
+describe("experiment loop: what the counts are valid for", () => {
+  it("says in status that Prometheus counts are per process, valid for a single pod only", async () => {
+    const { loop, patches } = harness({ exposures_total: 500, conversions_total: 50 }, [flag()]);
+    await loop.runOnce();
+    expect(patches[0]?.body.status.experiment).toMatchObject({
+      counting: { source: "Prometheus", usersCountedOnce: false },
+    });
+    const status = patches[0]?.body.status.experiment as { counting?: { message: string } } | undefined;
+    expect(status?.counting?.message).toMatch(/one pod only/);
+  });
+
+  it("counts users from the event store's per-user aggregate when one is configured, and keeps its error out of status", async () => {
+    const patches: { body: { status: Record<string, unknown> } }[] = [];
+    const asked: string[][] = [];
+    let fail = false;
+    const loop = new ExperimentLoop({
+      custom: { patchNamespacedCustomObjectStatus: async (req: never) => patches.push(req) } as never,
+      prometheus: undefined,
+      eventStore: {
+        async userAggregate(namespace, flagKey, event) {
+          asked.push([namespace, flagKey, event]);
+          if (fail) throw new Error("password authentication failed for user secret-name");
+          return [
+            {
+              variant: "control",
+              users: 1000,
+              convertedUsers: 100,
+              conversionEvents: 130,
+              conversionValue: 0,
+            },
+            {
+              variant: "treatment",
+              users: 1010,
+              convertedUsers: 170,
+              conversionEvents: 200,
+              conversionValue: 0,
+            },
+            { variant: "removed", users: 5, convertedUsers: 5, conversionEvents: 5, conversionValue: 0 },
+          ];
+        },
+        close: async () => {},
+      },
+      listFlags: () => [flag()],
+      log: pino({ level: "silent" }),
+      registry: new Registry(),
+      now: () => now,
+    });
+    await loop.runOnce();
+    expect(asked).toEqual([["shop", "checkout", "purchase"]]);
+    const experiment = patches[0]?.body.status.experiment as ExperimentResult & {
+      counting: { source: string };
+    };
+    expect(experiment.counting).toMatchObject({ source: "EventStore", usersCountedOnce: true });
+    expect(experiment.variants.map((v) => [v.name, v.exposures, v.conversions])).toEqual([
+      ["control", 1000, 100],
+      ["treatment", 1010, 170],
+    ]);
+    fail = true;
+    await loop.runOnce();
+    const failed = JSON.stringify(patches[1]?.body.status.experiment);
+    expect(failed).toContain("the event store did not answer");
+    expect(failed).not.toContain("secret-name");
   });
 });

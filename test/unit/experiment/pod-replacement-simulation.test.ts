@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
 import { analyzeExperiment, type ExperimentResult } from "../../../src/experiment/analysis.js";
-import { countQuery } from "../../../src/operator/experiments.js";
+import { countQuery } from "../../../src/experiment/queries.js";
 import { CounterTsdb } from "../../support/counter-tsdb.js";
 import { inMemoryExperimentLoop } from "../../support/experiment-loop.js";
 import { seededRandom } from "../../support/seeded-random.js";

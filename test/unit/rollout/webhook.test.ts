@@ -10,7 +10,6 @@ import {
   type FiringAlert,
   flagsMatchingAlerts,
   parseAlertmanagerWebhook,
-  tokenMatches,
   WEBHOOK_PATH,
   WebhookPayloadError,
 } from "../../../src/rollout/analysis.js";
@@ -81,15 +80,6 @@ describe("flagsMatchingAlerts", () => {
     ];
     const firing: FiringAlert[] = [{ labels: { alertname: "FlagwrightFlagErrorRateHigh", flag: "a" } }];
     expect(flagsMatchingAlerts(flags, firing)).toEqual([flags[0], flags[3]]);
-  });
-});
-
-describe("tokenMatches", () => {
-  it("compares whole tokens of any length and never accepts an empty expected token", () => {
-    expect(tokenMatches("abc", "abc")).toBe(true);
-    expect(tokenMatches("abd", "abc")).toBe(false);
-    expect(tokenMatches("abcd", "abc")).toBe(false);
-    expect(tokenMatches("", "")).toBe(false);
   });
 });
 

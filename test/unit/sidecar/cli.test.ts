@@ -128,6 +128,7 @@ describe("flagwright sidecar", () => {
       "--poll-interval",
       "--max-body-bytes",
       "--exposure-log",
+      "--max-over-budget-waiting",
       "--shutdown-timeout",
       "--log-level",
     ]) {

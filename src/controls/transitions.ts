@@ -2,7 +2,7 @@
 // and the JSON merge patch (status.controls only) that requests each. Pure, so the rules are unit
 // tested and the command only adds I/O. The operator's step machine (src/rollout/steps.ts) honours
 // these timestamps; the timestamps here are chosen so that it will, even with clock skew.
-import type { FeatureFlag, FeatureFlagStatus } from "../../api/index.js";
+import type { FeatureFlag, FeatureFlagStatus } from "../api/index.js";
 
 export const CONTROL_COMMANDS = ["kill", "revive", "pause", "resume", "promote", "abort", "retry"] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];

@@ -1,14 +1,14 @@
 // The one implementation of a manual control against the cluster, shared by `kubectl flagwright
-// kill|pause|...` and the dashboard: read the flag, plan the transition (controls.ts), send the
+// kill|pause|...` and the dashboard: read the flag, plan the transition (transitions.ts), send the
 // JSON merge patch of status.controls through the status subresource with a resourceVersion
 // precondition, and on a conflict re-read, re-plan and retry.
 import type { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../../api/index.js";
-import { ApiException, AuthenticationV1Api, PatchStrategy, setHeaderOptions } from "../../kube/client.js";
-import { getFeatureFlag, listFeatureFlags } from "../../kube/featureflags.js";
-import { type ControlCommand, type ControlPlan, planControl } from "./controls.js";
+import { type FeatureFlag, GROUP, PLURAL, VERSION } from "../api/index.js";
+import { STATUS_WRITERS } from "../api/ownership.js";
+import { ApiException, AuthenticationV1Api, PatchStrategy, setHeaderOptions } from "../kube/client.js";
+import { getFeatureFlag, listFeatureFlags } from "../kube/featureflags.js";
+import { type ControlCommand, type ControlPlan, planControl } from "./transitions.js";
 
-export const FIELD_MANAGER = "kubectl-flagwright";
 const MAX_ATTEMPTS = 5;
 
 /** A request the API server refused or could not serve, with what was asked (for RBAC messages). */
@@ -127,7 +127,7 @@ export async function applyControl(
           namespace,
           plural: PLURAL,
           name,
-          fieldManager: FIELD_MANAGER,
+          fieldManager: STATUS_WRITERS.controls.fieldManager,
           // resourceVersion in a merge patch is a precondition: 409 if the flag changed since we read it.
           body: {
             metadata: { resourceVersion: flag.metadata.resourceVersion },

@@ -3,8 +3,8 @@
 // flag point at a prerequisite or segment the document lacks.
 import { describe, expect, it } from "vitest";
 import type { FeatureFlagSpec, SegmentSpec } from "../../../src/api/index.js";
+import { completeDocument, nextScheduledChange, resolveTargeting } from "../../../src/api/targeting.js";
 import { buildDocument, parseDocument, type ResolvedFlag } from "../../../src/core/index.js";
-import { completeDocument, nextScheduledChange, resolveTargeting } from "../../../src/operator/targeting.js";
 
 const spec = (extra: Partial<FeatureFlagSpec> = {}): FeatureFlagSpec => ({ enabled: true, ...extra });
 const beta: SegmentSpec = { when: 'plan == "beta"', included: ["friend"] };

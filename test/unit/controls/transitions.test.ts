@@ -1,14 +1,10 @@
-// The plugin's transition rules, the status table, and the contract with the step machine: a
+// The manual controls' transition rules, the status table, and the contract with the step machine: a
 // control patch applied to status is honoured by decide(), even when the plugin's clock runs
 // behind the operator's.
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag, FeatureFlagStatus } from "../../../src/api/index.js";
-import {
-  type ControlCommand,
-  planControl,
-  TransitionError,
-} from "../../../src/cli/kubectl-plugin/controls.js";
 import { statusTable } from "../../../src/cli/kubectl-plugin/table.js";
+import { type ControlCommand, planControl, TransitionError } from "../../../src/controls/transitions.js";
 import { decide } from "../../../src/rollout/steps.js";
 
 const NOW = new Date("2026-01-01T12:00:00.000Z");

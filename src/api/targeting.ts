@@ -1,7 +1,7 @@
 // Targeting resolution, pure: FeatureFlag specs and the namespace's Segments in, per flag the
 // resolved rules and prerequisites (or the problem that keeps the flag's last good projection
-// serving) out, plus the segments the document must carry. No I/O; the reconciler calls it.
-import type { FeatureFlagSpec, SegmentSpec } from "../api/index.js";
+// serving) out, plus the segments the document must carry. No I/O; validation (and so the reconciler) calls it.
+
 import {
   checkExpression,
   formatProblem,
@@ -12,6 +12,7 @@ import {
   type ResolvedRule,
   type ResolvedSegment,
 } from "../core/index.js";
+import type { FeatureFlagSpec, SegmentSpec } from "./index.js";
 
 /** Why a flag's targeting cannot be resolved; `message` starts with the field it is about. */
 export interface TargetingProblem {
