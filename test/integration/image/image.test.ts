@@ -153,7 +153,7 @@ describe.skipIf(why !== undefined)("container image", () => {
     });
     expect(answer).toMatchObject({ key: "new-search", value: true });
     // The probes the webhook sets run the image's node too.
-    const probe = container.readinessProbe?.exec?.command ?? [];
+    const probe = container.startupProbe?.exec?.command ?? [];
     const ready = await run([...PODMAN, "exec", "flagwright-image-sidecar", ...probe]);
     expect(ready.code, ready.stderr).toBe(0);
   });
