@@ -97,7 +97,8 @@ describe("sidecar injection webhook", () => {
     });
     expect(sidecar?.startupProbe?.exec?.command?.join(" ")).toContain("http://127.0.0.1:8016/readyz");
     expect(sidecar?.livenessProbe?.exec?.command?.join(" ")).toContain("/healthz");
-    expect(sidecar?.readinessProbe).toBeDefined();
+    // A loaded sidecar never unloads its document: the startup probe alone gates the pod.
+    expect(sidecar?.readinessProbe).toBeUndefined();
     expect(sidecar?.securityContext).toMatchObject({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
