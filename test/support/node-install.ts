@@ -3,6 +3,7 @@
 // standard; and an application Deployment whose pods get the injected sidecar by label. Used by
 // test/integration/node and `npm run demo -- --node`.
 import { get } from "node:http";
+import type { FeatureFlagStatus } from "../../src/api/index.js";
 import { kubectl, runKubectl } from "../cluster/cluster.js";
 import type { RunningNode } from "../cluster/node.js";
 import { APP_IMAGE } from "../cluster/node-images.js";
@@ -223,4 +224,36 @@ export async function leaderPod(node: Node): Promise<string | undefined> {
   ]);
   // The operator's identity is "<pod name>_<random suffix>".
   return result.code === 0 && result.stdout ? result.stdout.split("_")[0] : undefined;
+}
+
+/** A FeatureFlag's status as the API server has it, or undefined when there is none yet. */
+export async function flagStatus(
+  node: Node,
+  namespace: string,
+  name: string,
+): Promise<FeatureFlagStatus | undefined> {
+  const result = await runKubectl(node, ["get", "featureflag", name, "-n", namespace, "-o", "json"]);
+  if (result.code !== 0) return undefined;
+  return (JSON.parse(result.stdout) as { status?: FeatureFlagStatus }).status;
+}
+
+/** The operator Service's ClusterIP and HTTP port (metrics and the Alertmanager webhook). */
+export async function operatorService(node: Node): Promise<{ ip: string; port: number }> {
+  const list = JSON.parse(
+    await kubectl(node, [
+      "get",
+      "services",
+      "-n",
+      SYSTEM_NAMESPACE,
+      "-l",
+      "app.kubernetes.io/name=flagwright",
+      "-o",
+      "json",
+    ]),
+  ).items as { spec: { clusterIP: string; ports: { name: string; port: number }[] } }[];
+  for (const service of list) {
+    const http = service.spec.ports.find((p) => p.name === "http");
+    if (http) return { ip: service.spec.clusterIP, port: http.port };
+  }
+  throw new Error(`no Service with an "http" port in ${SYSTEM_NAMESPACE}`);
 }

@@ -22,18 +22,22 @@ import {
 } from "../../cluster/node.js";
 import { loadNodeImages } from "../../cluster/node-images.js";
 import {
+  ALERTMANAGER_TOKEN,
   askPod,
   deployApp,
   FLAG,
+  flagStatus,
   helmOnNode,
   installRelease,
   leaderPod,
+  operatorService,
   RELEASE,
   readyAppPods,
   releaseValues,
   SYSTEM_NAMESPACE,
 } from "../../support/node-install.js";
 import { installKubectlPlugin } from "../../support/processes.js";
+import { type AlertmanagerHandle, startAlertmanager } from "../../support/prometheus.js";
 import { waitFor } from "../../support/wait.js";
 import { chartDir } from "../../unit/chart/helm.js";
 
@@ -46,6 +50,39 @@ const IMAGE_TAG = "node-1";
 const UPGRADE_TAG = "node-2";
 const APP_NAMESPACE = "shop";
 const REPLICAS = 3;
+const RAMP_FLAG = "checkout-ramp";
+const GUARDED_FLAG = "checkout-guarded";
+const ALERT = "FlagErrorRateHigh";
+
+/**
+ * Two canaries: one that walks its steps on time alone (no analysis), and one that holds at its
+ * first step (analysis by alert; the release has no Prometheus, so only a push can decide it).
+ */
+function canaryFlags(namespace: string): string {
+  return `apiVersion: flagwright.dev/v1alpha1
+kind: FeatureFlag
+metadata: {name: ${RAMP_FLAG}, namespace: ${namespace}}
+spec:
+  enabled: true
+  rollout:
+    percent: 100
+    canary:
+      steps: [{percent: 10, pause: 10s}, {percent: 20, pause: 10s}, {percent: 40, pause: 10s}, {percent: 60, pause: 10s}, {percent: 80, pause: 10s}]
+---
+apiVersion: flagwright.dev/v1alpha1
+kind: FeatureFlag
+metadata: {name: ${GUARDED_FLAG}, namespace: ${namespace}}
+spec:
+  enabled: true
+  rollout:
+    percent: 100
+    canary:
+      steps: [{percent: 20, pause: 10m}, {percent: 50, pause: 10m}]
+      analysis:
+        interval: 30s
+        alerts: [{alertName: ${ALERT}, matchLabels: {flag: ${GUARDED_FLAG}}}]
+`;
+}
 
 /** What the node changes on the machine, to compare before and after. */
 function machineState() {
@@ -78,6 +115,7 @@ const quantile = (sorted: number[], q: number) =>
 describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
   let node: RunningNode | undefined;
   let before: ReturnType<typeof machineState>;
+  let alertmanager: AlertmanagerHandle | undefined;
   const plugin = installKubectlPlugin();
 
   beforeAll(async () => {
@@ -92,6 +130,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
 
   afterAll(async () => {
     plugin.dispose();
+    await alertmanager?.dispose();
     await node?.stop();
   }, 120_000);
 
@@ -138,7 +177,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       "jsonpath={.webhooks[0].clientConfig.caBundle}",
     ]);
     expect(Buffer.from(caBundle, "base64").toString()).toContain("BEGIN CERTIFICATE");
-  });
+  }, 360_000);
 
   it("an app Deployment gets the native sidecar by label and reads its flag over OFREP on localhost", async () => {
     const started = Date.now();
@@ -147,7 +186,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     for (const pod of pods) expect(pod.initContainers).toContain("flagwright-sidecar");
     const answers = await Promise.all(pods.map((pod) => askPod(pod.ip)));
     expect(answers.map((a) => a.value)).toEqual(pods.map(() => true));
-  });
+  }, 240_000);
 
   it("a FeatureFlag change reaches every pod", async () => {
     const pods = await readyAppPods(running(), APP_NAMESPACE);
@@ -183,7 +222,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
         what: `pod ${pod.name} to answer true again`,
       });
     }
-  });
+  }, 120_000);
 
   it("kubectl flagwright kill turns the feature off in every pod within 1 s p99, measured from the pods' answers", async () => {
     const pods = await readyAppPods(running(), APP_NAMESPACE);
@@ -240,7 +279,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       `kill → off across ${pods.length} pods × ${ROUNDS} rounds: p50 ${quantile(sorted, 0.5)} ms, p99 ${quantile(sorted, 0.99)} ms, max ${sorted.at(-1)} ms (from the plugin's exit)`,
     );
     expect(quantile(sorted, 0.99)).toBeLessThanOrEqual(1_000);
-  });
+  }, 180_000);
 
   it("no app pod failed an evaluation so far", async () => {
     for (const pod of await readyAppPods(running(), APP_NAMESPACE)) {
@@ -250,10 +289,54 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     }
   });
 
-  it("deleting the leader pod: the other replica takes over", async () => {
+  it("deleting the leader pod mid-ramp: the other replica takes over, the ramp continues from status, an Alertmanager push to the Service during the hand-over rolls back", async () => {
+    // Alertmanager on this machine notifies the operator's Service (its ClusterIP, through
+    // kube-proxy's rules), with the token the release was installed with.
+    const service = await operatorService(running());
+    alertmanager = await startAlertmanager({
+      webhookUrl: `http://${service.ip}:${service.port}/webhooks/alertmanager`,
+      token: ALERTMANAGER_TOKEN,
+    });
+    await kubectl(running(), ["apply", "-f", "-"], canaryFlags(APP_NAMESPACE));
+    const rampingAtSecondStep = await waitFor(
+      async () => {
+        const status = await flagStatus(running(), APP_NAMESPACE, RAMP_FLAG);
+        return status?.phase === "Progressing" && (status.currentStepIndex ?? 0) >= 1 ? status : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: `${RAMP_FLAG} ramping at its second step` },
+    );
+    await waitFor(
+      async () => (await flagStatus(running(), APP_NAMESPACE, GUARDED_FLAG))?.currentPercent === 20,
+      { timeoutMs: 60_000, intervalMs: 250, what: `${GUARDED_FLAG} held at its first step (20 %)` },
+    );
+    // Every status of the ramp from here on, to show it never goes back.
+    const seen: { step: number; percent: number; phase: string; at: number }[] = [];
+    let observing = true;
+    const observer = (async () => {
+      while (observing) {
+        const status = await flagStatus(running(), APP_NAMESPACE, RAMP_FLAG).catch(() => undefined);
+        if (status)
+          seen.push({
+            step: status.currentStepIndex ?? 0,
+            percent: status.currentPercent ?? 0,
+            phase: status.phase ?? "",
+            at: Date.now(),
+          });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
     const leader = await waitFor(() => leaderPod(running()), { timeoutMs: 60_000, what: "a leader" });
     const started = Date.now();
     await kubectl(running(), ["delete", "pod", leader, "-n", SYSTEM_NAMESPACE, "--wait=false"]);
+    // The push leaves at once (group_wait 0s), before a successor holds the lease.
+    const pushed = await fetch(`${alertmanager.url}/api/v2/alerts`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify([
+        { labels: { alertname: ALERT, flag: GUARDED_FLAG }, startsAt: new Date().toISOString() },
+      ]),
+    });
+    expect(pushed.ok, `Alertmanager took the alert (${pushed.status})`).toBe(true);
     const successor = await waitFor(
       async () => {
         const holder = await leaderPod(running());
@@ -261,9 +344,39 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       },
       { timeoutMs: 60_000, intervalMs: 100, what: `a replica other than ${leader} to take the lease` },
     );
+    const handedOverAt = Date.now();
     log(
-      `leader ${leader} deleted; ${successor} holds the lease after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `leader ${leader} deleted; ${successor} holds the lease after ${((handedOverAt - started) / 1000).toFixed(1)} s`,
     );
+    const rolledBack = await waitFor(
+      async () => {
+        const status = await flagStatus(running(), APP_NAMESPACE, GUARDED_FLAG);
+        return status?.phase === "RolledBack" ? status : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: `${GUARDED_FLAG} rolled back by the pushed alert` },
+    );
+    log(
+      `${GUARDED_FLAG} rolled back ${((Date.now() - started) / 1000).toFixed(1)} s after the leader's deletion`,
+    );
+    expect(rolledBack.currentPercent).toBe(0);
+    await waitFor(
+      async () => (await flagStatus(running(), APP_NAMESPACE, RAMP_FLAG))?.phase === "Completed",
+      { timeoutMs: 120_000, intervalMs: 250, what: `${RAMP_FLAG} to complete under ${successor}` },
+    );
+    observing = false;
+    await observer;
+    // The successor took the ramp up where the status had it: never a lower step or percent, and
+    // it still had steps to walk when it took over.
+    for (let i = 1; i < seen.length; i++) {
+      expect(seen[i]?.step).toBeGreaterThanOrEqual(seen[i - 1]?.step as number);
+      expect(seen[i]?.percent).toBeGreaterThanOrEqual(seen[i - 1]?.percent as number);
+    }
+    expect(seen[0]?.step).toBeGreaterThanOrEqual(rampingAtSecondStep.currentStepIndex ?? 1);
+    const atHandOver = seen.filter((s) => s.at <= handedOverAt).at(-1);
+    log(
+      `${RAMP_FLAG} at step ${atHandOver?.step} (${atHandOver?.percent} %) when ${successor} took over; steps seen ${[...new Set(seen.map((s) => s.step))].join(", ")}`,
+    );
+    expect(atHandOver?.phase).toBe("Progressing");
     // The successor reconciles: a change made after the hand-over reaches the pods.
     const pods = await readyAppPods(running(), APP_NAMESPACE);
     await kubectl(running(), [
@@ -298,7 +411,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
         what: `${pod.name} on`,
       });
     }
-  });
+  }, 420_000);
 
   it("helm upgrade to a new image tag rolls the operator while the app's sidecars keep answering", async () => {
     const pods = await readyAppPods(running(), APP_NAMESPACE);
@@ -350,7 +463,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       expect(stats.failures, `${pods[i]?.name}: ${stats.lastFailure}`).toBe(0);
     });
     await waitFor(() => leaderPod(running()), { timeoutMs: 60_000, what: "a leader after the upgrade" });
-  });
+  }, 420_000);
 
   it("helm uninstall leaves no webhook configuration that blocks pod creation", async () => {
     await kubectl(running(), ["delete", "namespace", APP_NAMESPACE, "--wait=false"]);
@@ -383,7 +496,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       "--image-pull-policy=Never",
     ]);
     expect(created.code, created.stderr).toBe(0);
-  });
+  }, 240_000);
 
   it("stopping the node leaves the machine as it was", async () => {
     await running().stop();
