@@ -52,13 +52,11 @@ const APP_NAMESPACE = "shop";
 const REPLICAS = 3;
 const RAMP_FLAG = "checkout-ramp";
 const GUARDED_FLAG = "checkout-guarded";
+const GUARDED_UPGRADE_FLAG = "checkout-guarded-upgrade";
 const ALERT = "FlagErrorRateHigh";
 
-/**
- * Two canaries: one that walks its steps on time alone (no analysis), and one that holds at its
- * first step (analysis by alert; the release has no Prometheus, so only a push can decide it).
- */
-function canaryFlags(namespace: string): string {
+/** A canary that walks its steps on time alone (no analysis): 10 s a step, done in about 50 s. */
+function rampFlag(namespace: string): string {
   return `apiVersion: flagwright.dev/v1alpha1
 kind: FeatureFlag
 metadata: {name: ${RAMP_FLAG}, namespace: ${namespace}}
@@ -68,10 +66,17 @@ spec:
     percent: 100
     canary:
       steps: [{percent: 10, pause: 10s}, {percent: 20, pause: 10s}, {percent: 40, pause: 10s}, {percent: 60, pause: 10s}, {percent: 80, pause: 10s}]
----
-apiVersion: flagwright.dev/v1alpha1
+`;
+}
+
+/**
+ * A canary that holds at its first step (20 %): its analysis is by alert and the release has no
+ * Prometheus, so only an Alertmanager push decides it.
+ */
+function guardedFlag(namespace: string, name: string): string {
+  return `apiVersion: flagwright.dev/v1alpha1
 kind: FeatureFlag
-metadata: {name: ${GUARDED_FLAG}, namespace: ${namespace}}
+metadata: {name: ${name}, namespace: ${namespace}}
 spec:
   enabled: true
   rollout:
@@ -80,8 +85,57 @@ spec:
       steps: [{percent: 20, pause: 10m}, {percent: 50, pause: 10m}]
       analysis:
         interval: 30s
-        alerts: [{alertName: ${ALERT}, matchLabels: {flag: ${GUARDED_FLAG}}}]
+        alerts: [{alertName: ${ALERT}, matchLabels: {flag: ${name}}}]
 `;
+}
+
+/** The images of the operator pods that are not being deleted. */
+async function operatorImages(node: RunningNode): Promise<string[]> {
+  const list = JSON.parse(
+    await kubectl(node, [
+      "get",
+      "pods",
+      "-n",
+      SYSTEM_NAMESPACE,
+      "-l",
+      "app.kubernetes.io/name=flagwright",
+      "-o",
+      "json",
+    ]),
+  ).items as { metadata: { deletionTimestamp?: string }; spec: { containers: { image: string }[] } }[];
+  return list.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.spec.containers[0]?.image ?? "");
+}
+
+/** Posts a firing alert for `flag` to Alertmanager, which notifies the operator's Service. */
+async function fire(alertmanager: AlertmanagerHandle, flag: string): Promise<void> {
+  const pushed = await fetch(`${alertmanager.url}/api/v2/alerts`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([{ labels: { alertname: ALERT, flag }, startsAt: new Date().toISOString() }]),
+  });
+  expect(pushed.ok, `Alertmanager took the alert (${pushed.status})`).toBe(true);
+}
+
+/** Waits until a guarded flag holds at its first step. */
+async function heldAtFirstStep(node: RunningNode, name: string): Promise<void> {
+  await waitFor(async () => (await flagStatus(node, APP_NAMESPACE, name))?.currentPercent === 20, {
+    timeoutMs: 60_000,
+    intervalMs: 250,
+    what: `${name} held at its first step (20 %)`,
+  });
+}
+
+/** Waits until a flag's status says RolledBack at 0 %; resolves with when that was seen. */
+async function rolledBack(node: RunningNode, name: string): Promise<number> {
+  const status = await waitFor(
+    async () => {
+      const status = await flagStatus(node, APP_NAMESPACE, name);
+      return status?.phase === "RolledBack" ? status : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 100, what: `${name} rolled back by the pushed alert` },
+  );
+  expect(status.currentPercent).toBe(0);
+  return Date.now();
 }
 
 /** What the node changes on the machine, to compare before and after. */
@@ -297,7 +351,11 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       webhookUrl: `http://${service.ip}:${service.port}/webhooks/alertmanager`,
       token: ALERTMANAGER_TOKEN,
     });
-    await kubectl(running(), ["apply", "-f", "-"], canaryFlags(APP_NAMESPACE));
+    await kubectl(
+      running(),
+      ["apply", "-f", "-"],
+      `${rampFlag(APP_NAMESPACE)}---\n${guardedFlag(APP_NAMESPACE, GUARDED_FLAG)}`,
+    );
     const rampingAtSecondStep = await waitFor(
       async () => {
         const status = await flagStatus(running(), APP_NAMESPACE, RAMP_FLAG);
@@ -305,10 +363,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       },
       { timeoutMs: 90_000, intervalMs: 250, what: `${RAMP_FLAG} ramping at its second step` },
     );
-    await waitFor(
-      async () => (await flagStatus(running(), APP_NAMESPACE, GUARDED_FLAG))?.currentPercent === 20,
-      { timeoutMs: 60_000, intervalMs: 250, what: `${GUARDED_FLAG} held at its first step (20 %)` },
-    );
+    await heldAtFirstStep(running(), GUARDED_FLAG);
     // Every status of the ramp from here on, to show it never goes back.
     const seen: { step: number; percent: number; phase: string; at: number }[] = [];
     let observing = true;
@@ -329,14 +384,7 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     const started = Date.now();
     await kubectl(running(), ["delete", "pod", leader, "-n", SYSTEM_NAMESPACE, "--wait=false"]);
     // The push leaves at once (group_wait 0s), before a successor holds the lease.
-    const pushed = await fetch(`${alertmanager.url}/api/v2/alerts`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify([
-        { labels: { alertname: ALERT, flag: GUARDED_FLAG }, startsAt: new Date().toISOString() },
-      ]),
-    });
-    expect(pushed.ok, `Alertmanager took the alert (${pushed.status})`).toBe(true);
+    await fire(alertmanager, GUARDED_FLAG);
     const successor = await waitFor(
       async () => {
         const holder = await leaderPod(running());
@@ -348,17 +396,10 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     log(
       `leader ${leader} deleted; ${successor} holds the lease after ${((handedOverAt - started) / 1000).toFixed(1)} s`,
     );
-    const rolledBack = await waitFor(
-      async () => {
-        const status = await flagStatus(running(), APP_NAMESPACE, GUARDED_FLAG);
-        return status?.phase === "RolledBack" ? status : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 100, what: `${GUARDED_FLAG} rolled back by the pushed alert` },
-    );
+    const rolledBackAt = await rolledBack(running(), GUARDED_FLAG);
     log(
-      `${GUARDED_FLAG} rolled back ${((Date.now() - started) / 1000).toFixed(1)} s after the leader's deletion`,
+      `${GUARDED_FLAG} rolled back ${((rolledBackAt - started) / 1000).toFixed(1)} s after the leader's deletion`,
     );
-    expect(rolledBack.currentPercent).toBe(0);
     await waitFor(
       async () => (await flagStatus(running(), APP_NAMESPACE, RAMP_FLAG))?.phase === "Completed",
       { timeoutMs: 120_000, intervalMs: 250, what: `${RAMP_FLAG} to complete under ${successor}` },
@@ -368,9 +409,10 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     // The successor took the ramp up where the status had it: never a lower step or percent, and
     // it still had steps to walk when it took over.
     for (let i = 1; i < seen.length; i++) {
-      expect(seen[i]?.step).toBeGreaterThanOrEqual(seen[i - 1]?.step as number);
       expect(seen[i]?.percent).toBeGreaterThanOrEqual(seen[i - 1]?.percent as number);
     }
+    const steps = seen.filter((s) => s.phase === "Progressing").map((s) => s.step);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
     expect(seen[0]?.step).toBeGreaterThanOrEqual(rampingAtSecondStep.currentStepIndex ?? 1);
     const atHandOver = seen.filter((s) => s.at <= handedOverAt).at(-1);
     log(
@@ -413,15 +455,17 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     }
   }, 420_000);
 
-  it("helm upgrade to a new image tag rolls the operator while the app's sidecars keep answering", async () => {
+  it("helm upgrade to a new image tag rolls the operator with no missed rollback while the app's sidecars keep answering", async () => {
     const pods = await readyAppPods(running(), APP_NAMESPACE);
     const before = await Promise.all(pods.map((pod) => askPod(pod.ip, "/stats")));
     // The same image under a new tag: a new pod template, as a release upgrade gives.
     const { PODMAN, run } = await import("../../../scripts/image.js");
     await run([...PODMAN, "tag", `localhost/flagwright:${IMAGE_TAG}`, `localhost/flagwright:${UPGRADE_TAG}`]);
     await running().importImage(`localhost/flagwright:${UPGRADE_TAG}`);
+    await kubectl(running(), ["apply", "-f", "-"], guardedFlag(APP_NAMESPACE, GUARDED_UPGRADE_FLAG));
+    await heldAtFirstStep(running(), GUARDED_UPGRADE_FLAG);
     const started = Date.now();
-    await helmOnNode(running(), [
+    const upgraded = helmOnNode(running(), [
       "upgrade",
       RELEASE,
       chartDir,
@@ -432,25 +476,28 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
       "5m",
       ...releaseValues(UPGRADE_TAG),
     ]);
+    // An alert while the operator rolls: once the first pod of the new tag exists.
+    await waitFor(
+      async () => (await operatorImages(running())).includes(`localhost/flagwright:${UPGRADE_TAG}`),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        what: `an operator pod on ${UPGRADE_TAG}`,
+      },
+    );
+    if (!alertmanager) throw new Error("Alertmanager was started by the hand-over test");
+    await fire(alertmanager, GUARDED_UPGRADE_FLAG);
+    const pushedAt = Date.now();
+    await upgraded;
     log(`helm upgrade --wait to ${UPGRADE_TAG} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const upgradeRollbackAt = await rolledBack(running(), GUARDED_UPGRADE_FLAG);
+    log(
+      `${GUARDED_UPGRADE_FLAG}, alerted during the upgrade, rolled back ${((upgradeRollbackAt - pushedAt) / 1000).toFixed(1)} s after the push`,
+    );
     // The old replicas may still be terminating: only pods not being deleted count.
     await waitFor(
       async () => {
-        const list = JSON.parse(
-          await kubectl(running(), [
-            "get",
-            "pods",
-            "-n",
-            SYSTEM_NAMESPACE,
-            "-l",
-            "app.kubernetes.io/name=flagwright",
-            "-o",
-            "json",
-          ]),
-        ).items as { metadata: { deletionTimestamp?: string }; spec: { containers: { image: string }[] } }[];
-        const images = list
-          .filter((p) => !p.metadata.deletionTimestamp)
-          .map((p) => p.spec.containers[0]?.image);
+        const images = await operatorImages(running());
         return (
           images.length === 2 && images.every((image) => image === `localhost/flagwright:${UPGRADE_TAG}`)
         );
