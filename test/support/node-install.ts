@@ -4,6 +4,7 @@
 // test/integration/node and `npm run demo -- --node`.
 import { get } from "node:http";
 import type { FeatureFlagStatus } from "../../src/api/index.js";
+import { SHARED_EVALUATOR } from "../../src/operator/injection/mutation.js";
 import { kubectl, runKubectl } from "../cluster/cluster.js";
 import type { RunningNode } from "../cluster/node.js";
 import { APP_IMAGE } from "../cluster/node-images.js";
@@ -199,9 +200,14 @@ export function askPod(
   });
 }
 
-/** Applies the app and waits until `replicas` pods are Ready (each with its sidecar started). */
-export async function deployApp(node: Node, namespace: string, replicas: number): Promise<AppPod[]> {
-  await kubectl(node, ["apply", "-f", "-"], appManifests(namespace, replicas));
+/** Applies the app (by default with its sidecar) and waits until `replicas` pods are Ready. */
+export async function deployApp(
+  node: Node,
+  namespace: string,
+  replicas: number,
+  manifests = appManifests(namespace, replicas),
+): Promise<AppPod[]> {
+  await kubectl(node, ["apply", "-f", "-"], manifests);
   return waitFor(
     async () => {
       const pods = await readyAppPods(node, namespace);
@@ -256,4 +262,38 @@ export async function operatorService(node: Node): Promise<{ ip: string; port: n
     if (http) return { ip: service.spec.clusterIP, port: http.port };
   }
   throw new Error(`no Service with an "http" port in ${SYSTEM_NAMESPACE}`);
+}
+
+/**
+ * An application in `namespace` that asks the namespace's shared evaluator (annotation
+ * flagwright.dev/evaluator: shared): the webhook gives its container OFREP_ENDPOINT, a DNS name of
+ * the evaluator's Service, and OFREP_HEADERS with the token. The node runs no cluster DNS, so the
+ * pod's hostAliases map that name to the Service's ClusterIP, as cluster DNS would answer.
+ */
+export function sharedEvaluatorAppManifests(namespace: string, evaluatorIp: string): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: ${namespace}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata:
+      labels: {app: shop, flagwright.dev/inject: "true"}
+      annotations: {flagwright.dev/evaluator: shared}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      hostAliases: [{ip: ${evaluatorIp}, hostnames: [${SHARED_EVALUATOR.service}.${namespace}.svc]}]
+      containers:
+        - name: app
+          image: ${APP_IMAGE}
+          imagePullPolicy: Never
+          env: [{name: FLAG_KEY, value: ${FLAG}}]
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+`;
 }

@@ -9,8 +9,10 @@
 // other node test runs beside it. In CI a machine that cannot run it is a failure; elsewhere the
 // file is skipped with the reason printed.
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SHARED_EVALUATOR } from "../../../src/operator/injection/mutation.js";
 import { kubectl, runKubectl } from "../../cluster/cluster.js";
 import {
   cleanUpNode,
@@ -35,6 +37,7 @@ import {
   readyAppPods,
   releaseValues,
   SYSTEM_NAMESPACE,
+  sharedEvaluatorAppManifests,
 } from "../../support/node-install.js";
 import { installKubectlPlugin } from "../../support/processes.js";
 import { type AlertmanagerHandle, startAlertmanager } from "../../support/prometheus.js";
@@ -50,6 +53,7 @@ const IMAGE_TAG = "node-1";
 const UPGRADE_TAG = "node-2";
 const APP_NAMESPACE = "shop";
 const REPLICAS = 3;
+const SHARED_NAMESPACE = "shop-shared";
 const RAMP_FLAG = "checkout-ramp";
 const GUARDED_FLAG = "checkout-guarded";
 const GUARDED_UPGRADE_FLAG = "checkout-guarded-upgrade";
@@ -512,8 +516,82 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
     await waitFor(() => leaderPod(running()), { timeoutMs: 60_000, what: "a leader after the upgrade" });
   }, 420_000);
 
+  it("the shared-evaluator mode: a pod annotated for it gets no sidecar and reads its flag from the namespace's evaluator with the token", async () => {
+    await kubectl(running(), ["create", "namespace", SHARED_NAMESPACE]);
+    await kubectl(running(), [
+      "create",
+      "secret",
+      "generic",
+      SHARED_EVALUATOR.tokenSecret,
+      "-n",
+      SHARED_NAMESPACE,
+      `--from-literal=${SHARED_EVALUATOR.tokenKey}=${randomBytes(24).toString("hex")}`,
+    ]);
+    await kubectl(
+      running(),
+      ["apply", "-f", "-"],
+      `apiVersion: flagwright.dev/v1alpha1
+kind: FeatureFlag
+metadata: {name: ${FLAG}, namespace: ${SHARED_NAMESPACE}}
+spec: {key: ${FLAG}, enabled: true, rollout: {percent: 100}}
+`,
+    );
+    const started = Date.now();
+    await helmOnNode(running(), [
+      "upgrade",
+      RELEASE,
+      chartDir,
+      "--namespace",
+      SYSTEM_NAMESPACE,
+      "--wait",
+      "--timeout",
+      "5m",
+      ...releaseValues(UPGRADE_TAG),
+      "--set",
+      `sharedEvaluator.namespaces={${SHARED_NAMESPACE}}`,
+      "--set",
+      "sharedEvaluator.replicas=1",
+    ]);
+    log(
+      `helm upgrade with a shared evaluator in ${SHARED_NAMESPACE} done in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    const evaluatorIp = await kubectl(running(), [
+      "get",
+      "service",
+      SHARED_EVALUATOR.service,
+      "-n",
+      SHARED_NAMESPACE,
+      "-o",
+      "jsonpath={.spec.clusterIP}",
+    ]);
+    const [pod] = await deployApp(
+      running(),
+      SHARED_NAMESPACE,
+      1,
+      sharedEvaluatorAppManifests(SHARED_NAMESPACE, evaluatorIp),
+    );
+    if (!pod) throw new Error("no app pod");
+    expect(pod.initContainers).toEqual([]);
+    expect((await askPod(pod.ip)).value).toBe(true);
+    await kubectl(running(), [
+      "patch",
+      "featureflag",
+      FLAG,
+      "-n",
+      SHARED_NAMESPACE,
+      "--type=merge",
+      "-p",
+      '{"spec":{"enabled":false}}',
+    ]);
+    await waitFor(async () => (await askPod(pod.ip)).value === false, {
+      timeoutMs: 20_000,
+      what: `${pod.name} to answer false from the shared evaluator`,
+    });
+  }, 420_000);
+
   it("helm uninstall leaves no webhook configuration that blocks pod creation", async () => {
     await kubectl(running(), ["delete", "namespace", APP_NAMESPACE, "--wait=false"]);
+    await kubectl(running(), ["delete", "namespace", SHARED_NAMESPACE, "--wait=false"]);
     await runKubectl(running(), ["delete", "featureflag", "--all", "-A"]);
     await helmOnNode(running(), [
       "uninstall",
