@@ -142,24 +142,30 @@ async function rolledBack(node: RunningNode, name: string): Promise<number> {
   return Date.now();
 }
 
-/** What the node changes on the machine, to compare before and after. */
+/**
+ * What the node changes on the machine, to compare before and after: its chains and rules, its
+ * bridge and the links on it, its network namespaces and mounts, the tables and sysctls. Only
+ * the node's own entries count, because the machine is shared: podman (its CNI bridge, veths,
+ * netns, overlay mounts and CNI-* chains) and other tests' firewall rules come and go meanwhile.
+ */
 function machineState() {
   const run = (command: string) => spawnSync("sh", ["-c", command], { encoding: "utf8" }).stdout;
-  const withoutCounters = (text: string) =>
+  const nodeRules = (text: string) =>
     text
       .split("\n")
-      .filter((l) => !l.startsWith("#"))
+      .filter((l) => /KUBE-|fwnode|10\.244\.|10\.0\.0\./.test(l))
       .map((l) => l.replace(/ \[\d+:\d+\]$/, ""))
       .join("\n");
   return {
-    iptables: withoutCounters(run("iptables-save")),
-    ip6tables: withoutCounters(run("ip6tables-save")),
+    iptables: nodeRules(run("iptables-save")),
+    ip6tables: nodeRules(run("ip6tables-save")),
     nftTables: nftTables(),
-    links: run("ip -o link show | cut -d: -f2 | sort"),
-    netns: run("ls /run/netns 2>/dev/null | sort"),
+    links: run("ip -o link show | grep fwnode | cut -d: -f2 | sort"),
+    netns: run("ls /run/netns 2>/dev/null | grep '^cni-' | sort"),
     mounts: readFileSync("/proc/self/mounts", "utf8")
       .split("\n")
-      .map((l) => l.split(" ")[1])
+      .map((l) => l.split(" ")[1] ?? "")
+      .filter((m) => /flagwright-node|node-containerd|\/run\/netns\/cni-|kubelet/.test(m))
       .sort(),
     sysctls: run(
       "cat /proc/sys/net/ipv4/ip_forward /proc/sys/vm/overcommit_memory /proc/sys/vm/panic_on_oom /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops",
