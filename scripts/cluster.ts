@@ -2,7 +2,14 @@
 // CRDs installed. The first two stdout lines are the `export` lines to paste into a shell;
 // progress goes to stderr. Ctrl-C (SIGINT) or SIGTERM stops it and removes everything it made.
 import { parseArgs } from "node:util";
-import { ensureClusterBinaries, installCrds, kubectl, startCluster } from "../test/cluster/cluster.js";
+import {
+  ensureClusterBinaries,
+  installCrds,
+  kubectl,
+  type RunningCluster,
+  startCluster,
+} from "../test/cluster/cluster.js";
+import { cleanUpNode, startNode } from "../test/cluster/node.js";
 
 const usage = `Usage: npm run cluster [-- OPTIONS]
 
@@ -11,7 +18,14 @@ cached under ~/.cache/flagwright), installs the FeatureFlag CRD and prints:
   export KUBECONFIG=<path>
   export PATH=<folder with the matching kubectl>:$PATH
 
+With --node, also a real single node on this machine (root only; one at a time): Debian's
+containerd and runc, a CNI bridge, and kubelet, kube-proxy, kube-controller-manager and
+kube-scheduler (built into the same binary as the control plane). Stopping it removes the
+bridge, iptables chains, mounts and containers and restores the sysctls it changed; a start
+that finds a crashed run's leftovers removes them first.
+
 Options:
+  --node         run pods: a real node beside the control plane
   --examples     also apply examples/ once the CRD is established
   --build-only   build (or find cached) binaries and exit
   -h, --help     show this help`;
@@ -19,6 +33,7 @@ Options:
 const { values } = parseArgs({
   options: {
     examples: { type: "boolean", default: false },
+    node: { type: "boolean", default: false },
     "build-only": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -37,12 +52,18 @@ if (values["build-only"]) {
 }
 
 const started = Date.now();
-const cluster = await startCluster({ log });
+let cluster: RunningCluster | undefined;
 let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  log(`${signal}: stopping the control plane...`);
+  if (!cluster) {
+    // Interrupted while starting: what the node changed so far is recorded; remove it.
+    log(`${signal} while starting: cleaning up...`);
+    if (values.node) await cleanUpNode(log);
+    process.exit(1);
+  }
+  log(`${signal}: stopping the ${values.node ? "node and the " : ""}control plane...`);
   await cluster.stop();
   log("stopped");
   process.exit(0);
@@ -54,6 +75,7 @@ const parent = process.ppid;
 setInterval(() => {
   if (process.ppid !== parent) void shutdown("parent exited");
 }, 500).unref();
+cluster = values.node ? await startNode({ log }) : await startCluster({ log });
 
 try {
   await installCrds(cluster);

@@ -2,7 +2,7 @@
 // with embedded etcd, plus a kubectl from the same Kubernetes module set. Used by vitest's global
 // setup, `npm run cluster` and the demo.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -36,14 +36,35 @@ export interface RunningCluster extends ClusterBinaries {
 
 type Log = (line: string) => void;
 
+/**
+ * The Kubernetes version go.mod pins, stamped into every binary as the release build does: without
+ * it the API server reports v0.0.0-master and `helm install` refuses charts with a kubeVersion.
+ */
+export function kubernetesVersionLdflags(): string {
+  const goMod = readFileSync(join(clusterDir, "go.mod"), "utf8");
+  const version = /^\s*k8s\.io\/kubernetes (v(\d+)\.(\d+)\.\d+\S*)/m.exec(goMod);
+  if (!version) throw new Error(`no k8s.io/kubernetes requirement in ${join(clusterDir, "go.mod")}`);
+  const [, gitVersion, major, minor] = version;
+  return ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]
+    .flatMap((pkg) => [
+      `-X ${pkg}.gitVersion=${gitVersion}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ])
+    .join(" ");
+}
+
 /** Returns the cached binaries, building them first if this source hash has none. */
 export async function ensureClusterBinaries(log: Log = () => {}): Promise<ClusterBinaries> {
+  const ldflags = kubernetesVersionLdflags();
   const binDir = await ensureGoBuild({
     name: "cluster",
     dir: clusterDir,
     targets: [
-      { binary: "flagwright-cluster", pkg: "." },
-      { binary: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl" },
+      // Also the node's kubelet, kube-proxy, controller-manager and scheduler (see node.go).
+      { binary: "flagwright-cluster", pkg: ".", ldflags },
+      { binary: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", ldflags },
     ],
     log,
   });

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ type readyLine struct {
 }
 
 func main() {
+	runNodeCommand()
 	keep := flag.Bool("keep", false, "keep the data directory on exit (to restart the same cluster later)")
 	dirFlag := flag.String("dir", "", "data directory (default: a new temporary directory); an existing one restarts "+
 		"that cluster with its data, certificates and ports")
@@ -110,10 +112,9 @@ func run(dir string, keep bool, verbosity string, extra []string) error {
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + pki.saPublic,
 		"--service-account-signing-key-file=" + pki.saPrivate,
-		"--disable-admission-plugins=ServiceAccount",
 		"--endpoint-reconciler-type=none",
 		"--v=" + verbosity,
-	}, extra...))
+	}, append(defaultAdmission(extra), extra...)...))
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- cmd.Execute() }()
 	go exitWithParent()
@@ -247,4 +248,16 @@ func exitWithParent() {
 			return
 		}
 	}
+}
+
+// defaultAdmission turns the ServiceAccount admission plugin off (no controller-manager creates
+// the `default` ServiceAccount that it would require of every pod), unless the caller chose the
+// disabled plugins itself: kube-apiserver appends repeated list flags instead of replacing them.
+func defaultAdmission(extra []string) []string {
+	for _, arg := range extra {
+		if strings.HasPrefix(arg, "--disable-admission-plugins") {
+			return nil
+		}
+	}
+	return []string{"--disable-admission-plugins=ServiceAccount"}
 }
