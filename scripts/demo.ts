@@ -6,7 +6,8 @@
 // whose bug triples flag-on users' error rate at 5 % exposure, too little for the absolute alert,
 // rolled back by the cohort comparison. Everything it starts is stopped and removed on exit, on
 // Ctrl-C and when its parent goes away. With --gitops, the flag comes from a Git repository
-// synced by real Argo CD instead, and a commit (0 → 25 %) drives what the sidecar answers.
+// synced by real Argo CD instead, and a commit (0 → 25 %) drives what the sidecar answers; with
+// --node, the ramp and the rollback run in real pods on a real node (scripts/demo/node.ts).
 // See docs/demo.md.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -34,8 +35,10 @@ import {
   startAlertmanager,
   startPrometheus,
 } from "../test/support/prometheus.js";
+import { ensureHelm } from "../test/unit/chart/helm.js";
 import { type DemoApp, type Sweep, startDemoApp } from "./demo/app.js";
 import { bar, colours, type Display, liveDisplay, plainDisplay } from "./demo/display.js";
+import { nodeDemo } from "./demo/node.js";
 import { type SidecarProcess, startSidecar } from "./demo/sidecar.js";
 
 const usage = `Usage: npm run demo [-- OPTIONS]
@@ -57,14 +60,19 @@ Everything it starts is stopped and removed on exit, on Ctrl-C and when its pare
 Options:
   --ci                non-interactive: short pauses, plain line-by-line output, a hard deadline
                       (also when CI=true or stdout is not a terminal)
-  --pause <duration>  pause of each ramp step (default: 5s, 2s with --ci)
-  --users <n>         simulated users (default: 1000)
+  --pause <duration>  pause of each ramp step (default: 5s, 2s with --ci, 10s with --node)
+  --users <n>         simulated users (default: 1000, 200 with --node)
   --deadline <s>      give up after this many seconds, not counting a first-run build
-                      (default: 210 with --ci, 600 otherwise)
+                      (default: 210 with --ci, 600 otherwise and with --node)
   --gitops            instead of steps 2-4: a local Git repository holds the flag, real Argo CD
                       (v3.2, built from Go modules on first use) syncs it, and a commit changing
                       its percent 0 → 25 drives the sidecar's answers (needs root: a firewall rule
                       keeps Argo CD's controller metrics port, bound on all interfaces, on loopback)
+  --node              steps 1-3 with real pods (needs root, Linux, and the packages .ci/run
+                      installs): a real node on this machine (containerd, kubelet, kube-proxy,
+                      controller-manager, scheduler), the image built from the Dockerfile, \`helm
+                      install\` of the chart, an app Deployment whose pods get the injected sidecar;
+                      the users' requests go to the pods and Prometheus scrapes them
   -h, --help          show this help
 
 Needs Node 20.19+ and Go 1.26+ (the first run builds the Go programs).`;
@@ -80,9 +88,10 @@ const { values } = parseArgs({
   options: {
     ci: { type: "boolean", default: false },
     pause: { type: "string" },
-    users: { type: "string", default: "1000" },
+    users: { type: "string" },
     deadline: { type: "string" },
     gitops: { type: "boolean", default: false },
+    node: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -93,11 +102,17 @@ if (values.help) {
 
 const ciEnv = process.env.CI !== undefined && !["", "0", "false"].includes(process.env.CI.toLowerCase());
 const ci = values.ci || ciEnv || !process.stdout.isTTY;
-const pause = values.pause ?? (ci ? "2s" : "5s");
-const userCount = Number(values.users);
-const deadlineSeconds = Number(values.deadline ?? (ci ? 210 : 600));
+// Real pods answer slower than a local sidecar (and a sidecar's 10m CPU request gets little on a
+// busy node): the node demo sweeps fewer users and pauses longer, so a sweep fits in a step.
+const pause = values.pause ?? (values.node ? "10s" : ci ? "2s" : "5s");
+const userCount = Number(values.users ?? (values.node ? 200 : 1000));
+const deadlineSeconds = Number(values.deadline ?? (values.node ? 600 : ci ? 210 : 600));
 if (!Number.isInteger(userCount) || userCount < 10 || userCount > 100_000) {
   console.error("flagwright demo: --users must be a whole number from 10 to 100000");
+  process.exit(2);
+}
+if (values.gitops && values.node) {
+  console.error("flagwright demo: --gitops and --node are separate demos; choose one");
   process.exit(2);
 }
 if (!(deadlineSeconds > 0)) {
@@ -295,11 +310,14 @@ const refresh = setInterval(() => {
 async function main(): Promise<void> {
   say(
     c.bold(
-      values.gitops
-        ? `Flagwright demo, GitOps: Argo CD ${argocdVersion()} syncs ${FLAG} from Git, and a commit changing its percent 0 → 25 reaches the sidecar's answers.`
-        : `Flagwright demo: a canary flag ramps ${RAMP.join(" → ")} % under Prometheus analysis, then a bug ships and it rolls back on its own.`,
+      values.node
+        ? `Flagwright demo on a real node: the chart installed with helm, an app whose pods get the sidecar, a canary ramping ${RAMP.join(" → ")} % over real pods, then a bug and the rollback.`
+        : values.gitops
+          ? `Flagwright demo, GitOps: Argo CD ${argocdVersion()} syncs ${FLAG} from Git, and a commit changing its percent 0 → 25 reaches the sidecar's answers.`
+          : `Flagwright demo: a canary flag ramps ${RAMP.join(" → ")} % under Prometheus analysis, then a bug ships and it rolls back on its own.`,
     ),
   );
+  if (values.node) return nodeAct();
   stage = "preparing the control plane, Prometheus and Alertmanager binaries";
   await ensureClusterBinaries((line) => say(`control plane: ${line}`));
   await ensurePrometheusBinaries((line) => say(`prometheus: ${line}`));
@@ -892,6 +910,44 @@ async function watchdog(url: string) {
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+/** The demo with real pods (scripts/demo/node.ts), under this script's cleanup and deadline. */
+async function nodeAct(): Promise<void> {
+  stage = "preparing the control plane, Prometheus, Alertmanager and helm binaries";
+  await ensureClusterBinaries((line) => say(`control plane: ${line}`));
+  await ensurePrometheusBinaries((line) => say(`prometheus: ${line}`));
+  await ensureHelm((line) => say(`helm: ${line}`));
+  const summaryLines = await nodeDemo(
+    {
+      say,
+      started,
+      stage: (text) => {
+        stage = text;
+      },
+      startDeadline: () => {
+        setTimeout(
+          () =>
+            void failed(
+              new Error(
+                `deadline of ${deadlineSeconds} s passed while ${stage} (raise it with --deadline SECONDS)`,
+              ),
+            ),
+          deadlineSeconds * 1000,
+        ).unref();
+      },
+      until,
+      bold: c.bold,
+      red: c.red,
+      green: c.green,
+      pause,
+      users: userCount,
+    },
+    expectedOn,
+  );
+  say("");
+  say(c.bold("summary"));
+  for (const line of summaryLines) say(`  ${line}`);
 }
 
 /** SIGTERM, and SIGKILL if the process has not exited 10 s later. */

@@ -253,6 +253,14 @@ export async function buildImage(
 ): Promise<string> {
   const { tag = DEFAULT_TAG, log = () => {} } = options;
   const { build: buildBase, runtime: runtimeBase } = await ensureBases(log);
+  // Even with every layer cached, a vfs build copies and deletes whole trees for minutes: an
+  // image of the same build context and bases is tagged again instead.
+  const built = `localhost/flagwright:context-${contextHash(buildBase, runtimeBase)}`;
+  if ((await run([...PODMAN, "image", "exists", built])).code === 0) {
+    await must([...PODMAN, "tag", built, tag]);
+    log(`${tag}: the image of this build context exists (${built}), tagged without a build`);
+    return tag;
+  }
   const started = Date.now();
   log(`building ${tag} from Dockerfile (BUILD_IMAGE=${buildBase}, RUNTIME_IMAGE=${runtimeBase})...`);
   await must(
@@ -270,6 +278,8 @@ export async function buildImage(
       `RUNTIME_IMAGE=${runtimeBase}`,
       "--tag",
       tag,
+      "--tag",
+      built,
       "--file",
       "Dockerfile",
       ".",
@@ -278,6 +288,32 @@ export async function buildImage(
   );
   log(`built ${tag} in ${Math.round((Date.now() - started) / 1000)} s`);
   return tag;
+}
+
+/**
+ * A hash of what the build sees: the Dockerfile, .dockerignore's allow-list (package files,
+ * tsconfigs, src/ without tests, the bundle script, crds/) and the two bases.
+ */
+function contextHash(buildBase: string, runtimeBase: string): string {
+  const hash = createHash("sha256").update(`${buildBase}\n${runtimeBase}\n`);
+  const files = ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "tsconfig.json"];
+  files.push("tsconfig.build.json", "scripts/bundle.ts");
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(join(repoRoot, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(path);
+      else if (!path.endsWith(".test.ts")) files.push(path);
+    }
+  };
+  walk("src");
+  walk("crds");
+  for (const file of files.sort()) {
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(repoRoot, file)))
+      .update("\0");
+  }
+  return hash.digest("hex").slice(0, 16);
 }
 
 /** The image's uncompressed size in bytes, as podman reports it. */

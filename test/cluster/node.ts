@@ -34,6 +34,12 @@ const CNI_CONF_DIR = join(STATE_DIR, "net.d");
 const BRIDGE = "fwnode0";
 export const POD_SUBNET = "10.244.0.0/24";
 export const SERVICE_SUBNET = "10.0.0.0/24";
+/**
+ * The bridge's own address in the pod network (host-local's gateway: the subnet's first), there
+ * once the first pod runs: a server of this machine that pods must reach listens here, which
+ * only this machine and its pods can reach.
+ */
+export const POD_GATEWAY = "10.244.0.1";
 /** Host settings kubelet and the pod network change; saved first and restored on clean-up. */
 const SYSCTLS = [
   "net/ipv4/ip_forward",
@@ -50,6 +56,11 @@ const containerdRoot = () => join(cacheRoot(), "node-containerd");
 type Log = (line: string) => void;
 
 export interface RunningNode extends RunningCluster {
+  /**
+   * Stops everything and puts the machine back; `onMachineClean` runs after that and before
+   * another node run may take the machine.
+   */
+  stop(onMachineClean?: () => void): Promise<void>;
   nodeName: string;
   /** The machine's own address, which the node registers and the API server advertises. */
   nodeIp: string;
@@ -444,18 +455,69 @@ async function ensurePauseImage(node: Pick<RunningNode, "ctr">, log: Log): Promi
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Held (a directory naming its owner's pid) by the one process running a node on this machine. */
+const LOCK_DIR = "/run/flagwright-node.lock";
+
+/**
+ * Takes the machine's node lock, waiting while a live process holds it (a dead owner's lock is
+ * taken over: its leftovers are cleaned up by the start). Without it a second run would take
+ * the first one's node for a crash's leftovers and tear it down.
+ */
+async function acquireNodeLock(log: Log, timeoutMs = 30 * 60_000): Promise<() => void> {
+  const owner = join(LOCK_DIR, "pid");
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    try {
+      mkdirSync(LOCK_DIR);
+      writeFileSync(owner, String(process.pid));
+      return () => rmSync(LOCK_DIR, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number(existsSync(owner) ? readFileSync(owner, "utf8") : Number.NaN);
+    // A lock without a pid is one being written right now, or one whose writer died at once.
+    if (Number.isInteger(holder) && !processAlive(holder)) {
+      log(`the node lock's owner (pid ${holder}) is gone: taking the lock over`);
+      rmSync(LOCK_DIR, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`another node run (pid ${holder}) has held ${LOCK_DIR} for ${timeoutMs / 60_000} min`);
+    }
+    if (!told && Number.isInteger(holder)) {
+      log(`another node run (pid ${holder}) is using this machine: waiting for it to stop`);
+      told = true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
 /**
  * Starts containerd, the control plane (ServiceAccount admission on, advertised on the machine's
  * address), kubelet, kube-proxy, kube-controller-manager and kube-scheduler, and resolves once
  * the node is Ready and the `default` ServiceAccount exists.
  */
-export async function startNode(options: { log?: Log } = {}): Promise<RunningNode> {
+export async function startNode(
+  options: {
+    log?: Log;
+    /** Called once the machine is this run's (lock taken, leftovers removed), before any change. */
+    onMachineClean?: () => void;
+  } = {},
+): Promise<RunningNode> {
   const log = options.log ?? (() => {});
   const why = nodeUnavailable();
   if (why) throw new Error(`cannot start the node: ${why}`);
-  if (nodeLeftovers()) {
-    log(`a previous node left state behind (${STATE_DIR}, bridge ${BRIDGE}): cleaning it up first`);
-    await cleanUpNode(log);
+  const releaseLock = await acquireNodeLock(log);
+  try {
+    if (nodeLeftovers()) {
+      log(`a previous node left state behind (${STATE_DIR}, bridge ${BRIDGE}): cleaning it up first`);
+      await cleanUpNode(log);
+    }
+    options.onMachineClean?.();
+  } catch (error) {
+    releaseLock();
+    throw error;
   }
   const started = Date.now();
   mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
@@ -485,9 +547,14 @@ export async function startNode(options: { log?: Log } = {}): Promise<RunningNod
   };
 
   let cluster: RunningCluster | undefined;
-  const stop = async () => {
-    await cleanUpNode(log);
-    await cluster?.stop();
+  const stop = async (onMachineClean?: () => void) => {
+    try {
+      await cleanUpNode(log);
+      await cluster?.stop();
+      onMachineClean?.();
+    } finally {
+      releaseLock();
+    }
   };
   try {
     mkdirSync(CNI_CONF_DIR, { recursive: true });

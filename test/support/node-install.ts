@@ -43,9 +43,14 @@ export function releaseValues(imageTag: string): string[] {
 
 /**
  * Creates the release namespace (labelled to enforce the restricted Pod Security standard) and
- * the Alertmanager token Secret, then `helm install --wait` with the image `imageTag`.
+ * the Alertmanager token Secret, then `helm install --wait` with the image `imageTag` (and
+ * `extraValues`, helm arguments such as `--set prometheus.url=...`).
  */
-export async function installRelease(node: Node, imageTag: string): Promise<void> {
+export async function installRelease(
+  node: Node,
+  imageTag: string,
+  extraValues: string[] = [],
+): Promise<void> {
   await kubectl(node, ["create", "namespace", SYSTEM_NAMESPACE]);
   await kubectl(node, [
     "label",
@@ -73,11 +78,31 @@ export async function installRelease(node: Node, imageTag: string): Promise<void
     "--timeout",
     "5m",
     ...releaseValues(imageTag),
+    ...extraValues,
   ]);
 }
 
-/** The application's namespace: its flag, a Role for the sidecar's ConfigMap watch, the Deployment. */
-export function appManifests(namespace: string, replicas: number): string {
+/** The app's flag as the node test starts it: on for everyone. */
+function allOnFlag(namespace: string): string {
+  return `apiVersion: flagwright.dev/v1alpha1
+kind: FeatureFlag
+metadata: {name: ${FLAG}, namespace: ${namespace}}
+spec:
+  key: ${FLAG}
+  enabled: true
+  rollout: {percent: 100}
+`;
+}
+
+/**
+ * The application's namespace: its flag (`flagManifest`, by default on for everyone), a Role for
+ * the sidecar's ConfigMap watch, the Deployment.
+ */
+export function appManifests(
+  namespace: string,
+  replicas: number,
+  flagManifest = allOnFlag(namespace),
+): string {
   return `apiVersion: v1
 kind: Namespace
 metadata:
@@ -98,14 +123,7 @@ metadata: {name: flags-reader, namespace: ${namespace}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: flags-reader}
 subjects: [{kind: ServiceAccount, name: default, namespace: ${namespace}}]
 ---
-apiVersion: flagwright.dev/v1alpha1
-kind: FeatureFlag
-metadata: {name: ${FLAG}, namespace: ${namespace}}
-spec:
-  key: ${FLAG}
-  enabled: true
-  rollout: {percent: 100}
----
+${flagManifest}---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: shop, namespace: ${namespace}}

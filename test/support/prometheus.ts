@@ -248,6 +248,13 @@ export interface PrometheusOptions {
   ruleFiles?: string[];
   /** host:port of the Alertmanagers to notify. */
   alertmanagers?: string[];
+  /**
+   * The address to listen on (default 127.0.0.1). The node demo uses its pod bridge's own
+   * address, which only this machine and its pods reach, so the operator's pods can query it.
+   */
+  host?: string;
+  /** The port to listen on (default: a free one), for a URL that must be known before the start. */
+  port?: number;
 }
 
 export interface PrometheusHandle extends Supervised {
@@ -258,7 +265,7 @@ export interface PrometheusHandle extends Supervised {
 export async function startPrometheus(options: PrometheusOptions = {}): Promise<PrometheusHandle> {
   const bin = await ensureTool("prometheus", stderrLog);
   const dir = mkdtempSync(join(tmpdir(), "flagwright-prometheus-"));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const config = {
     global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
     rule_files: options.ruleFiles ?? [RULE_FILE],
@@ -275,14 +282,15 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
     ],
   };
   writeFileSync(join(dir, "prometheus.yml"), stringify(config));
-  const url = `http://127.0.0.1:${port}`;
+  const host = options.host ?? "127.0.0.1";
+  const url = `http://${host}:${port}`;
   const proc = supervise(
     "prometheus",
     bin,
     [
       `--config.file=${join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${port}`,
+      `--web.listen-address=${host}:${port}`,
       // Re-send firing alerts to Alertmanager every second rather than every minute.
       "--rules.alert.resend-delay=1s",
       "--log.format=json",

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { nodeLeftovers, nodeUnavailable } from "../../cluster/node.js";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -224,3 +225,60 @@ describe("npm run demo -- --ci --gitops", () => {
 const RAMP_LINES = [1, 5, 25, 50, 100].map(
   (percent, i) => new RegExp(`step ${i + 1}/5: phase Progressing, flag at ${percent}%`),
 );
+
+// `--node` from this checkout: the same story with real pods on a real node (root only; in CI
+// a missing package is an error, elsewhere a printed skip). The node test leaves the node's
+// image layers in podman's cache, so the image build here mostly reuses them.
+const nodeWhy = nodeUnavailable();
+if (nodeWhy && process.env.CI) throw new Error(`npm run demo -- --node cannot run in CI: ${nodeWhy}`);
+if (nodeWhy) console.warn(`[demo --node] skipped: ${nodeWhy}`);
+
+describe.skipIf(nodeWhy !== undefined)("npm run demo -- --ci --node", () => {
+  const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-node-test-"));
+  afterAll(() => {
+    rmSync(privateTmp, { recursive: true, force: true });
+  });
+
+  it("real pods serve each step's exact users, a bug rolls the canary back through Prometheus, Alertmanager and the operator's Service, exits 0 and leaves the machine as it was", async () => {
+    const { code, output, seen } = await runDemo(["--ci", "--node"], repoRoot, privateTmp);
+    console.log(`[demo --node] exit ${code}\n${output}`);
+
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/helm install: two operator pods .* restricted Pod Security/);
+    expect(output).toMatch(
+      /app: 3 pods of Deployment shop\/shop Ready .* injected sidecar \(flagwright-sidecar/,
+    );
+    expect(output).toMatch(/users: 200 users' checkouts spread over the 3 pods; 0\/200 get new-checkout/);
+    // The deterministic buckets of user-0001..user-0200 below 1, 5 and 25.
+    for (const [step, percent, on] of [
+      [1, 1, 2],
+      [2, 5, 15],
+      [3, 25, 50],
+    ] as const) {
+      expect(output).toMatch(
+        new RegExp(
+          `step ${step}/5: ${percent}% — the pods serve new-checkout to ${on}/200 users, exactly those whose bucket is below ${percent}`,
+        ),
+      );
+    }
+    expect(output).toMatch(
+      /rolled back: new-checkout at 0% [\d.]+ s after the bug shipped \(Alert: FlagwrightFlagErrorRateHigh/,
+    );
+    expect(output).toMatch(/every pod now answers off: 0\/200 users get new-checkout/);
+    const cleaned = (output.match(/^cleaned up: (.*)$/m)?.[1] ?? "").split(", ");
+    for (const part of ["node", "prometheus", "alertmanager", "traffic"]) {
+      expect(cleaned, `cleaned up: ${cleaned.join(", ")}`).toContain(part);
+    }
+    const commands = [...seen.values()].map((p) => p.cmd).join("\n");
+    for (const what of ["containerd", "flagwright-cluster kubelet"]) {
+      expect(commands, `expected to see a process matching ${what}`).toContain(what);
+    }
+    const left = [...seen.values()].filter((p) => {
+      const now = readProc(p.pid);
+      return now !== undefined && now.start === p.start && now.state !== "Z";
+    });
+    expect(left.map((p) => `${p.pid} ${p.cmd}`)).toEqual([]);
+    expect(nodeLeftovers(), "the node's state, bridge or chains are gone").toBe(false);
+    expect(readdirSync(privateTmp).filter((f) => !f.startsWith("tsx-"))).toEqual([]);
+  }, 1_800_000);
+});

@@ -14,14 +14,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SHARED_EVALUATOR } from "../../../src/operator/injection/mutation.js";
 import { kubectl, runKubectl } from "../../cluster/cluster.js";
-import {
-  cleanUpNode,
-  nftTables,
-  nodeLeftovers,
-  nodeUnavailable,
-  type RunningNode,
-  startNode,
-} from "../../cluster/node.js";
+import { nftTables, nodeUnavailable, type RunningNode, startNode } from "../../cluster/node.js";
 import { loadNodeImages } from "../../cluster/node-images.js";
 import {
   ALERTMANAGER_TOKEN,
@@ -183,11 +176,14 @@ describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
   const plugin = installKubectlPlugin();
 
   beforeAll(async () => {
-    // A crashed earlier run's leftovers are removed first, so "before" is the machine itself.
-    if (nodeLeftovers()) await cleanUpNode(log);
-    before = machineState();
     const started = Date.now();
-    node = await startNode({ log });
+    // "before" is the machine once no other node run holds it and a crashed run's leftovers are gone.
+    node = await startNode({
+      log,
+      onMachineClean: () => {
+        before = machineState();
+      },
+    });
     await loadNodeImages(node, { tag: IMAGE_TAG, log });
     log(`node and images ready in ${Math.round((Date.now() - started) / 1000)} s`);
   }, 1_800_000); // a first run builds the image (npm ci in its build stage)
@@ -632,8 +628,11 @@ spec: {key: ${FLAG}, enabled: true, rollout: {percent: 100}}
   }, 240_000);
 
   it("stopping the node leaves the machine as it was", async () => {
-    await running().stop();
+    let after: ReturnType<typeof machineState> | undefined;
+    await running().stop(() => {
+      after = machineState();
+    });
     node = undefined;
-    expect(machineState()).toEqual(before);
+    expect(after).toEqual(before);
   }, 120_000);
 });
