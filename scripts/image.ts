@@ -287,6 +287,18 @@ export async function buildImage(
     log,
   );
   log(`built ${tag} in ${Math.round((Date.now() - started) / 1000)} s`);
+  // vfs keeps a full copy per layer: the stages of earlier builds (untagged now) filled a CI
+  // machine's disk after a few runs. This build's own stages stay, as the next build's cache.
+  const pruned = await run([
+    ...PODMAN,
+    "image",
+    "prune",
+    "--force",
+    "--filter",
+    `until=${Math.floor(started / 1000)}`,
+  ]);
+  if (pruned.code !== 0)
+    log(`pruning earlier builds' untagged images failed (not fatal): ${pruned.stderr.slice(-300)}`);
   return tag;
 }
 
