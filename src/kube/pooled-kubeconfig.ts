@@ -10,7 +10,7 @@ import type { RequestContext } from "@kubernetes/client-node";
 import { KubeConfig } from "./client.js";
 
 /** The agent options that decide which server and credentials a connection is for. */
-export const TLS_OPTIONS = [
+const TLS_OPTIONS = [
   "ca",
   "cert",
   "key",

@@ -1,0 +1,48 @@
+// scripts/dead-exports.ts, fed a small tree: an export used nowhere and a value used only in its
+// own module are listed; one imported elsewhere (a test counts), one behind the package's entry
+// point, and a type used in its own module's signatures are not.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { findUnusedExports } from "../../../scripts/dead-exports.js";
+
+const repo = resolve(import.meta.dirname, "../../..");
+
+let tree: string | undefined;
+afterEach(() => {
+  if (tree) rmSync(tree, { recursive: true, force: true });
+  tree = undefined;
+});
+
+describe("scripts/dead-exports.ts", () => {
+  it("lists exports used nowhere and values used only at home, not those used elsewhere or public", () => {
+    tree = mkdtempSync(join(tmpdir(), "flagwright-dead-exports-"));
+    const files = {
+      "tsconfig.json": readFileSync(join(repo, "tsconfig.json"), "utf8"),
+      "package.json": JSON.stringify({ exports: { "./core": "./dist/core/index.js" } }),
+      "src/core/index.ts": 'export { publicApi } from "./a.js";\n',
+      "src/core/a.ts": [
+        "export const publicApi = 1;",
+        "export const dead = 2;",
+        "export const LIMIT = 3;",
+        "export interface Options { limit: number }",
+        "export function used(options: Options) { return options.limit + LIMIT; }",
+        "export const testedOnly = 4;",
+        "",
+      ].join("\n"),
+      "src/kube/b.ts":
+        'const { used } = await import("../core/a.js");\nexport const b = used({ limit: 1 });\n',
+      "test/a.test.ts":
+        'import { b } from "../src/kube/b.js";\nimport { testedOnly } from "../src/core/a.js";\nexport const t = b + testedOnly;\n',
+    };
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(tree, path)), { recursive: true });
+      writeFileSync(join(tree, path), text);
+    }
+    expect(findUnusedExports(tree)).toEqual([
+      { file: "src/core/a.ts", line: 2, name: "dead", usedIn: "nowhere" },
+      { file: "src/core/a.ts", line: 3, name: "LIMIT", usedIn: "own-module" },
+    ]);
+  });
+});
