@@ -1,7 +1,8 @@
 // `npm run lint:sizes`: no file in src/ over 400 lines, no function over 80 (the literal span of any
 // function-like node with a body, nested closures included, so a closure-heavy factory counts as
-// one long function). Today's violators are accepted from a committed baseline that cannot grow:
-// a new violation, or a known one that got longer, fails. `-- --update-baseline` rewrites it.
+// one long function), and every module opens with a comment saying what it owns. Today's violators
+// are accepted from a committed baseline that cannot grow: a new violation, or a known one that got
+// longer, fails. `-- --update-baseline` rewrites it.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -23,12 +24,15 @@ export const EXEMPT: readonly { path: RegExp; name?: string; reason: string }[] 
 ];
 
 export interface Violation {
-  kind: "file" | "function";
+  /** `header`: the module does not open with a comment, or its opening comment cites an issue. */
+  kind: "file" | "function" | "header";
   file: string;
   /** The function's name, qualified by its class or enclosing functions; absent for files. */
   name?: string;
   line: number;
   lines: number;
+  /** For a header: what is wrong with it. */
+  reason?: string;
 }
 
 /** Files the check reads: TypeScript and JavaScript under `dir` (the dashboard's page included). */
@@ -108,7 +112,23 @@ export function measureFunctions(
   return found;
 }
 
-/** Every file and function over its limit, exemptions left out. */
+/** Why a module's opening lines (after a `#!` line) are not a header that stands on its own. */
+export function headerProblem(text: string): string | undefined {
+  const lines = text.split("\n");
+  if (lines[0]?.startsWith("#!")) lines.shift();
+  const header: string[] = [];
+  for (const line of lines) {
+    if (!line.startsWith("//")) break;
+    header.push(line);
+  }
+  if (header.length === 0 && !lines[0]?.startsWith("/*"))
+    return "no header comment saying what the module owns";
+  if (/\bissues? \d+|#\d+\b/i.test(header.join("\n")))
+    return "the header cites an issue: say what the module owns";
+  return undefined;
+}
+
+/** Every file and function over its limit, and every module without its header; exemptions left out. */
 export function findViolations(
   root: string,
   files: readonly string[],
@@ -122,6 +142,8 @@ export function findViolations(
     const text = readFileSync(join(root, file), "utf8");
     const lines = text.endsWith("\n") ? text.split("\n").length - 1 : text.split("\n").length;
     if (lines > FILE_LIMIT) violations.push({ kind: "file", file, line: 1, lines });
+    const header = headerProblem(text);
+    if (header !== undefined) violations.push({ kind: "header", file, line: 1, lines: 0, reason: header });
     for (const fn of measureFunctions(file, text)) {
       functions++;
       if (fn.lines > FUNCTION_LIMIT && !exempt(file, fn.name))
@@ -131,7 +153,7 @@ export function findViolations(
   return { violations, files: measuredFiles, functions };
 }
 
-type Known = Omit<Violation, "line">;
+type Known = Omit<Violation, "line" | "reason">;
 
 const keyOf = (v: Known) => `${v.kind} ${v.file} ${v.name ?? ""}`;
 
@@ -153,6 +175,7 @@ export function compare(
 }
 
 export function describe(v: Violation): string {
+  if (v.kind === "header") return `${v.file}:1 ${v.reason}`;
   return v.kind === "file"
     ? `${v.file}: file is ${v.lines} lines (limit ${FILE_LIMIT})`
     : `${v.file}:${v.line} ${v.name}: function is ${v.lines} lines (limit ${FUNCTION_LIMIT})`;
@@ -186,7 +209,7 @@ export function main(root: string, args: readonly string[], print = console.log)
   const stale = fixed.length > 0 ? `, ${fixed.length} known now within the limits` : "";
   if (failing.length > 0) {
     print(
-      `${summary}${stale}: split them; the baseline only shrinks (after a merge: \`npm run lint:sizes -- --update-baseline\`)`,
+      `${summary}${stale}: split the code or write the header; the baseline only shrinks (after a merge: \`npm run lint:sizes -- --update-baseline\`)`,
     );
     return 1;
   }

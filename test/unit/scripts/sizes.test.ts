@@ -95,6 +95,22 @@ describe("size limits", () => {
     );
   });
 
+  it("fail a module that does not open with a header, or whose header cites an issue", () => {
+    const { code, output } = check(
+      write({
+        ...clean,
+        "src/kube/bare.ts": "export const bare = 1;\n",
+        "src/kube/cites.ts": "// Added for issue 32.\nexport const cites = 1;\n",
+        "src/cli/bin.ts": "#!/usr/bin/env node\n// The binary: runs the program.\nexport const bin = 1;\n",
+      }),
+    );
+    expect(code).toBe(1);
+    expect(output).toContain("src/kube/bare.ts:1 no header comment saying what the module owns");
+    expect(output).toContain("src/kube/cites.ts:1 the header cites an issue");
+    expect(output).not.toContain("src/cli/bin.ts");
+    expect(output).toContain("2 failing");
+  });
+
   it("exempt generated files, the declarative schema and SHA-256's unrolled compression only", () => {
     const big = `${lines(500, "// data")}\n`;
     const { code, output } = check(
