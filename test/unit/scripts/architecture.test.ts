@@ -1,19 +1,15 @@
 // The architecture picture in docs/development.md is generated from src/'s imports
 // (scripts/architecture.ts): the committed block must be what the script draws today, and the
 // script must draw folders, arrows, `import type` and rule-breaking imports as the docs say.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
 import { architecture, BEGIN, DOC, END, replaceBlock } from "../../../scripts/architecture.js";
+import { useTempTree } from "../../support/temp-tree.js";
 
 const repo = resolve(import.meta.dirname, "../../..");
 
-let tree: string | undefined;
-afterEach(() => {
-  if (tree) rmSync(tree, { recursive: true, force: true });
-  tree = undefined;
-});
+const writeTree = useTempTree("flagwright-architecture-");
 
 describe("scripts/architecture.ts", () => {
   it("matches the picture committed in docs/development.md", async () => {
@@ -25,7 +21,6 @@ describe("scripts/architecture.ts", () => {
   });
 
   it("draws top-level folders as boxes and imports between them as arrows, dashed for import type, red for a broken layer rule", async () => {
-    tree = mkdtempSync(join(tmpdir(), "flagwright-architecture-"));
     const files = {
       "tsconfig.json": readFileSync(join(repo, "tsconfig.json"), "utf8"),
       "src/log.ts": "export const log = 1;\n",
@@ -37,10 +32,7 @@ describe("scripts/architecture.ts", () => {
         'import type { Api } from "../api/index.js";\nexport const client = (x: Api) => x;\n',
       "src/provider/index.ts": 'import { client } from "../kube/client.js";\nexport const p = client;\n',
     };
-    for (const [path, text] of Object.entries(files)) {
-      mkdirSync(dirname(join(tree, path)), { recursive: true });
-      writeFileSync(join(tree, path), text);
-    }
+    const tree = writeTree(files);
     const block = await architecture(tree, join(repo, ".dependency-cruiser.cjs"));
     expect(block).toContain(
       [

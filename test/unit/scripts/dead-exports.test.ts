@@ -1,23 +1,18 @@
 // scripts/dead-exports.ts, fed a small tree: an export used nowhere and a value used only in its
 // own module are listed; one imported elsewhere (a test counts), one behind the package's entry
 // point, and a type used in its own module's signatures are not.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
 import { findUnusedExports } from "../../../scripts/dead-exports.js";
+import { useTempTree } from "../../support/temp-tree.js";
 
 const repo = resolve(import.meta.dirname, "../../..");
 
-let tree: string | undefined;
-afterEach(() => {
-  if (tree) rmSync(tree, { recursive: true, force: true });
-  tree = undefined;
-});
+const writeTree = useTempTree("flagwright-dead-exports-");
 
 describe("scripts/dead-exports.ts", () => {
   it("lists exports used nowhere and values used only at home, not those used elsewhere or public", () => {
-    tree = mkdtempSync(join(tmpdir(), "flagwright-dead-exports-"));
     const files = {
       "tsconfig.json": readFileSync(join(repo, "tsconfig.json"), "utf8"),
       "package.json": JSON.stringify({ exports: { "./core": "./dist/core/index.js" } }),
@@ -36,10 +31,7 @@ describe("scripts/dead-exports.ts", () => {
       "test/a.test.ts":
         'import { b } from "../src/kube/b.js";\nimport { testedOnly } from "../src/core/a.js";\nexport const t = b + testedOnly;\n',
     };
-    for (const [path, text] of Object.entries(files)) {
-      mkdirSync(dirname(join(tree, path)), { recursive: true });
-      writeFileSync(join(tree, path), text);
-    }
+    const tree = writeTree(files);
     expect(findUnusedExports(tree)).toEqual([
       { file: "src/core/a.ts", line: 2, name: "dead", usedIn: "nowhere" },
       { file: "src/core/a.ts", line: 3, name: "LIMIT", usedIn: "own-module" },

@@ -2,12 +2,12 @@
 // file and an oversized function must fail naming them, a clean tree and the baseline's known
 // violations pass, and a known violation that grew fails again.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_BASELINE, main, measureFunctions } from "../../../scripts/check-sizes.js";
+import { useTempTree } from "../../support/temp-tree.js";
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, "../../..");
@@ -15,20 +15,7 @@ const lintSizes = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")).s
   "lint:sizes"
 ] as string;
 
-let tree: string | undefined;
-afterEach(() => {
-  if (tree) rmSync(tree, { recursive: true, force: true });
-  tree = undefined;
-});
-
-function write(files: Record<string, string>): string {
-  tree ??= mkdtempSync(join(tmpdir(), "flagwright-sizes-"));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(tree, path)), { recursive: true });
-    writeFileSync(join(tree, path), text);
-  }
-  return tree;
-}
+const write = useTempTree("flagwright-sizes-");
 
 function check(root: string, args: string[] = []): { code: number; output: string } {
   const lines: string[] = [];
