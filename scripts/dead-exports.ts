@@ -1,8 +1,9 @@
 // `npm run report:dead-exports`: the exports of src/ that nothing uses, found with the TypeScript
 // compiler over everything tsconfig.json includes (src/, test/, bench/, scripts/). Lists those used
-// nowhere (dead code) and the values used only inside their own module (the `export` can go; types
-// stay, as they name the shapes of exported functions). What the package's entry points
-// (package.json "exports") re-export is public API, and counts as used.
+// nowhere (dead code), those used only by tests (code its tests keep alive), and the values used
+// only inside their own module (the `export` can go; types stay, as they name the shapes of
+// exported functions). What the package's entry points (package.json "exports") re-export is
+// public API, and counts as used.
 import { readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -12,8 +13,11 @@ export interface UnusedExport {
   file: string;
   line: number;
   name: string;
-  /** `nowhere`: no reference at all; `own-module`: a value referenced only in the module that exports it. */
-  usedIn: "nowhere" | "own-module";
+  /**
+   * `nowhere`: no reference at all; `tests`: referenced only by test/ (code kept for its tests);
+   * `own-module`: a value referenced only in the module that exports it.
+   */
+  usedIn: "nowhere" | "tests" | "own-module";
 }
 
 function program(root: string): ts.Program {
@@ -86,6 +90,7 @@ export function findUnusedExports(root: string): UnusedExport[] {
 
   // Where each is referenced: in its own file, or in another.
   const usedElsewhere = new Set<ts.Symbol>();
+  const usedByTests = new Set<ts.Symbol>();
   const usedAtHome = new Set<ts.Symbol>();
   for (const source of ours) {
     const file = fileOf(source);
@@ -98,6 +103,7 @@ export function findUnusedExports(root: string): UnusedExport[] {
         const isReExport = ts.isExportSpecifier(node.parent);
         if (entry && !isDeclarationName && !isReExport) {
           if (entry.file === file) usedAtHome.add(target);
+          else if (file.startsWith("test/")) usedByTests.add(target);
           else usedElsewhere.add(target);
         }
       }
@@ -110,12 +116,13 @@ export function findUnusedExports(root: string): UnusedExport[] {
   for (const [symbol, entry] of exports) {
     if (entry.public || usedElsewhere.has(symbol)) continue;
     const typeOnly = (symbol.flags & ts.SymbolFlags.Value) === 0;
-    if (typeOnly && usedAtHome.has(symbol)) continue;
+    // Tests may well import what their module also uses: only the export is then in question.
+    if (usedAtHome.has(symbol) && (typeOnly || usedByTests.has(symbol))) continue;
     unused.push({
       file: entry.file,
       line: entry.line,
       name: entry.name,
-      usedIn: usedAtHome.has(symbol) ? "own-module" : "nowhere",
+      usedIn: usedAtHome.has(symbol) ? "own-module" : usedByTests.has(symbol) ? "tests" : "nowhere",
     });
   }
   return unused.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
@@ -124,12 +131,14 @@ export function findUnusedExports(root: string): UnusedExport[] {
 // Run as a script (not when a test imports it).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const unused = findUnusedExports(process.cwd());
-  for (const u of unused)
-    console.log(
-      `${u.file}:${u.line} ${u.name}: ${u.usedIn === "nowhere" ? "used nowhere" : "used only in its own module"}`,
-    );
-  const nowhere = unused.filter((u) => u.usedIn === "nowhere").length;
+  const said = {
+    nowhere: "used nowhere",
+    tests: "used only by tests",
+    "own-module": "used only in its own module",
+  };
+  for (const u of unused) console.log(`${u.file}:${u.line} ${u.name}: ${said[u.usedIn]}`);
+  const count = (usedIn: UnusedExport["usedIn"]) => unused.filter((u) => u.usedIn === usedIn).length;
   console.log(
-    `dead-exports: ${nowhere} used nowhere, ${unused.length - nowhere} used only in their own module`,
+    `dead-exports: ${count("nowhere")} used nowhere, ${count("tests")} used only by tests, ${count("own-module")} used only in their own module`,
   );
 }

@@ -1,6 +1,6 @@
-// scripts/dead-exports.ts, fed a small tree: an export used nowhere and a value used only in its
-// own module are listed; one imported elsewhere (a test counts), one behind the package's entry
-// point, and a type used in its own module's signatures are not.
+// scripts/dead-exports.ts, fed a small tree: an export used nowhere, one used only by tests and a
+// value used only in its own module are listed; one imported elsewhere in src/, one behind the
+// package's entry point, and a type used in its own module's signatures are not.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ const repo = resolve(import.meta.dirname, "../../..");
 const writeTree = useTempTree("flagwright-dead-exports-");
 
 describe("scripts/dead-exports.ts", () => {
-  it("lists exports used nowhere and values used only at home, not those used elsewhere or public", () => {
+  it("lists exports used nowhere, only by tests, or only at home; not those used elsewhere or public", () => {
     const files = {
       "tsconfig.json": readFileSync(join(repo, "tsconfig.json"), "utf8"),
       "package.json": JSON.stringify({ exports: { "./core": "./dist/core/index.js" } }),
@@ -26,15 +26,14 @@ describe("scripts/dead-exports.ts", () => {
         "export const testedOnly = 4;",
         "",
       ].join("\n"),
-      "src/kube/b.ts":
-        'const { used } = await import("../core/a.js");\nexport const b = used({ limit: 1 });\n',
-      "test/a.test.ts":
-        'import { b } from "../src/kube/b.js";\nimport { testedOnly } from "../src/core/a.js";\nexport const t = b + testedOnly;\n',
+      "src/kube/b.ts": 'const { used } = await import("../core/a.js");\nconsole.log(used({ limit: 1 }));\n',
+      "test/a.test.ts": 'import { testedOnly } from "../src/core/a.js";\nexport const t = testedOnly;\n',
     };
     const tree = writeTree(files);
     expect(findUnusedExports(tree)).toEqual([
       { file: "src/core/a.ts", line: 2, name: "dead", usedIn: "nowhere" },
       { file: "src/core/a.ts", line: 3, name: "LIMIT", usedIn: "own-module" },
+      { file: "src/core/a.ts", line: 6, name: "testedOnly", usedIn: "tests" },
     ]);
   });
 });
