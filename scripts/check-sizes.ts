@@ -174,7 +174,7 @@ export function compare(
   return { accepted, failing, fixed: baseline.filter((b) => !current.has(keyOf(b))) };
 }
 
-export function describe(v: Violation): string {
+export function describeViolation(v: Violation): string {
   if (v.kind === "header") return `${v.file}:1 ${v.reason}`;
   return v.kind === "file"
     ? `${v.file}: file is ${v.lines} lines (limit ${FILE_LIMIT})`
@@ -204,7 +204,7 @@ export function main(root: string, args: readonly string[], print = console.log)
   }
   const { accepted, failing, fixed } = compare(violations, baseline);
   for (const { violation, was } of failing)
-    print(`${describe(violation)}${was === undefined ? "" : `, was ${was} in ${DEFAULT_BASELINE}`}`);
+    print(`${describeViolation(violation)}${was === undefined ? "" : `, was ${was} in ${DEFAULT_BASELINE}`}`);
   const summary = `lint:sizes: ${files} files, ${functions} functions; ${failing.length} failing, ${accepted.length} known (${DEFAULT_BASELINE})`;
   const stale = fixed.length > 0 ? `, ${fixed.length} known now within the limits` : "";
   if (failing.length > 0) {
