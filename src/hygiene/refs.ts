@@ -14,7 +14,7 @@ export interface Reference {
 }
 
 /** Each pattern has exactly one capture group: the flag key. */
-export const DEFAULT_PATTERNS = {
+const DEFAULT_PATTERNS = {
   // OpenFeature JS/TS: client.getBooleanValue("key", ...), getStringDetails, ...; useFlag("key") (React SDK).
   ts: [
     /\bget(?:Boolean|String|Number|Object)(?:Value|Details)\s*(?:<[^>]*>)?\(\s*["'`]([A-Za-z0-9_.-]+)["'`]/g,

@@ -5,7 +5,7 @@ import { parseDuration } from "../api/duration.js";
 import type { FeatureFlag } from "../api/index.js";
 
 export const CONDITION_STALE = "Stale";
-export const DEFAULT_STALE_AFTER = "90d";
+const DEFAULT_STALE_AFTER = "90d";
 
 export type StaleReason = "Expired" | "FullyOn" | "Off";
 

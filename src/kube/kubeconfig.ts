@@ -1,3 +1,5 @@
+// Where every KubeConfig comes from: `--kubeconfig` / `--context` or the default chain, on pooled
+// keep-alive connections.
 import type { KubeConfig } from "@kubernetes/client-node";
 
 /**

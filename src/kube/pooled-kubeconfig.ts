@@ -10,15 +10,7 @@ import type { RequestContext } from "@kubernetes/client-node";
 import { KubeConfig } from "./client.js";
 
 /** The agent options that decide which server and credentials a connection is for. */
-export const TLS_OPTIONS = [
-  "ca",
-  "cert",
-  "key",
-  "pfx",
-  "passphrase",
-  "rejectUnauthorized",
-  "servername",
-] as const;
+const TLS_OPTIONS = ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"] as const;
 export type TlsOptions = Pick<https.AgentOptions, (typeof TLS_OPTIONS)[number]>;
 
 /** An idle pooled connection is closed after this long (the agent destroys free sockets that time out). */

@@ -1,11 +1,11 @@
 // The layer rules `npm run lint` enforces (.dependency-cruiser.cjs), fed small trees with one bad
 // import each: the command must fail and name the rule. The same command line as the lint script.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempTree } from "../../support/temp-tree.js";
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, "../../..");
@@ -13,20 +13,11 @@ const lintLayers = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")).
   "lint:layers"
 ] as string;
 
-let tree: string | undefined;
-afterEach(() => {
-  if (tree) rmSync(tree, { recursive: true, force: true });
-  tree = undefined;
-});
+const writeTree = useTempTree("flagwright-layers-");
 
 /** Runs the lint script's depcruise command (without the repo's baseline) on a tree of files. */
 async function lint(files: Record<string, string>): Promise<{ failed: boolean; output: string }> {
-  tree = mkdtempSync(join(tmpdir(), "flagwright-layers-"));
-  const all = { "tsconfig.json": readFileSync(join(repo, "tsconfig.json"), "utf8"), ...files };
-  for (const [path, text] of Object.entries(all)) {
-    mkdirSync(dirname(join(tree, path)), { recursive: true });
-    writeFileSync(join(tree, path), text);
-  }
+  const tree = writeTree({ "tsconfig.json": readFileSync(join(repo, "tsconfig.json"), "utf8"), ...files });
   const args = lintLayers
     .split(/\s+/)
     .slice(1)
