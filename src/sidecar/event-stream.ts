@@ -7,7 +7,7 @@
 // `replayEvents` events for Last-Event-ID replay, one pre-serialized frame per event shared by all
 // streams, and a stream whose socket stops draining is closed instead of buffered for.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { DocumentStore, LoadedDocument } from "./store.js";
+import type { DocumentStore, LoadedDocument } from "../source/store.js";
 
 export const OFREP_EVENTS = "/ofrep/v1/events";
 

@@ -11,14 +11,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { canonicalJson } from "../core/document.js";
 import { type EvaluationDetails, evaluate, overRuleBudget, servedBySplit } from "../core/evaluate.js";
 import { sha256Hex } from "../core/sha256.js";
+import type { DocumentStore } from "../source/store.js";
+import { type ExperimentCounters, parseTrackRequest } from "../telemetry/experiment-counters.js";
 import { type ContextLimits, contextLimitViolation, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { configEtag, type EventStreamHub, OFREP_EVENTS } from "./event-stream.js";
-import { type ExperimentCounters, parseTrackRequest } from "./experiment-counters.js";
 import type { ExperimentEvents } from "./experiment-events.js";
 import type { ExposureLog } from "./exposure.js";
 import type { SidecarMetrics } from "./metrics.js";
 import type { OverBudgetLane } from "./over-budget-lane.js";
-import type { DocumentStore } from "./store.js";
 
 export const OFREP_SINGLE_PREFIX = "/ofrep/v1/evaluate/flags/";
 export const OFREP_BULK = "/ofrep/v1/evaluate/flags";

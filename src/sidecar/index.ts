@@ -5,23 +5,23 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { type Logger, pino } from "pino";
 import type { ExperimentEventWriter } from "../experiment/event-store.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { FileSource } from "../source/file-source.js";
+import { DocumentStore } from "../source/store.js";
+import { ExperimentCounters, type ExposureMode } from "../telemetry/experiment-counters.js";
 import { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
-import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
 import { ExposureLog, randomExposureKey } from "./exposure.js";
-import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
 import { OverBudgetLane } from "./over-budget-lane.js";
-import { DocumentStore } from "./store.js";
 
+export { FileSource } from "../source/file-source.js";
+export { DocumentStore, type LoadedDocument } from "../source/store.js";
+export { ExperimentCounters, type ExposureMode } from "../telemetry/experiment-counters.js";
 export { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 export { EventStreamHub, type EventStreamOptions, OFREP_EVENTS } from "./event-stream.js";
-export { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
-export { FileSource } from "./file-source.js";
 export { etagMatches } from "./http.js";
 export { SidecarMetrics } from "./metrics.js";
-export { DocumentStore, type LoadedDocument } from "./store.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8016;
@@ -292,7 +292,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     src.kind === "file"
       ? new FileSource({ path: src.path, key: src.key, pollIntervalMs: src.pollIntervalMs, onText, onError })
       : // Loaded only in API-watch mode: the Kubernetes client is most of a sidecar's memory.
-        new (await import("./configmap-source.js")).ConfigMapSource({
+        new (await import("../source/configmap-source.js")).ConfigMapSource({
           kubeConfig: src.kubeConfig ?? (await loadKubeConfig()),
           namespace: src.namespace,
           name: src.name,

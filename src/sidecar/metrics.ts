@@ -7,10 +7,10 @@
 
 import type { Logger } from "pino";
 import { type EvaluationDetails, onRuleBudgetExceeded } from "../core/evaluate.js";
+import type { DocumentStore, FailureKind } from "../source/store.js";
+import { Counter, Gauge, Histogram, Registry } from "../telemetry/prom.js";
 import type { OverBudgetLane } from "./over-budget-lane.js";
 import { registerProcessMetrics } from "./process-metrics.js";
-import { Counter, Gauge, Histogram, Registry } from "./prom.js";
-import type { DocumentStore, FailureKind } from "./store.js";
 
 // Shared label objects: no allocation per request.
 const ROUTE_LABELS = { single: { route: "single" }, bulk: { route: "bulk" } } as const;

@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, expect, it } from "vitest";
 import { buildDocument, type FlagDocument } from "../../../src/core/index.js";
-import { contentRevision } from "../../../src/sidecar/store.js";
+import { contentRevision } from "../../../src/source/store.js";
 import { openSse } from "../../support/sse.js";
 import { waitFor } from "../../support/wait.js";
 import { flag, makeDocument, post, startTestSidecar, tempDir } from "./helpers.js";
