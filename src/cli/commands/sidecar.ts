@@ -1,3 +1,5 @@
+// `flagwright sidecar`: its options (source, limits, experiments, serving) and the start-up that
+// reads the files they name and runs startSidecar until SIGTERM or SIGINT.
 import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/document.js";
