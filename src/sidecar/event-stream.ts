@@ -4,12 +4,11 @@
 // validator and time, never evaluations, so one event serves every client whatever its context.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DocumentStore, LoadedDocument } from "../source/store.js";
-import { DEFAULT_SSE_HUB_OPTIONS, SSE_HEADERS, SseHub, type SseHubOptions } from "../sse/hub.js";
+import { SSE_HEADERS, SseHub, type SseHubOptions } from "../sse/hub.js";
 
 export const OFREP_EVENTS = "/ofrep/v1/events";
 
 export type EventStreamOptions = SseHubOptions;
-export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = DEFAULT_SSE_HUB_OPTIONS;
 
 /** The document's configuration validator: the value of `etag` in events and of `flagConfigEtag`. */
 export function configEtag(doc: LoadedDocument): string {
