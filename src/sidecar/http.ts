@@ -1,6 +1,6 @@
 // The sidecar's HTTP surface on plain node:http: one small dispatcher over the route modules in
 // ./routes (no framework: the routes are few, and every microsecond of routing shows up in
-// requests per second). Each request allocates only its path; route state is resolved once here.
+// requests per second). What the routes read is resolved once here, not per request.
 //
 // OFREP (OpenFeature Remote Evaluation Protocol, open-feature/protocol service/openapi.yaml):
 //   POST /ofrep/v1/evaluate/flags/{key}  -> 200 evaluationSuccess | 400/404 evaluationFailure | 500 GENERAL
