@@ -1,6 +1,7 @@
 // The layer rules of src/, checked by `npm run lint` (docs/development.md, "Layers").
 // Dependencies point inward: core and experiment are pure and import nothing else of src/;
-// api adds the resource schema; kube, rollout, hygiene and controls build on those; the
+// api adds the resource schema; kube, rollout, hygiene, controls and the document sources build
+// on those; telemetry and sse are leaves any process may use; the
 // processes (operator, sidecar, provider, dashboard) sit on top and never import each other;
 // only cli (the entry points) may reach everything.
 const LAYERS = {
@@ -9,11 +10,14 @@ const LAYERS = {
   api: ["core"],
   kube: ["api", "core"],
   hygiene: ["api", "core", "kube"],
+  source: ["api", "core", "kube"],
+  telemetry: ["core"],
+  sse: [],
   rollout: ["api", "core", "experiment", "kube"],
   controls: ["api", "core", "kube", "rollout"],
   operator: ["api", "core", "experiment", "kube", "rollout", "hygiene"],
-  sidecar: ["api", "core", "experiment", "kube"],
-  provider: ["api", "core"],
+  sidecar: ["api", "core", "experiment", "kube", "source", "sse", "telemetry"],
+  provider: ["api", "core", "source", "telemetry"],
   dashboard: ["api", "core", "experiment", "hygiene", "kube", "controls"],
 };
 

@@ -94,7 +94,7 @@ const CLI_EXTERNAL = [
 
 /**
  * prom-client's index stays in node_modules like the dependencies above; the lib/ files the
- * sidecar imports one by one (src/sidecar/prom.ts) are bundled, so the sidecar resolves no file
+ * sidecar imports one by one (src/telemetry/prom.ts) are bundled, so the sidecar resolves no file
  * from node_modules at start-up.
  */
 const promClientIndexExternal: Plugin = {
@@ -111,7 +111,7 @@ const promClientIndexExternal: Plugin = {
  */
 const LAZY_ENTRIES = [
   "sidecar/bearer-auth",
-  "sidecar/configmap-source",
+  "source/configmap-source",
   "kube/pooled-kubeconfig",
   "sidecar/experiment-events",
   "experiment/event-store",

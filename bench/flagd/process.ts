@@ -1,6 +1,7 @@
 // An OFREP server process for the benchmarks (flagd from bench/flagd, or the compiled `flagwright
-// sidecar`): both print JSON lines with {"event":"listening","url":...} and then
-// {"event":"document_loaded",...} on stdout.
+// sidecar`): both print a JSON line with the URL they listen at and then one when the flags are
+// loaded, on stdout: flagd's wrapper {"event":"listening"} and {"event":"document_loaded"}, the
+// sidecar {"reason":"Listening"} and {"reason":"DocumentLoaded"}.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
@@ -28,14 +29,14 @@ export async function startOfrepServer(command: string, args: string[]): Promise
   let url: string | undefined;
   let loaded = false;
   for await (const line of createInterface({ input: child.stdout })) {
-    let event: { event?: string; url?: string };
+    let event: { event?: string; reason?: string; url?: string };
     try {
       event = JSON.parse(line);
     } catch {
       continue;
     }
-    if (event.event === "listening") url = event.url;
-    if (event.event === "document_loaded") loaded = true;
+    if (event.event === "listening" || event.reason === "Listening") url = event.url;
+    if (event.event === "document_loaded" || event.reason === "DocumentLoaded") loaded = true;
     if (url !== undefined && loaded) break;
   }
   if (url === undefined || !loaded || child.pid === undefined) {

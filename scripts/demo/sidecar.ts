@@ -39,8 +39,8 @@ export async function startSidecar(configmap: string, kubeconfig: string): Promi
     logs.push(line);
     if (logs.length > 200) logs.shift();
     try {
-      const entry = JSON.parse(line) as { event?: string; url?: string };
-      if (entry.event === "listening") url = entry.url;
+      const entry = JSON.parse(line) as { reason?: string; url?: string };
+      if (entry.reason === "Listening") url = entry.url;
     } catch {
       // not JSON: kept as text
     }

@@ -20,16 +20,11 @@ import {
   type TrackingEventDetails,
   TypeMismatchError,
 } from "@openfeature/server-sdk";
-import {
-  type CompiledDocument,
-  compileDocument,
-  evaluate,
-  type FlagDocument,
-  parseDocument,
-  servedBySplit,
-} from "../core/index.js";
-import type { ExperimentCounters } from "../sidecar/experiment-counters.js";
-import { FileSource } from "../sidecar/file-source.js";
+import { attributeConversion } from "../core/attribution.js";
+import { evaluate, type FlagDocument, parseDocument } from "../core/index.js";
+import { FileSource } from "../source/file-source.js";
+import { DocumentStore, type LoadedDocument } from "../source/store.js";
+import { type ExperimentCounters, isEventName } from "../telemetry/experiment-counters.js";
 
 export interface FlagwrightProviderOptions {
   /** Mounted ConfigMap volume directory or document file to follow. */
@@ -55,8 +50,7 @@ export class FlagwrightProvider implements Provider {
   readonly runsOn = "server";
   readonly events = new OpenFeatureEventEmitter();
   readonly #opts: FlagwrightProviderOptions;
-  #compiled: CompiledDocument | undefined;
-  #text: string | undefined;
+  readonly #store = new DocumentStore();
   #source: FileSource | undefined;
   #initialized = false;
 
@@ -65,18 +59,21 @@ export class FlagwrightProvider implements Provider {
       throw new Error("FlagwrightProvider needs exactly one of `path` or `document`");
     }
     this.#opts = options;
-    if (options.document !== undefined) {
-      const doc =
-        typeof options.document === "string"
-          ? parseDocument(options.document)
-          : parseDocument(options.document);
-      this.#compiled = compileDocument(doc);
+    this.#store.listen({
+      loaded: (doc, previous) => this.#loaded(doc, previous),
+      failed: (_kind, _origin, error) => this.#opts.onDocumentError?.(error),
+    });
+    const fixed = options.document;
+    if (fixed !== undefined) {
+      // Parsed here first so that a bad fixed document throws rather than being reported.
+      parseDocument(fixed);
+      this.#store.offer(typeof fixed === "string" ? fixed : JSON.stringify(fixed), "document");
     }
   }
 
   /** The document being served, if any. */
   get document(): FlagDocument | undefined {
-    return this.#compiled?.document;
+    return this.#store.current?.document;
   }
 
   async initialize(): Promise<void> {
@@ -85,14 +82,15 @@ export class FlagwrightProvider implements Provider {
         path: this.#opts.path,
         key: this.#opts.key,
         pollIntervalMs: this.#opts.pollIntervalMs,
-        onText: (text) => this.#offer(text),
-        onError: (error) => this.#opts.onDocumentError?.(error),
+        onText: (text, origin) => this.#store.offer(text, origin),
+        onError: (error, origin) => this.#store.fail("read", origin, error),
       });
       await this.#source.start();
     }
     this.#initialized = true;
     // Without a document the SDK marks the provider ERROR; a later good load emits READY.
-    if (this.#compiled === undefined) throw new GeneralError(`no valid flag document at ${this.#opts.path}`);
+    if (this.#store.current === undefined)
+      throw new GeneralError(`no valid flag document at ${this.#opts.path}`);
   }
 
   async onClose(): Promise<void> {
@@ -100,28 +98,19 @@ export class FlagwrightProvider implements Provider {
     this.#source = undefined;
   }
 
-  #offer(text: string): void {
-    if (text === this.#text) return;
-    let next: CompiledDocument;
-    try {
-      next = compileDocument(parseDocument(text));
-    } catch (error) {
-      this.#opts.onDocumentError?.(error as Error);
-      return;
-    }
-    const previous = this.#compiled;
-    this.#compiled = next;
-    this.#text = text;
+  /** Emits READY for the first document (after initialize), CONFIGURATION_CHANGED for later ones. */
+  #loaded(next: LoadedDocument, previous: LoadedDocument | undefined): void {
     if (previous === undefined) {
       if (this.#initialized) this.events.emit(ProviderEvents.Ready);
       return;
     }
     const changed = new Set<string>();
-    for (const [key, flag] of Object.entries(next.document.flags)) {
-      if (previous.document.flags[key]?.revision !== flag.revision) changed.add(key);
+    const nextFlags = next.document.flags;
+    const previousFlags = previous.document.flags;
+    for (const [key, flag] of Object.entries(nextFlags)) {
+      if (previousFlags[key]?.revision !== flag.revision) changed.add(key);
     }
-    for (const key of Object.keys(previous.document.flags))
-      if (!(key in next.document.flags)) changed.add(key);
+    for (const key of Object.keys(previousFlags)) if (!(key in nextFlags)) changed.add(key);
     this.events.emit(ProviderEvents.ConfigurationChanged, {
       flagsChanged: [...changed],
       metadata: { revision: next.document.revision },
@@ -133,11 +122,11 @@ export class FlagwrightProvider implements Provider {
     defaultValue: T,
     context: EvaluationContext,
   ): ResolutionDetails<T> {
-    const compiled = this.#compiled;
-    if (compiled === undefined) throw new GeneralError("no flag document loaded");
-    const r = evaluate(compiled, flagKey, context);
+    const loaded = this.#store.current;
+    if (loaded === undefined) throw new GeneralError("no flag document loaded");
+    const r = evaluate(loaded.compiled, flagKey, context);
     if (this.#opts.experiments !== undefined && typeof context.targetingKey === "string") {
-      this.#opts.experiments.exposure(compiled.document, flagKey, context.targetingKey, r);
+      this.#opts.experiments.exposure(loaded.document, flagKey, context.targetingKey, r);
     }
     switch (r.errorCode) {
       case undefined:
@@ -173,22 +162,21 @@ export class FlagwrightProvider implements Provider {
    */
   track(eventName: string, context: EvaluationContext, details: TrackingEventDetails = {}): void {
     const counters = this.#opts.experiments;
-    const compiled = this.#compiled;
+    const loaded = this.#store.current;
     const flag = details.flag;
     const user = context.targetingKey;
     if (
       counters === undefined ||
-      compiled === undefined ||
+      loaded === undefined ||
       typeof flag !== "string" ||
       typeof user !== "string"
     ) {
       return;
     }
-    if (!/^[A-Za-z0-9_.:-]+$/.test(eventName)) return;
-    // The whole context: a rule may have sent this user to a fixed variant, outside the experiment.
-    const r = evaluate(compiled, flag, context);
-    if (r.errorCode !== undefined || r.variant === undefined || !servedBySplit(r)) return;
-    counters.conversion(compiled.document.namespace, flag, r.variant, user, eventName, details.value);
+    if (!isEventName(eventName)) return;
+    const { variant } = attributeConversion(loaded.compiled, flag, context);
+    if (variant === undefined) return;
+    counters.conversion(loaded.document.namespace, flag, variant, user, eventName, details.value);
   }
 
   async resolveBooleanEvaluation(flagKey: string, defaultValue: boolean, context: EvaluationContext) {

@@ -1,36 +1,14 @@
-// OFREP event streams (open-feature/protocol ADR 0008, service/event-streams.yaml): a Server-Sent
-// Events endpoint that tells connected providers to re-fetch their bulk evaluation whenever the
-// flag document changes. Notification only: events carry the document's validator and time, never
-// evaluations, so one event serves every client whatever its evaluation context.
-//
-// Bounded by construction: at most `maxStreams` open streams (503 beyond), a fixed ring of the last
-// `replayEvents` events for Last-Event-ID replay, one pre-serialized frame per event shared by all
-// streams, and a stream whose socket stops draining is closed instead of buffered for.
+// GET /ofrep/v1/events, OFREP event streams (open-feature/protocol ADR 0008,
+// service/event-streams.yaml) on the SSE hub: tells connected providers to re-fetch their bulk
+// evaluation whenever the flag document changes. Notification only: events carry the document's
+// validator and time, never evaluations, so one event serves every client whatever its context.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { DocumentStore, LoadedDocument } from "./store.js";
+import type { DocumentStore, LoadedDocument } from "../source/store.js";
+import { SSE_HEADERS, SseHub, type SseHubOptions } from "../sse/hub.js";
 
 export const OFREP_EVENTS = "/ofrep/v1/events";
 
-export interface EventStreamOptions {
-  /** Concurrent streams beyond which new ones get 503. */
-  maxStreams: number;
-  /** Comment line interval that keeps idle proxies from closing the stream. */
-  heartbeatMs: number;
-  /** Events kept for Last-Event-ID replay. */
-  replayEvents: number;
-  /** Reconnection delay suggested to clients (SSE `retry:`). */
-  retryMs: number;
-  /** Unsent bytes at which a stream counts as stuck and is closed. */
-  maxBufferedBytes: number;
-}
-
-export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
-  maxStreams: 1000,
-  heartbeatMs: 15_000,
-  replayEvents: 64,
-  retryMs: 1000,
-  maxBufferedBytes: 64 * 1024,
-};
+export type EventStreamOptions = SseHubOptions;
 
 /** The document's configuration validator: the value of `etag` in events and of `flagConfigEtag`. */
 export function configEtag(doc: LoadedDocument): string {
@@ -43,187 +21,101 @@ export function configLastModified(doc: LoadedDocument): number {
   return Math.floor((Number.isFinite(generated) ? generated : doc.loadedAt) / 1000);
 }
 
-// Shared by every stream: writeHead() reads a header list, never changes it.
-const STREAM_HEADERS: string[] = [
-  "content-type",
-  "text/event-stream; charset=utf-8",
-  "cache-control",
-  "no-cache, no-transform",
-  // Proxies such as nginx buffer responses unless told not to.
-  "x-accel-buffering",
-  "no",
-];
-
-interface StoredEvent {
-  readonly seq: number;
-  readonly frame: string;
+function refetchEvaluation(doc: LoadedDocument): string {
+  return JSON.stringify({
+    type: "refetchEvaluation",
+    etag: configEtag(doc),
+    lastModified: configLastModified(doc),
+  });
 }
 
-/**
- * Event ids are `<epoch>-<seq>`: `seq` counts changes in this process and `epoch` is random per
- * process, so an id from another replica or an earlier run is recognised as foreign (and answered
- * with the current state) rather than mistaken for a position in this one.
- */
+/** The sidecar's OFREP event streams: one `message` event per new document. */
 export class EventStreamHub {
-  readonly #opts: EventStreamOptions;
+  readonly #hub: SseHub;
   readonly #store: DocumentStore;
-  // Only has to differ between processes, not to be secret: Math.random spares a sidecar node:crypto.
-  readonly #epoch = Math.floor(Math.random() * 2 ** 32)
-    .toString(16)
-    .padStart(8, "0");
-  readonly #ring: (StoredEvent | undefined)[];
-  readonly #streams = new Set<ServerResponse>();
-  #seq = 0;
-  #heartbeat: NodeJS.Timeout | undefined;
-  #sent = 0;
-  #rejected = 0;
 
   constructor(store: DocumentStore, options: Partial<EventStreamOptions> = {}) {
-    this.#opts = { ...DEFAULT_EVENT_STREAM_OPTIONS, ...options };
+    this.#hub = new SseHub(options);
     this.#store = store;
-    this.#ring = new Array(Math.max(1, this.#opts.replayEvents)).fill(undefined);
     store.listen({
       loaded: (doc, previous) => {
         // The first document is not a change: clients fetch it before connecting.
-        if (previous !== undefined) this.#publish(doc);
+        if (previous !== undefined) this.#hub.publish("message", refetchEvaluation(doc));
       },
     });
   }
 
   get openStreams(): number {
-    return this.#streams.size;
+    return this.#hub.openStreams;
   }
 
   get eventsSent(): number {
-    return this.#sent;
+    return this.#hub.eventsSent;
   }
 
   get streamsRejected(): number {
-    return this.#rejected;
+    return this.#hub.streamsRejected;
   }
 
   /** Id of the newest event, or undefined before the first change. */
   get lastEventId(): string | undefined {
-    return this.#seq === 0 ? undefined : this.#id(this.#seq);
-  }
-
-  #id(seq: number): string {
-    return `${this.#epoch}-${seq}`;
-  }
-
-  #frame(seq: number, doc: LoadedDocument): string {
-    const data = JSON.stringify({
-      type: "refetchEvaluation",
-      etag: configEtag(doc),
-      lastModified: configLastModified(doc),
-    });
-    return `id: ${this.#id(seq)}\nevent: message\ndata: ${data}\n\n`;
-  }
-
-  #publish(doc: LoadedDocument): void {
-    this.#seq += 1;
-    const event = { seq: this.#seq, frame: this.#frame(this.#seq, doc) };
-    this.#ring[this.#seq % this.#ring.length] = event;
-    for (const res of this.#streams) if (this.#write(res, event.frame)) this.#sent += 1;
+    return this.#hub.lastEventId;
   }
 
   /** Events after `lastEventId` still held; undefined when the id is foreign or already evicted. */
   replayAfter(lastEventId: string): string[] | undefined {
-    const dash = lastEventId.lastIndexOf("-");
-    const seq = Number(lastEventId.slice(dash + 1));
-    if (dash === -1 || lastEventId.slice(0, dash) !== this.#epoch || !Number.isInteger(seq)) return undefined;
-    if (seq < 0 || seq > this.#seq) return undefined;
-    const frames: string[] = [];
-    for (let s = seq + 1; s <= this.#seq; s++) {
-      const event = this.#ring[s % this.#ring.length];
-      if (event?.seq !== s) return undefined;
-      frames.push(event.frame);
-    }
-    return frames;
-  }
-
-  #write(res: ServerResponse, chunk: string): boolean {
-    if (res.writableLength > this.#opts.maxBufferedBytes) {
-      // The client stopped reading: drop it rather than queue without bound. It will reconnect
-      // with Last-Event-ID and re-fetch.
-      res.destroy();
-      return false;
-    }
-    res.write(chunk);
-    return true;
+    return this.#hub.replayAfter(lastEventId);
   }
 
   /** Serves one GET (a stream) or HEAD (the headers a GET would get, no stream) on the route. */
   connect(req: IncomingMessage, res: ServerResponse, closing: boolean): void {
-    const full = closing || this.#streams.size >= this.#opts.maxStreams;
+    const full = closing || !this.#hub.hasRoom();
     if (req.method === "HEAD") {
       // Node sends no body for HEAD, so a stream opened for one would never show the client
       // anything and would hold a slot until the client hung up.
-      res.writeHead(full ? 503 : 200, full ? ["retry-after", "5"] : STREAM_HEADERS);
+      res.writeHead(full ? 503 : 200, full ? ["retry-after", "5"] : SSE_HEADERS);
       res.end();
       return;
     }
     if (full) {
-      this.#rejected += 1;
-      const body = JSON.stringify({
-        errorCode: "GENERAL",
-        errorDetails: closing
-          ? "the sidecar is shutting down"
-          : `too many event streams: this sidecar serves at most ${this.#opts.maxStreams} at once; poll the bulk endpoint or retry later`,
-      });
-      res.writeHead(503, [
-        "content-type",
-        "application/json; charset=utf-8",
-        "retry-after",
-        "5",
-        "content-length",
-        String(Buffer.byteLength(body)),
-      ]);
-      res.end(body);
+      this.#refuse(res, closing);
       return;
     }
-    res.writeHead(200, STREAM_HEADERS);
-    req.socket.setNoDelay(true);
-    req.socket.setKeepAlive(true);
-    let opening = `retry: ${this.#opts.retryMs}\n\n`;
-    const last = req.headers["last-event-id"];
-    if (typeof last === "string" && last !== "") {
-      const missed = this.replayAfter(last);
-      const current = this.#store.current;
-      if (missed !== undefined) opening += missed.join("");
-      else if (current !== undefined) {
-        // Cannot tell what the client missed: one event for the current document makes it
-        // re-fetch, which is all a replay would have achieved.
-        opening += this.#frame(this.#seq, current);
-      }
-    }
-    res.write(opening);
-    this.#streams.add(res);
-    const forget = () => {
-      this.#streams.delete(res);
-      if (this.#streams.size === 0) this.#stopHeartbeat();
-    };
-    res.once("close", forget);
-    this.#startHeartbeat();
+    this.#hub.open(req, res, this.#opening(req.headers["last-event-id"]));
   }
 
-  #startHeartbeat(): void {
-    if (this.#heartbeat !== undefined) return;
-    this.#heartbeat = setInterval(() => {
-      for (const res of this.#streams) this.#write(res, ": heartbeat\n\n");
-    }, this.#opts.heartbeatMs);
-    this.#heartbeat.unref();
+  /** What a reconnecting client missed, by its Last-Event-ID. */
+  #opening(last: string | string[] | undefined): string {
+    if (typeof last !== "string" || last === "") return "";
+    const missed = this.#hub.replayAfter(last);
+    if (missed !== undefined) return missed.join("");
+    const current = this.#store.current;
+    // Cannot tell what the client missed: one event for the current document makes it re-fetch,
+    // which is all a replay would have achieved.
+    return current === undefined ? "" : this.#hub.currentFrame("message", refetchEvaluation(current));
   }
 
-  #stopHeartbeat(): void {
-    clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
+  #refuse(res: ServerResponse, closing: boolean): void {
+    this.#hub.reject();
+    const body = JSON.stringify({
+      errorCode: "GENERAL",
+      errorDetails: closing
+        ? "the sidecar is shutting down"
+        : `too many event streams: this sidecar serves at most ${this.#hub.options.maxStreams} at once; poll the bulk endpoint or retry later`,
+    });
+    res.writeHead(503, [
+      "content-type",
+      "application/json; charset=utf-8",
+      "retry-after",
+      "5",
+      "content-length",
+      String(Buffer.byteLength(body)),
+    ]);
+    res.end(body);
   }
 
   /** Ends every stream (shutdown): clients reconnect elsewhere with their Last-Event-ID. */
   closeAll(): void {
-    this.#stopHeartbeat();
-    for (const res of this.#streams) res.end();
-    this.#streams.clear();
+    this.#hub.closeAll();
   }
 }

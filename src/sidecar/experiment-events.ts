@@ -7,17 +7,19 @@
 // store's per-user aggregate deduplicates across processes. Events go through a bounded batcher
 // (./event-batcher.ts): when it is full an exposure is dropped, counted, and not remembered, so
 // the user's next evaluation offers it again; a conversion is refused and /track answers 503.
+
+import { experimentVariant } from "../core/attribution.js";
 import type { FlagDocument } from "../core/document.js";
-import { type EvaluationDetails, servedBySplit } from "../core/evaluate.js";
+import type { EvaluationDetails } from "../core/evaluate.js";
 import { HmacSha256 } from "../core/sha256.js";
 import {
   EXPOSURE_EVENT,
   type ExperimentEvent,
   type ExperimentEventWriter,
 } from "../experiment/event-store.js";
+import { BoundedSet, DEFAULT_MAX_USERS } from "../telemetry/experiment-counters.js";
+import { Counter, Gauge, Histogram, type Registry } from "../telemetry/prom.js";
 import { type CloseOutcome, EventBatcher } from "./event-batcher.js";
-import { BoundedSet, DEFAULT_MAX_USERS } from "./experiment-counters.js";
-import { Counter, Gauge, Histogram, type Registry } from "./prom.js";
 
 export interface ExperimentEventsOptions {
   writer: ExperimentEventWriter;
@@ -99,8 +101,8 @@ export class ExperimentEvents {
 
   /** An exposure of `user` to `flag`'s split, once per user and flag per process. */
   exposure(document: FlagDocument, flag: string, user: string, result: EvaluationDetails): void {
-    const variant = result.variant;
-    if (variant === undefined || result.errorCode !== undefined || !servedBySplit(result)) return;
+    const variant = experimentVariant(result);
+    if (variant === undefined) return;
     if (document.flags[flag]?.variants === undefined) return;
     const seenKey = `${flag}\0${user}`;
     if (this.#sent.has(seenKey)) return;

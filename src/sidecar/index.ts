@@ -1,66 +1,36 @@
 // `flagwright sidecar`: serves OFREP next to an application from the namespace's flag document.
-import { createServer, type Server, type ServerOptions } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import type { ExperimentEventWriter } from "../experiment/event-store.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { createLogger } from "../log.js";
+import type { ConfigMapSource } from "../source/configmap-source.js";
+import { FileSource } from "../source/file-source.js";
+import { DocumentStore } from "../source/store.js";
+import { ExperimentCounters, type ExposureMode } from "../telemetry/experiment-counters.js";
 import { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
+import { logDocumentChanges } from "./document-log.js";
 import { EventStreamHub, type EventStreamOptions } from "./event-stream.js";
-import { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
+import type { ExperimentEvents } from "./experiment-events.js";
 import { ExposureLog, randomExposureKey } from "./exposure.js";
-import { FileSource } from "./file-source.js";
 import { createHandler } from "./http.js";
 import { SidecarMetrics } from "./metrics.js";
 import { OverBudgetLane } from "./over-budget-lane.js";
-import { DocumentStore } from "./store.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitedServer, listen } from "./server.js";
 
+export { FileSource } from "../source/file-source.js";
+export { DocumentStore, type LoadedDocument } from "../source/store.js";
+export { ExperimentCounters, type ExposureMode } from "../telemetry/experiment-counters.js";
 export { type ContextLimits, DEFAULT_CONTEXT_LIMITS } from "./context-limits.js";
 export { EventStreamHub, type EventStreamOptions, OFREP_EVENTS } from "./event-stream.js";
-export { ExperimentCounters, type ExposureMode } from "./experiment-counters.js";
-export { FileSource } from "./file-source.js";
 export { etagMatches } from "./http.js";
 export { SidecarMetrics } from "./metrics.js";
-export { DocumentStore, type LoadedDocument } from "./store.js";
+export { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, serverOptions } from "./server.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8016;
-
-/** How many connections the server holds and how long a client may take to send a request. */
-export interface ConnectionLimits {
-  /** Open connections beyond which a new one is closed as soon as it is accepted. */
-  maxConnections: number;
-  /** Time a client has to send a request's headers (408 and closed after). */
-  headersTimeoutMs: number;
-  /**
-   * Time a client has to send a whole request, headers and body. Node counts only the receiving
-   * of the request, so an event stream (a GET, complete with its headers) outlives it.
-   */
-  requestTimeoutMs: number;
-  /** Idle time after which a kept-alive connection is closed. */
-  keepAliveTimeoutMs: number;
-}
-
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
-  maxConnections: 4096,
-  headersTimeoutMs: 5_000,
-  requestTimeoutMs: 10_000,
-  // Longer than the 60 s idle timeout of common proxies and clients' pools, so the client side
-  // closes first and never sends a request on a connection this side is closing.
-  keepAliveTimeoutMs: 65_000,
-};
-
-/** node:http server options enforcing `limits`. */
-export function serverOptions(limits: ConnectionLimits): ServerOptions {
-  return {
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // Node checks both timeouts on this interval (30 s by default, which would let a header that
-    // never finishes hold its connection for up to 35 s instead of 5).
-    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
-  };
-}
 
 /**
  * Requests of one over-budget flag that wait at once: twice the connections a client library
@@ -130,33 +100,10 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
-/** Logs connections closed over the cap: the first at once, then a count at most once a minute. */
-function logDroppedConnections(server: Server, maxConnections: number, log: Logger): void {
-  let dropped = 0;
-  let window: NodeJS.Timeout | undefined;
-  const report = () => {
-    log.warn(
-      { event: "connections_dropped", dropped, maxConnections },
-      "closed new connections: the server holds its maximum",
-    );
-    dropped = 0;
-  };
-  server.on("drop", () => {
-    dropped += 1;
-    if (window !== undefined) return;
-    report();
-    window = setTimeout(() => {
-      window = undefined;
-      if (dropped > 0) report();
-    }, 60_000);
-    window.unref();
-  });
-}
-
 function exposureLog(target: string, key: Uint8Array | undefined, log: Logger): ExposureLog {
   if (key !== undefined) return new ExposureLog(target, key);
   log.warn(
-    { event: "exposure_key_random" },
+    { reason: "ExposureKeyRandom" },
     "exposure log user hashes use a random key of this process: they join within this process only; give every sidecar the same --exposure-key-file for hashes that join across pods and restarts",
   );
   return new ExposureLog(target, randomExposureKey());
@@ -166,9 +113,100 @@ function sourceLabel(source: SourceOptions): string {
   return source.kind === "file" ? "file" : "configmap";
 }
 
+/** The event store's batcher, loaded only with an event store: it needs node:crypto, which a sidecar otherwise never loads. */
+async function experimentEventsFor(
+  options: SidecarOptions,
+  metrics: SidecarMetrics,
+  log: Logger,
+): Promise<ExperimentEvents | undefined> {
+  const eventStore = options.eventStore;
+  if (eventStore === undefined) return undefined;
+  if (options.exposureKey === undefined)
+    throw new Error(
+      "an event store needs the exposure key (--exposure-key-file) shared by every sidecar: with a key per process a user would count once per pod",
+    );
+  return new (await import("./experiment-events.js")).ExperimentEvents({
+    writer: eventStore.writer,
+    key: options.exposureKey,
+    registry: metrics.registry,
+    maxPending: eventStore.maxPending,
+    flushIntervalMs: eventStore.flushIntervalMs,
+    maxUsers: options.exposures?.maxUsers,
+    onWriteError: (error, held) =>
+      log.warn(
+        { reason: "EventStoreWriteFailed", err: error.message, held },
+        "cannot write experiment events; keeping them and retrying",
+      ),
+  });
+}
+
+/** The source that offers document text to `store`, not yet started. */
+async function documentSource(
+  src: SourceOptions,
+  store: DocumentStore,
+  log: Logger,
+): Promise<FileSource | ConfigMapSource> {
+  const onText = (text: string, origin: string) => store.offer(text, origin);
+  const onError = (error: Error, origin: string) => store.fail("read", origin, error);
+  if (src.kind === "file")
+    return new FileSource({
+      path: src.path,
+      key: src.key,
+      pollIntervalMs: src.pollIntervalMs,
+      onText,
+      onError,
+    });
+  // Loaded only in API-watch mode: the Kubernetes client is most of a sidecar's memory.
+  return new (await import("../source/configmap-source.js")).ConfigMapSource({
+    kubeConfig: src.kubeConfig ?? (await loadKubeConfig()),
+    namespace: src.namespace,
+    name: src.name,
+    key: src.key,
+    onText,
+    onError,
+    onEvent: (_event, origin) => log.info({ reason: "ConfigMapDeleted", origin }, "configmap delete"),
+  });
+}
+
+/** What shutdown stops, in order. */
+interface Running {
+  readonly log: Logger;
+  readonly server: Server;
+  readonly events: EventStreamHub | undefined;
+  readonly source: FileSource | ConfigMapSource;
+  readonly exposure: ExposureLog | undefined;
+  readonly experimentEvents: ExperimentEvents | undefined;
+  readonly stopObservingRuleBudget: () => void;
+  readonly shutdownTimeoutMs: number;
+}
+
+async function shutDown(r: Running): Promise<void> {
+  r.log.info({ reason: "ShuttingDown" }, "sidecar shutting down");
+  const done = new Promise<void>((resolve) => r.server.close(() => resolve()));
+  // Event streams never go idle: end them so server.close() can finish.
+  r.events?.closeAll();
+  r.server.closeIdleConnections();
+  const timer = setTimeout(() => r.server.closeAllConnections(), r.shutdownTimeoutMs);
+  timer.unref();
+  await done;
+  clearTimeout(timer);
+  await r.source.stop();
+  await r.exposure?.close();
+  if (r.experimentEvents !== undefined) {
+    const { written, lost } = await r.experimentEvents.close(r.shutdownTimeoutMs);
+    if (lost > 0)
+      r.log.error(
+        { reason: "EventStoreUnavailable", written, lost },
+        "experiment events not written before shutdown: the event store did not take them",
+      );
+    else r.log.info({ reason: "EventsFlushed", written }, "experiment events written");
+  }
+  r.stopObservingRuleBudget();
+  r.log.info({ reason: "Stopped" }, "sidecar stopped");
+}
+
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
-  const log =
-    options.logger ?? pino({ base: { component: "sidecar" }, timestamp: pino.stdTimeFunctions.isoTime });
+  const log = options.logger ?? createLogger("sidecar");
   const store = new DocumentStore();
   const metrics = new SidecarMetrics(store, sourceLabel(options.source), {
     defaultMetrics: options.defaultMetrics ?? true,
@@ -177,80 +215,17 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ? exposureLog(options.exposureLog, options.exposureKey, log)
     : undefined;
   const experiments = new ExperimentCounters(metrics.registry, options.exposures);
-  if (options.eventStore !== undefined && options.exposureKey === undefined)
-    throw new Error(
-      "an event store needs the exposure key (--exposure-key-file) shared by every sidecar: with a key per process a user would count once per pod",
-    );
-  const experimentEvents =
-    options.eventStore !== undefined && options.exposureKey !== undefined
-      ? // Loaded only with an event store: it needs the crypto module, which a sidecar otherwise never loads.
-        new (await import("./experiment-events.js")).ExperimentEvents({
-          writer: options.eventStore.writer,
-          key: options.exposureKey,
-          registry: metrics.registry,
-          maxPending: options.eventStore.maxPending,
-          flushIntervalMs: options.eventStore.flushIntervalMs,
-          maxUsers: options.exposures?.maxUsers,
-          onWriteError: (error, held) =>
-            log.warn(
-              { reason: "EventStoreWriteFailed", err: error.message, held },
-              "cannot write experiment events; keeping them and retrying",
-            ),
-        })
-      : undefined;
+  const experimentEvents = await experimentEventsFor(options, metrics, log);
   const events =
     options.eventStreams === false ? undefined : new EventStreamHub(store, options.eventStreams ?? {});
   if (events) metrics.observeEventStreams(events);
   const stopObservingRuleBudget = metrics.observeRuleBudget(log);
   const overBudgetLane = new OverBudgetLane(options.overBudgetWaitingPerFlag ?? DEFAULT_OVER_BUDGET_WAITING);
   metrics.observeOverBudgetLane(overBudgetLane);
+  const ready = new Promise<void>((resolve) => store.listen({ loaded: () => resolve() }));
+  logDocumentChanges(store, log);
+
   let closing = false;
-
-  let markReady: () => void = () => {};
-  const readyPromise = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  store.listen({
-    loaded(doc, previous) {
-      markReady();
-      log.info(
-        {
-          event: "document_loaded",
-          revision: doc.document.revision,
-          previousRevision: previous?.document.revision,
-          namespace: doc.document.namespace,
-          flags: doc.compiled.flags.size,
-          origin: doc.origin,
-        },
-        "flag document loaded",
-      );
-    },
-    revisionMismatch(doc, declaredRevision) {
-      log.warn(
-        {
-          event: "document_revision_mismatch",
-          declaredRevision,
-          revision: doc.document.revision,
-          namespace: doc.document.namespace,
-          origin: doc.origin,
-        },
-        "the document's revision does not match its content; serving it under the revision of its content",
-      );
-    },
-    failed(kind, origin, error) {
-      log.error(
-        {
-          event: "document_rejected",
-          kind,
-          origin,
-          error: error.message,
-          servingRevision: store.current?.document.revision,
-        },
-        "new flag document rejected; still serving the last good one",
-      );
-    },
-  });
-
   const handler = createHandler({
     store,
     metrics,
@@ -269,38 +244,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     overBudgetLane,
     isClosing: () => closing,
   });
-  const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits };
-  const server = createServer(serverOptions(connectionLimits), handler);
-  server.maxConnections = connectionLimits.maxConnections;
-  logDroppedConnections(server, connectionLimits.maxConnections, log);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  log.info({ event: "listening", url, source: options.source.kind }, "sidecar listening");
+  const server = limitedServer({ ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits }, handler, log);
+  const { address, url } = await listen(server, options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST);
+  log.info({ reason: "Listening", url, source: options.source.kind }, "sidecar listening");
 
-  const onText = (text: string, origin: string) => store.offer(text, origin);
-  const onError = (error: Error, origin: string) => store.fail("read", origin, error);
-  const src = options.source;
-  const source =
-    src.kind === "file"
-      ? new FileSource({ path: src.path, key: src.key, pollIntervalMs: src.pollIntervalMs, onText, onError })
-      : // Loaded only in API-watch mode: the Kubernetes client is most of a sidecar's memory.
-        new (await import("./configmap-source.js")).ConfigMapSource({
-          kubeConfig: src.kubeConfig ?? (await loadKubeConfig()),
-          namespace: src.namespace,
-          name: src.name,
-          key: src.key,
-          onText,
-          onError,
-          onEvent: (event, origin) => log.info({ event: `configmap_${event}`, origin }, `configmap ${event}`),
-        });
+  const source = await documentSource(options.source, store, log);
   try {
     await source.start();
   } catch (error) {
@@ -309,36 +257,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await options.eventStore?.writer.close();
     throw error;
   }
-
+  const running: Running = {
+    log,
+    server,
+    events,
+    source,
+    exposure,
+    experimentEvents,
+    stopObservingRuleBudget,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+  };
   let closed: Promise<void> | undefined;
   const close = () => {
-    closed ??= (async () => {
-      closing = true;
-      log.info({ event: "shutting_down" }, "sidecar shutting down");
-      const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Event streams never go idle: end them so server.close() can finish.
-      events?.closeAll();
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs ?? 10_000);
-      timer.unref();
-      await done;
-      clearTimeout(timer);
-      await source.stop();
-      await exposure?.close();
-      if (experimentEvents !== undefined) {
-        const { written, lost } = await experimentEvents.close(options.shutdownTimeoutMs ?? 10_000);
-        if (lost > 0)
-          log.error(
-            { reason: "EventStoreUnavailable", written, lost },
-            "experiment events not written before shutdown: the event store did not take them",
-          );
-        else log.info({ reason: "EventsFlushed", written }, "experiment events written");
-      }
-      stopObservingRuleBudget();
-      log.info({ event: "stopped" }, "sidecar stopped");
-    })();
+    closing = true;
+    closed ??= shutDown(running);
     return closed;
   };
-
-  return { url, address, store, metrics, server, events, ready: () => readyPromise, close };
+  return { url, address, store, metrics, server, events, ready: () => ready, close };
 }

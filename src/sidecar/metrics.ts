@@ -7,10 +7,54 @@
 
 import type { Logger } from "pino";
 import { type EvaluationDetails, onRuleBudgetExceeded } from "../core/evaluate.js";
+import type { DocumentStore, FailureKind } from "../source/store.js";
+import { Counter, Gauge, Histogram, Registry } from "../telemetry/prom.js";
 import type { OverBudgetLane } from "./over-budget-lane.js";
 import { registerProcessMetrics } from "./process-metrics.js";
-import { Counter, Gauge, Histogram, Registry } from "./prom.js";
-import type { DocumentStore, FailureKind } from "./store.js";
+
+/** Gauges of the served document (its revision, age, load time, size), read at scrape time. */
+function registerDocumentGauges(registry: Registry, store: DocumentStore): void {
+  const info = new Gauge({
+    name: "flagwright_sidecar_document_info",
+    help: "The document being served (value 1), labelled with its revision and namespace.",
+    labelNames: ["revision", "namespace"],
+    registers: [registry],
+    collect() {
+      info.reset();
+      const c = store.current;
+      if (c) info.set({ revision: c.document.revision, namespace: c.document.namespace }, 1);
+    },
+  });
+  const age = new Gauge({
+    name: "flagwright_sidecar_document_age_seconds",
+    help: "Seconds since the served document was generated (generatedAt), or since it was loaded.",
+    registers: [registry],
+    collect() {
+      const c = store.current;
+      if (!c) return;
+      const generated = c.document.generatedAt ? Date.parse(c.document.generatedAt) : Number.NaN;
+      age.set((Date.now() - (Number.isNaN(generated) ? c.loadedAt : generated)) / 1000);
+    },
+  });
+  const loadedAt = new Gauge({
+    name: "flagwright_sidecar_document_loaded_timestamp_seconds",
+    help: "Unix time when the served document was loaded.",
+    registers: [registry],
+    collect() {
+      const c = store.current;
+      if (c) loadedAt.set(c.loadedAt / 1000);
+    },
+  });
+  const flags = new Gauge({
+    name: "flagwright_sidecar_document_flags",
+    help: "Number of flags in the served document.",
+    registers: [registry],
+    collect() {
+      const c = store.current;
+      if (c) flags.set(c.compiled.flags.size);
+    },
+  });
+}
 
 // Shared label objects: no allocation per request.
 const ROUTE_LABELS = { single: { route: "single" }, bulk: { route: "bulk" } } as const;
@@ -61,46 +105,7 @@ export class SidecarMetrics {
     });
     this.#reloads.inc({ source }, 0);
     for (const kind of ["read", "parse"] satisfies FailureKind[]) this.#failures.inc({ source, kind }, 0);
-    const info = new Gauge({
-      name: "flagwright_sidecar_document_info",
-      help: "The document being served (value 1), labelled with its revision and namespace.",
-      labelNames: ["revision", "namespace"],
-      registers,
-      collect() {
-        info.reset();
-        const c = store.current;
-        if (c) info.set({ revision: c.document.revision, namespace: c.document.namespace }, 1);
-      },
-    });
-    const age = new Gauge({
-      name: "flagwright_sidecar_document_age_seconds",
-      help: "Seconds since the served document was generated (generatedAt), or since it was loaded.",
-      registers,
-      collect() {
-        const c = store.current;
-        if (!c) return;
-        const generated = c.document.generatedAt ? Date.parse(c.document.generatedAt) : Number.NaN;
-        age.set((Date.now() - (Number.isNaN(generated) ? c.loadedAt : generated)) / 1000);
-      },
-    });
-    const loadedAt = new Gauge({
-      name: "flagwright_sidecar_document_loaded_timestamp_seconds",
-      help: "Unix time when the served document was loaded.",
-      registers,
-      collect() {
-        const c = store.current;
-        if (c) loadedAt.set(c.loadedAt / 1000);
-      },
-    });
-    const flags = new Gauge({
-      name: "flagwright_sidecar_document_flags",
-      help: "Number of flags in the served document.",
-      registers,
-      collect() {
-        const c = store.current;
-        if (c) flags.set(c.compiled.flags.size);
-      },
-    });
+    registerDocumentGauges(this.registry, store);
     this.#latency = new Histogram({
       name: "flagwright_sidecar_request_duration_seconds",
       help: "Time from an OFREP evaluation request's arrival to its answer, by route (single flag, bulk).",
@@ -176,7 +181,7 @@ export class SidecarMetrics {
         return;
       }
       log.warn(
-        { event: "rule_budget_exceeded", flag, reason, unlogged: last?.unlogged ?? 0 },
+        { reason: "RuleBudgetExceeded", flag, budget: reason, unlogged: last?.unlogged ?? 0 },
         "a rule ran out of its evaluation budget and was answered as no match",
       );
       lastLogged.set(flag, { at: now, unlogged: 0 });

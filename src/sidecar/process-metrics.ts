@@ -4,7 +4,7 @@ import osMemoryHeap from "prom-client/lib/metrics/osMemoryHeap.js";
 import maxFileDescriptors from "prom-client/lib/metrics/processMaxFileDescriptors.js";
 import openFileDescriptors from "prom-client/lib/metrics/processOpenFileDescriptors.js";
 import processStartTime from "prom-client/lib/metrics/processStartTime.js";
-import { Counter, type Registry } from "./prom.js";
+import { Counter, type Registry } from "../telemetry/prom.js";
 
 /**
  * The process metrics every Prometheus client exports (process_cpu_seconds_total and its user and

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { kubeletWrite, tempDir } from "../support/flag-documents.js";
 import { generationDocument, startGenerationLoad } from "../support/generation-load.js";
-import { type SidecarProcess, startFileSidecarProcess } from "../support/processes.js";
+import { type SidecarProcess, sidecarLogged, startFileSidecarProcess } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 
 const REPLACEMENTS = 1000;
@@ -100,7 +100,7 @@ it(`serves through ${REPLACEMENTS} document replacements (every ${CORRUPT_EVERY}
         const servingRevision = generation(confirmed).revision;
         await kubeletWrite(dir.path, { "flags.json": corrupted(g) });
         await awaitLog(
-          (l) => l.event === "document_rejected" && l.servingRevision === servingRevision,
+          sidecarLogged("DocumentRejected", (l) => l.servingRevision === servingRevision),
           `generation ${g}'s corruption to be rejected`,
         );
         rejected++;
@@ -110,7 +110,7 @@ it(`serves through ${REPLACEMENTS} document replacements (every ${CORRUPT_EVERY}
       started = g;
       await kubeletWrite(dir.path, { "flags.json": JSON.stringify(doc) });
       await awaitLog(
-        (l) => l.event === "document_loaded" && l.revision === doc.revision,
+        sidecarLogged("DocumentLoaded", (l) => l.revision === doc.revision),
         `generation ${g} to be served`,
       );
       confirmed = g;

@@ -15,6 +15,8 @@ export interface FlagwrightProcess {
   exited: Promise<number | null>;
   /** SIGTERM (or the given signal) and wait for exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** What the process wrote to stderr so far. */
+  stderr(): string;
 }
 
 /**
@@ -60,6 +62,6 @@ export function spawnFlagwright(args: string[], env: Record<string, string> = {}
       throw error;
     }
   };
-  const proc: FlagwrightProcess = { child, logs, exited, stop };
+  const proc: FlagwrightProcess = { child, logs, exited, stop, stderr: () => stderr };
   return { ...proc, waitForLog };
 }

@@ -12,13 +12,34 @@ import { spawnFlagwright } from "./flagwright-process.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
+type LogLine = Record<string, unknown>;
+
+/** Matches the sidecar's log lines of one `reason` (its log vocabulary: reason, flag, namespace, err). */
+export const sidecarLogged =
+  (reason: string, also: (line: LogLine) => boolean = () => true) =>
+  (line: LogLine): boolean =>
+    line.reason === reason && also(line);
+
 export interface SidecarProcess {
   child: ChildProcess;
   url: string;
-  logs: Record<string, unknown>[];
+  /** Parsed JSON log lines so far. */
+  logs: LogLine[];
+  /** Resolves with the exit code once the process and its output streams are closed. */
+  exited: Promise<number | null>;
+  /** Waits for a log line; fails at once (with the process's output) if it exits first. */
+  waitForLog(match: (line: LogLine) => boolean, what: string): Promise<LogLine>;
   /** POST /ofrep/v1/evaluate/flags/{key} for one targeting key; the parsed answer. */
   evaluate(key: string, targetingKey: string): Promise<{ value?: unknown; reason?: string }>;
-  stop(): Promise<void>;
+  /** SIGTERM (or the given signal) and wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface SidecarStartOptions {
+  /** `--listen` address; default a free loopback port. */
+  listen?: string;
+  /** Also wait for the first document to load (default: only for the sidecar to listen). */
+  loaded?: boolean;
 }
 
 /**
@@ -30,25 +51,47 @@ export async function startSidecarProcess(
   name = "flagwright-flags",
   kubeconfig: string = inject("kubeconfig"),
   extraArgs: string[] = [],
+  options: SidecarStartOptions = {},
 ): Promise<SidecarProcess> {
-  return spawnSidecar(["--configmap", `${namespace}/${name}`, "--kubeconfig", kubeconfig, ...extraArgs]);
+  return startSidecarWith(
+    ["--configmap", `${namespace}/${name}`, "--kubeconfig", kubeconfig, ...extraArgs],
+    options,
+  );
 }
 
 /** `flagwright sidecar --file DIR` (a kubelet-style volume, see flag-documents.ts) on a free loopback port. */
-export function startFileSidecarProcess(dir: string, args: string[] = []): Promise<SidecarProcess> {
-  return spawnSidecar(["--file", dir, ...args]);
+export function startFileSidecarProcess(
+  dir: string,
+  args: string[] = [],
+  options: SidecarStartOptions = {},
+): Promise<SidecarProcess> {
+  return startSidecarWith(["--file", dir, ...args], options);
 }
 
-async function spawnSidecar(sourceArgs: string[]): Promise<SidecarProcess> {
-  const proc = spawnFlagwright(["sidecar", ...sourceArgs, "--listen", "127.0.0.1:0"]);
-  const listening = await proc.waitForLog((l) => l.event === "listening", "the sidecar to listen");
+/**
+ * `flagwright sidecar ARGS --listen ...` as it runs in a pod, not yet waited for: for a sidecar
+ * expected to refuse its options (`stderr()` holds why) or started by several tests at once.
+ */
+export function spawnSidecarProcess(args: string[], listen = "127.0.0.1:0") {
+  return spawnFlagwright(["sidecar", ...args, "--listen", listen]);
+}
+
+/** `flagwright sidecar ARGS`, resolved once it listens (and, with `loaded`, serves its first document). */
+export async function startSidecarWith(
+  args: string[],
+  options: SidecarStartOptions = {},
+): Promise<SidecarProcess> {
+  const proc = spawnSidecarProcess(args, options.listen);
+  const listening = await proc.waitForLog(sidecarLogged("Listening"), "the sidecar to listen");
+  if (options.loaded) await proc.waitForLog(sidecarLogged("DocumentLoaded"), "the first document");
   const url = String(listening.url);
-  const { child, logs } = proc;
-  const stop = () => proc.stop();
+  const { child, logs, exited, waitForLog, stop } = proc;
   return {
     child,
     url,
     logs,
+    exited,
+    waitForLog,
     async evaluate(key, targetingKey) {
       const res = await fetch(`${url}/ofrep/v1/evaluate/flags/${key}`, {
         method: "POST",

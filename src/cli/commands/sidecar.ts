@@ -1,10 +1,11 @@
+// `flagwright sidecar`: its options (source, limits, experiments, serving) and the start-up that
+// reads the files they name and runs startSidecar until SIGTERM or SIGINT.
 import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { pino } from "pino";
 import { DEFAULT_CONFIGMAP_NAME, DOCUMENT_KEY } from "../../core/document.js";
-import type { ExperimentEventWriter } from "../../experiment/event-store.js";
 import { parseHostPort } from "../../host-port.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
+import { createLogger } from "../../log.js";
 import { exposureKeyOf } from "../../sidecar/exposure.js";
 import {
   DEFAULT_CONNECTION_LIMITS,
@@ -12,6 +13,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_OVER_BUDGET_WAITING,
   DEFAULT_PORT,
+  type SidecarOptions,
   type SourceOptions,
   startSidecar,
 } from "../../sidecar/index.js";
@@ -58,30 +60,40 @@ function atLeastOne(value: string): number {
   return n;
 }
 
+// The full description is laid out by hand (lists); the command list shows the summary instead.
+const DESCRIPTION = [
+  "Serve flag evaluations next to an application over OFREP (the OpenFeature Remote Evaluation Protocol) from the namespace's resolved flag document.",
+  "",
+  "Exactly one source is required:",
+  "  --file       a mounted ConfigMap volume (follows the kubelet's ..data swap)",
+  "  --configmap  the ConfigMap, watched through the Kubernetes API (sub-second)",
+  "A new document that fails to parse is logged and counted in flagwright_sidecar_reload_failures_total; the last good one keeps serving.",
+  "",
+  "Endpoints:",
+  "  POST /ofrep/v1/evaluate/flags/{key}  one flag",
+  "  POST /ofrep/v1/evaluate/flags        all flags (ETag / If-None-Match -> 304)",
+  "  GET  /ofrep/v1/events                change events (SSE, OFREP ADR 0008)",
+  "  GET  /healthz, /readyz (503 until the first good document), /metrics",
+  "No route returns the flag document or its rules, only evaluations.",
+  "It listens on loopback by default, so only containers of the same pod reach it.",
+  "SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit 0.",
+].join("\n");
+
 export function registerSidecarCommand(program: Command): void {
-  program
+  const command = program
     .command("sidecar")
-    // The full description is laid out by hand (lists); the command list shows this line instead.
     .summary("Serve flag evaluations next to an application over OFREP from the namespace's resolved flags.")
-    .description(
-      [
-        "Serve flag evaluations next to an application over OFREP (the OpenFeature Remote Evaluation Protocol) from the namespace's resolved flag document.",
-        "",
-        "Exactly one source is required:",
-        "  --file       a mounted ConfigMap volume (follows the kubelet's ..data swap)",
-        "  --configmap  the ConfigMap, watched through the Kubernetes API (sub-second)",
-        "A new document that fails to parse is logged and counted in flagwright_sidecar_reload_failures_total; the last good one keeps serving.",
-        "",
-        "Endpoints:",
-        "  POST /ofrep/v1/evaluate/flags/{key}  one flag",
-        "  POST /ofrep/v1/evaluate/flags        all flags (ETag / If-None-Match -> 304)",
-        "  GET  /ofrep/v1/events                change events (SSE, OFREP ADR 0008)",
-        "  GET  /healthz, /readyz (503 until the first good document), /metrics",
-        "No route returns the flag document or its rules, only evaluations.",
-        "It listens on loopback by default, so only containers of the same pod reach it.",
-        "SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit 0.",
-      ].join("\n"),
-    )
+    .description(DESCRIPTION);
+  addSourceOptions(command);
+  addLimitOptions(command);
+  addExperimentOptions(command);
+  addServingOptions(command);
+  command.action((flags: SidecarFlags, command: Command) => runSidecar(flags, command));
+}
+
+/** Where the document comes from: a mounted file or the ConfigMap through the API. */
+function addSourceOptions(command: Command): void {
+  command
     .addOption(
       new Option("--file <path>", "directory of a mounted ConfigMap volume, or the document file itself")
         .env("FLAGWRIGHT_FILE")
@@ -111,7 +123,12 @@ export function registerSidecarCommand(program: Command): void {
       "with --file, also re-read this often in case a change event is missed (0: never)",
       positiveInt,
       5000,
-    )
+    );
+}
+
+/** Request, context and connection limits. */
+function addLimitOptions(command: Command): void {
+  command
     .option("--max-body-bytes <n>", "largest accepted request body; larger ones get 413", positiveInt, 65536)
     .option(
       "--max-context-depth <n>",
@@ -142,7 +159,12 @@ export function registerSidecarCommand(program: Command): void {
       "time a client has to send a whole request, body included (event streams stay open past it); at least --headers-timeout",
       atLeastOne,
       DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
-    )
+    );
+}
+
+/** Exposure logs, experiment counters and the event store. */
+function addExperimentOptions(command: Command): void {
+  command
     .option(
       "--exposure-log <path>",
       'append exposure events (flag, variant, reason, hashed user, time) as JSON lines; "-" for stdout',
@@ -184,7 +206,12 @@ export function registerSidecarCommand(program: Command): void {
       "longest time an experiment event waits before its batch is written",
       atLeastOne,
       1000,
-    )
+    );
+}
+
+/** Event streams, the over-budget lane, CORS, the bearer token, shutdown and logs. */
+function addServingOptions(command: Command): void {
+  command
     .option(
       "--max-event-streams <n>",
       "open OFREP event streams (SSE) allowed at once; more get 503 and keep polling (0: no streams)",
@@ -230,122 +257,136 @@ export function registerSidecarCommand(program: Command): void {
         .choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
         .default("info")
         .env("FLAGWRIGHT_LOG_LEVEL"),
-    )
-    .action(async (flags: SidecarFlags, command: Command) => {
-      let source: SourceOptions;
-      if (flags.file) {
-        source = { kind: "file", path: flags.file, key: flags.key, pollIntervalMs: flags.pollInterval };
-      } else if (flags.configmap) {
-        const [namespace, name] = flags.configmap.split("/", 2);
-        if (!namespace) command.error("error: --configmap must be NAMESPACE/NAME");
-        // Only API-watch mode loads the Kubernetes client (~70 MiB); file mode never does.
-        const kubeConfig = await loadKubeConfig({ kubeconfig: flags.kubeconfig });
-        source = {
-          kind: "configmap",
-          namespace: namespace as string,
-          name: name || DEFAULT_CONFIGMAP_NAME,
-          key: flags.key,
-          kubeConfig,
-        };
-      } else {
-        command.error("error: one of --file or --configmap is required");
-      }
-      const { host, port } = parseHostPort(flags.listen, { flag: "--listen", defaultHost: DEFAULT_HOST });
-      let authToken: string | undefined;
-      if (flags.authTokenFile) {
-        authToken = (await readFile(flags.authTokenFile, "utf8")).trim();
-        if (authToken === "") command.error(`error: --auth-token-file ${flags.authTokenFile} is empty`);
-      }
-      if (flags.headersTimeout > flags.requestTimeout) {
-        command.error(
-          `error: --headers-timeout (${flags.headersTimeout}) must not exceed --request-timeout (${flags.requestTimeout})`,
-        );
-      }
-      let exposureKey: Uint8Array | undefined;
-      if (flags.exposureKeyFile) {
-        try {
-          exposureKey = exposureKeyOf(
-            await readFile(flags.exposureKeyFile),
-            `--exposure-key-file ${flags.exposureKeyFile}`,
-          );
-        } catch (error) {
-          command.error(`error: ${(error as Error).message}`);
-        }
-      }
-      let eventStore:
-        | { writer: ExperimentEventWriter; maxPending: number; flushIntervalMs: number }
-        | undefined;
-      if (flags.eventStoreUrlFile) {
-        const field = `--event-store-url-file ${flags.eventStoreUrlFile}`;
-        if (exposureKey === undefined)
-          command.error(
-            "error: --event-store-url-file needs --exposure-key-file (the same key in every sidecar, so a user is one user across pods)",
-          );
-        let url = "";
-        try {
-          url = (await readFile(flags.eventStoreUrlFile, "utf8")).trim();
-        } catch (error) {
-          command.error(`error: ${field}: ${(error as Error).message}`);
-        }
-        // Loaded only with an event store, like the client it loads.
-        const { eventStoreUrlProblem, postgresEventWriter } = await import("../../experiment/event-store.js");
-        const problem = eventStoreUrlProblem(url, field);
-        if (problem) command.error(`error: ${problem}`);
-        eventStore = {
-          writer: await postgresEventWriter(url),
-          maxPending: flags.eventStoreMaxPending,
-          flushIntervalMs: flags.eventStoreFlushInterval,
-        };
-      }
-      const logger = pino({
-        level: flags.logLevel,
-        base: { component: "sidecar" },
-        timestamp: pino.stdTimeFunctions.isoTime,
-      });
-      const sidecar = await startSidecar({
-        source,
-        host,
-        port,
-        maxBodyBytes: flags.maxBodyBytes,
-        contextLimits: { maxDepth: flags.maxContextDepth, maxValues: flags.maxContextValues },
-        connectionLimits: {
-          maxConnections: flags.maxConnections,
-          headersTimeoutMs: flags.headersTimeout,
-          requestTimeoutMs: flags.requestTimeout,
-        },
-        exposureLog: flags.exposureLog,
-        ...(exposureKey ? { exposureKey } : {}),
-        exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
-        ...(eventStore ? { eventStore } : {}),
-        shutdownTimeoutMs: flags.shutdownTimeout,
-        overBudgetWaitingPerFlag: flags.maxOverBudgetWaiting,
-        eventStreams:
-          flags.maxEventStreams === 0
-            ? false
-            : { maxStreams: flags.maxEventStreams, heartbeatMs: Math.max(1, flags.heartbeatInterval) },
-        ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
-        ...(authToken ? { authToken } : {}),
-        ...(flags.corsOrigin
-          ? {
-              corsOrigins: flags.corsOrigin
-                .split(",")
-                .map((o) => o.trim())
-                .filter((o) => o !== ""),
-            }
-          : {}),
-        logger,
-      });
-      const stop = (signal: string) => {
-        logger.info({ event: "signal", signal }, `received ${signal}`);
-        sidecar.close().then(
-          () => process.exit(0),
-          (error: Error) => {
-            logger.error({ event: "shutdown_failed", error: error.message }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-    });
+    );
+}
+
+/** The document source the flags name; exits with a usage error without one. */
+async function sourceOf(flags: SidecarFlags, command: Command): Promise<SourceOptions> {
+  if (flags.file) {
+    return { kind: "file", path: flags.file, key: flags.key, pollIntervalMs: flags.pollInterval };
+  }
+  if (!flags.configmap) command.error("error: one of --file or --configmap is required");
+  const [namespace, name] = flags.configmap.split("/", 2);
+  if (!namespace) command.error("error: --configmap must be NAMESPACE/NAME");
+  // Only API-watch mode loads the Kubernetes client (~70 MiB); file mode never does.
+  const kubeConfig = await loadKubeConfig({ kubeconfig: flags.kubeconfig });
+  return {
+    kind: "configmap",
+    namespace: namespace as string,
+    name: name || DEFAULT_CONFIGMAP_NAME,
+    key: flags.key,
+    kubeConfig,
+  };
+}
+
+async function authTokenOf(flags: SidecarFlags, command: Command): Promise<string | undefined> {
+  if (!flags.authTokenFile) return undefined;
+  const authToken = (await readFile(flags.authTokenFile, "utf8")).trim();
+  if (authToken === "") command.error(`error: --auth-token-file ${flags.authTokenFile} is empty`);
+  return authToken;
+}
+
+async function exposureKeyOfFlags(flags: SidecarFlags, command: Command): Promise<Uint8Array | undefined> {
+  if (!flags.exposureKeyFile) return undefined;
+  try {
+    return exposureKeyOf(
+      await readFile(flags.exposureKeyFile),
+      `--exposure-key-file ${flags.exposureKeyFile}`,
+    );
+  } catch (error) {
+    command.error(`error: ${(error as Error).message}`);
+  }
+}
+
+type EventStoreOptions = NonNullable<SidecarOptions["eventStore"]>;
+
+async function eventStoreOf(
+  flags: SidecarFlags,
+  exposureKey: Uint8Array | undefined,
+  command: Command,
+): Promise<EventStoreOptions | undefined> {
+  if (!flags.eventStoreUrlFile) return undefined;
+  const field = `--event-store-url-file ${flags.eventStoreUrlFile}`;
+  if (exposureKey === undefined)
+    command.error(
+      "error: --event-store-url-file needs --exposure-key-file (the same key in every sidecar, so a user is one user across pods)",
+    );
+  let url = "";
+  try {
+    url = (await readFile(flags.eventStoreUrlFile, "utf8")).trim();
+  } catch (error) {
+    command.error(`error: ${field}: ${(error as Error).message}`);
+  }
+  // Loaded only with an event store, like the client it loads.
+  const { eventStoreUrlProblem, postgresEventWriter } = await import("../../experiment/event-store.js");
+  const problem = eventStoreUrlProblem(url, field);
+  if (problem) command.error(`error: ${problem}`);
+  return {
+    writer: await postgresEventWriter(url),
+    maxPending: flags.eventStoreMaxPending,
+    flushIntervalMs: flags.eventStoreFlushInterval,
+  };
+}
+
+/** The options of startSidecar that follow from the flags alone. */
+function servingOptions(flags: SidecarFlags): Partial<SidecarOptions> {
+  const corsOrigins = flags.corsOrigin
+    ?.split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  return {
+    maxBodyBytes: flags.maxBodyBytes,
+    contextLimits: { maxDepth: flags.maxContextDepth, maxValues: flags.maxContextValues },
+    connectionLimits: {
+      maxConnections: flags.maxConnections,
+      headersTimeoutMs: flags.headersTimeout,
+      requestTimeoutMs: flags.requestTimeout,
+    },
+    exposureLog: flags.exposureLog,
+    exposures: { mode: flags.exposures, maxUsers: flags.exposureUsers },
+    shutdownTimeoutMs: flags.shutdownTimeout,
+    overBudgetWaitingPerFlag: flags.maxOverBudgetWaiting,
+    eventStreams:
+      flags.maxEventStreams === 0
+        ? false
+        : { maxStreams: flags.maxEventStreams, heartbeatMs: Math.max(1, flags.heartbeatInterval) },
+    ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
+    ...(corsOrigins ? { corsOrigins } : {}),
+  };
+}
+
+async function runSidecar(flags: SidecarFlags, command: Command): Promise<void> {
+  const source = await sourceOf(flags, command);
+  const { host, port } = parseHostPort(flags.listen, { flag: "--listen", defaultHost: DEFAULT_HOST });
+  const authToken = await authTokenOf(flags, command);
+  if (flags.headersTimeout > flags.requestTimeout) {
+    command.error(
+      `error: --headers-timeout (${flags.headersTimeout}) must not exceed --request-timeout (${flags.requestTimeout})`,
+    );
+  }
+  const exposureKey = await exposureKeyOfFlags(flags, command);
+  const eventStore = await eventStoreOf(flags, exposureKey, command);
+  const logger = createLogger("sidecar", flags.logLevel);
+  const sidecar = await startSidecar({
+    ...servingOptions(flags),
+    source,
+    host,
+    port,
+    ...(exposureKey ? { exposureKey } : {}),
+    ...(eventStore ? { eventStore } : {}),
+    ...(authToken ? { authToken } : {}),
+    logger,
+  });
+  const stop = (signal: string) => {
+    logger.info({ reason: "Signal", signal }, `received ${signal}`);
+    sidecar.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ reason: "ShutdownFailed", err: error.message }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
 }

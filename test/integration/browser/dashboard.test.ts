@@ -26,7 +26,7 @@ import { getFeatureFlag } from "../../../src/kube/featureflags.js";
 import { impersonatingKubeconfig } from "../../support/impersonation.js";
 import { clients, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
-import { type SidecarProcess, startSidecarProcess } from "../../support/processes.js";
+import { type SidecarProcess, sidecarLogged, startSidecarProcess } from "../../support/processes.js";
 import { type PrometheusHandle, startPrometheus } from "../../support/prometheus.js";
 import { waitFor } from "../../support/wait.js";
 import { type ObjectWatch, watchObjects } from "../../support/watch.js";
@@ -342,7 +342,7 @@ beforeAll(async () => {
   viewerKubeconfig = impersonatingKubeconfig(viewerUser, { namespace: ns.name });
 
   sidecar = await startSidecarProcess(ns.name);
-  await waitFor(() => sidecar.logs.some((l) => l.event === "document_loaded"), {
+  await waitFor(() => sidecar.logs.some(sidecarLogged("DocumentLoaded")), {
     what: "the sidecar's projected document",
   });
 

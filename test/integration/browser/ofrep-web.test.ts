@@ -16,9 +16,9 @@ import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { GROUP, VERSION } from "../../../src/api/index.js";
 import { runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
-import { spawnFlagwright } from "../../support/flagwright-process.js";
 import { kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
+import { type SidecarProcess, startSidecarProcess } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -27,7 +27,7 @@ const RUNS = 20;
 
 let ns: Awaited<ReturnType<typeof testNamespace>>;
 let operator: OperatorProcess;
-let sidecar: ReturnType<typeof spawnFlagwright>;
+let sidecar: SidecarProcess;
 let sidecarUrl = "";
 let pageServer: Server;
 let pageOrigin = "";
@@ -86,19 +86,16 @@ beforeAll(async () => {
       spec: { enabled: true, rollout: { percent: 100 } },
     }),
   );
-  sidecar = spawnFlagwright([
-    "sidecar",
-    "--configmap",
-    `${ns.name}/flagwright-flags`,
-    "--kubeconfig",
+  sidecar = await startSidecarProcess(
+    ns.name,
+    "flagwright-flags",
     inject("kubeconfig"),
-    "--listen",
-    "127.0.0.1:0",
-    "--cors-origin",
-    pageOrigin,
-  ]);
-  sidecarUrl = String((await sidecar.waitForLog((l) => l.event === "listening", "sidecar listening")).url);
-  await sidecar.waitForLog((l) => l.event === "document_loaded", "the projected document");
+    ["--cors-origin", pageOrigin],
+    {
+      loaded: true,
+    },
+  );
+  sidecarUrl = sidecar.url;
 
   profile = await mkdtemp(join(tmpdir(), "flagwright-chromium-"));
   context = await chromium.launchPersistentContext(profile, {

@@ -11,9 +11,9 @@ import { stringify } from "yaml";
 import { GROUP, VERSION } from "../../../src/api/index.js";
 import { runPlugin } from "../../../src/cli/kubectl-plugin/program.js";
 import { tempDir } from "../../support/flag-documents.js";
-import { spawnFlagwright } from "../../support/flagwright-process.js";
 import { kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
+import { type SidecarProcess, startSidecarProcess } from "../../support/processes.js";
 import { ensurePythonEnv } from "../../support/python.js";
 import { waitFor } from "../../support/wait.js";
 
@@ -30,7 +30,7 @@ const ALLOWED = Array.from({ length: 1000 }, (_, i) => i + 1)
 let python = "";
 let ns: Awaited<ReturnType<typeof testNamespace>>;
 let operator: OperatorProcess;
-let sidecar: ReturnType<typeof spawnFlagwright>;
+let sidecar: SidecarProcess;
 let sidecarUrl = "";
 let dir: Awaited<ReturnType<typeof tempDir>>;
 const env = () => ({
@@ -63,17 +63,10 @@ beforeAll(async () => {
       spec: { enabled: true, rollout: { percent: PERCENT }, allowedUsers: ALLOWED.map(String) },
     }),
   );
-  sidecar = spawnFlagwright([
-    "sidecar",
-    "--configmap",
-    `${ns.name}/flagwright-flags`,
-    "--kubeconfig",
-    inject("kubeconfig"),
-    "--listen",
-    "127.0.0.1:0",
-  ]);
-  sidecarUrl = String((await sidecar.waitForLog((l) => l.event === "listening", "sidecar listening")).url);
-  await sidecar.waitForLog((l) => l.event === "document_loaded", "the projected document");
+  sidecar = await startSidecarProcess(ns.name, "flagwright-flags", inject("kubeconfig"), [], {
+    loaded: true,
+  });
+  sidecarUrl = sidecar.url;
 }, 300_000);
 
 afterAll(async () => {

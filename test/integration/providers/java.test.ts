@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { tempDir } from "../../support/flag-documents.js";
-import { spawnFlagwright } from "../../support/flagwright-process.js";
 import { ensureJavaCheck, runJavaCheck } from "../../support/java.js";
+import { type SidecarProcess, startFileSidecarProcess } from "../../support/processes.js";
 import {
   expectedResult,
   type ProviderResult,
@@ -26,7 +26,7 @@ const seedScript = fileURLToPath(new URL("../../providers/python/seed_expected.p
 const doc = providerDocument();
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
-let proc: ReturnType<typeof spawnFlagwright>;
+let proc: SidecarProcess;
 let url = "";
 
 beforeAll(async () => {
@@ -34,9 +34,8 @@ beforeAll(async () => {
   dir = await tempDir();
   const file = join(dir.path, "flags.json");
   await writeFile(file, JSON.stringify(doc));
-  proc = spawnFlagwright(["sidecar", "--file", file, "--listen", "127.0.0.1:0"]);
-  url = String((await proc.waitForLog((l) => l.event === "listening", "sidecar listening")).url);
-  await proc.waitForLog((l) => l.event === "document_loaded", "first document");
+  proc = await startFileSidecarProcess(file, [], { loaded: true });
+  url = proc.url;
 }, 600_000);
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { makeDocument, tempDir } from "../../support/flag-documents.js";
-import { spawnFlagwright } from "../../support/flagwright-process.js";
+import { type SidecarProcess, sidecarLogged, startFileSidecarProcess } from "../../support/processes.js";
 import {
   expectedResult,
   type ProviderResult,
@@ -24,7 +24,7 @@ const script = fileURLToPath(new URL("../../providers/python/ofrep_check.py", im
 const doc = providerDocument();
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
-let proc: ReturnType<typeof spawnFlagwright>;
+let proc: SidecarProcess;
 let url = "";
 
 beforeAll(async () => {
@@ -32,9 +32,8 @@ beforeAll(async () => {
   dir = await tempDir();
   const file = join(dir.path, "flags.json");
   await writeFile(file, JSON.stringify(doc));
-  proc = spawnFlagwright(["sidecar", "--file", file, "--listen", "127.0.0.1:0"]);
-  url = String((await proc.waitForLog((l) => l.event === "listening", "sidecar listening")).url);
-  await proc.waitForLog((l) => l.event === "document_loaded", "first document");
+  proc = await startFileSidecarProcess(file, [], { loaded: true });
+  url = proc.url;
 }, 300_000);
 
 afterAll(async () => {
@@ -97,7 +96,7 @@ it("the hashlib comparison itself can fail: a document at another percent disagr
   await writeFile(file, JSON.stringify(makeDocument({ [SEED_FLAG]: { percent: SEED_PERCENT + 5 } })));
   try {
     await proc.waitForLog(
-      (l) => l.event === "document_loaded" && l.flags === 1,
+      sidecarLogged("DocumentLoaded", (l) => l.flags === 1),
       "the document at another percent",
     );
     const out = JSON.parse(

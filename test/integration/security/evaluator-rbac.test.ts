@@ -4,7 +4,7 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import { ConfigMapSource } from "../../../src/sidecar/configmap-source.js";
+import { ConfigMapSource } from "../../../src/source/configmap-source.js";
 import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
 import { waitFor } from "../../support/wait.js";
 import { chartDir, helm } from "../../unit/chart/helm.js";

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDocument, tempDir } from "../../support/flag-documents.js";
 import { spawnFlagwright } from "../../support/flagwright-process.js";
+import { startFileSidecarProcess } from "../../support/processes.js";
 
 // Allow-listed user IDs are what the document holds that callers must not learn.
 const ALLOWED = ["vip-alice-7f3a", "vip-bob-91c2"];
@@ -33,11 +34,9 @@ function externalAddress(): string {
 
 /** `flagwright sidecar --file ... --listen LISTEN`; resolves once the document is loaded. */
 async function startSidecar(listen: string) {
-  const proc = spawnFlagwright(["sidecar", "--file", file, "--listen", listen]);
-  const listening = await proc.waitForLog((l) => l.event === "listening", "the sidecar to listen");
-  await proc.waitForLog((l) => l.event === "document_loaded", "the sidecar to load its document");
-  const port = Number(new URL(String(listening.url)).port);
-  return { port, url: String(listening.url), stop: () => proc.stop() };
+  const proc = await startFileSidecarProcess(file, [], { listen, loaded: true });
+  const port = Number(new URL(proc.url).port);
+  return { port, url: proc.url, stop: () => proc.stop() };
 }
 
 /** GET /healthz at host:port: "HTTP <status>" or "error <code>" when the connection fails. */

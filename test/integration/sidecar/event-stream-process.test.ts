@@ -4,33 +4,27 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FlagDocument } from "../../../src/core/index.js";
 import { kubeletWrite, makeDocument, tempDir } from "../../support/flag-documents.js";
-import { spawnFlagwright } from "../../support/flagwright-process.js";
+import { type SidecarProcess, sidecarLogged, startFileSidecarProcess } from "../../support/processes.js";
 import { openSse, type SseStream } from "../../support/sse.js";
 
 const docAt = (percent: number): FlagDocument => makeDocument({ checkout: { percent } });
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
-let proc: ReturnType<typeof spawnFlagwright>;
+let proc: SidecarProcess;
 let url = "";
 const streams: SseStream[] = [];
 
 beforeAll(async () => {
   dir = await tempDir();
   await kubeletWrite(dir.path, { "flags.json": JSON.stringify(docAt(10)) });
-  proc = spawnFlagwright([
-    "sidecar",
-    "--file",
+  proc = await startFileSidecarProcess(
     dir.path,
-    "--listen",
-    "127.0.0.1:0",
-    "--max-event-streams",
-    "2",
-    "--heartbeat-interval",
-    "200",
-  ]);
-  const listening = await proc.waitForLog((l) => l.event === "listening", "sidecar listening");
-  url = String(listening.url);
-  await proc.waitForLog((l) => l.event === "document_loaded", "first document");
+    ["--max-event-streams", "2", "--heartbeat-interval", "200"],
+    {
+      loaded: true,
+    },
+  );
+  url = proc.url;
 });
 
 afterAll(async () => {
@@ -86,7 +80,7 @@ it("a document change reaches a connected client; ids resume; heartbeats; cap; f
   client.close();
   await kubeletWrite(dir.path, { "flags.json": JSON.stringify(docAt(70)) });
   await proc.waitForLog(
-    (l) => l.event === "document_loaded" && l.revision === docAt(70).revision,
+    sidecarLogged("DocumentLoaded", (l) => l.revision === docAt(70).revision),
     "the 70 % document",
   );
   const resumed = await open({ "last-event-id": event.id as string });

@@ -2,21 +2,18 @@
 // never finishes is closed within --headers-timeout, connections beyond --max-connections are
 // closed at once while held ones keep being served, and the exposure log hashes users under the
 // key of --exposure-key-file. Bad limit or key options stop it with an error naming the option.
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { sidecarLogged, spawnSidecarProcess } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";
 import { makeDocument, tempDir } from "../../unit/sidecar/helpers.js";
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let documentFile: string;
-const children: ChildProcess[] = [];
+const children: ReturnType<typeof spawnSidecarProcess>[] = [];
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
@@ -26,48 +23,22 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const socket of sockets) socket.destroy();
-  for (const child of children) child.kill("SIGKILL");
+  await Promise.all(children.map((child) => child.stop("SIGKILL")));
   await dir?.remove();
 });
 
+/** The sidecar on `documentFile` with `args`, killed after the tests. */
 function sidecarProcess(args: string[]) {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "sidecar",
-      "--file",
-      documentFile,
-      "--listen",
-      "127.0.0.1:0",
-      ...args,
-    ],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.push(child);
-  const logs: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const ready = (async () => {
-    let url = "";
-    const lines = createInterface({ input: child.stdout });
-    for await (const line of lines) {
-      const log = JSON.parse(line) as Record<string, unknown>;
-      logs.push(log);
-      if (log.event === "listening") url = String(log.url);
-      if (log.event === "document_loaded") break;
-    }
-    // Keep collecting log lines after start-up.
-    lines.on("line", (line) => logs.push(JSON.parse(line) as Record<string, unknown>));
-    return url;
-  })();
-  return { child, logs, exited, ready, stderr: () => stderr };
+  const proc = spawnSidecarProcess(["--file", documentFile, ...args]);
+  children.push(proc);
+  return proc;
+}
+
+/** Its URL once it serves its first document. */
+async function ready(proc: ReturnType<typeof sidecarProcess>): Promise<string> {
+  const listening = await proc.waitForLog(sidecarLogged("Listening"), "the sidecar to listen");
+  await proc.waitForLog(sidecarLogged("DocumentLoaded"), "the first document");
+  return String(listening.url);
 }
 
 function rawClient(url: string) {
@@ -103,8 +74,7 @@ it("holds its connection cap and headers timeout; hashes users under the key fil
     `--exposure-log=${exposureLog}`,
     `--exposure-key-file=${keyFile}`,
   ]);
-  const url = await sidecar.ready;
-  expect(url).not.toBe("");
+  const url = await ready(sidecar);
 
   // A header that never finishes: 408 and closed within the timeout (plus Node's check interval).
   const slow = rawClient(url);
@@ -125,7 +95,7 @@ it("holds its connection cap and headers timeout; hashes users under the key fil
   const refused = rawClient(url);
   await waitFor(() => refused.state.closedAt, { timeoutMs: 5000, what: "the third connection closed" });
   expect(refused.state.received).toBe("");
-  await waitFor(() => sidecar.logs.find((l) => l.event === "connections_dropped"), {
+  await waitFor(() => sidecar.logs.find(sidecarLogged("ConnectionsDropped")), {
     what: "the drop logged",
   });
   const evaluation = [
@@ -149,7 +119,7 @@ it("holds its connection cap and headers timeout; hashes users under the key fil
   expect(await sidecar.exited).toBe(0);
   const event = JSON.parse((await readFile(exposureLog, "utf8")).trim()) as { user: string };
   expect(event.user).toBe(createHmac("sha256", key).update("alice@x.test").digest("hex").slice(0, 16));
-  expect(sidecar.logs.some((l) => l.event === "exposure_key_random")).toBe(false);
+  expect(sidecar.logs.some(sidecarLogged("ExposureKeyRandom"))).toBe(false);
 });
 
 it("refuses a short exposure key and a headers timeout longer than the request timeout", {

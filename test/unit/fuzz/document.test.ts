@@ -13,7 +13,7 @@ import {
   parseDocument,
   type ResolvedFlag,
 } from "../../../src/core/index.js";
-import { DocumentStore } from "../../../src/sidecar/store.js";
+import { DocumentStore } from "../../../src/source/store.js";
 import { kubeletWrite, tempDir } from "../../support/flag-documents.js";
 import { waitFor } from "../../support/wait.js";
 import { startTestSidecar } from "../sidecar/helpers.js";

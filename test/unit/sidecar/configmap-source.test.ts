@@ -3,7 +3,7 @@
 import { createServer } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { expect, it } from "vitest";
-import { ConfigMapSource } from "../../../src/sidecar/configmap-source.js";
+import { ConfigMapSource } from "../../../src/source/configmap-source.js";
 import { waitFor } from "../../support/wait.js";
 
 it("retries an unreachable API server with backoff and stops cleanly", async () => {

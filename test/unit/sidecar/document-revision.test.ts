@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, expect, it } from "vitest";
 import { buildDocument, type FlagDocument } from "../../../src/core/index.js";
-import { contentRevision } from "../../../src/sidecar/store.js";
+import { contentRevision } from "../../../src/source/store.js";
 import { openSse } from "../../support/sse.js";
 import { waitFor } from "../../support/wait.js";
 import { flag, makeDocument, post, startTestSidecar, tempDir } from "./helpers.js";
@@ -60,7 +60,7 @@ it("a document edited without a new revision answers anew: new ETag, an event, a
   expect(after.json).toMatchObject({ flags: [{ key: "everyone", value: false }] });
   expect(after.headers.get("etag")).not.toBe(etag);
   expect(await (await fetch(`${sidecar.url}/readyz`)).json()).toMatchObject({ revision });
-  const warning = await waitFor(() => logs.find((l) => l.event === "document_revision_mismatch"), {
+  const warning = await waitFor(() => logs.find((l) => l.reason === "DocumentRevisionMismatch"), {
     what: "the mismatch logged",
   });
   expect(warning).toMatchObject({ level: 40, declaredRevision: original.revision, revision });

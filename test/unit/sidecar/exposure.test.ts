@@ -65,8 +65,8 @@ it("without a key, a random one per process, with a warning that its hashes join
   expect(first).toMatch(/^[0-9a-f]{16}$/);
   expect(first).not.toBe(createHash("sha256").update(USER).digest("hex").slice(0, 16));
   expect(await loggedHash({ logger })).not.toBe(first);
-  expect(logs.filter((l) => l.event === "exposure_key_random")).toHaveLength(2);
-  expect(logs.find((l) => l.event === "exposure_key_random")).toMatchObject({ level: 40 });
+  expect(logs.filter((l) => l.reason === "ExposureKeyRandom")).toHaveLength(2);
+  expect(logs.find((l) => l.reason === "ExposureKeyRandom")).toMatchObject({ level: 40 });
 });
 
 it("a key file's key is its bytes without surrounding whitespace, and at least 16 of them", () => {

@@ -68,9 +68,9 @@ it("a file-mode sidecar with the injected V8 options serves from two files witho
   try {
     let url = "";
     for await (const line of createInterface({ input: child.stdout })) {
-      const log = JSON.parse(line) as { event?: string; url?: string };
-      if (log.event === "listening") url = String(log.url);
-      if (log.event === "document_loaded") break;
+      const log = JSON.parse(line) as { reason?: string; url?: string };
+      if (log.reason === "Listening") url = String(log.url);
+      if (log.reason === "DocumentLoaded") break;
     }
     if (!url) throw new Error(`the sidecar did not start: ${stderr.join("\n")}`);
     const res = await fetch(`${url}/ofrep/v1/evaluate/flags/checkout`, {

@@ -1,8 +1,8 @@
 import * as promClient from "prom-client";
 import { describe, expect, it } from "vitest";
 import { SidecarMetrics } from "../../../src/sidecar/metrics.js";
-import * as prom from "../../../src/sidecar/prom.js";
-import { DocumentStore } from "../../../src/sidecar/store.js";
+import { DocumentStore } from "../../../src/source/store.js";
+import * as prom from "../../../src/telemetry/prom.js";
 import { metricValue } from "./helpers.js";
 
 describe("sidecar process metrics", () => {

@@ -52,8 +52,8 @@ describe("the rule budget in the sidecar", () => {
       )
       .reduce((a, b) => a + b, 0);
     expect(counted).toBe(3);
-    const logged = lines.filter((l) => l.event === "rule_budget_exceeded");
+    const logged = lines.filter((l) => l.reason === "RuleBudgetExceeded");
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ flag: "hostile", reason: expect.stringMatching(/^(steps|time)$/) });
+    expect(logged[0]).toMatchObject({ flag: "hostile", budget: expect.stringMatching(/^(steps|time)$/) });
   });
 });

@@ -11,12 +11,12 @@
 // conversions) per process, remembering at most `maxUsers` keys (oldest forgotten first), so the
 // counts approximate users, the unit the analysis assumes. Mode "every" counts every evaluation.
 
+import { experimentVariant } from "../core/attribution.js";
 import type { FlagDocument } from "../core/document.js";
-import { type EvaluationDetails, servedBySplit } from "../core/evaluate.js";
+import type { EvaluationDetails } from "../core/evaluate.js";
 import { Counter, type Registry } from "./prom.js";
 
 export type ExposureMode = "first" | "every";
-export const EXPOSURE_MODES: readonly ExposureMode[] = ["first", "every"];
 export const DEFAULT_MAX_USERS = 100_000;
 
 export interface ExperimentCountersOptions {
@@ -86,10 +86,9 @@ export class ExperimentCounters {
    * nor crowd the set of seen users; errors and results without a variant are not exposures.
    */
   exposure(document: FlagDocument, flag: string, user: string, result: EvaluationDetails): void {
-    const variant = result.variant;
-    if (variant === undefined || result.errorCode !== undefined) return;
     // A rule that sends users to a fixed variant takes them out of the experiment's comparison.
-    if (!servedBySplit(result)) return;
+    const variant = experimentVariant(result);
+    if (variant === undefined) return;
     if (document.flags[flag]?.variants === undefined) return;
     const namespace = document.namespace;
     if (this.mode === "first" && !this.#seenExposures.add(`${flag}\0${user}`)) return;
@@ -114,6 +113,14 @@ export class ExperimentCounters {
   }
 }
 
+// Event names become a label: kept to a bounded, metric-friendly alphabet.
+const EVENT_NAME = /^[A-Za-z0-9_.:-]+$/;
+
+/** Whether a conversion event name may become a label value. */
+export function isEventName(name: string): boolean {
+  return EVENT_NAME.test(name);
+}
+
 export interface TrackRequest {
   flag: string;
   targetingKey: string;
@@ -132,9 +139,7 @@ export function parseTrackRequest(body: unknown): TrackRequest | string {
     if (typeof v !== "string" || v === "") return `${field} must be a non-empty string`;
     if (v.length > 256) return `${field} must be at most 256 characters`;
   }
-  // Event names become a label: keep them to a bounded, metric-friendly alphabet.
-  if (!/^[A-Za-z0-9_.:-]+$/.test(b.event as string))
-    return "event may contain only letters, digits, '_', '.', ':' and '-'";
+  if (!isEventName(b.event as string)) return "event may contain only letters, digits, '_', '.', ':' and '-'";
   if (b.value !== undefined && (typeof b.value !== "number" || !Number.isFinite(b.value))) {
     return "value must be a finite number";
   }
