@@ -5,6 +5,9 @@ import type { ExperimentResult } from "../experiment/analysis.js";
 import type { Reference, RefsReport } from "../hygiene/refs.js";
 import { debtOf } from "../hygiene/stale.js";
 
+// The Flags page's filter lives in the page's own script, so the browser runs the tested code.
+export { type FlagFilter, filterFlags } from "./static/filter.js";
+
 /** One line of the Flags page. */
 export interface FlagRow {
   namespace: string;
@@ -69,26 +72,6 @@ export function rollbackCause(r: Rollback): string {
   const what = r.alertName ?? (r.value !== undefined ? `value ${r.value}` : undefined);
   const head = [r.reason ?? "Unknown", what].filter(Boolean).join(" ");
   return r.message ? `${head}: ${r.message}` : head;
-}
-
-export interface FlagFilter {
-  /** Words that must all appear in the key, name, namespace, owner or description (any case). */
-  text?: string;
-  namespace?: string;
-  phase?: string;
-  staleOnly?: boolean;
-}
-
-export function filterFlags(rows: readonly FlagRow[], filter: FlagFilter): FlagRow[] {
-  const words = (filter.text ?? "").toLowerCase().split(/\s+/).filter(Boolean);
-  return rows.filter((row) => {
-    if (filter.namespace && row.namespace !== filter.namespace) return false;
-    // "Paused" also matches "Paused (analysis)".
-    if (filter.phase && !row.phase.startsWith(filter.phase)) return false;
-    if (filter.staleOnly && !row.stale) return false;
-    const haystack = [row.key, row.name, row.namespace, row.owner, row.description].join(" ").toLowerCase();
-    return words.every((w) => haystack.includes(w));
-  });
 }
 
 /** Rows in the order people scan them: namespace, then key. */

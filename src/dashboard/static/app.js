@@ -4,6 +4,7 @@
 // The session cookie (HttpOnly, set when the printed login URL was opened) goes with every
 // same-origin request by itself; the page holds no credential of its own.
 import { barChart, intervalChart, timeChart } from "./charts.js";
+import { filterFlags } from "./filter.js";
 
 const main = document.getElementById("main");
 const rows = new Map(); // "ns/name" -> FlagRow
@@ -116,16 +117,9 @@ function flagBadges(row) {
 // ---- Flags page ----
 
 function visibleRows() {
-  const words = filters.text.toLowerCase().split(/\s+/).filter(Boolean);
-  return [...rows.values()]
-    .filter((r) => {
-      if (filters.namespace && r.namespace !== filters.namespace) return false;
-      if (filters.phase && !r.phase.startsWith(filters.phase)) return false;
-      if (filters.staleOnly && !r.stale) return false;
-      const hay = [r.key, r.name, r.namespace, r.owner, r.description].join(" ").toLowerCase();
-      return words.every((w) => hay.includes(w));
-    })
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.key.localeCompare(b.key));
+  return filterFlags([...rows.values()], filters).sort(
+    (a, b) => a.namespace.localeCompare(b.namespace) || a.key.localeCompare(b.key),
+  );
 }
 
 function flagRowElement(r) {
