@@ -1,5 +1,6 @@
-// The dashboard's static files: the page, its scripts (app.js, charts.js and filter.js, the flag
-// filter the server's views share) and the vendored uPlot, read once and gzipped once.
+// The dashboard's static files: the page, its script modules (app.js and the pages it routes to;
+// filter.js is the flag filter the server's views share) and the vendored uPlot, read once and
+// gzipped once.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
@@ -34,6 +35,11 @@ function loadAssets(): Map<string, Asset> {
   return new Map([
     ["/", asset("index.html", read("index.html"))],
     ["/static/app.js", asset("app.js", read("app.js"))],
+    ["/static/page.js", asset("page.js", read("page.js"))],
+    ["/static/flags-page.js", asset("flags-page.js", read("flags-page.js"))],
+    ["/static/flag-page.js", asset("flag-page.js", read("flag-page.js"))],
+    ["/static/experiments-page.js", asset("experiments-page.js", read("experiments-page.js"))],
+    ["/static/debt-page.js", asset("debt-page.js", read("debt-page.js"))],
     ["/static/charts.js", asset("charts.js", read("charts.js"))],
     ["/static/filter.js", asset("filter.js", read("filter.js"))],
     ["/static/style.css", asset("style.css", read("style.css"))],
