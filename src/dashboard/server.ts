@@ -2,7 +2,8 @@
 // manual controls with the user's own kubeconfig and RBAC. Loopback only unless asked; every
 // request must name this server in Host (DNS rebinding) and carry the session cookie the printed
 // one-time login URL was exchanged for, and every write must come from the page itself (Origin),
-// see security.ts.
+// see security.ts. This module starts it and puts it together: headers, the guard, the static
+// files (assets.ts), the API (routes/) and the event stream (flag-stream.ts).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
