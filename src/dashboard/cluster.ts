@@ -57,7 +57,7 @@ export class ClusterView {
         const context = this.kc.getContextObject(this.kc.getCurrentContext());
         const namespace = context?.namespace ?? "default";
         this.log.warn(
-          { event: "cluster_list_forbidden", namespace },
+          { reason: "ClusterListForbidden", namespace },
           "listing featureflags in all namespaces is forbidden; showing the context's namespace only (use -n)",
         );
         this.scopes = [namespace];

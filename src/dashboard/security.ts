@@ -231,7 +231,10 @@ export function dashboardGuard(options: {
 
 /** A refusal, logged, as JSON for the API and writes, as a page for a browser's GET. */
 function refuseRequest(log: Logger, req: Request, res: Response, status: number, reason: string): void {
-  log.warn({ event: "request_refused", method: req.method, path: req.path, status, reason });
+  log.warn(
+    { reason: "RequestRefused", method: req.method, path: req.path, status, err: reason },
+    "request refused",
+  );
   res.status(status);
   if (req.path.startsWith("/api/") || (req.method !== "GET" && req.method !== "HEAD")) {
     res.json({ error: { kind: status === 401 ? "unauthenticated" : "refused", message: reason } });
@@ -268,7 +271,7 @@ function redeemLogin(
       return;
     }
     res.setHeader("set-cookie", sessions.setCookie(id));
-    log.info({ event: "login" });
+    log.info({ reason: "LoggedIn" }, "browser signed in with the login URL");
   }
   // The clean address: the secret leaves the address bar (the hash, if any, is kept).
   res.redirect(303, "/");

@@ -121,7 +121,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const url = guard.loginUrl;
   const origin = new URL("/", url).href;
   // The login secret stays out of the log.
-  log.info({ event: "listening", url: origin, user, namespaces: cluster.scopes.map((s) => s ?? "*") });
+  log.info(
+    { reason: "Listening", url: origin, user, namespaces: cluster.scopes.map((s) => s ?? "*") },
+    "dashboard serving",
+  );
   return {
     url,
     origin,

@@ -26,15 +26,22 @@ async function control(ctx: RouteContext, req: Request, res: Response): Promise<
       ...(typeof body.reason === "string" && body.reason !== "" && { reason: body.reason }),
       ...(body.full === true && { full: true }),
     });
-    ctx.log.info({ event: "control", command, namespace: req.params.namespace, name, by: ctx.user });
+    ctx.log.info(
+      { reason: "ControlApplied", command, namespace: req.params.namespace, flag: name, by: ctx.user },
+      plan.summary,
+    );
     res.json({ name, summary: plan.summary, changes: plan.changes, warnings: plan.warnings });
   } catch (error) {
-    ctx.log.warn({
-      event: "control_failed",
-      command,
-      name: req.params.name,
-      error: (error as Error).message,
-    });
+    ctx.log.warn(
+      {
+        reason: "ControlFailed",
+        command,
+        namespace: req.params.namespace,
+        flag: req.params.name,
+        err: (error as Error).message,
+      },
+      "control refused",
+    );
     sendError(res, error);
   }
 }
