@@ -8,7 +8,7 @@ import { apiMessage, ControlApiError } from "../controls/apply.js";
 import { DOCUMENT_KEY, type FlagDocument, parseDocument } from "../core/index.js";
 import { ApiException, CoreV1Api, CustomObjectsApi } from "../kube/client.js";
 import { listFeatureFlags, listSegments } from "../kube/featureflags.js";
-import { Informer, objectKey } from "../kube/informer.js";
+import { Informer } from "../kube/informer.js";
 
 /** Turns an ApiException into a ControlApiError naming the request; anything else passes through. */
 export function refused(error: unknown, request: ControlApiError["request"]): Error {
@@ -57,7 +57,7 @@ export class ClusterView {
         const context = this.kc.getContextObject(this.kc.getCurrentContext());
         const namespace = context?.namespace ?? "default";
         this.log.warn(
-          { event: "cluster_list_forbidden", namespace },
+          { reason: "ClusterListForbidden", namespace },
           "listing featureflags in all namespaces is forbidden; showing the context's namespace only (use -n)",
         );
         this.scopes = [namespace];
@@ -85,13 +85,18 @@ export class ClusterView {
     await Promise.all(synced);
   }
 
+  /** Every watched flag, for the pages that list them all. */
   flags(): FeatureFlag[] {
     return this.#informers.flatMap((i) => i.list());
   }
 
+  /** One flag by key, from the cache of the watch that covers its namespace: nothing is copied. */
   flag(namespace: string, name: string): FeatureFlag | undefined {
-    const key = objectKey({ metadata: { namespace, name } });
-    return this.flags().find((f) => objectKey(f) === key);
+    for (const informer of this.#informers) {
+      const flag = informer.get(namespace, name);
+      if (flag) return flag;
+    }
+    return undefined;
   }
 
   async segments(namespace: string): Promise<Segment[]> {

@@ -78,39 +78,41 @@ export function registerDashboardCommand(program: Command): void {
         `${INSECURE_LISTEN_FLAG}.\n\n` +
         "Examples:\n  kubectl flagwright dashboard\n  kubectl flagwright -n shop dashboard --port 8080 --refs refs.json\n",
     )
-    .action(async (_opts, cmd: Command) => {
-      const flags = cmd.optsWithGlobals<DashboardFlags>();
-      const { host, port } = parseHostPort(
-        `${flags.address.includes(":") ? `[${flags.address}]` : flags.address}:${flags.port}`,
-        {
-          flag: "--address/--port",
-          defaultHost: "127.0.0.1",
-        },
-      );
-      // Refused (or warned about) before anything else happens.
-      const { warning } = listenPolicy(host, flags.insecureListenAny === true);
-      if (warning !== undefined) process.stderr.write(warning);
-      const { startDashboard } = await import("./server.js");
-      const log = createLogger("dashboard", undefined, 2);
-      const dashboard = await startDashboard({
-        namespaces: flags.namespace ? [flags.namespace] : [],
-        address: host,
-        port,
-        configMapName: flags.configmapName,
-        log,
-        ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
-        ...(flags.context !== undefined && { context: flags.context }),
-        ...(flags.refs !== undefined && { refs: readRefsReport(flags.refs) }),
-        ...(flags.prometheusUrl !== undefined && { prometheusUrl: flags.prometheusUrl }),
-        ...(flags.allowHost !== undefined && { allowHosts: flags.allowHost }),
-      });
-      process.stdout.write(`Flagwright dashboard for ${dashboard.user}: ${dashboard.url}\n`);
-      // Runs until interrupted; Ctrl-C closes the watches and the server.
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
-      await dashboard.close();
-    });
+    .action((_opts, cmd: Command) => runDashboard(cmd.optsWithGlobals<DashboardFlags>()));
+}
+
+/** Serves the dashboard until Ctrl-C, then closes the watches and the server. */
+async function runDashboard(flags: DashboardFlags): Promise<void> {
+  const { host, port } = parseHostPort(
+    `${flags.address.includes(":") ? `[${flags.address}]` : flags.address}:${flags.port}`,
+    {
+      flag: "--address/--port",
+      defaultHost: "127.0.0.1",
+    },
+  );
+  // Refused (or warned about) before anything else happens.
+  const { warning } = listenPolicy(host, flags.insecureListenAny === true);
+  if (warning !== undefined) process.stderr.write(warning);
+  const { startDashboard } = await import("./server.js");
+  const log = createLogger("dashboard", undefined, 2);
+  const dashboard = await startDashboard({
+    namespaces: flags.namespace ? [flags.namespace] : [],
+    address: host,
+    port,
+    configMapName: flags.configmapName,
+    log,
+    ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
+    ...(flags.context !== undefined && { context: flags.context }),
+    ...(flags.refs !== undefined && { refs: readRefsReport(flags.refs) }),
+    ...(flags.prometheusUrl !== undefined && { prometheusUrl: flags.prometheusUrl }),
+    ...(flags.allowHost !== undefined && { allowHosts: flags.allowHost }),
+  });
+  process.stdout.write(`Flagwright dashboard for ${dashboard.user}: ${dashboard.url}\n`);
+  // Runs until interrupted; Ctrl-C closes the watches and the server.
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await dashboard.close();
 }

@@ -205,16 +205,8 @@ export function dashboardGuard(options: {
   const shown = name.includes(":") ? `[${name}]` : name;
   const loginUrl = `http://${shown}:${port}/?${LOGIN_PARAM}=${sessions.loginSecret}`;
 
-  const refuse = (req: Request, res: Response, status: number, reason: string) => {
-    log.warn({ event: "request_refused", method: req.method, path: req.path, status, reason });
-    res.status(status);
-    if (req.path.startsWith("/api/") || (req.method !== "GET" && req.method !== "HEAD")) {
-      res.json({ error: { kind: status === 401 ? "unauthenticated" : "refused", message: reason } });
-    } else {
-      res.type("html").send(refusalPage(reason));
-    }
-  };
-
+  const refuse = (req: Request, res: Response, status: number, reason: string) =>
+    refuseRequest(log, req, res, status, reason);
   const middleware = (req: Request, res: Response, next: NextFunction) => {
     res.setHeader("cache-control", "no-store");
     const facts: RequestFacts = {
@@ -227,25 +219,7 @@ export function dashboardGuard(options: {
     if (login !== undefined && req.method === "GET" && req.path === "/") {
       const host = checkHost(facts.host, hosts);
       if (!host.ok) return refuse(req, res, host.status, host.reason);
-      if (!sessions.authenticated(facts.cookie)) {
-        const id = typeof login === "string" ? sessions.redeem(login) : undefined;
-        if (id === undefined) {
-          return refuse(
-            req,
-            res,
-            401,
-            sessions.loginUsed
-              ? "This login link was used already, and works only once. Use the browser that opened it, " +
-                  "or restart kubectl flagwright dashboard for a new link."
-              : "This login link is not the one kubectl flagwright dashboard printed.",
-          );
-        }
-        res.setHeader("set-cookie", sessions.setCookie(id));
-        log.info({ event: "login" });
-      }
-      // The clean address: the secret leaves the address bar (the hash, if any, is kept).
-      res.redirect(303, "/");
-      return;
+      return redeemLogin(sessions, login, facts.cookie, req, res, log);
     }
     const check = checkRequest(facts, hosts, sessions);
     if (!check.ok) return refuse(req, res, check.status, check.reason);
@@ -253,4 +227,52 @@ export function dashboardGuard(options: {
   };
 
   return { loginUrl, sessions, middleware };
+}
+
+/** A refusal, logged, as JSON for the API and writes, as a page for a browser's GET. */
+function refuseRequest(log: Logger, req: Request, res: Response, status: number, reason: string): void {
+  log.warn(
+    { reason: "RequestRefused", method: req.method, path: req.path, status, err: reason },
+    "request refused",
+  );
+  res.status(status);
+  if (req.path.startsWith("/api/") || (req.method !== "GET" && req.method !== "HEAD")) {
+    res.json({ error: { kind: status === 401 ? "unauthenticated" : "refused", message: reason } });
+  } else {
+    res.type("html").send(refusalPage(reason));
+  }
+}
+
+/**
+ * GET /?login=SECRET: the unused secret sets the session cookie, a browser that already has the
+ * session is let through, anything else is refused; then a redirect (303) to the clean address.
+ */
+function redeemLogin(
+  sessions: DashboardSessions,
+  login: unknown,
+  cookie: string | undefined,
+  req: Request,
+  res: Response,
+  log: Logger,
+): void {
+  if (!sessions.authenticated(cookie)) {
+    const id = typeof login === "string" ? sessions.redeem(login) : undefined;
+    if (id === undefined) {
+      refuseRequest(
+        log,
+        req,
+        res,
+        401,
+        sessions.loginUsed
+          ? "This login link was used already, and works only once. Use the browser that opened it, " +
+              "or restart kubectl flagwright dashboard for a new link."
+          : "This login link is not the one kubectl flagwright dashboard printed.",
+      );
+      return;
+    }
+    res.setHeader("set-cookie", sessions.setCookie(id));
+    log.info({ reason: "LoggedIn" }, "browser signed in with the login URL");
+  }
+  // The clean address: the secret leaves the address bar (the hash, if any, is kept).
+  res.redirect(303, "/");
 }

@@ -5,6 +5,9 @@ import type { ExperimentResult } from "../experiment/analysis.js";
 import type { Reference, RefsReport } from "../hygiene/refs.js";
 import { debtOf } from "../hygiene/stale.js";
 
+// The Flags page's filter lives in the page's own script, so the browser runs the tested code.
+export { type FlagFilter, filterFlags } from "./static/filter.js";
+
 /** One line of the Flags page. */
 export interface FlagRow {
   namespace: string;
@@ -71,26 +74,6 @@ export function rollbackCause(r: Rollback): string {
   return r.message ? `${head}: ${r.message}` : head;
 }
 
-export interface FlagFilter {
-  /** Words that must all appear in the key, name, namespace, owner or description (any case). */
-  text?: string;
-  namespace?: string;
-  phase?: string;
-  staleOnly?: boolean;
-}
-
-export function filterFlags(rows: readonly FlagRow[], filter: FlagFilter): FlagRow[] {
-  const words = (filter.text ?? "").toLowerCase().split(/\s+/).filter(Boolean);
-  return rows.filter((row) => {
-    if (filter.namespace && row.namespace !== filter.namespace) return false;
-    // "Paused" also matches "Paused (analysis)".
-    if (filter.phase && !row.phase.startsWith(filter.phase)) return false;
-    if (filter.staleOnly && !row.stale) return false;
-    const haystack = [row.key, row.name, row.namespace, row.owner, row.description].join(" ").toLowerCase();
-    return words.every((w) => haystack.includes(w));
-  });
-}
-
 /** Rows in the order people scan them: namespace, then key. */
 export function sortRows(rows: readonly FlagRow[]): FlagRow[] {
   return [...rows].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.key.localeCompare(b.key));
@@ -150,9 +133,28 @@ const iso = (t: Date | string | undefined) => (t === undefined ? null : new Date
  */
 export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[] = []): Timeline {
   const s = flag.status ?? {};
-  const canary = flag.spec.rollout?.canary;
+  // Records with the same time keep this order.
+  const events: TimelineEvent[] = [
+    ...rolloutEvents(flag),
+    ...analysisEvents(s),
+    ...rollbackEvents(s),
+    ...controlEvents(s),
+    ...conditionEvents(s),
+    ...projectionEvents(s),
+    ...kubernetesEvents(flagEvents),
+  ];
+  // Undated records last; dated ones by time (ISO strings of one format sort as times do).
+  events.sort((a, b) => (a.at === b.at ? 0 : a.at === null ? 1 : b.at === null ? -1 : a.at < b.at ? -1 : 1));
+  return { steps: stepViews(flag), events };
+}
+
+type Status = NonNullable<FeatureFlag["status"]>;
+
+/** The canary's steps: done, in force, to come, or where it failed. */
+function stepViews(flag: FeatureFlag): StepView[] {
+  const s = flag.status ?? {};
   const current = s.currentStepIndex ?? -1;
-  const steps: StepView[] = (canary?.steps ?? []).map((step, index) => {
+  return (flag.spec.rollout?.canary?.steps ?? []).map((step, index) => {
     let state: StepView["state"] = "pending";
     if (s.phase === "Completed" || index < current) state = "done";
     else if (index === current) state = "current";
@@ -165,7 +167,13 @@ export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[
       startedAt: index === current ? (s.stepStartedAt ?? null) : null,
     };
   });
+}
 
+/** The step in force and the served state's last change. */
+function rolloutEvents(flag: FeatureFlag): TimelineEvent[] {
+  const s = flag.status ?? {};
+  const canary = flag.spec.rollout?.canary;
+  const current = s.currentStepIndex ?? -1;
   const events: TimelineEvent[] = [];
   if (s.stepStartedAt && canary && current >= 0) {
     events.push({
@@ -185,6 +193,28 @@ export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[
       tone: "info",
     });
   }
+  return events;
+}
+
+function projectionEvents(s: Status): TimelineEvent[] {
+  if (!s.projection?.at) return [];
+  return [
+    {
+      at: s.projection.at,
+      kind: "projection",
+      title: `Projected to ${s.projection.configMap ?? "ConfigMap"}`,
+      detail: s.projection.revision ? `revision ${s.projection.revision}` : "",
+      tone: "info",
+    },
+  ];
+}
+
+const resultTone = (result: string | undefined): TimelineEvent["tone"] =>
+  result === "Passed" ? "ok" : result === "Failed" ? "bad" : "info";
+
+/** The last analysis, the analysis loop's last check and the last pushed alert. */
+function analysisEvents(s: Status): TimelineEvent[] {
+  const events: TimelineEvent[] = [];
   if (s.lastAnalysis?.result) {
     const a = s.lastAnalysis;
     events.push({
@@ -192,7 +222,7 @@ export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[
       kind: "analysis",
       title: `Analysis ${a.result}${a.consecutiveFailures ? ` (${a.consecutiveFailures} consecutive failures)` : ""}`,
       detail: a.message ?? "",
-      tone: a.result === "Passed" ? "ok" : a.result === "Failed" ? "bad" : "info",
+      tone: resultTone(a.result),
     });
   }
   for (const [record, source] of [
@@ -208,51 +238,58 @@ export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[
       detail: [cause, record.value !== undefined ? `value ${record.value}` : undefined, record.message]
         .filter(Boolean)
         .join(" · "),
-      tone: record.result === "Passed" ? "ok" : record.result === "Failed" ? "bad" : "info",
+      tone: resultTone(record.result),
     });
   }
-  if (s.rollback) {
-    const r = s.rollback;
-    const where = r.stepIndex !== undefined ? ` at step ${r.stepIndex + 1}` : "";
-    events.push({
+  return events;
+}
+
+function rollbackEvents(s: Status): TimelineEvent[] {
+  const r = s.rollback;
+  if (!r) return [];
+  const where = r.stepIndex !== undefined ? ` at step ${r.stepIndex + 1}` : "";
+  return [
+    {
       at: r.at ?? null,
       kind: "rollback",
       title: `Rolled back to 0%${where}${r.percent !== undefined ? ` (was ${r.percent}%)` : ""}`,
       detail: [rollbackCause(r), r.query ? `query: ${r.query}` : undefined].filter(Boolean).join(" · "),
       tone: "bad",
-    });
-  }
+    },
+  ];
+}
+
+/** Manual controls in force, with who asked. */
+function controlEvents(s: Status): TimelineEvent[] {
   const controls = s.controls ?? {};
-  for (const key of Object.keys(CONTROL_TITLES) as (keyof typeof CONTROL_TITLES)[]) {
+  return (Object.keys(CONTROL_TITLES) as (keyof typeof CONTROL_TITLES)[]).flatMap((key) => {
     const c = controls[key] as { at?: string; by?: string; reason?: string; full?: boolean } | undefined;
-    if (!c) continue;
+    if (!c) return [];
     const parts = [`by ${c.by ?? "unknown"}`, c.reason, c.full ? "to the target" : undefined];
-    events.push({
-      at: c.at ?? null,
-      kind: "control",
-      title: CONTROL_TITLES[key],
-      detail: parts.filter(Boolean).join(" · "),
-      tone: "person",
-    });
-  }
-  for (const c of s.conditions ?? []) {
-    events.push({
-      at: c.lastTransitionTime ?? null,
-      kind: "condition",
-      title: `${c.type}=${c.status}${c.reason ? ` (${c.reason})` : ""}`,
-      detail: c.message ?? "",
-      tone: c.type === "Degraded" && c.status === "True" ? "bad" : "info",
-    });
-  }
-  if (s.projection?.at) {
-    events.push({
-      at: s.projection.at,
-      kind: "projection",
-      title: `Projected to ${s.projection.configMap ?? "ConfigMap"}`,
-      detail: s.projection.revision ? `revision ${s.projection.revision}` : "",
-      tone: "info",
-    });
-  }
+    return [
+      {
+        at: c.at ?? null,
+        kind: "control",
+        title: CONTROL_TITLES[key],
+        detail: parts.filter(Boolean).join(" · "),
+        tone: "person",
+      } satisfies TimelineEvent,
+    ];
+  });
+}
+
+function conditionEvents(s: Status): TimelineEvent[] {
+  return (s.conditions ?? []).map((c) => ({
+    at: c.lastTransitionTime ?? null,
+    kind: "condition",
+    title: `${c.type}=${c.status}${c.reason ? ` (${c.reason})` : ""}`,
+    detail: c.message ?? "",
+    tone: c.type === "Degraded" && c.status === "True" ? "bad" : "info",
+  }));
+}
+
+/** The operator's Kubernetes Events for the flag, in the order they happened. */
+function kubernetesEvents(flagEvents: readonly FlagEvent[]): TimelineEvent[] {
   // Event times have whole seconds; within one second the order they were written in (etcd's
   // revision) is the order they happened in.
   const eventAt = (e: FlagEvent) => iso(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp) ?? "";
@@ -260,18 +297,13 @@ export function buildTimeline(flag: FeatureFlag, flagEvents: readonly FlagEvent[
   const ordered = [...flagEvents].sort(
     (a, b) => eventAt(a).localeCompare(eventAt(b)) || written(a) - written(b),
   );
-  for (const e of ordered) {
-    events.push({
-      at: iso(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp),
-      kind: "event",
-      title: e.reason ?? "Event",
-      detail: `${e.message ?? ""}${(e.count ?? 1) > 1 ? ` (${e.count} times)` : ""}`,
-      tone: e.type === "Warning" ? "bad" : "info",
-    });
-  }
-  // Undated records last; dated ones by time (ISO strings of one format sort as times do).
-  events.sort((a, b) => (a.at === b.at ? 0 : a.at === null ? 1 : b.at === null ? -1 : a.at < b.at ? -1 : 1));
-  return { steps, events };
+  return ordered.map((e) => ({
+    at: iso(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp),
+    kind: "event",
+    title: e.reason ?? "Event",
+    detail: `${e.message ?? ""}${(e.count ?? 1) > 1 ? ` (${e.count} times)` : ""}`,
+    tone: e.type === "Warning" ? "bad" : "info",
+  }));
 }
 
 /** The experiment as recorded in status, or why there is nothing to draw. */

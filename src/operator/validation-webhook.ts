@@ -1,9 +1,8 @@
 // The validating admission webhook for targeting: the API server cannot compile the CEL users write
 // in spec.rules[].when and a Segment's spec.when (its own CEL knows only `self`), so the operator
-// does, on POST /validate, and refuses the object with the field path, the position in the
-// expression and the compiler's message. The schema itself is the API server's job. TLS and the
-// AdmissionReview envelope are the injection webhook's (src/operator/injection/).
-import type { KubeConfig } from "@kubernetes/client-node";
+// does, on the admission server's POST /validate route, and refuses the object with the field path,
+// the position in the expression and the compiler's message. The schema itself is the API server's
+// job; TLS, the server and the AdmissionReview envelope live in src/operator/injection/.
 import type { Logger } from "pino";
 import { featureFlagSchema, type JSONSchema, KIND, SEGMENT_KIND, segmentSchema } from "../api/schema.js";
 import {
@@ -12,12 +11,12 @@ import {
   type Problem,
   prometheusAddressProblems,
 } from "../api/validate.js";
-import { parseHostPort } from "../host-port.js";
 import { type AdmissionDecision, admissionRequest, admissionResponse } from "./injection/admission-review.js";
-import { type AdmissionServer, startAdmissionServer } from "./injection/admission-server.js";
-import { installCaBundle } from "./injection/ca-bundle.js";
-import { loadOrCreateCertificates } from "./injection/certificate-secret.js";
-import { generateCertificates } from "./injection/certificates.js";
+import {
+  type AdmissionHandler,
+  type AdmissionServer,
+  startAdmissionServer,
+} from "./injection/admission-server.js";
 
 export const VALIDATION_PATH = "/validate";
 
@@ -136,18 +135,13 @@ function* decide(body: unknown): Generator<void, Decision> {
   };
 }
 
-/** Serves validationReview on POST /validate with this certificate. */
-export function startValidationServer(options: {
-  host: string;
-  port: number;
-  tls: { cert: string; key: string };
-  log?: Logger;
-}): Promise<AdmissionServer> {
-  const validate = async (body: unknown) => {
+/** The handler of POST /validate: validationReview in turns, refusals logged. */
+export function validationRoute(log?: Logger): AdmissionHandler {
+  return async (body: unknown) => {
     const { answer, reason } = await validationReviewInTurns(body);
     if (!answer.response.allowed) {
       const request = (body as { request?: { namespace?: string } }).request;
-      options.log?.info(
+      log?.info(
         { namespace: request?.namespace, reason, err: answer.response.status?.message },
         reason === "LimitExceeded"
           ? "refused an object over the CRD's limits before compiling it"
@@ -156,53 +150,14 @@ export function startValidationServer(options: {
     }
     return answer;
   };
-  return startAdmissionServer({ ...options, routes: { [VALIDATION_PATH]: validate } });
 }
 
-/** Options of `flagwright operator --validation-address ...`. */
-export interface ValidationOptions {
-  address: string;
-  /** Secret (in `namespace`) keeping the CA and serving certificate; without it they live in memory. */
-  certSecret?: string;
-  namespace: string;
-  /** ValidatingWebhookConfiguration whose caBundle is patched. */
-  webhookConfig?: string;
-  dnsNames: string[];
-}
-
-/** Loads (or generates) the certificate, patches caBundle and serves the webhook. */
-export async function startValidation(
-  kc: KubeConfig,
-  options: ValidationOptions,
-  log: Logger,
-): Promise<AdmissionServer> {
-  const { host, port } = parseHostPort(options.address, {
-    flag: "--validation-address",
-    defaultHost: "0.0.0.0",
-  });
-  const hosts = { dnsNames: options.dnsNames, ipAddresses: ["127.0.0.1"] };
-  const certs = options.certSecret
-    ? await loadOrCreateCertificates(kc, options.namespace, options.certSecret, hosts)
-    : generateCertificates(hosts);
-  const server = await startValidationServer({
-    host,
-    port,
-    tls: certs,
-    log,
-  });
-  if (options.webhookConfig) {
-    await installCaBundle(
-      kc,
-      "ValidatingWebhookConfiguration",
-      options.webhookConfig,
-      certs.caCert,
-      log,
-      () => server.stop(),
-    );
-  }
-  log.info(
-    { reason: "ValidationStarted", address: `${server.address.address}:${server.address.port}` },
-    "targeting validation webhook serving",
-  );
-  return server;
+/** A server with the /validate route alone (the operator mounts both routes on one, injection/admission.ts). */
+export function startValidationServer(options: {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string };
+  log?: Logger;
+}): Promise<AdmissionServer> {
+  return startAdmissionServer({ ...options, routes: { [VALIDATION_PATH]: validationRoute(options.log) } });
 }

@@ -34,3 +34,5 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{- define "flagwright.webhookName" -}}{{ .Release.Name }}-flagwright-injector{{- end -}}
 {{- define "flagwright.validationName" -}}{{ .Release.Name }}-flagwright-validation{{- end -}}
+{{- /* The one admission server's certificate Secret (both webhook configurations trust its CA). */ -}}
+{{- define "flagwright.admissionSecretName" -}}{{ .Release.Name }}-flagwright-webhook-tls{{- end -}}

@@ -9,7 +9,7 @@ import {
 } from "../../experiment/event-store.js";
 import { loadKubeConfig } from "../../kube/kubeconfig.js";
 import { createLogger } from "../../log.js";
-import type { InjectionServer } from "../../operator/injection/webhook.js";
+import type { AdmissionServer } from "../../operator/injection/admission-server.js";
 
 interface OperatorFlags {
   kubeconfig?: string;
@@ -168,27 +168,30 @@ export function registerOperatorCommand(program: Command): void {
     )
     .option(
       "--injection-address <host:port>",
-      "serve the sidecar injection webhook (TLS, POST /inject) here; off without it (see docs/install.md)",
+      "serve the sidecar injection webhook (POST /inject) on the one admission HTTPS server at this address; off without it. With --validation-address both routes share the server: give both the same address (see docs/install.md)",
     )
     .option("--injection-webhook-config <name>", "MutatingWebhookConfiguration whose caBundle gets the CA")
     .option(
       "--injection-cert-secret <name>",
-      "Secret in the operator's namespace keeping the webhook CA and certificate (created when missing)",
+      "Secret in the operator's namespace keeping the admission server's CA and certificate (created when missing; one for both routes)",
     )
-    .option("--injection-dns-names <list>", "comma-separated names the webhook certificate covers")
+    .option("--injection-dns-names <list>", "comma-separated names the admission certificate covers")
     .addOption(
       new Option("--sidecar-image <image>", "image of the injected sidecar").env("FLAGWRIGHT_SIDECAR_IMAGE"),
     )
     .option(
       "--validation-address <host:port>",
-      "serve the targeting validation webhook (TLS, POST /validate: compiles every CEL rule and Segment) here",
+      "serve the targeting validation webhook (POST /validate: compiles every CEL rule and Segment) on the one admission HTTPS server at this address (the same as --injection-address when both are given)",
     )
     .option("--validation-webhook-config <name>", "ValidatingWebhookConfiguration whose caBundle gets the CA")
     .option(
       "--validation-cert-secret <name>",
-      "Secret in the operator's namespace keeping the validation webhook CA and certificate",
+      "Secret keeping the admission server's CA and certificate (the same as --injection-cert-secret when both are given)",
     )
-    .option("--validation-dns-names <list>", "comma-separated names the validation certificate covers")
+    .option(
+      "--validation-dns-names <list>",
+      "comma-separated names the admission certificate covers (with --injection-dns-names)",
+    )
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["debug", "info", "warn", "error"])
@@ -197,11 +200,10 @@ export function registerOperatorCommand(program: Command): void {
     .action(async (flags: OperatorFlags) => {
       // Loaded here, not at the top: every CLI command shares this module graph, and the
       // Kubernetes client alone is ~70 MiB of a file-mode sidecar's memory.
-      const [kc, { Operator }, { startInjection }, { startValidation }] = await Promise.all([
+      const [kc, { Operator }, { admissionOptions, startAdmission }] = await Promise.all([
         loadKubeConfig({ kubeconfig: flags.kubeconfig }),
         import("../../operator/operator.js"),
-        import("../../operator/injection/webhook.js"),
-        import("../../operator/validation-webhook.js"),
+        import("../../operator/injection/admission.js"),
       ]);
       const log = createLogger("operator", flags.logLevel);
       const workers = Number(flags.workers);
@@ -278,15 +280,13 @@ export function registerOperatorCommand(program: Command): void {
           : undefined,
       });
       const shutdownMs = parseDuration(flags.shutdownTimeout);
-      let injection: InjectionServer | undefined;
-      let validation: InjectionServer | undefined;
+      let admission: AdmissionServer | undefined;
       let stopping = false;
       const shutdown = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ reason: signal }, "shutting down");
-        await injection?.stop();
-        await validation?.stop();
+        await admission?.stop();
         // Bounded: a hung API request must not keep a terminating Pod (or a test) waiting forever.
         const forced = new Promise<"forced">((resolve) =>
           setTimeout(() => resolve("forced"), shutdownMs + 5_000).unref(),
@@ -300,42 +300,10 @@ export function registerOperatorCommand(program: Command): void {
       process.on("SIGTERM", () => void shutdown("SIGTERM"));
       process.on("SIGINT", () => void shutdown("SIGINT"));
       try {
-        // The webhook serves on every replica (not only the leader), before the operator starts.
-        if (flags.injectionAddress) {
-          if (!flags.sidecarImage) throw new Error("--injection-address needs --sidecar-image");
-          injection = await startInjection(
-            kc,
-            {
-              address: flags.injectionAddress,
-              settings: { image: flags.sidecarImage, configMapName: flags.configmapName },
-              certSecret: flags.injectionCertSecret,
-              namespace: process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace,
-              webhookConfig: flags.injectionWebhookConfig,
-              dnsNames: (flags.injectionDnsNames ?? "localhost")
-                .split(",")
-                .map((n) => n.trim())
-                .filter(Boolean),
-              ipAddresses: ["127.0.0.1"],
-            },
-            log,
-          );
-        }
-        if (flags.validationAddress) {
-          validation = await startValidation(
-            kc,
-            {
-              address: flags.validationAddress,
-              certSecret: flags.validationCertSecret,
-              namespace: process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace,
-              webhookConfig: flags.validationWebhookConfig,
-              dnsNames: (flags.validationDnsNames ?? "localhost")
-                .split(",")
-                .map((n) => n.trim())
-                .filter(Boolean),
-            },
-            log,
-          );
-        }
+        // The admission webhooks serve on every replica (not only the leader), before the operator starts.
+        const admissionNamespace = process.env.POD_NAMESPACE ?? flags.leaderElectionNamespace;
+        const admissionServed = admissionOptions(flags, admissionNamespace);
+        if (admissionServed) admission = await startAdmission(kc, admissionServed, log);
         await operator.start();
       } catch (error) {
         const missing = (error as { missing?: string[] }).missing;

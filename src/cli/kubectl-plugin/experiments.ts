@@ -35,18 +35,8 @@ const pct = (x: number | undefined, digits = 2) => (x === undefined ? "-" : `${(
 const pval = (x: number | undefined) =>
   x === undefined ? "-" : x < 0.0001 ? x.toExponential(1) : x.toFixed(4);
 
-/** The per-variant table and the verdict. */
-export function experimentReport(flag: FeatureFlag): string {
-  const raw = flag.status?.experiment as (Partial<ExperimentResult> & { error?: string }) | undefined;
-  const name = flagKey(flag);
-  if (!flag.spec.experiment) return `${name}: no spec.experiment\n`;
-  if (raw?.variants === undefined) {
-    return `${name}: no results yet${raw?.message ? ` (${raw.message})` : ""}\n`;
-  }
-  const e = raw as ExperimentResult & { error?: string };
-  // Results written before issue 21 have no method: they came from the fixed-horizon test.
-  const method = e.method ?? "fixed";
-  const sequential = method === "sequential";
+/** The header and one row per variant: rate, interval, lift and p-values of the method used. */
+function variantRows(e: ExperimentResult, sequential: boolean): string[][] {
   const interval = (i: [number, number] | undefined) =>
     i === undefined ? "-" : `${pct(i[0], 1)} - ${pct(i[1], 1)}`;
   const rows = [
@@ -75,6 +65,22 @@ export function experimentReport(flag: FeatureFlag): string {
         : [pval(v.pValue), pval(v.adjustedPValue)]),
     ]);
   }
+  return rows;
+}
+
+/** The per-variant table and the verdict. */
+export function experimentReport(flag: FeatureFlag): string {
+  const raw = flag.status?.experiment as (Partial<ExperimentResult> & { error?: string }) | undefined;
+  const name = flagKey(flag);
+  if (!flag.spec.experiment) return `${name}: no spec.experiment\n`;
+  if (raw?.variants === undefined) {
+    return `${name}: no results yet${raw?.message ? ` (${raw.message})` : ""}\n`;
+  }
+  const e = raw as ExperimentResult & { error?: string };
+  // Results written before issue 21 have no method: they came from the fixed-horizon test.
+  const method = e.method ?? "fixed";
+  const sequential = method === "sequential";
+  const rows = variantRows(e, sequential);
   const running =
     e.startedAt !== undefined
       ? `, running ${formatAge((e.runningSeconds ?? 0) * 1000)} since ${e.startedAt}`

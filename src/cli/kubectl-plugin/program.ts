@@ -97,6 +97,22 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
 
+  registerStatusCommand(program, io);
+  registerControlCommands(program, io);
+  registerExperimentCommands(program, {
+    out: io.out,
+    err: io.err,
+    now: io.now ?? (() => new Date()),
+    connect,
+    getFlag,
+    fail: (message) => new PluginError(message),
+  });
+  registerDashboardCommand(program);
+  return program;
+}
+
+/** `status [flag]`: the table of the namespace's flags, or of one. */
+function registerStatusCommand(program: Command, io: PluginIO): void {
   program
     .command("status")
     .description("table of flags: key, phase, step, current %, target %, last analysis, rollback reason")
@@ -117,20 +133,24 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
       }
       io.out(statusTable(flags, (io.now ?? (() => new Date()))()));
     });
+}
 
-  const describe: Record<ControlCommand, string> = {
-    kill: "emergency off: the flag serves off until revived (survives operator restarts)",
-    revive: "turn the kill switch off again",
-    pause: "hold the canary at its current step",
-    resume: "continue a paused canary",
-    promote: "advance the canary one step now (--full: straight to the target)",
-    abort: "roll the canary back to 0% (a manual rollback)",
-    retry: "restart a rolled back canary from its first step",
-  };
+const CONTROL_DESCRIPTIONS: Record<ControlCommand, string> = {
+  kill: "emergency off: the flag serves off until revived (survives operator restarts)",
+  revive: "turn the kill switch off again",
+  pause: "hold the canary at its current step",
+  resume: "continue a paused canary",
+  promote: "advance the canary one step now (--full: straight to the target)",
+  abort: "roll the canary back to 0% (a manual rollback)",
+  retry: "restart a rolled back canary from its first step",
+};
+
+/** One command per manual control (kill, revive, pause...), each a status.controls patch. */
+function registerControlCommands(program: Command, io: PluginIO): void {
   for (const command of CONTROL_COMMANDS) {
     const sub = program
       .command(command)
-      .description(describe[command])
+      .description(CONTROL_DESCRIPTIONS[command])
       .argument("<flag>", "flag name or key");
     if (command === "kill" || command === "abort" || command === "pause" || command === "retry") {
       sub.option("--reason <text>", "why, recorded in status and the operator's events");
@@ -140,16 +160,6 @@ export function buildPluginProgram(io: PluginIO = defaultIO): Command {
       await runControl(command, flagName, cmd.optsWithGlobals(), io);
     });
   }
-  registerExperimentCommands(program, {
-    out: io.out,
-    err: io.err,
-    now: io.now ?? (() => new Date()),
-    connect,
-    getFlag,
-    fail: (message) => new PluginError(message),
-  });
-  registerDashboardCommand(program);
-  return program;
 }
 
 /** Runs the plugin with argv (without node and script); resolves with the exit code. */

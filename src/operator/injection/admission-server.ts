@@ -1,6 +1,7 @@
-// The HTTPS server of the operator's admission webhooks: TLS only, `GET /healthz`, and one POST
-// route per webhook taking an AdmissionReview as application/json with a bounded body. The
+// The one HTTPS server of the operator's admission webhooks: TLS only, `GET /healthz`, and one
+// POST route per webhook taking an AdmissionReview as application/json with a bounded body. The
 // serving certificate can be swapped without a restart.
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
@@ -46,8 +47,7 @@ export async function startAdmissionServer(options: {
   maxBytesInFlight?: number;
 }): Promise<AdmissionServer> {
   const routes = new Map(Object.entries(options.routes));
-  const maxBytesInFlight = options.maxBytesInFlight ?? MAX_ADMISSION_BYTES_IN_FLIGHT;
-  let bytesInFlight = 0;
+  const budget = { held: 0, max: options.maxBytesInFlight ?? MAX_ADMISSION_BYTES_IN_FLIGHT };
   const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && path === "/healthz") {
@@ -59,60 +59,7 @@ export async function startAdmissionServer(options: {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
-    // Refusals come before reading or parsing the body; "connection: close" drops the rest of it.
-    const refuse = (status: number, message: string) => {
-      options.log?.warn(
-        { reason: "AdmissionRequestRefused", status, err: message },
-        "admission request refused",
-      );
-      req.removeAllListeners("data");
-      res.writeHead(status, { "content-type": "text/plain", connection: "close" }).end(`${message}\n`);
-    };
-    const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
-    if (contentType !== "application/json") {
-      refuse(415, "an AdmissionReview must be sent as application/json");
-      return;
-    }
-    if (Number(req.headers["content-length"]) > MAX_ADMISSION_BODY) {
-      refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const release = () => {
-      bytesInFlight -= size;
-      size = 0;
-      chunks.length = 0;
-    };
-    res.on("close", release);
-    req.on("data", (chunk: Buffer) => {
-      if (size + chunk.length > MAX_ADMISSION_BODY) {
-        refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
-        release();
-        return;
-      }
-      if (bytesInFlight + chunk.length > maxBytesInFlight) {
-        refuse(503, "too many admission request bytes in flight; retry");
-        release();
-        return;
-      }
-      size += chunk.length;
-      bytesInFlight += chunk.length;
-      chunks.push(chunk);
-    });
-    req.on("end", async () => {
-      if (res.headersSent) return;
-      try {
-        const answer = await handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
-      } catch (error) {
-        options.log?.warn(
-          { reason: "BadAdmissionReview", err: (error as Error).message },
-          "bad admission request",
-        );
-        res.writeHead(400, { "content-type": "text/plain" }).end(`${(error as Error).message}\n`);
-      }
-    });
+    serveReview(req, res, handler, budget, options.log);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -125,7 +72,7 @@ export async function startAdmissionServer(options: {
     address: server.address() as AddressInfo,
     setCertificate: (tls) => server.setSecureContext({ cert: tls.cert, key: tls.key }),
     get bytesInFlight() {
-      return bytesInFlight;
+      return budget.held;
     },
     stop: () =>
       new Promise<void>((resolve) => {
@@ -133,4 +80,70 @@ export async function startAdmissionServer(options: {
         server.closeAllConnections();
       }),
   };
+}
+
+/** Body bytes held by all requests in flight, against their cap. */
+interface ByteBudget {
+  held: number;
+  max: number;
+}
+
+/**
+ * Reads one AdmissionReview within the size caps and answers it with the route's handler.
+ * Refusals come before reading or parsing the body; "connection: close" drops the rest of it.
+ */
+function serveReview(
+  req: IncomingMessage,
+  res: ServerResponse,
+  handler: AdmissionHandler,
+  budget: ByteBudget,
+  log: Logger | undefined,
+): void {
+  const refuse = (status: number, message: string) => {
+    log?.warn({ reason: "AdmissionRequestRefused", status, err: message }, "admission request refused");
+    req.removeAllListeners("data");
+    res.writeHead(status, { "content-type": "text/plain", connection: "close" }).end(`${message}\n`);
+  };
+  const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  if (contentType !== "application/json") {
+    refuse(415, "an AdmissionReview must be sent as application/json");
+    return;
+  }
+  if (Number(req.headers["content-length"]) > MAX_ADMISSION_BODY) {
+    refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const release = () => {
+    budget.held -= size;
+    size = 0;
+    chunks.length = 0;
+  };
+  res.on("close", release);
+  req.on("data", (chunk: Buffer) => {
+    if (size + chunk.length > MAX_ADMISSION_BODY) {
+      refuse(413, `request body exceeds ${MAX_ADMISSION_BODY} bytes`);
+      release();
+      return;
+    }
+    if (budget.held + chunk.length > budget.max) {
+      refuse(503, "too many admission request bytes in flight; retry");
+      release();
+      return;
+    }
+    size += chunk.length;
+    budget.held += chunk.length;
+    chunks.push(chunk);
+  });
+  req.on("end", async () => {
+    if (res.headersSent) return;
+    try {
+      const answer = await handler(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    } catch (error) {
+      log?.warn({ reason: "BadAdmissionReview", err: (error as Error).message }, "bad admission request");
+      res.writeHead(400, { "content-type": "text/plain" }).end(`${(error as Error).message}\n`);
+    }
+  });
 }

@@ -190,14 +190,14 @@ describe("install manifests accepted by the API server (kubectl apply --dry-run=
   it("kubectl kustomize of deploy/ with the deploy/webhook component", async () => {
     const built = await kubectl(["kustomize", overlay]);
     expect(built).toContain("--injection-address=:9443");
-    // The NetworkPolicy's webhook rule admits the injection port too.
-    const policy = parseAllDocuments(built)
-      .map((d) => d.toJS())
-      .find((o) => o?.kind === "NetworkPolicy");
-    expect(policy.spec.ingress[1].ports).toEqual([
-      { port: 9444, protocol: "TCP" },
-      { port: 9443, protocol: "TCP" },
-    ]);
+    // One admission server: /inject joins /validate on the base's one port and certificate Secret.
+    expect(built).toContain("--validation-address=:9443");
+    expect(built).toContain("--injection-cert-secret=flagwright-webhook-tls");
+    const docs = parseAllDocuments(built).map((d) => d.toJS());
+    const policy = docs.find((o) => o?.kind === "NetworkPolicy");
+    expect(policy.spec.ingress[1].ports).toEqual([{ port: 9443, protocol: "TCP" }]);
+    const service = docs.find((o) => o?.kind === "Service");
+    expect(service.spec.ports).toContainEqual({ name: "webhook", port: 443, targetPort: "webhook" });
     const out = await dryRun(built);
     expect(out).toContain("mutatingwebhookconfiguration.admissionregistration.k8s.io/flagwright-injector");
   });

@@ -172,8 +172,8 @@ describe("a stored webhook certificate that is not usable", () => {
   });
 
   it.each([
-    ["deploy/webhook/webhook.yaml", "flagwright-injector", "flagwright-injector-tls"],
-    ["deploy/validation-webhook.yaml", "flagwright-validation", "flagwright-validation-tls"],
+    // The one admission server's certificate Secret (both webhooks).
+    ["deploy/admission.yaml", "flagwright-webhook", "flagwright-webhook-tls"],
   ])("the Secret Role of %s is enough to replace it", async (file, roleName, secretName) => {
     const text = readFileSync(new URL(`../../../${file}`, import.meta.url), "utf8");
     const role = parseAllDocuments(text)

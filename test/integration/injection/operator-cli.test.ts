@@ -1,13 +1,16 @@
-// `flagwright operator --injection-address ...` as a real process: it creates the certificate
-// Secret, patches the CA into the MutatingWebhookConfiguration, serves the webhook, and the API
-// server injects the sidecar through it.
+// `flagwright operator --injection-address ... --validation-address ...` as a real process: one
+// admission server on one address with one certificate Secret; it patches the one CA into both
+// webhook configurations, the API server injects the sidecar through /inject and refuses a rule
+// that does not compile through /validate.
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { AdmissionregistrationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { stringify } from "yaml";
 import { SIDECAR_CONTAINER } from "../../../src/operator/injection/mutation.js";
-import { registerInjectionWebhook } from "../../support/injection-webhook.js";
-import { clients, kubeConfig, testNamespace } from "../../support/kube.js";
+import { flagManifest } from "../../fixtures/invalid-flags.js";
+import { registerInjectionWebhook, registerValidationWebhook } from "../../support/injection-webhook.js";
+import { clients, kubeConfig, kubectl, testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { waitFor } from "../../support/wait.js";
 
@@ -15,10 +18,12 @@ const kc = kubeConfig();
 const { core } = clients(kc);
 const admission = kc.makeApiClient(AdmissionregistrationV1Api);
 const webhookName = `flagwright-injector-cli-${randomBytes(3).toString("hex")}`;
+const validationName = `${webhookName}-validation`;
 const IMAGE = "ghcr.io/flagwright/flagwright:cli-test";
 
 let ns: Awaited<ReturnType<typeof testNamespace>>;
 let operator: OperatorProcess | undefined;
+let port: number;
 
 /** A port that was free a moment ago (the operator binds it next). */
 async function freePort(): Promise<number> {
@@ -32,8 +37,14 @@ async function freePort(): Promise<number> {
 beforeAll(async () => {
   ns = await testNamespace("inject-cli");
   await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: "default" } } });
-  const port = await freePort();
+  port = await freePort();
   await registerInjectionWebhook(admission, webhookName, ns.name, port);
+  // As the chart installs it: no caBundle until the operator patches the one CA in.
+  await registerValidationWebhook(admission, {
+    name: validationName,
+    namespace: ns.name,
+    url: `https://127.0.0.1:${port}/validate`,
+  });
   operator = await startOperator(
     [
       `--namespaces=${ns.name}`,
@@ -42,6 +53,10 @@ beforeAll(async () => {
       "--injection-cert-secret=injector-tls",
       "--injection-dns-names=localhost",
       `--sidecar-image=${IMAGE}`,
+      // The same server and Secret: the validation route joins it.
+      `--validation-address=127.0.0.1:${port}`,
+      `--validation-webhook-config=${validationName}`,
+      "--validation-cert-secret=injector-tls",
     ],
     { env: { POD_NAMESPACE: ns.name } },
   );
@@ -50,6 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator?.stop();
   await admission.deleteMutatingWebhookConfiguration({ name: webhookName }).catch(() => {});
+  await admission.deleteValidatingWebhookConfiguration({ name: validationName }).catch(() => {});
   await ns?.remove();
 });
 
@@ -90,4 +106,33 @@ it("stores its CA in a Secret, patches caBundle and injects pods through the API
     timeoutMs: 5_000,
     what: "the Injected log line",
   });
+});
+
+it("serves /validate from the same server, with the same CA in the ValidatingWebhookConfiguration", async () => {
+  const secret = await core.readNamespacedSecret({ namespace: ns.name, name: "injector-tls" });
+  const config = await admission.readValidatingWebhookConfiguration({ name: validationName });
+  expect(config.webhooks?.[0]?.clientConfig.caBundle).toBe(secret.data?.["ca.crt"]);
+  const started = operator?.logs.filter(
+    (l) => l.reason === "InjectionStarted" || l.reason === "ValidationStarted",
+  );
+  expect(started?.map((l) => l.address)).toEqual([`127.0.0.1:${port}`, `127.0.0.1:${port}`]);
+  const bad = stringify({
+    ...flagManifest("bad", {
+      enabled: true,
+      rules: [{ name: "r", when: "country ==", serve: { enabled: true } }],
+    }),
+    metadata: { name: "bad", namespace: ns.name },
+  });
+  // The API server takes a moment to use the patched caBundle: until then the call fails TLS.
+  const out = await waitFor(
+    async () => {
+      const answer = await kubectl(["apply", "-f", "-"], bad).then(
+        (o) => o,
+        (e: Error) => e.message,
+      );
+      return answer.includes("denied the request") ? answer : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 250, what: "the validation webhook refusing a bad rule" },
+  );
+  expect(out).toMatch(/spec\.rules\[0\]\.when: invalid CEL at 1:11: /);
 });

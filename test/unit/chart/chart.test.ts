@@ -140,7 +140,8 @@ describe("charts/flagwright", () => {
     });
     expect(find(objs, "Service").spec.ports).toEqual([
       { name: "http", port: 8080, targetPort: "http" },
-      { name: "validation", port: 9444, targetPort: "validation" },
+      // The one admission server (validation.enabled by default).
+      { name: "webhook", port: 443, targetPort: "webhook" },
     ]);
   });
 
@@ -172,7 +173,9 @@ describe("charts/flagwright", () => {
     const objs = await render();
     const base = parseAllDocuments(read("deploy/rbac.yaml")).map((d) => d.toJS() as Obj);
     for (const kind of ["ClusterRole", "Role"]) {
-      expect(flatten(find(objs, kind).rules), kind).toEqual(flatten(find(base, kind).rules));
+      // The Role by name: the admission server's certificate Secret has a Role of its own.
+      const name = kind === "Role" ? find(base, kind).metadata.name : undefined;
+      expect(flatten(find(objs, kind, name).rules), kind).toEqual(flatten(find(base, kind).rules));
     }
     const binding = find(objs, "ClusterRoleBinding");
     expect(binding.subjects).toEqual([
@@ -219,7 +222,7 @@ describe("charts/flagwright", () => {
       expect(spec.ingress).toEqual([
         { ports: [{ port: 8080, protocol: "TCP" }], from: [monitoring] },
         // The API server's addresses are unknown until networkPolicy.apiServerCIDRs names them.
-        { ports: [{ port: 9444, protocol: "TCP" }] },
+        { ports: [{ port: 9443, protocol: "TCP" }] },
       ]);
       // deploy/ ships the same rules.
       const base = parse(read("deploy/networkpolicy.yaml")) as Obj;
@@ -228,7 +231,7 @@ describe("charts/flagwright", () => {
       expect(spec.podSelector.matchLabels).toMatchObject(base.spec.podSelector.matchLabels);
     });
 
-    it("lets only the API server's addresses into the webhook ports, and only the named peers into port 8080", async () => {
+    it("lets only the API server's addresses into the one webhook port, and only the named peers into port 8080", async () => {
       const { spec } = await policy(
         "--set",
         "injection.enabled=true",
@@ -254,16 +257,13 @@ describe("charts/flagwright", () => {
           ],
         },
         {
-          ports: [
-            { port: 9444, protocol: "TCP" },
-            { port: 9443, protocol: "TCP" },
-          ],
+          ports: [{ port: 9443, protocol: "TCP" }],
           from: [{ ipBlock: { cidr: "10.0.0.10/32" } }, { ipBlock: { cidr: "100.64.0.0/16" } }],
         },
       ]);
       // Nobody named for port 8080: no rule for it at all (a rule without peers would admit anyone).
       const closed = await policy("--set-json", "networkPolicy.monitoringNamespaces=[]");
-      expect(closed.spec.ingress).toEqual([{ ports: [{ port: 9444, protocol: "TCP" }] }]);
+      expect(closed.spec.ingress).toEqual([{ ports: [{ port: 9443, protocol: "TCP" }] }]);
       expect(
         (await render("--set", "networkPolicy.enabled=false")).some((o) => o.kind === "NetworkPolicy"),
       ).toBe(false);
@@ -287,6 +287,10 @@ describe("charts/flagwright", () => {
         "--webhook-token-file=/etc/flagwright/secrets/alertmanager-webhook/token",
         "--injection-address=:9443",
         "--injection-webhook-config=fw-flagwright-injector",
+        "--injection-cert-secret=fw-flagwright-webhook-tls",
+        // One admission server: both routes on one address, one certificate Secret.
+        "--validation-address=:9443",
+        "--validation-cert-secret=fw-flagwright-webhook-tls",
         "--log-level=debug",
       ]),
     );
@@ -306,7 +310,7 @@ describe("charts/flagwright", () => {
       path: "/inject",
       port: 443,
     });
-    // The injection RBAC is confined to its own webhook configuration and certificate Secret.
+    // The injection RBAC is confined to its own webhook configuration.
     const injectorRole = find(objs, "ClusterRole", "fw-flagwright-injector");
     expect(injectorRole.rules).toEqual([
       {
@@ -315,6 +319,26 @@ describe("charts/flagwright", () => {
         resourceNames: ["fw-flagwright-injector"],
         verbs: ["get", "patch"],
       },
+    ]);
+    // Both webhook configurations call the one Service port, each on its path.
+    const validating = find(objs, "ValidatingWebhookConfiguration").webhooks[0];
+    expect(validating.clientConfig.service).toMatchObject({ path: "/validate", port: 443 });
+    expect(find(objs, "Service").spec.ports).toContainEqual({
+      name: "webhook",
+      port: 443,
+      targetPort: "webhook",
+    });
+    expect(container.ports).toEqual([
+      { name: "http", containerPort: 8080 },
+      { name: "webhook", containerPort: 9443 },
+    ]);
+    // One certificate Secret, and one Role for it.
+    const secretRoles = objs.filter(
+      (o) =>
+        o.kind === "Role" && o.rules.some((r: { resources: string[] }) => r.resources.includes("secrets")),
+    );
+    expect(secretRoles.map((r) => [r.metadata.name, r.rules[0].resourceNames])).toEqual([
+      ["fw-flagwright-webhook", ["fw-flagwright-webhook-tls"]],
     ]);
   });
 
