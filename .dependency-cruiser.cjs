@@ -18,7 +18,7 @@ const LAYERS = {
   operator: ["api", "core", "experiment", "kube", "rollout", "hygiene"],
   sidecar: ["api", "core", "experiment", "kube", "source", "sse", "telemetry"],
   provider: ["api", "core", "source", "telemetry"],
-  dashboard: ["api", "core", "experiment", "hygiene", "kube", "controls"],
+  dashboard: ["api", "core", "experiment", "hygiene", "kube", "controls", "sse"],
 };
 
 // Files at src/'s top level (log.ts, host-port.ts) are small shared utilities any layer may use.

@@ -1,34 +1,29 @@
-// The dashboard's event stream (GET /api/events, server-sent events): every FeatureFlag change the
-// watch sees goes to every open page as one `flag` frame; comments keep idle connections open.
+// The dashboard's event stream (GET /api/events, server-sent events) on the project's one SSE hub:
+// every FeatureFlag change the watch sees goes to every open page as one `flag` frame. Each
+// (re)connection starts with `hello`, on which the page reloads what it shows, so nothing is
+// replayed from Last-Event-ID.
 import type { Request, Response } from "express";
+import { SseHub } from "../sse/hub.js";
 import type { FlagChange } from "./cluster.js";
 import { flagRow } from "./views.js";
 
-/** How often idle connections (and proxies between) get a comment. */
-const HEARTBEAT_MS = 15_000;
+/** Open pages beyond which a new one is answered 503 (each holds a socket and a buffer). */
+const MAX_PAGES = 1000;
 
 export class FlagStream {
-  readonly #streams = new Set<Response>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #hub = new SseHub({ maxStreams: MAX_PAGES, retryMs: 1000 });
 
-  constructor(private readonly now: () => Date) {
-    this.#heartbeat = setInterval(() => {
-      for (const res of this.#streams) res.write(": heartbeat\n\n");
-    }, HEARTBEAT_MS);
-    this.#heartbeat.unref();
-  }
+  constructor(private readonly now: () => Date) {}
 
   /** Answers GET /api/events: the stream stays open until the page goes. */
   readonly open = (req: Request, res: Response): void => {
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-    });
+    if (!this.#hub.hasRoom()) {
+      this.#hub.reject();
+      res.status(503).json({ error: `too many open dashboard pages (${MAX_PAGES})` });
+      return;
+    }
     // First frame at once, so the page knows it is live before anything changes.
-    res.write("retry: 1000\nevent: hello\ndata: {}\n\n");
-    this.#streams.add(res);
-    req.on("close", () => this.#streams.delete(res));
+    this.#hub.open(req, res, "event: hello\ndata: {}\n\n");
   };
 
   /** Sends one change to every open page. */
@@ -37,13 +32,10 @@ export class FlagStream {
       change.type === "upsert"
         ? { type: "upsert", row: flagRow(change.flag, this.now()) }
         : { type: "delete", namespace: change.flag.metadata.namespace, name: change.flag.metadata.name };
-    const frame = `event: flag\ndata: ${JSON.stringify(payload)}\n\n`;
-    for (const res of this.#streams) res.write(frame);
+    this.#hub.publish("flag", JSON.stringify(payload));
   };
 
   close(): void {
-    clearInterval(this.#heartbeat);
-    for (const res of this.#streams) res.end();
-    this.#streams.clear();
+    this.#hub.closeAll();
   }
 }
