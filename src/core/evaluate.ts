@@ -5,7 +5,7 @@
 // result object and the encoded hash prefixes. An evaluation therefore allocates nothing.
 import { type FlagDocument, parseDocument, type ResolvedFlag, type ResolvedSegment } from "./document.js";
 import { fineFromMod, percentThreshold } from "./hash.js";
-import { type BudgetReason, RULE_PENALTY_EVALUATIONS } from "./rule-cost.js";
+import { type BudgetReason, RULE_PENALTY_EVALUATIONS } from "./rule-budget.js";
 import { beginBudget, type CompiledExpression, compileExpression } from "./rules.js";
 import { HashPrefix } from "./sha256.js";
 
