@@ -34,9 +34,6 @@ import {
   RULE_COST_LIMIT,
   RULE_NESTING_LIMIT,
 } from "./rule-cost.js";
-
-export { beginBudget } from "./rule-budget.js";
-
 import { compareSemver } from "./semver.js";
 
 const load = createRequire(import.meta.url);
