@@ -1,6 +1,6 @@
 // One tick of a canary ramp: what the spec, clock and controls fix for the tick (Ramp, Tick), where
-// the ramp stands when the tick begins (restart, resume, retry), the analysis check it counts, and
-// the moves every transition shares (roll back, complete, advance, requeue).
+// the ramp stands when the tick begins (restart or resume), the analysis check it counts, and the
+// moves every transition shares (roll back, complete, advance, requeue).
 
 import type { Condition, FeatureFlagStatus } from "../../api/index.js";
 import {
@@ -96,7 +96,7 @@ export function where(ramp: Ramp, s: RampState): string {
 
 /**
  * Where the ramp stands as the tick begins: resumed from status, or planned again from step 0 for a
- * new generation; then restarted by a retry newer than the rollback it answers.
+ * new generation.
  */
 export function startingState(
   ramp: Ramp,
@@ -108,7 +108,7 @@ export function startingState(
     !sameGeneration || prev.phase === undefined || !RAMP_PHASES.has(prev.phase)
       ? restart(ramp, prev, sameGeneration, events)
       : resume(ramp, prev);
-  return { state: retry(ramp, state, events), events };
+  return { state, events };
 }
 
 /** A new generation (or no usable status): plan from step 0 without dropping users already in. */
@@ -182,27 +182,6 @@ function resume(ramp: Ramp, prev: FeatureFlagStatus): RampState {
   if (started !== undefined) s.stepStartedAt = started;
   else if (phase === "Progressing" || phase === "Paused") s.stepStartedAt = ramp.now;
   return s;
-}
-
-/** After a rollback, a retry newer than the rollback restarts from the first step. */
-function retry(ramp: Ramp, s: RampState, events: RolloutEvent[]): RampState {
-  const retryAt = parseTimeMs(ramp.controls.retry?.at);
-  if (s.phase !== "RolledBack" || retryAt === undefined) return s;
-  if (!(retryAt > (parseTimeMs(s.rollback?.at) ?? -Infinity))) return s;
-  const restarted: RampState = {
-    ...s,
-    phase: "Progressing",
-    index: 0,
-    percent: stepPercent(ramp, 0),
-    stepStartedAt: Math.max(ramp.now, retryAt, s.stepStartedAt ?? -Infinity),
-    lastAnalysis: s.lastAnalysis && { ...s.lastAnalysis, consecutiveFailures: 0 },
-  };
-  events.push({
-    type: "Normal",
-    reason: "RolloutRetried",
-    message: `retry by ${ramp.controls.retry?.by ?? "unknown"}: restarting the canary at ${where(ramp, restarted)}`,
-  });
-  return restarted;
 }
 
 /**

@@ -1,7 +1,8 @@
 // The canary's transitions, after Argo Rollouts' canary reconcile: small pure functions from the
 // ramp's state and the tick to a move, tried in order; the first that applies decides the tick.
-// The order is the policy: a manual abort beats everything, rollbacks beat a promotion, a
-// promotion beats the holds, and a step advances only when nothing holds it.
+// The order is the policy: a retry first reopens a rolled back ramp; then a manual abort beats
+// everything, rollbacks beat a promotion, a promotion beats the holds, and a step advances only
+// when nothing holds it.
 
 import {
   advanceFrom,
@@ -13,6 +14,7 @@ import {
   requeueAfter,
   rollBack,
   startingState,
+  stepPercent,
   type Tick,
   where,
 } from "./ramp.js";
@@ -21,6 +23,27 @@ import { parseTimeMs } from "./types.js";
 
 /** One transition: the move it makes, or undefined when it does not apply to this tick. */
 export type Transition = (s: RampState, tick: Tick) => Move | undefined;
+
+/**
+ * retry: after a rollback, a retry newer than the rollback restarts from the first step; the
+ * reopened ramp then goes through this tick's transitions like any other.
+ */
+export function retryAfterRollback(s: RampState, ramp: Ramp): Move | undefined {
+  const retry = ramp.controls.retry;
+  const retryAt = parseTimeMs(retry?.at);
+  if (s.phase !== "RolledBack" || retryAt === undefined) return undefined;
+  if (!(retryAt > (parseTimeMs(s.rollback?.at) ?? -Infinity))) return undefined;
+  const restarted: RampState = {
+    ...s,
+    phase: "Progressing",
+    index: 0,
+    percent: stepPercent(ramp, 0),
+    stepStartedAt: Math.max(ramp.now, retryAt, s.stepStartedAt ?? -Infinity),
+    lastAnalysis: s.lastAnalysis && { ...s.lastAnalysis, consecutiveFailures: 0 },
+  };
+  const message = `retry by ${retry?.by ?? "unknown"}: restarting the canary at ${where(ramp, restarted)}`;
+  return { state: restarted, events: [{ type: "Normal", reason: "RolloutRetried", message }] };
+}
 
 /** abort: a manual rollback requested after the current step began. */
 export const abortOnRequest: Transition = (s, tick) => {
@@ -203,8 +226,9 @@ function firstMove(transitions: readonly Transition[], s: RampState, tick: Tick)
 }
 
 /**
- * One tick of a ramp: where it stands (restart, resume, retry); a settled ramp (rolled back or
- * completed) stays put; otherwise count the analysis check and let the first transition decide.
+ * One tick of a ramp: where it stands (restart or resume, then a retry); a settled ramp (rolled
+ * back or completed) stays put; otherwise count the analysis check and let the first transition
+ * decide.
  */
 export function runRamp(
   ramp: Ramp,
@@ -212,8 +236,11 @@ export function runRamp(
   previous: NonNullable<RolloutInput["status"]>,
 ): Move {
   const start = startingState(ramp, previous);
-  if (start.state.phase === "RolledBack" || start.state.phase === "Completed") return start;
-  const counted = countAnalysis(ramp, start.state, input.analysis);
+  const retried = retryAfterRollback(start.state, ramp);
+  const state = retried?.state ?? start.state;
+  const opening = retried ? [...start.events, ...retried.events] : start.events;
+  if (state.phase === "RolledBack" || state.phase === "Completed") return { state, events: opening };
+  const counted = countAnalysis(ramp, state, input.analysis);
   const move = firstMove(TRANSITIONS, counted.state, counted.tick);
-  return { ...move, events: [...start.events, ...counted.events, ...move.events] };
+  return { ...move, events: [...opening, ...counted.events, ...move.events] };
 }
