@@ -3,6 +3,7 @@
 // moves every transition shares (roll back, complete, advance, requeue).
 
 import type { Condition, FeatureFlagStatus } from "../../api/index.js";
+import { CONDITION_ANALYSIS_UNAVAILABLE, findCondition } from "./conditions.js";
 import {
   type Analysis,
   type AnalysisOutcome,
@@ -232,7 +233,7 @@ function tickOf(ramp: Ramp, s: RampState, outcome: AnalysisOutcome | undefined):
   const limit = ramp.options?.rollbackAfterUnavailableMs;
   let outage: Tick["outage"];
   if (unavailable && limit !== undefined) {
-    const condition = ramp.previousConditions?.find((c) => c.type === "AnalysisUnavailable");
+    const condition = findCondition(ramp.previousConditions, CONDITION_ANALYSIS_UNAVAILABLE);
     const since =
       (condition?.status === "True" ? parseTimeMs(condition.lastTransitionTime) : undefined) ?? ramp.now;
     outage = { since, limit, deadline: since + limit };
