@@ -28,7 +28,7 @@ export type Transition = (s: RampState, tick: Tick) => Move | undefined;
  * retry: after a rollback, a retry newer than the rollback restarts from the first step; the
  * reopened ramp then goes through this tick's transitions like any other.
  */
-export function retryAfterRollback(s: RampState, ramp: Ramp): Move | undefined {
+function retryAfterRollback(s: RampState, ramp: Ramp): Move | undefined {
   const retry = ramp.controls.retry;
   const retryAt = parseTimeMs(retry?.at);
   if (s.phase !== "RolledBack" || retryAt === undefined) return undefined;
@@ -46,7 +46,7 @@ export function retryAfterRollback(s: RampState, ramp: Ramp): Move | undefined {
 }
 
 /** abort: a manual rollback requested after the current step began. */
-export const abortOnRequest: Transition = (s, tick) => {
+const abortOnRequest: Transition = (s, tick) => {
   const abort = tick.controls.abort;
   const abortAt = parseTimeMs(abort?.at);
   if (abortAt === undefined || !(abortAt > (s.stepStartedAt ?? -Infinity))) return undefined;
@@ -58,7 +58,7 @@ export const abortOnRequest: Transition = (s, tick) => {
 };
 
 /** failure rollback: the analysis failed failureLimit times in a row and onFailure is rollback. */
-export const rollBackOnFailure: Transition = (s, tick) => {
+const rollBackOnFailure: Transition = (s, tick) => {
   if (!tick.failing || tick.onFailure !== "rollback") return undefined;
   const { outcome, analysis, failures, failureLimit } = tick;
   const reason = outcome?.reason ?? (analysis?.alerts?.length ? "Alert" : "Query");
@@ -74,7 +74,7 @@ export const rollBackOnFailure: Transition = (s, tick) => {
 };
 
 /** outage rollback: the analysis has been unavailable for rollbackAfterUnavailableMs. */
-export const rollBackOnOutage: Transition = (s, tick) => {
+const rollBackOnOutage: Transition = (s, tick) => {
   const { outage, now } = tick;
   if (outage === undefined || now < outage.deadline) return undefined;
   return rollBack(tick, s, {
@@ -88,7 +88,7 @@ export const rollBackOnOutage: Transition = (s, tick) => {
  * promote: a human override of pause and analysis, honoured once per request. A full promotion
  * (or one from the last step) completes; otherwise the next step starts, still subject to holds.
  */
-export const promoteOnRequest: Transition = (s, tick) => {
+const promoteOnRequest: Transition = (s, tick) => {
   const promote = tick.controls.promote;
   const promoteAt = parseTimeMs(promote?.at);
   if (promoteAt === undefined || !(promoteAt > (s.stepStartedAt ?? -Infinity))) return undefined;
@@ -122,7 +122,7 @@ function hold(s: RampState, tick: Tick, phase: RampState["phase"], holdReason: H
 }
 
 /** hold on failure: failing with onFailure pause holds the step (phase Paused). */
-export const holdOnFailure: Transition = (s, tick) =>
+const holdOnFailure: Transition = (s, tick) =>
   tick.failing
     ? hold(s, tick, "Paused", {
         reason: "AnalysisFailed",
@@ -131,7 +131,7 @@ export const holdOnFailure: Transition = (s, tick) =>
     : undefined;
 
 /** hold while paused: status.controls.paused is set. */
-export const holdWhilePaused: Transition = (s, tick) => {
+const holdWhilePaused: Transition = (s, tick) => {
   const paused = tick.controls.paused;
   if (paused == null) return undefined;
   return hold(s, tick, "Paused", {
@@ -141,7 +141,7 @@ export const holdWhilePaused: Transition = (s, tick) => {
 };
 
 /** hold while killed: the kill switch serves off; the ramp does not move under it. */
-export const holdWhileKilled: Transition = (s, tick) =>
+const holdWhileKilled: Transition = (s, tick) =>
   tick.controls.killed != null
     ? hold(s, tick, "Progressing", {
         reason: "Killed",
@@ -150,7 +150,7 @@ export const holdWhileKilled: Transition = (s, tick) =>
     : undefined;
 
 /** hold while unavailable: no analysis data, so no verdict to advance on. */
-export const holdWhileUnavailable: Transition = (s, tick) =>
+const holdWhileUnavailable: Transition = (s, tick) =>
   tick.unavailable
     ? hold(s, tick, "Progressing", {
         reason: "AnalysisUnavailable",
@@ -171,7 +171,7 @@ function checkedThisStep(s: RampState, tick: Tick): number | undefined {
 }
 
 /** advance: the pause is over and (with analysis) a check during the step passed. */
-export const advanceStep: Transition = (s, tick) => {
+const advanceStep: Transition = (s, tick) => {
   if (!pauseOver(s, tick)) return undefined;
   const analysisOk =
     tick.analysis === undefined ||
@@ -187,7 +187,7 @@ export const advanceStep: Transition = (s, tick) => {
 };
 
 /** wait for analysis: the pause is over but no passing check ran during the step yet. */
-export const waitForAnalysis: Transition = (s, tick) => {
+const waitForAnalysis: Transition = (s, tick) => {
   if (!pauseOver(s, tick)) return undefined;
   const result = s.lastAnalysis?.result;
   return hold(s, tick, "Progressing", {
@@ -197,7 +197,7 @@ export const waitForAnalysis: Transition = (s, tick) => {
 };
 
 /** keep ramping: nothing to do but wait for the pause to end. */
-export const keepRamping: Transition = (s, tick) => hold(s, tick, "Progressing", undefined);
+const keepRamping: Transition = (s, tick) => hold(s, tick, "Progressing", undefined);
 
 const HOLDS: readonly Transition[] = [holdOnFailure, holdWhilePaused, holdWhileKilled, holdWhileUnavailable];
 

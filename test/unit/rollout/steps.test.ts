@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlagSpec, FeatureFlagStatus } from "../../../src/api/index.js";
 import { mergeOwned, ROLLOUT_OWNERSHIP } from "../../../src/api/ownership.js";
+import { TRANSITIONS } from "../../../src/rollout/canary/transitions.js";
 import {
   type AnalysisOutcome,
   analysisDue,
@@ -552,6 +553,22 @@ describe("manual controls", () => {
 });
 
 describe("transition order (the first transition that applies decides the tick)", () => {
+  it("is abort, the rollbacks, promote, the holds, then advance and the waits", () => {
+    expect(TRANSITIONS.map((t) => t.name)).toEqual([
+      "abortOnRequest",
+      "rollBackOnFailure",
+      "rollBackOnOutage",
+      "promoteOnRequest",
+      "holdOnFailure",
+      "holdWhilePaused",
+      "holdWhileKilled",
+      "holdWhileUnavailable",
+      "advanceStep",
+      "waitForAnalysis",
+      "keepRamping",
+    ]);
+  });
+
   // Every request is stamped after the step began, so each one alone would act.
   function started(analysis?: Analysis): Sim {
     const sim = new Sim(canary([[10, "1m"], [50, "1m"], [100]], analysis ? { analysis } : {}));
