@@ -1,3 +1,6 @@
+// Status conditions by the Kubernetes convention, with the one setter every writer of status uses
+// (the step machine, the planner, the experiment loop).
+
 import type { Condition } from "./index.js";
 
 /**

@@ -10,7 +10,7 @@
 // `matches` runs on RE2 (re2js, linear in the input) with RE2's syntax, not on JavaScript's
 // backtracking RegExp: calls are renamed at compile time to a function of our own, and a constant
 // pattern RE2 refuses is a compile error. Every expression's worst-case cost is estimated when it
-// compiles and bounded again while it runs (rule-cost.ts).
+// compiles (rule-cost.ts) and bounded again while it runs (rule-budget.ts).
 import { createRequire } from "node:module";
 import type { Environment } from "@marcbachmann/cel-js";
 import type { RE2JS } from "re2js";
@@ -19,22 +19,21 @@ import {
   BUDGET_EXCEEDED,
   type BudgetReason,
   budgetSpent,
+  chargeMatch,
+  instrumentComprehensions,
+  takeBudgetExceeded,
+} from "./rule-budget.js";
+import {
   type CelNode,
   CONTEXT_LIST_BOUND,
   CONTEXT_STRING_BOUND,
-  chargeMatch,
   costProblem,
-  instrumentComprehensions,
   isCelNode,
   MATCHES_FUNCTION,
   nestingDepth,
   RULE_COST_LIMIT,
   RULE_NESTING_LIMIT,
-  takeBudgetExceeded,
 } from "./rule-cost.js";
-
-export { beginBudget } from "./rule-cost.js";
-
 import { compareSemver } from "./semver.js";
 
 const load = createRequire(import.meta.url);

@@ -7,21 +7,36 @@
 // so the verdict may be read at every analysis and the experiment stopped the first time it says
 // Significant. `fixed`: the classical two-proportion z-test, whose error rate holds only when it is
 // read once, so its verdict is withheld until the planned sample size and then frozen.
+// The per-variant comparisons are in comparisons.ts, the result's shape in result.ts.
 import {
-  alwaysValidLiftInterval,
-  sequentialSampleRatioPValue,
-  sequentialTwoProportions,
-} from "./sequential.js";
-import {
-  chiSquareGoodnessOfFit,
-  holmAdjust,
-  sampleSizePerGroup,
-  twoProportionZTest,
-  wilsonInterval,
-} from "./stats.js";
+  alwaysValidComparisons,
+  type ComparisonInputs,
+  type Counted,
+  fixedHorizonTests,
+  round,
+  variantResults,
+} from "./comparisons.js";
+import type {
+  ExperimentMethod,
+  ExperimentResult,
+  ExperimentSettings,
+  VariantCounts,
+  VariantResult,
+  Verdict,
+} from "./result.js";
+import { sequentialSampleRatioPValue } from "./sequential.js";
+import { chiSquareGoodnessOfFit, sampleSizePerGroup } from "./stats.js";
 
-export type Verdict = "Collecting" | "NotSignificant" | "Significant" | "SampleRatioMismatch";
-export type ExperimentMethod = "sequential" | "fixed";
+export type {
+  AlwaysValidResult,
+  ExperimentMethod,
+  ExperimentPlan,
+  ExperimentResult,
+  ExperimentSettings,
+  VariantCounts,
+  VariantResult,
+  Verdict,
+} from "./result.js";
 
 /**
  * Always-valid sample-ratio p-values below this mark a mismatch (the industry's usual, conservative
@@ -29,123 +44,6 @@ export type ExperimentMethod = "sequential" | "fixed";
  */
 export const SRM_THRESHOLD = 0.001;
 export const DEFAULTS = { minSamplePerVariant: 1000, minDetectableEffect: 0.05, alpha: 0.05, power: 0.8 };
-
-export interface ExperimentSettings {
-  conversionEvent: string;
-  control?: string | undefined;
-  minSamplePerVariant?: number | undefined;
-  minDetectableEffect?: number | undefined;
-  alpha?: number | undefined;
-  /** Default sequential. */
-  method?: ExperimentMethod | undefined;
-}
-
-export interface VariantCounts {
-  name: string;
-  /** Configured weight (percent of on-users). */
-  weight: number;
-  exposures: number;
-  conversions: number;
-}
-
-export interface VariantResult {
-  name: string;
-  weight: number;
-  exposures: number;
-  conversions: number;
-  /** conversions / exposures (capped at 1). */
-  rate: number;
-  /** Wilson 95 % interval of the rate. */
-  rateCi95: [number, number];
-  control?: true;
-  /** Treatments only: relative lift (rate − control) / control. */
-  lift?: number;
-  /** Treatments only: 95 % Wald interval of the absolute difference rate − control. */
-  differenceCi95?: [number, number];
-  /** Treatments only: two-sided two-proportion z-test p-value against control, unadjusted. */
-  pValue?: number;
-  /** Treatments only: Holm-adjusted p-value (equal to pValue with one treatment). */
-  adjustedPValue?: number;
-  /** Treatments only: the always-valid comparison with control (both methods report it). */
-  alwaysValid?: AlwaysValidResult;
-  /** Treatments only: significant under the experiment's method (and past its sample gate). */
-  significant?: boolean;
-}
-
-/**
- * Present once the plan is frozen (the mixture's tuning no longer moves); the intervals only once
- * both arms have MIN_EVENTS_PER_ARM conversions and non-conversions, when they are valid to read.
- */
-export interface AlwaysValidResult {
-  /** Running minimum over analyses of the always-valid p-value, unadjusted. */
-  pValue: number;
-  /** Holm-adjusted over the treatments. */
-  adjustedPValue: number;
-  /** Running intersection of the always-valid intervals of rate − control at level 1 − alpha/treatments. */
-  differenceInterval?: [number, number];
-  /**
-   * Running intersection of the always-valid Fieller intervals of the relative lift rate/control − 1
-   * (accounting for the control rate's uncertainty); omitted while the control rate is not
-   * distinguishable from 0, when no finite interval is valid.
-   */
-  liftInterval?: [number, number];
-}
-
-/** Frozen the first time every variant has the minimum sample, so later looks cannot move the goalposts. */
-export interface ExperimentPlan {
-  /** Control rate observed when the plan was made. */
-  baselineRate: number;
-  /** Users per variant for minDetectableEffect at 80 % power: the fixed method's horizon. */
-  perVariant: number;
-  /** Users in a control+treatment pair the always-valid interval is tuned to be narrowest at. */
-  tunedForUsers: number;
-  at: string;
-}
-
-export interface ExperimentResult {
-  method: ExperimentMethod;
-  verdict: Verdict;
-  winner?: string;
-  message: string;
-  conversionEvent: string;
-  control: string;
-  alpha: number;
-  minSamplePerVariant: number;
-  minDetectableEffect: number;
-  variants: VariantResult[];
-  /**
-   * Pearson's chi-square of exposures against weights (descriptive), and the always-valid
-   * p-value of the sequential test (running minimum across analyses) that decides the mismatch.
-   */
-  sampleRatio: { chiSquare: number; degreesOfFreedom: number; pValue: number; mismatch: boolean };
-  /** Exposures per variant needed to detect minDetectableEffect at 80 % power, and how many are still missing. */
-  sampleSize: { requiredPerVariant: number | null; remaining: number | null; power: number };
-  /** Conversions exceeded exposures somewhere: counts are events, not users, and rates were capped. */
-  warnings?: string[];
-  plan?: ExperimentPlan;
-  /** First analysis of this experiment (kept across analyses while method and alpha stay the same). */
-  startedAt: string;
-  /** Seconds from startedAt to analyzedAt. */
-  runningSeconds: number;
-  analyzedAt: string;
-}
-
-// Math.round rather than toFixed: the simulations call this a few million times, and toFixed is slow.
-const round = (x: number, digits = 6) => {
-  if (!Number.isFinite(x)) return x;
-  const scale = 10 ** digits;
-  return Math.round(x * scale) / scale;
-};
-const interval = (lo: number, hi: number): [number, number] => [round(lo), round(hi)];
-
-/** The running intersection of an interval with the one carried from the previous analysis. */
-function intersect(current: [number, number], before: [number, number] | undefined): [number, number] {
-  if (before === undefined) return current;
-  const lower = Math.max(current[0], before[0]);
-  const upper = Math.min(current[1], before[1]);
-  // An empty intersection means the asymptotics failed somewhere; keep the current interval.
-  return lower > upper ? current : [lower, upper];
-}
 
 /** The sample-ratio test continues only while every variant keeps its weight. */
 function sameWeights(before: readonly { name: string; weight: number }[], now: readonly VariantCounts[]) {
@@ -182,17 +80,76 @@ export function analyzeExperiment(
   now: Date,
   previous?: ExperimentResult,
 ): ExperimentResult {
+  const a = analysisOf(settings, counts, previous);
+  const { plan, requiredNow, tunedForUsers } = planOf(a, now);
+  const fixed = fixedHorizonTests(a);
+  const alwaysValid = alwaysValidComparisons(a, tunedForUsers, a.prior);
+  const horizon =
+    a.method === "fixed" ? Math.max(plan?.perVariant ?? Number.POSITIVE_INFINITY, a.minSample) : a.minSample;
+  const ready = plan !== undefined && a.active.every((c) => c.exposures >= horizon);
+  const variants = variantResults(a, counts, fixed, alwaysValid, { planned: plan !== undefined, ready });
+  const sampleRatio = sampleRatioOf(counts, a.prior);
+  const requiredPerVariant = plan?.perVariant ?? requiredNow;
+  const remaining =
+    requiredPerVariant === null
+      ? null
+      : Math.max(0, ...a.active.map((c) => Math.max(requiredPerVariant, a.minSample) - c.exposures));
+  const { verdict, winner, message } = verdictOf(a, counts, variants, {
+    sampleRatioP: sampleRatio.pValue,
+    planned: plan !== undefined,
+    ready,
+    horizon,
+  });
+
+  const startedAt = a.prior?.startedAt ?? now.toISOString();
+  const result: ExperimentResult = {
+    method: a.method,
+    verdict,
+    message,
+    conversionEvent: settings.conversionEvent,
+    control: a.controlName,
+    alpha: a.alpha,
+    minSamplePerVariant: a.minSample,
+    minDetectableEffect: a.mde,
+    variants,
+    sampleRatio,
+    sampleSize: { requiredPerVariant, remaining, power: DEFAULTS.power },
+    startedAt,
+    runningSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(startedAt)) / 1000)),
+    analyzedAt: now.toISOString(),
+  };
+  if (plan !== undefined) result.plan = plan;
+  if (winner !== undefined) result.winner = winner;
+  if (a.warnings.length > 0) result.warnings = [...new Set(a.warnings)];
+  return result;
+}
+
+/** What one analysis reads from its settings, counts and the previous result. */
+interface Analysis extends ComparisonInputs {
+  minSample: number;
+  mde: number;
+  prior: ExperimentResult | undefined;
+  /** Variants with a weight above 0: the ones compared and gated on sample size. */
+  active: readonly VariantCounts[];
+  minExposures: number;
+  /** Every active variant has the minimum sample. */
+  enough: boolean;
+  warnings: string[];
+}
+
+function analysisOf(
+  settings: ExperimentSettings,
+  counts: readonly VariantCounts[],
+  previous: ExperimentResult | undefined,
+): Analysis {
   const alpha = settings.alpha ?? DEFAULTS.alpha;
   const method: ExperimentMethod = settings.method ?? "sequential";
   const minSample = settings.minSamplePerVariant ?? DEFAULTS.minSamplePerVariant;
-  const mde = settings.minDetectableEffect ?? DEFAULTS.minDetectableEffect;
   const controlName = settings.control ?? counts[0]?.name ?? "";
   const control = counts.find((c) => c.name === controlName);
   if (control === undefined) throw new Error(`control variant "${controlName}" has no counts`);
-  const prior = continues(previous, method, alpha, controlName) ? previous : undefined;
   const warnings: string[] = [];
-
-  const rateOf = (c: VariantCounts) => {
+  const capped = (c: VariantCounts): Counted => {
     if (c.conversions > c.exposures) {
       warnings.push(
         `variant ${c.name}: ${c.conversions} conversions exceed ${c.exposures} exposures; count conversions once per user`,
@@ -202,215 +159,139 @@ export function analyzeExperiment(
   };
   const active = counts.filter((c) => c.weight > 0);
   const treatments = active.filter((c) => c.name !== controlName);
-  const cc = rateOf(control);
-  const controlRate = cc.exposures > 0 ? cc.conversions / cc.exposures : 0;
-  const comparisons = Math.max(1, treatments.length);
-  const minExposures = Math.min(...active.map((c) => c.exposures));
-  const enough = active.every((c) => c.exposures >= minSample);
-
-  // Sample size for the configured minimum detectable effect on the observed control rate, at
-  // alpha split Bonferroni-style over the treatments (conservative for Holm).
-  const requiredAt = (rate: number): number | null => {
-    const target = rate * (1 + mde);
-    if (!(rate > 0) || target >= 1 || !(mde > 0) || treatments.length === 0) return null;
-    return Math.ceil(sampleSizePerGroup(rate, target, alpha / comparisons, DEFAULTS.power));
+  const cc = capped(control);
+  return {
+    alpha,
+    method,
+    minSample,
+    mde: settings.minDetectableEffect ?? DEFAULTS.minDetectableEffect,
+    controlName,
+    control: cc,
+    controlRate: cc.exposures > 0 ? cc.conversions / cc.exposures : 0,
+    treatments,
+    treatmentCounts: treatments.map(capped),
+    comparisons: Math.max(1, treatments.length),
+    prior: continues(previous, method, alpha, controlName) ? previous : undefined,
+    active,
+    minExposures: Math.min(...active.map((c) => c.exposures)),
+    enough: active.every((c) => c.exposures >= minSample),
+    warnings,
   };
-  const requiredNow = requiredAt(controlRate);
-  let plan = prior?.plan;
-  if (plan === undefined && enough && requiredNow !== null) {
-    const perVariant = Math.max(requiredNow, minSample);
+}
+
+/**
+ * The plan, frozen the first time every variant has the minimum sample: the sample size for the
+ * minimum detectable effect on the observed control rate, at alpha split Bonferroni-style over the
+ * treatments (conservative for Holm). Before it is frozen the interval is tuned provisionally.
+ */
+function planOf(a: Analysis, now: Date) {
+  const target = a.controlRate * (1 + a.mde);
+  const requiredNow =
+    !(a.controlRate > 0) || target >= 1 || !(a.mde > 0) || a.treatments.length === 0
+      ? null
+      : Math.ceil(sampleSizePerGroup(a.controlRate, target, a.alpha / a.comparisons, DEFAULTS.power));
+  let plan = a.prior?.plan;
+  if (plan === undefined && a.enough && requiredNow !== null) {
+    const perVariant = Math.max(requiredNow, a.minSample);
     plan = {
-      baselineRate: round(controlRate),
+      baselineRate: round(a.controlRate),
       perVariant,
       tunedForUsers: 2 * perVariant,
       at: now.toISOString(),
     };
   }
-  // Before the plan is frozen the interval is tuned provisionally; no verdict is given then.
-  const tunedForUsers = plan?.tunedForUsers ?? 2 * Math.max(requiredNow ?? minSample, minSample);
+  const tunedForUsers = plan?.tunedForUsers ?? 2 * Math.max(requiredNow ?? a.minSample, a.minSample);
+  return { plan, requiredNow, tunedForUsers };
+}
 
-  const tests = treatments.map((t) => {
-    const tc = rateOf(t);
-    return tc.exposures > 0 && cc.exposures > 0
-      ? twoProportionZTest(cc.conversions, cc.exposures, tc.conversions, tc.exposures)
-      : undefined;
-  });
-  const adjusted = holmAdjust(tests.map((t) => t?.pValue ?? 1));
-
-  // Always-valid comparisons, carried forward from the previous analysis once the plan is frozen.
-  const sequential = treatments.map((t) => {
-    const tc = rateOf(t);
-    const current = sequentialTwoProportions(
-      cc.conversions,
-      cc.exposures,
-      tc.conversions,
-      tc.exposures,
-      alpha / comparisons,
-      tunedForUsers,
-    );
-    // Rounded as stored, so an unchanged analysis reproduces the stored values exactly.
-    let pValue = round(current.pValue, 8);
-    const before =
-      prior?.plan !== undefined ? prior.variants.find((v) => v.name === t.name)?.alwaysValid : undefined;
-    if (before !== undefined) pValue = Math.min(pValue, before.pValue);
-    if (!current.intervalReadable) return { pValue };
-    const lift = alwaysValidLiftInterval(
-      cc.conversions,
-      cc.exposures,
-      tc.conversions,
-      tc.exposures,
-      alpha / comparisons,
-      tunedForUsers,
-    );
-    return {
-      pValue,
-      difference: intersect([round(current.lower), round(current.upper)], before?.differenceInterval),
-      lift: lift === undefined ? undefined : intersect(interval(lift[0], lift[1]), before?.liftInterval),
-    };
-  });
-  const adjustedSequential = holmAdjust(sequential.map((s) => s.pValue));
-
-  const horizon =
-    method === "fixed" ? Math.max(plan?.perVariant ?? Number.POSITIVE_INFINITY, minSample) : minSample;
-  const ready = plan !== undefined && active.every((c) => c.exposures >= horizon);
-
-  const variants: VariantResult[] = counts.map((c) => {
-    const { conversions, exposures } = c.conversions > c.exposures ? { ...c, conversions: c.exposures } : c;
-    const ci = wilsonInterval(conversions, exposures);
-    const base: VariantResult = {
-      name: c.name,
-      weight: c.weight,
-      exposures: c.exposures,
-      conversions: c.conversions,
-      rate: round(exposures > 0 ? conversions / exposures : 0),
-      rateCi95: interval(ci.lower, ci.upper),
-    };
-    if (c.name === controlName) return { ...base, control: true };
-    const i = treatments.indexOf(c);
-    const test = i >= 0 ? tests[i] : undefined;
-    if (test === undefined) return base;
-    const adj = adjusted[i] as number;
-    const seq = sequential[i] as (typeof sequential)[number];
-    const seqAdj = adjustedSequential[i] as number;
-    const alwaysValid: AlwaysValidResult = {
-      pValue: round(seq.pValue, 8),
-      adjustedPValue: round(seqAdj, 8),
-    };
-    if (seq.difference !== undefined) alwaysValid.differenceInterval = seq.difference;
-    if (seq.lift !== undefined) alwaysValid.liftInterval = seq.lift;
-    return {
-      ...base,
-      lift: round(controlRate > 0 ? test.difference / controlRate : Number.NaN),
-      differenceCi95: interval(test.differenceInterval.lower, test.differenceInterval.upper),
-      pValue: round(test.pValue, 8),
-      adjustedPValue: round(adj, 8),
-      ...(plan !== undefined ? { alwaysValid } : {}),
-      significant: ready && (method === "fixed" ? adj < alpha : seqAdj < alpha),
-    };
-  });
-  // JSON has no NaN: an undefined lift (control rate 0) is left out.
-  for (const v of variants) if (v.lift !== undefined && !Number.isFinite(v.lift)) delete v.lift;
-
-  const gof = chiSquareGoodnessOfFit(
-    counts.map((c) => c.exposures),
-    counts.map((c) => c.weight),
-  );
-  // The sequential test decides; its running minimum carries over while the weights stay the same.
-  let sampleRatioP = round(
-    sequentialSampleRatioPValue(
-      counts.map((c) => c.exposures),
-      counts.map((c) => c.weight),
-    ),
-    10,
-  );
+/**
+ * Pearson's chi-square (descriptive) and the sequential test that decides; its running minimum
+ * carries over while the weights stay the same.
+ */
+function sampleRatioOf(counts: readonly VariantCounts[], prior: ExperimentResult | undefined) {
+  const exposures = counts.map((c) => c.exposures);
+  const weights = counts.map((c) => c.weight);
+  const gof = chiSquareGoodnessOfFit(exposures, weights);
+  let pValue = round(sequentialSampleRatioPValue(exposures, weights), 10);
   if (prior !== undefined && sameWeights(prior.variants, counts))
-    sampleRatioP = Math.min(sampleRatioP, prior.sampleRatio.pValue);
-  const mismatch = sampleRatioP < SRM_THRESHOLD;
+    pValue = Math.min(pValue, prior.sampleRatio.pValue);
+  return {
+    chiSquare: round(gof.chiSquare),
+    degreesOfFreedom: gof.degreesOfFreedom,
+    pValue,
+    mismatch: pValue < SRM_THRESHOLD,
+  };
+}
 
-  const requiredPerVariant = plan?.perVariant ?? requiredNow;
-  const remaining =
-    requiredPerVariant === null
-      ? null
-      : Math.max(0, ...active.map((c) => Math.max(requiredPerVariant, minSample) - c.exposures));
+type VerdictOf = { verdict: Verdict; winner?: string | undefined; message: string };
 
-  let verdict: Verdict;
-  let winner: string | undefined;
-  let message: string;
-  const frozen =
+function verdictOf(
+  a: Analysis,
+  counts: readonly VariantCounts[],
+  variants: readonly VariantResult[],
+  at: { sampleRatioP: number; planned: boolean; ready: boolean; horizon: number },
+): VerdictOf {
+  const { prior, method, controlName, minSample, minExposures } = a;
+  if (at.sampleRatioP < SRM_THRESHOLD) {
+    const exposures = counts.map((c) => `${c.name}=${c.exposures}`).join(", ");
+    const weights = counts.map((c) => `${c.name}=${c.weight}`).join(", ");
+    return {
+      verdict: "SampleRatioMismatch",
+      message: `exposures ${exposures} do not match weights ${weights} (always-valid p = ${at.sampleRatioP.toExponential(2)} < ${SRM_THRESHOLD}); results are untrustworthy`,
+    };
+  }
+  if (
     method === "fixed" &&
     prior !== undefined &&
-    (prior.verdict === "Significant" || prior.verdict === "NotSignificant");
-  if (mismatch) {
-    verdict = "SampleRatioMismatch";
-    message = `exposures ${counts.map((c) => `${c.name}=${c.exposures}`).join(", ")} do not match weights ${counts
-      .map((c) => `${c.name}=${c.weight}`)
-      .join(
-        ", ",
-      )} (always-valid p = ${sampleRatioP.toExponential(2)} < ${SRM_THRESHOLD}); results are untrustworthy`;
-  } else if (frozen && prior !== undefined) {
+    (prior.verdict === "Significant" || prior.verdict === "NotSignificant")
+  ) {
     // A fixed-horizon test is read once: later data do not change its verdict.
-    verdict = prior.verdict;
-    if (prior.winner !== undefined) winner = prior.winner;
-    message = prior.message.endsWith("(fixed-horizon verdict, frozen)")
+    const message = prior.message.endsWith("(fixed-horizon verdict, frozen)")
       ? prior.message
       : `${prior.message} (fixed-horizon verdict, frozen)`;
-  } else if (!enough) {
-    verdict = "Collecting";
-    message = `collecting: ${minExposures} of ${minSample} exposures in the smallest variant`;
-  } else if (!ready) {
-    verdict = "Collecting";
-    message =
-      plan === undefined
+    return { verdict: prior.verdict, winner: prior.winner, message };
+  }
+  if (!a.enough) {
+    return {
+      verdict: "Collecting",
+      message: `collecting: ${minExposures} of ${minSample} exposures in the smallest variant`,
+    };
+  }
+  if (!at.ready) {
+    return {
+      verdict: "Collecting",
+      message: !at.planned
         ? `collecting: no conversions in ${controlName} yet, so no sample size can be planned`
-        : `collecting: ${minExposures} of the planned ${horizon} exposures per variant; a fixed-horizon test is read once, at the planned size`;
-  } else {
-    const significant = variants.filter((v) => v.significant === true);
-    const pOf = (v: VariantResult | undefined) =>
-      method === "fixed" ? v?.adjustedPValue : v?.alwaysValid?.adjustedPValue;
-    const reading = method === "fixed" ? "fixed-horizon" : "always-valid";
-    if (significant.length === 0) {
-      verdict = "NotSignificant";
-      message =
+        : `collecting: ${minExposures} of the planned ${at.horizon} exposures per variant; a fixed-horizon test is read once, at the planned size`,
+    };
+  }
+  return significanceVerdict(a, variants, at.horizon);
+}
+
+/** The verdict once the test may be read: which treatments differ from control, and the winner. */
+function significanceVerdict(a: Analysis, variants: readonly VariantResult[], horizon: number): VerdictOf {
+  const { method, controlName, alpha, controlRate } = a;
+  const significant = variants.filter((v) => v.significant === true);
+  if (significant.length === 0) {
+    return {
+      verdict: "NotSignificant",
+      message:
         method === "fixed"
           ? `no treatment differs from ${controlName} at alpha ${alpha} at the planned ${horizon} exposures per variant`
-          : `no treatment differs from ${controlName} yet at alpha ${alpha} (always-valid: safe to keep running and read again)`;
-    } else {
-      verdict = "Significant";
-      const better = significant.filter((v) => v.rate > controlRate).sort((a, b) => b.rate - a.rate);
-      winner = better[0]?.name ?? controlName;
-      message =
-        winner === controlName
-          ? `${controlName} beats ${significant.map((v) => v.name).join(", ")} at alpha ${alpha} (${reading})`
-          : `${winner} beats ${controlName} (lift ${((better[0]?.lift ?? 0) * 100).toFixed(2)} %, ${reading} adjusted p = ${pOf(
-              better[0],
-            )})`;
-    }
+          : `no treatment differs from ${controlName} yet at alpha ${alpha} (always-valid: safe to keep running and read again)`,
+    };
   }
-
-  const startedAt = prior?.startedAt ?? now.toISOString();
-  const result: ExperimentResult = {
-    method,
-    verdict,
-    message,
-    conversionEvent: settings.conversionEvent,
-    control: controlName,
-    alpha,
-    minSamplePerVariant: minSample,
-    minDetectableEffect: mde,
-    variants,
-    sampleRatio: {
-      chiSquare: round(gof.chiSquare),
-      degreesOfFreedom: gof.degreesOfFreedom,
-      pValue: sampleRatioP,
-      mismatch,
-    },
-    sampleSize: { requiredPerVariant, remaining, power: DEFAULTS.power },
-    startedAt,
-    runningSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(startedAt)) / 1000)),
-    analyzedAt: now.toISOString(),
+  const reading = method === "fixed" ? "fixed-horizon" : "always-valid";
+  const better = significant.filter((v) => v.rate > controlRate).sort((x, y) => y.rate - x.rate);
+  const winner = better[0]?.name ?? controlName;
+  const pOf = (v: VariantResult | undefined) =>
+    method === "fixed" ? v?.adjustedPValue : v?.alwaysValid?.adjustedPValue;
+  return {
+    verdict: "Significant",
+    winner,
+    message:
+      winner === controlName
+        ? `${controlName} beats ${significant.map((v) => v.name).join(", ")} at alpha ${alpha} (${reading})`
+        : `${winner} beats ${controlName} (lift ${((better[0]?.lift ?? 0) * 100).toFixed(2)} %, ${reading} adjusted p = ${pOf(better[0])})`,
   };
-  if (plan !== undefined) result.plan = plan;
-  if (winner !== undefined) result.winner = winner;
-  if (warnings.length > 0) result.warnings = [...new Set(warnings)];
-  return result;
 }

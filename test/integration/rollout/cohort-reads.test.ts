@@ -6,7 +6,8 @@
 import type { Server } from "node:http";
 import { Counter, Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CohortSpec, cohortQueries } from "../../../src/rollout/cohort.js";
+import { cohortQueries } from "../../../src/rollout/cohort.js";
+import type { CohortSpec } from "../../../src/rollout/cohort-statistics.js";
 import { PrometheusClient } from "../../../src/rollout/prometheus.js";
 import { serveMetrics } from "../../support/metrics-app.js";
 import { type PrometheusHandle, startPrometheus } from "../../support/prometheus.js";

@@ -15,11 +15,8 @@ import {
   parseDocument,
   type ResolvedFlag,
 } from "../../../src/core/index.js";
-import {
-  RULE_COST_LIMIT,
-  RULE_NESTING_LIMIT,
-  RULE_PENALTY_EVALUATIONS,
-} from "../../../src/core/rule-cost.js";
+import { RULE_PENALTY_EVALUATIONS } from "../../../src/core/rule-budget.js";
+import { RULE_COST_LIMIT, RULE_NESTING_LIMIT } from "../../../src/core/rule-cost.js";
 
 const base: ResolvedFlag = { enabled: true, killed: false, percent: 0, allowedUsers: [], revision: "f1" };
 

@@ -4,19 +4,18 @@
 // and the pieces that make them hold (null variances, time slices, a mixture fixed per step, alpha
 // split only over the steps that compare).
 import { describe, expect, it } from "vitest";
+import { comparedSteps, sliceBetween } from "../../../src/rollout/cohort.js";
 import {
   addSlice,
   type CohortCounts,
   type CohortSpec,
   type CohortTally,
-  comparedSteps,
   decideCohort,
   EMPTY_TALLY,
-  sliceBetween,
   stepAlpha,
   testTally,
   tunedMixingVariance,
-} from "../../../src/rollout/cohort.js";
+} from "../../../src/rollout/cohort-statistics.js";
 import { binomialSampler } from "../../support/binomial.js";
 import { seededRandom } from "../../support/seeded-random.js";
 

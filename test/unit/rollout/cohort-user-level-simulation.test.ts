@@ -13,7 +13,7 @@ import {
   type CohortTally,
   decideCohort,
   EMPTY_TALLY,
-} from "../../../src/rollout/cohort.js";
+} from "../../../src/rollout/cohort-statistics.js";
 import { binomialSampler } from "../../support/binomial.js";
 import { seededRandom } from "../../support/seeded-random.js";
 

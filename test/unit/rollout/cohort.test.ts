@@ -5,13 +5,8 @@
 import { describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
 import { analyzeFlag } from "../../../src/rollout/analysis.js";
-import {
-  type CohortCounts,
-  type CohortSpec,
-  cohortQueries,
-  decideCohort,
-  withMatchers,
-} from "../../../src/rollout/cohort.js";
+import { cohortQueries, withMatchers } from "../../../src/rollout/cohort.js";
+import { type CohortCounts, type CohortSpec, decideCohort } from "../../../src/rollout/cohort-statistics.js";
 import type { PrometheusApi, QueryValue } from "../../../src/rollout/prometheus.js";
 import { binomialSampler } from "../../support/binomial.js";
 import { seededRandom } from "../../support/seeded-random.js";

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FeatureFlagSpec, FeatureFlagStatus } from "../../../src/api/index.js";
 import { mergeOwned, ROLLOUT_OWNERSHIP } from "../../../src/api/ownership.js";
+import { TRANSITIONS } from "../../../src/rollout/canary/transitions.js";
 import {
   type AnalysisOutcome,
   analysisDue,
@@ -548,6 +549,98 @@ describe("manual controls", () => {
       now: at(1),
     });
     expect(k).toMatchObject({ killed: true, status: { phase: "Completed", currentPercent: 100 } });
+  });
+});
+
+describe("transition order (the first transition that applies decides the tick)", () => {
+  it("is abort, the rollbacks, promote, the holds, then advance and the waits", () => {
+    expect(TRANSITIONS.map((t) => t.name)).toEqual([
+      "abortOnRequest",
+      "rollBackOnFailure",
+      "rollBackOnOutage",
+      "promoteOnRequest",
+      "holdOnFailure",
+      "holdWhilePaused",
+      "holdWhileKilled",
+      "holdWhileUnavailable",
+      "advanceStep",
+      "waitForAnalysis",
+      "keepRamping",
+    ]);
+  });
+
+  // Every request is stamped after the step began, so each one alone would act.
+  function started(analysis?: Analysis): Sim {
+    const sim = new Sim(canary([[10, "1m"], [50, "1m"], [100]], analysis ? { analysis } : {}));
+    sim.step(0);
+    return sim;
+  }
+
+  it("an abort wins over a failure rollback, a promotion and an advance in the same tick", () => {
+    const sim = started(queryAnalysis());
+    sim.controls({ abort: { at: isoAt(5), by: "ann" }, promote: { at: isoAt(5), by: "bob" } });
+    sim.step(61, queryFailed(61));
+    expect(sim.s).toMatchObject({ phase: "RolledBack", rollback: { reason: "Manual", stepIndex: 0 } });
+    expect(sim.last.events.map((e) => e.reason)).not.toContain("Promoted");
+  });
+
+  it("a failure rollback wins over a promotion", () => {
+    const sim = started(queryAnalysis());
+    sim.controls({ promote: { at: isoAt(5), by: "bob", full: true } });
+    sim.step(10, queryFailed(10));
+    expect(sim.s).toMatchObject({ phase: "RolledBack", rollback: { reason: "Query" } });
+  });
+
+  it("an outage rollback wins over a promotion", () => {
+    const sim = new Sim(canary([[10, "1m"], [50, "1m"], [100]], { analysis: queryAnalysis() }), 1, {
+      rollbackAfterUnavailableMs: 30_000,
+    });
+    sim.step(0);
+    sim.step(10, unavailable(10));
+    sim.controls({ promote: { at: isoAt(45), by: "bob" } });
+    sim.step(50, unavailable(50));
+    expect(sim.s).toMatchObject({
+      phase: "RolledBack",
+      rollback: { reason: "AnalysisUnavailable", stepIndex: 0, percent: 10 },
+    });
+    expect(sim.last.events.map((e) => e.reason)).not.toContain("Promoted");
+  });
+
+  it("a promotion wins over a pause, and the pause still holds the promoted step", () => {
+    const sim = started();
+    sim.controls({ paused: { at: isoAt(5), by: "ann" }, promote: { at: isoAt(6), by: "bob" } });
+    sim.step(10);
+    expect(sim.s).toMatchObject({ phase: "Paused", currentStepIndex: 1, currentPercent: 50 });
+    expect(sim.cond("Progressing")).toMatchObject({ status: "False", reason: "Paused" });
+  });
+
+  it("a failing check held by onFailure pause wins over controls.paused as the reason", () => {
+    const sim = started(queryAnalysis(1, "pause"));
+    sim.controls({ paused: { at: isoAt(5), by: "ann" } });
+    sim.step(10, queryFailed(10));
+    expect(sim.cond("Progressing")).toMatchObject({ status: "False", reason: "AnalysisFailed" });
+    expect(sim.cond("Degraded")).toMatchObject({ status: "True", reason: "AnalysisFailed" });
+  });
+
+  it("a pause holds a step whose pause is over (no advance)", () => {
+    const sim = started();
+    sim.controls({ paused: { at: isoAt(5), by: "ann" } });
+    sim.step(61);
+    expect(sim.s).toMatchObject({ phase: "Paused", currentStepIndex: 0, currentPercent: 10 });
+  });
+
+  it("the kill switch holds the ramp before an outage does", () => {
+    const sim = started(queryAnalysis());
+    sim.controls({ killed: { at: isoAt(5), by: "ann" } });
+    sim.step(61, unavailable(61));
+    expect(sim.s).toMatchObject({ phase: "Progressing", currentStepIndex: 0 });
+    expect(sim.cond("Progressing")).toMatchObject({ reason: "Killed" });
+  });
+
+  it("an outage holds the ramp before it waits for analysis", () => {
+    const sim = started(queryAnalysis());
+    sim.step(61, unavailable(61));
+    expect(sim.cond("Progressing")).toMatchObject({ status: "True", reason: "AnalysisUnavailable" });
   });
 });
 
