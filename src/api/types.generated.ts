@@ -494,7 +494,7 @@ export interface FeatureFlagStatus {
       offErrors?: number;
     };
     /**
-     * Running sums over the step's time slices (src/rollout/cohort.ts CohortTally).
+     * Running sums over the step's time slices (src/rollout/cohort-statistics.ts CohortTally).
      */
     tally?: {
       slices?: number;
