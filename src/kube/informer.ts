@@ -46,6 +46,8 @@ export interface InformerEvents<T> {
   relisted: [];
 }
 
+const NO_OBJECTS: ReadonlyMap<string, unknown> = new Map();
+
 export const objectKey = (o: KubernetesObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 
 export class Informer<T extends KubernetesObject> extends EventEmitter<InformerEvents<T>> {
@@ -71,6 +73,16 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   /** Cached objects of one namespace. */
   listNamespace(namespace: string): T[] {
     return [...(this.namespaces.get(namespace)?.values() ?? [])];
+  }
+
+  /** Every cached object, without copying the cache (iterate before the next await). */
+  values(): IterableIterator<T> {
+    return this.cache.values();
+  }
+
+  /** Cached objects of one namespace, without copying (iterate before the next await). */
+  valuesIn(namespace: string): IterableIterator<T> {
+    return (this.namespaces.get(namespace) ?? (NO_OBJECTS as ReadonlyMap<string, T>)).values();
   }
 
   /** Namespaces with at least one cached object. */

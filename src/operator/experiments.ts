@@ -47,7 +47,8 @@ export interface ExperimentLoopOptions {
   custom: CustomObjectsApi;
   /** Undefined when the operator has no Prometheus: experiments say so, stale detection still runs. */
   prometheus: PrometheusVectorApi | undefined;
-  listFlags(): FeatureFlag[];
+  /** The cached flags, iterated once per pass without a copy. */
+  listFlags(): Iterable<FeatureFlag>;
   log: Logger;
   registry: Registry;
   intervalMs?: number;

@@ -31,13 +31,10 @@ import {
   parseDocument,
   type ResolvedFlag,
 } from "../core/index.js";
-import {
-  type AnalysisOutcome,
-  decide,
-  type RolloutDecision,
-  type RolloutEvent,
-  type RolloutOptions,
-} from "../rollout/steps.js";
+import { decide, type RolloutDecision, type RolloutEvent, type RolloutOptions } from "../rollout/steps.js";
+import { pendingOutcomes } from "./recorded-outcome.js";
+
+export { pendingOutcomes } from "./recorded-outcome.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;
@@ -259,31 +256,6 @@ export function resolveFlag(
     ? { ...content, segments: Object.fromEntries(used.map((n) => [n, targeting?.segments[n]])) }
     : content;
   return { ...content, revision: flagRevision(revisionOf) };
-}
-
-const ms = (text: string | undefined) => (text === undefined ? Number.NaN : Date.parse(text));
-
-/**
- * The outcomes recorded in status (the analysis loop's latest check, the latest pushed alert) not
- * yet counted, oldest first. A check is counted once: when its time is after lastAnalysis.at.
- */
-export function pendingOutcomes(status: FeatureFlagStatus | undefined): AnalysisOutcome[] {
-  const counted = ms(status?.lastAnalysis?.at);
-  const pending: AnalysisOutcome[] = [];
-  for (const recorded of [status?.analysisOutcome, status?.pushedAlert]) {
-    const at = ms(recorded?.at);
-    if (!recorded?.result || Number.isNaN(at) || at <= counted) continue;
-    pending.push({
-      result: recorded.result,
-      message: recorded.message ?? "",
-      at: new Date(at),
-      ...(recorded.reason !== undefined && { reason: recorded.reason }),
-      ...(recorded.alertName !== undefined && { alertName: recorded.alertName }),
-      ...(recorded.query !== undefined && { query: recorded.query }),
-      ...(recorded.value !== undefined && { value: recorded.value }),
-    });
-  }
-  return pending.sort((a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0));
 }
 
 /** decide() fed each pending outcome in turn (a poll and a push may both be new). */

@@ -7,12 +7,11 @@ import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   alertmanagerWebhook,
-  type FiringAlert,
-  flagsMatchingAlerts,
   parseAlertmanagerWebhook,
   WEBHOOK_PATH,
   WebhookPayloadError,
-} from "../../../src/rollout/analysis.js";
+} from "../../../src/operator/alert-intake.js";
+import { type FiringAlert, flagsMatchingAlerts } from "../../../src/rollout/analysis.js";
 
 const payload = (alerts: object[]) => ({
   version: "4",
