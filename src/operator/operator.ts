@@ -3,59 +3,21 @@
 // the experiment loop on the leader. The CLI adds the admission webhooks and runs the manager.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
-import type { Logger } from "pino";
 import { DEFAULT_CONFIGMAP_NAME } from "../core/index.js";
-import type { ExperimentEventReader } from "../experiment/event-store.js";
 import { CoreV1Api, CustomObjectsApi } from "../kube/client.js";
-import { PrometheusClient, type PrometheusSettings } from "../rollout/prometheus.js";
-import type { RolloutOptions } from "../rollout/steps.js";
-import { AlertIntake, type AlertmanagerWebhookOptions } from "./alert-intake.js";
-import { createAnalysisLoop } from "./analysis-loop.js";
+import { AlertIntake } from "./alert-intake.js";
 import { OperatorCache } from "./cache.js";
 import { Controller, DEBOUNCE_MS } from "./controller.js";
-import { ExperimentLoop } from "./experiments.js";
 import { OperatorHttpServer } from "./http-server.js";
-import { type LeaderElectionSettings, leaderLoop, Manager, type Runnable } from "./manager.js";
-import { countFlagsByPhase, createOperatorMetrics } from "./metrics.js";
+import { leaderLoops } from "./leader-loops.js";
+import { Manager } from "./manager.js";
+import { countFlagsByPhase, createOperatorMetrics, type OperatorMetrics } from "./metrics.js";
+import type { OperatorOptions } from "./options.js";
 import { permissionCheck } from "./permissions.js";
 import { WorkQueue } from "./queue.js";
 import { NamespaceReconciler } from "./reconciler.js";
 
-export interface OperatorOptions {
-  kc: KubeConfig;
-  log: Logger;
-  /** Namespaces to watch; empty means all. */
-  namespaces?: string[];
-  configMapName?: string;
-  workers?: number;
-  /** host:port for /healthz, /readyz and /metrics; port 0 picks a free one. */
-  httpAddress?: string;
-  leaderElection?: LeaderElectionSettings;
-  identity?: string;
-  /** Prometheus for canary analysis; without it, flags with analysis hold with AnalysisUnavailable. */
-  prometheus?: PrometheusSettings;
-  /** Other Prometheus addresses trusted with the operator's credentials (--prometheus-allowed-address). */
-  prometheusAllowedAddresses?: string[];
-  /** Confine flag-authored PromQL and alert matches to the flag's namespace (default true). */
-  promqlNamespaceEnforcement?: boolean;
-  /** Bearer token for POST /webhooks/alertmanager; the route is off without one. */
-  webhookToken?: AlertmanagerWebhookOptions["token"];
-  rollout?: RolloutOptions;
-  /** How often the analysis loop looks for due checks (default 1 s). */
-  analysisTickMs?: number;
-  /** How often experiment results and Stale conditions are recomputed (default 60 s). */
-  experimentIntervalMs?: number;
-  /** Experiment event store (per-user counts across pods); without it experiments read Prometheus. */
-  eventStore?: ExperimentEventReader;
-  /** How long shutdown waits for in-flight reconciles (default 10 s). */
-  drainDeadlineMs?: number;
-  /** Started first, on every replica, before the operator's own parts (the admission webhooks). */
-  runnables?: Runnable[];
-  now?: () => Date;
-  /** Informer tuning, for tests of outages. */
-  informer?: { watchTimeoutSeconds?: number; maxBackoffMs?: number };
-}
+export type { OperatorOptions } from "./options.js";
 
 export interface Operator {
   manager: Manager;
@@ -63,21 +25,63 @@ export interface Operator {
   http: OperatorHttpServer;
 }
 
+/** What every part shares: clients, metrics, the queue and the manager. */
+interface Shared {
+  options: OperatorOptions;
+  identity: string;
+  configMapName: string;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  metrics: OperatorMetrics;
+  queue: WorkQueue;
+  manager: Manager;
+}
+
 export function createOperator(options: OperatorOptions): Operator {
-  const { kc, log, now } = options;
+  const { kc, log } = options;
   const identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-  const configMapName = options.configMapName ?? DEFAULT_CONFIGMAP_NAME;
-  const [core, custom] = [kc.makeApiClient(CoreV1Api), kc.makeApiClient(CustomObjectsApi)];
   const metrics = createOperatorMetrics();
-  const queue = new WorkQueue(metrics.queue);
-  const lease = { name: options.leaderElection?.name ?? "none" };
+  const lease = options.leaderElection;
   const manager = new Manager({
-    kc,
-    log,
-    identity,
-    leaderElection: options.leaderElection,
-    onLeadership: (leading) => metrics.leader.set(lease, leading ? 1 : 0),
+    ...{ kc, log, identity, leaderElection: lease },
+    onLeadership: (leading) => metrics.leader.set({ name: lease?.name ?? "none" }, leading ? 1 : 0),
   });
+  const shared: Shared = {
+    ...{ options, identity, metrics, manager },
+    configMapName: options.configMapName ?? DEFAULT_CONFIGMAP_NAME,
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    queue: new WorkQueue(metrics.queue),
+  };
+  const { cache, controller } = reconcilePath(shared);
+  const http = httpServer(shared, cache);
+  const { configMapName, core, custom, queue } = shared;
+  const loops = leaderLoops({
+    ...{ options, core, custom, metrics, flags: () => cache.flags() },
+    enqueue: (namespace) => queue.add(namespace),
+  });
+  const scope = {
+    namespaces: options.namespaces ?? [],
+    configMapName,
+    leaderElectionNamespace: lease?.namespace,
+  };
+  // Started in this order; the manager stops them in reverse, the leader's first.
+  const runnables = [
+    ...(options.runnables ?? []),
+    permissionCheck(kc, scope),
+    http,
+    cache,
+    controller,
+    ...loops,
+  ];
+  for (const runnable of runnables) manager.add(runnable);
+  return { manager, identity, http };
+}
+
+/** Cache → queue → controller → reconciler, and the cache's events back into the queue. */
+function reconcilePath(shared: Shared): { cache: OperatorCache; controller: Controller } {
+  const { options, metrics, queue, manager, configMapName } = shared;
+  const { kc, log, now } = options;
   const cache = new OperatorCache({
     kc,
     log,
@@ -86,7 +90,8 @@ export function createOperator(options: OperatorOptions): Operator {
     informer: options.informer,
   });
   const reconciler = new NamespaceReconciler({
-    ...{ core, custom, log, metrics, configMapName, identity, rollout: options.rollout, now },
+    ...{ core: shared.core, custom: shared.custom, log, metrics, configMapName, now },
+    ...{ identity: shared.identity, rollout: options.rollout },
     listFlags: (namespace) => cache.flagsIn(namespace),
     getConfigMap: (namespace) => cache.projectedConfigMap(namespace),
     listSegments: (namespace) => cache.segmentsIn(namespace),
@@ -106,50 +111,23 @@ export function createOperator(options: OperatorOptions): Operator {
     relisted: () => controller.enqueueAll(),
     flagObserved: (flag, deleted) => reconciler.observed(flag, deleted),
   });
-  const flags = () => cache.flags();
-  const namespaceEnforcement = options.promqlNamespaceEnforcement;
+  return { cache, controller };
+}
+
+/** Probes and metrics on every replica, and the Alertmanager route: any replica records a push. */
+function httpServer(shared: Shared, cache: OperatorCache): OperatorHttpServer {
+  const { options, metrics, manager } = shared;
   const intake = new AlertIntake({
-    custom,
-    log,
-    metrics,
-    flags,
+    ...{ custom: shared.custom, log: options.log, metrics, now: options.now },
+    flags: () => cache.flags(),
     isLeader: () => manager.isLeader,
-    namespaceEnforcement,
-    now,
+    namespaceEnforcement: options.promqlNamespaceEnforcement,
   });
-  const http = new OperatorHttpServer({
+  return new OperatorHttpServer({
     address: options.httpAddress ?? ":8080",
     metrics,
     ready: () => cache.synced && !manager.stopping,
     beforeScrape: () => countFlagsByPhase(metrics, cache.flags()),
-    // Any replica records a push in the matching flags' status before answering.
     ...(options.webhookToken && { routes: intake.router(options.webhookToken) }),
   });
-  const analysis = createAnalysisLoop({
-    ...{ core, custom, log, metrics, flags, namespaceEnforcement, now },
-    enqueue: (namespace) => queue.add(namespace),
-    prometheus: options.prometheus,
-    allowedAddresses: options.prometheusAllowedAddresses,
-    tickMs: options.analysisTickMs,
-  });
-  const experiments = new ExperimentLoop({
-    ...{ custom, log, namespaceEnforcement, now, eventStore: options.eventStore },
-    prometheus: options.prometheus ? new PrometheusClient(options.prometheus) : undefined,
-    listFlags: flags,
-    registry: metrics.registry,
-    intervalMs: options.experimentIntervalMs,
-  });
-  const scope = {
-    namespaces: options.namespaces ?? [],
-    configMapName,
-    leaderElectionNamespace: options.leaderElection?.namespace,
-  };
-  for (const runnable of options.runnables ?? []) manager.add(runnable);
-  manager.add(permissionCheck(kc, scope));
-  manager.add(http);
-  manager.add(cache);
-  manager.add(controller);
-  manager.add(leaderLoop("analysis", analysis));
-  manager.add(leaderLoop("experiments", experiments));
-  return { manager, identity, http };
 }

@@ -1,54 +1,55 @@
-// The operator's side of canary analysis: the analysis loop (src/rollout/runner.ts) wired to the
-// operator's Prometheus, its Secret reads, the cache and the queue; each outcome is recorded in
-// status.analysisOutcome (where the planner reads it) before the flag's namespace is enqueued.
+// The loops the leader runs beside the workers: the analysis loop (src/rollout/runner.ts) wired to
+// the operator's Prometheus, its Secret reads, the cache and the queue, recording each outcome in
+// status.analysisOutcome (where the planner reads it); and the experiment loop (experiments.ts).
 import type { CustomObjectsApi } from "@kubernetes/client-node";
-import type { Logger } from "pino";
 import type { FeatureFlag } from "../api/index.js";
 import type { CoreV1Api } from "../kube/client.js";
-import {
-  type PrometheusApi,
-  PrometheusClient,
-  PrometheusError,
-  type PrometheusSettings,
-} from "../rollout/prometheus.js";
+import { type PrometheusApi, PrometheusClient, PrometheusError } from "../rollout/prometheus.js";
 import { AnalysisRunner } from "../rollout/runner.js";
+import { ExperimentLoop } from "./experiments.js";
+import { leaderLoop, type Runnable } from "./manager.js";
 import type { OperatorMetrics } from "./metrics.js";
+import type { OperatorOptions } from "./options.js";
 import { applyOutcome } from "./status.js";
 
-export interface AnalysisLoopOptions {
+export interface LeaderLoopsOptions {
+  options: OperatorOptions;
   core: CoreV1Api;
   custom: CustomObjectsApi;
-  log: Logger;
   metrics: OperatorMetrics;
+  /** The cached flags, iterated once per pass without a copy. */
   flags: () => Iterable<FeatureFlag>;
+  /** Reconcile the namespace soon (a new outcome arrived). */
   enqueue: (namespace: string) => void;
-  prometheus?: PrometheusSettings;
-  allowedAddresses?: string[];
-  namespaceEnforcement?: boolean;
-  tickMs?: number;
-  now?: () => Date;
 }
 
-export function createAnalysisLoop(options: AnalysisLoopOptions): AnalysisRunner {
-  const { core, custom, metrics } = options;
-  return new AnalysisRunner({
+export function leaderLoops(loops: LeaderLoopsOptions): Runnable[] {
+  const { options, custom, metrics, flags } = loops;
+  const { log, now } = options;
+  const namespaceEnforcement = options.promqlNamespaceEnforcement;
+  const analysis = new AnalysisRunner({
     client: options.prometheus ? new PrometheusClient(options.prometheus) : noPrometheus,
     access: {
-      allowedAddresses: options.allowedAddresses,
-      namespaceEnforcement: options.namespaceEnforcement,
-      readSecret: (namespace, name) => readSecretData(core, namespace, name),
+      allowedAddresses: options.prometheusAllowedAddresses,
+      namespaceEnforcement,
+      readSecret: (namespace, name) => readSecretData(loops.core, namespace, name),
     },
-    listFlags: options.flags,
+    listFlags: flags,
     persist: async (flag, outcome) => {
       await applyOutcome(custom, flag, "analysisOutcome", outcome);
       metrics.writes.inc({ kind: "analysis" });
     },
-    enqueue: (flag) => options.enqueue(flag.metadata.namespace ?? ""),
-    now: options.now,
-    log: options.log,
-    tickMs: options.tickMs,
-    registry: metrics.registry,
+    enqueue: (flag) => loops.enqueue(flag.metadata.namespace ?? ""),
+    ...{ now, log, tickMs: options.analysisTickMs, registry: metrics.registry },
   });
+  const experiments = new ExperimentLoop({
+    ...{ custom, log, namespaceEnforcement, now, eventStore: options.eventStore },
+    prometheus: options.prometheus ? new PrometheusClient(options.prometheus) : undefined,
+    listFlags: flags,
+    registry: metrics.registry,
+    intervalMs: options.experimentIntervalMs,
+  });
+  return [leaderLoop("analysis", analysis), leaderLoop("experiments", experiments)];
 }
 
 /**
