@@ -126,35 +126,7 @@ export function plan(state: NamespaceState, now: Date): NamespacePlan {
   for (const entry of entries) entry.nextChange = nextScheduledChange(entry.flag.spec, segments, now);
   const previous = state.previousDocument;
 
-  // First come (by key, then creation) first served: a duplicate key or a flag that would push the
-  // document past the ConfigMap limit is left out and told why.
-  const resolved: Record<string, ResolvedFlag> = {};
-  const owners = new Map<string, Entry>();
-  let bytes = 2;
-  for (const entry of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    const first = owners.get(entry.key);
-    if (first) {
-      entry.problem = {
-        reason: "DuplicateKey",
-        message: `key "${entry.key}" is already used by FeatureFlag ${first.flag.metadata.name} in this namespace; this flag is not projected`,
-      };
-      continue;
-    }
-    const flag = resolveTargetedFlag(entry, targeting, previous);
-    if (flag === undefined) continue;
-    const size = Buffer.byteLength(canonicalJson({ [entry.key]: flag })) + 1;
-    if (bytes + size > MAX_DOCUMENT_BYTES) {
-      entry.problem = {
-        reason: "DocumentTooLarge",
-        message: `the namespace's flags document would exceed the ConfigMap limit (1 MiB) with this flag (${size} bytes); it is not projected. Move flags to another namespace or shorten allow-lists`,
-      };
-      continue;
-    }
-    bytes += size;
-    owners.set(entry.key, entry);
-    resolved[entry.key] = flag;
-  }
-
+  const { resolved, owners, bytes } = projectFirstComeFirstServed(entries, targeting, previous);
   const completed = completeDocument(resolved, targeting.segments, previous?.segments);
   for (const entry of entries) {
     const problem = completed.dropped.get(entry.key);
@@ -183,22 +155,69 @@ export function plan(state: NamespaceState, now: Date): NamespacePlan {
     result.configMap = configMapBody(state, document, now);
   }
 
-  for (const entry of entries) {
-    // The flag's own revision, not the document's: one flag's change must not rewrite the status
-    // of every other flag in the namespace.
-    const revision = entry.problem ? "" : (resolved[entry.key]?.revision ?? "");
-    const patch = statusPatch(entry, state.configMapName, revision, now);
-    if (patch) result.statusPatches.push(patch);
-    result.events.push(...eventsFor(entry));
-    const next = entry.decision.requeueAfterMs;
-    if (next !== undefined && (result.requeueAfterMs === undefined || next < result.requeueAfterMs))
-      result.requeueAfterMs = next;
-    // Come back when a scheduled change has happened, to show the one after it.
-    const scheduled = entry.nextChange && entry.nextChange.getTime() - now.getTime() + 1000;
-    if (scheduled && (result.requeueAfterMs === undefined || scheduled < result.requeueAfterMs))
-      result.requeueAfterMs = scheduled;
-  }
+  for (const entry of entries) addFlagOutcome(result, entry, state.configMapName, resolved, now);
   return result;
+}
+
+/**
+ * First come (by key, then creation) first served: a duplicate key or a flag that would push the
+ * document past the ConfigMap limit is left out and told why (entry.problem).
+ */
+function projectFirstComeFirstServed(
+  entries: Entry[],
+  targeting: TargetingResolution,
+  previous: FlagDocument | undefined,
+): { resolved: Record<string, ResolvedFlag>; owners: Map<string, Entry>; bytes: number } {
+  const resolved: Record<string, ResolvedFlag> = {};
+  const owners = new Map<string, Entry>();
+  let bytes = 2;
+  for (const entry of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const first = owners.get(entry.key);
+    if (first) {
+      entry.problem = {
+        reason: "DuplicateKey",
+        message: `key "${entry.key}" is already used by FeatureFlag ${first.flag.metadata.name} in this namespace; this flag is not projected`,
+      };
+      continue;
+    }
+    const flag = resolveTargetedFlag(entry, targeting, previous);
+    if (flag === undefined) continue;
+    const size = Buffer.byteLength(canonicalJson({ [entry.key]: flag })) + 1;
+    if (bytes + size > MAX_DOCUMENT_BYTES) {
+      entry.problem = {
+        reason: "DocumentTooLarge",
+        message: `the namespace's flags document would exceed the ConfigMap limit (1 MiB) with this flag (${size} bytes); it is not projected. Move flags to another namespace or shorten allow-lists`,
+      };
+      continue;
+    }
+    bytes += size;
+    owners.set(entry.key, entry);
+    resolved[entry.key] = flag;
+  }
+  return { resolved, owners, bytes };
+}
+
+/** The flag's status patch and Events, and the earliest time the namespace needs looking at again. */
+function addFlagOutcome(
+  result: NamespacePlan,
+  entry: Entry,
+  configMapName: string,
+  resolved: Record<string, ResolvedFlag>,
+  now: Date,
+): void {
+  // The flag's own revision, not the document's: one flag's change must not rewrite the status
+  // of every other flag in the namespace.
+  const revision = entry.problem ? "" : (resolved[entry.key]?.revision ?? "");
+  const patch = statusPatch(entry, configMapName, revision, now);
+  if (patch) result.statusPatches.push(patch);
+  result.events.push(...eventsFor(entry));
+  const next = entry.decision.requeueAfterMs;
+  if (next !== undefined && (result.requeueAfterMs === undefined || next < result.requeueAfterMs))
+    result.requeueAfterMs = next;
+  // Come back when a scheduled change has happened, to show the one after it.
+  const scheduled = entry.nextChange && entry.nextChange.getTime() - now.getTime() + 1000;
+  if (scheduled && (result.requeueAfterMs === undefined || scheduled < result.requeueAfterMs))
+    result.requeueAfterMs = scheduled;
 }
 
 /**
