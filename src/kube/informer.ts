@@ -46,8 +46,6 @@ export interface InformerEvents<T> {
   relisted: [];
 }
 
-const NO_OBJECTS: ReadonlyMap<string, unknown> = new Map();
-
 export const objectKey = (o: KubernetesObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 
 export class Informer<T extends KubernetesObject> extends EventEmitter<InformerEvents<T>> {
@@ -75,14 +73,12 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     return [...(this.namespaces.get(namespace)?.values() ?? [])];
   }
 
-  /** Every cached object, without copying the cache (iterate before the next await). */
+  /**
+   * Every cached object, without copying the cache. Live, as Map iteration is: an object added or
+   * removed during an iteration that awaits is visited or skipped.
+   */
   values(): IterableIterator<T> {
     return this.cache.values();
-  }
-
-  /** Cached objects of one namespace, without copying (iterate before the next await). */
-  valuesIn(namespace: string): IterableIterator<T> {
-    return (this.namespaces.get(namespace) ?? (NO_OBJECTS as ReadonlyMap<string, T>)).values();
   }
 
   /** Namespaces with at least one cached object. */

@@ -169,15 +169,6 @@ export class OperatorCache {
     for (const informer of this.#flags) yield* informer.values();
   }
 
-  /** One flag by namespace and object name. */
-  flag(namespace: string, name: string): FeatureFlag | undefined {
-    for (const informer of this.#flags) {
-      const flag = informer.get(namespace, name);
-      if (flag) return flag;
-    }
-    return undefined;
-  }
-
   /** The namespace's flags, for one reconcile. */
   flagsIn(namespace: string): FeatureFlag[] {
     return this.#flags.flatMap((i) => i.listNamespace(namespace));
