@@ -90,6 +90,7 @@ export class Manager {
       this.#started.push(runnable);
       await runnable.start(this.#aborts.all.signal);
     }
+    if (this.#stopping) return;
     if (this.#elector) this.#elector.start();
     else void this.#lead();
   }
