@@ -73,6 +73,14 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     return [...(this.namespaces.get(namespace)?.values() ?? [])];
   }
 
+  /**
+   * Every cached object, without copying the cache. Live, as Map iteration is: an object added or
+   * removed during an iteration that awaits is visited or skipped.
+   */
+  values(): IterableIterator<T> {
+    return this.cache.values();
+  }
+
   /** Namespaces with at least one cached object. */
   namespaceNames(): string[] {
     return [...this.namespaces.keys()];

@@ -1,18 +1,17 @@
-// The experiment and hygiene loop: every interval (while leading) it reads exposures and
-// conversions per variant from Prometheus for each flag with spec.experiment, analyzes them
-// (src/experiment, pure) and writes status.experiment; and it sets each flag's Stale condition
-// (src/hygiene/stale.ts) and the flagwright_stale_flags{namespace} gauge.
-//
-// Counts come from a ledger kept in status.experiment.ledger (./experiment-ledger.ts) that follows
-// every series of the counters, so they never fall when pods are replaced or restarted, and a
-// Significant verdict is held with its winner for the rest of the spec generation.
+// The experiment and hygiene loop, run by the leader every interval. For each flag with
+// spec.experiment it counts exposures and conversions per variant, analyzes them (src/experiment,
+// pure) and writes status.experiment, holding a Significant verdict with its winner for the rest
+// of the spec generation. Counts are users from the event store's per-user aggregate when one is
+// configured; otherwise Prometheus counters, followed through a ledger in status.experiment.ledger
+// (./experiment-ledger.ts) so they never fall when pods are replaced or restarted. It also sets
+// each flag's Stale condition (src/hygiene/stale.ts) and the flagwright_stale_flags gauge.
 //
 // Writes are server-side apply patches of the status subresource under their own field manager
 // (flagwright-experiments) holding only status.experiment and the Stale condition, so the
-// reconciler (manager flagwright, which never sends status.experiment) and this loop never take
-// each other's fields. The Stale condition is always present (True or False): the reconciler's
-// step machine copies existing conditions into its own apply, so a condition this loop removed
-// could linger as co-owned; a condition that only changes value cannot.
+// reconciler and this loop never take each other's fields. A flag that never was stale and runs
+// no experiment gets no Stale condition at all; once written, the condition only changes value
+// and is never removed: the reconciler's step machine copies existing conditions into its own
+// apply, so a removed condition could linger as co-owned.
 import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
@@ -47,7 +46,8 @@ export interface ExperimentLoopOptions {
   custom: CustomObjectsApi;
   /** Undefined when the operator has no Prometheus: experiments say so, stale detection still runs. */
   prometheus: PrometheusVectorApi | undefined;
-  listFlags(): FeatureFlag[];
+  /** The cached flags, iterated once per pass without a copy. */
+  listFlags(): Iterable<FeatureFlag>;
   log: Logger;
   registry: Registry;
   intervalMs?: number;
@@ -169,94 +169,59 @@ export class ExperimentLoop {
     const variants = flag.spec.variants ?? [];
     if (experiment === undefined || variants.length < 2) return undefined;
     const previous = flag.status?.experiment as ExperimentStatus | undefined;
+    const counting = this.#opts.eventStore !== undefined ? COUNTING_EVENT_STORE : COUNTING_PROMETHEUS;
+    const round: Round = { flag, experiment, variants, previous, counting, now };
+    if (this.#opts.eventStore !== undefined) return await this.#fromEventStore(round, this.#opts.eventStore);
     const prometheus = this.#opts.prometheus;
-    const store = this.#opts.eventStore;
-    const counting = store !== undefined ? COUNTING_EVENT_STORE : COUNTING_PROMETHEUS;
-    const unavailable = (error: string): ExperimentStatus =>
-      previous !== undefined && "variants" in previous
-        ? { ...previous, error, counting }
-        : {
-            verdict: "Collecting",
-            message: `cannot read counts: ${error}`,
-            error,
-            analyzedAt: now.toISOString(),
-            counting,
-          };
-    const analyze = (counts: VariantCounts[]) =>
-      latchVerdict(
-        analyzeExperiment(
-          {
-            conversionEvent: experiment.conversionEvent,
-            control: experiment.control,
-            minSamplePerVariant: experiment.minSamplePerVariant,
-            minDetectableEffect: experiment.minDetectableEffect,
-            alpha: experiment.alpha,
-            method: experiment.method,
-          },
-          counts,
-          now,
-          previous !== undefined && "variants" in previous ? previous : undefined,
-        ),
-        (previous as { latch?: unknown } | undefined)?.latch,
-        flag.metadata.generation ?? 0,
-        now,
-      );
-    if (store !== undefined) {
-      let arms: Awaited<ReturnType<ExperimentEventReader["userAggregate"]>>;
-      try {
-        arms = await store.userAggregate(
-          flag.metadata.namespace ?? "",
-          flagKey(flag),
-          experiment.conversionEvent,
-        );
-      } catch (error) {
-        // The store's own words go to the log only: status never echoes a remote answer.
-        this.#opts.log.warn(
-          {
-            flag: flag.metadata.name,
-            namespace: flag.metadata.namespace,
-            reason: "EventStoreUnavailable",
-            err: (error as Error).message,
-          },
-          "cannot read the experiment's per-user counts from the event store",
-        );
-        return unavailable("the event store did not answer (see the operator's log)");
-      }
-      const counts: VariantCounts[] = variants.map((v) => {
-        const arm = arms.find((a) => a.variant === v.name);
-        return {
-          name: v.name,
-          weight: v.weight,
-          exposures: arm?.users ?? 0,
-          conversions: arm?.convertedUsers ?? 0,
-        };
-      });
-      return { ...analyze(counts), counting };
-    }
     if (prometheus === undefined)
-      return unavailable("no Prometheus configured (operator flag --prometheus-url)");
+      return unavailable(round, "no Prometheus configured (operator flag --prometheus-url)");
+    return await this.#fromPrometheus(round, prometheus);
+  }
+
+  /** Users counted once across pods and restarts, from the event store's per-user aggregate. */
+  async #fromEventStore(round: Round, store: ExperimentEventReader): Promise<ExperimentStatus> {
+    const { flag, experiment, variants } = round;
+    let arms: Awaited<ReturnType<ExperimentEventReader["userAggregate"]>>;
+    try {
+      arms = await store.userAggregate(
+        flag.metadata.namespace ?? "",
+        flagKey(flag),
+        experiment.conversionEvent,
+      );
+    } catch (error) {
+      // The store's own words go to the log only: status never echoes a remote answer.
+      this.#opts.log.warn(
+        {
+          flag: flag.metadata.name,
+          namespace: flag.metadata.namespace,
+          reason: "EventStoreUnavailable",
+          err: (error as Error).message,
+        },
+        "cannot read the experiment's per-user counts from the event store",
+      );
+      return unavailable(round, "the event store did not answer (see the operator's log)");
+    }
+    const counts: VariantCounts[] = variants.map((v) => {
+      const arm = arms.find((a) => a.variant === v.name);
+      return {
+        name: v.name,
+        weight: v.weight,
+        exposures: arm?.users ?? 0,
+        conversions: arm?.convertedUsers ?? 0,
+      };
+    });
+    return { ...analyzeCounts(round, counts), counting: round.counting };
+  }
+
+  /** Prometheus counters, followed series by series through the ledger kept in status. */
+  async #fromPrometheus(round: Round, prometheus: PrometheusVectorApi): Promise<ExperimentStatus> {
+    const { flag, variants, now } = round;
     const namespace = flag.metadata.namespace ?? "";
     const confine = this.#opts.namespaceEnforcement !== false;
     const ask = (promql: string) =>
       prometheus.queryVector(confine ? confineToNamespace(promql, namespace) : promql, now);
-    const before = ledgerFrom(previous);
-    const windowSeconds = lookWindowSeconds(before, now);
-    const resetMs = resetWindowMs(before, now);
-    const nowSeconds = Math.floor(now.getTime() / 1000);
-    const follow = async (selector: string, previousCounter: CounterLedger | undefined) => {
-      const [observed, resets] = await Promise.all([
-        ask(lastValuesQuery(selector, windowSeconds)),
-        // A counter seen for the first time is counted whole, so its resets do not matter.
-        previousCounter !== undefined && resetMs !== undefined ? ask(resetsQuery(selector, resetMs)) : [],
-      ]);
-      const resetsById = new Map(resets.map((r) => [seriesId(r.labels), r.value]));
-      const peaks =
-        resetMs !== undefined && resets.some((r) => r.value > 0)
-          ? await ask(peaksQuery(selector, resetMs))
-          : [];
-      const peaksById = new Map(peaks.map((p) => [seriesId(p.labels), p.value]));
-      return accumulateCounter(previousCounter, observed, resetsById, nowSeconds, peaksById);
-    };
+    const before = ledgerFrom(round.previous);
+    const follow = counterFollower(ask, before, now);
     let ledgers: VariantLedger[];
     try {
       ledgers = await Promise.all(
@@ -274,9 +239,10 @@ export class ExperimentLoop {
       );
     } catch (error) {
       if (error instanceof PromqlConfinementError)
-        return unavailable(`spec.experiment.metrics ${error.message}`);
-      if (error instanceof LedgerLimitError) return unavailable(`spec.experiment.metrics: ${error.message}`);
-      return unavailable((error as Error).message);
+        return unavailable(round, `spec.experiment.metrics ${error.message}`);
+      if (error instanceof LedgerLimitError)
+        return unavailable(round, `spec.experiment.metrics: ${error.message}`);
+      return unavailable(round, (error as Error).message);
     }
     const counts: VariantCounts[] = variants.map((v, i) => ({
       name: v.name,
@@ -284,8 +250,8 @@ export class ExperimentLoop {
       exposures: Math.round(ledgers[i]?.exposures.total ?? 0),
       conversions: Math.round(ledgers[i]?.conversions.total ?? 0),
     }));
-    const result = analyze(counts);
-    return { ...result, ledger: { through: now.toISOString(), variants: ledgers }, counting };
+    const ledger = { through: now.toISOString(), variants: ledgers };
+    return { ...analyzeCounts(round, counts), ledger, counting: round.counting };
   }
 
   async #update(flag: FeatureFlag, now: Date, s: ReturnType<typeof staleness>): Promise<void> {
@@ -347,4 +313,79 @@ export class ExperimentLoop {
       ...(ifResourceVersion !== undefined && { ifResourceVersion }),
     });
   }
+}
+
+/** One flag's experiment in one pass. */
+interface Round {
+  flag: FeatureFlag;
+  experiment: NonNullable<FeatureFlag["spec"]["experiment"]>;
+  variants: NonNullable<FeatureFlag["spec"]["variants"]>;
+  previous: ExperimentStatus | undefined;
+  counting: ExperimentCounting;
+  now: Date;
+}
+
+/** Counts that cannot be read: the last result stands with the error, else Collecting. */
+function unavailable(round: Round, error: string): ExperimentStatus {
+  const { previous, counting, now } = round;
+  if (previous !== undefined && "variants" in previous) return { ...previous, error, counting };
+  return {
+    verdict: "Collecting",
+    message: `cannot read counts: ${error}`,
+    error,
+    analyzedAt: now.toISOString(),
+    counting,
+  };
+}
+
+/** The analysis of the counts, its verdict latched for the rest of the spec generation. */
+function analyzeCounts(round: Round, counts: VariantCounts[]) {
+  const { flag, experiment, previous, now } = round;
+  const result = analyzeExperiment(
+    {
+      conversionEvent: experiment.conversionEvent,
+      control: experiment.control,
+      minSamplePerVariant: experiment.minSamplePerVariant,
+      minDetectableEffect: experiment.minDetectableEffect,
+      alpha: experiment.alpha,
+      method: experiment.method,
+    },
+    counts,
+    now,
+    previous !== undefined && "variants" in previous ? previous : undefined,
+  );
+  return latchVerdict(
+    result,
+    (previous as { latch?: unknown } | undefined)?.latch,
+    flag.metadata.generation ?? 0,
+    now,
+  );
+}
+
+/**
+ * Follows one counter selector from its ledger entry: the last value of every series in the look
+ * window, and, for a counter already followed, its resets and the peaks before them.
+ */
+function counterFollower(
+  ask: (promql: string) => ReturnType<PrometheusVectorApi["queryVector"]>,
+  before: ExperimentLedger | undefined,
+  now: Date,
+) {
+  const windowSeconds = lookWindowSeconds(before, now);
+  const resetMs = resetWindowMs(before, now);
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  return async (selector: string, previousCounter: CounterLedger | undefined) => {
+    const [observed, resets] = await Promise.all([
+      ask(lastValuesQuery(selector, windowSeconds)),
+      // A counter seen for the first time is counted whole, so its resets do not matter.
+      previousCounter !== undefined && resetMs !== undefined ? ask(resetsQuery(selector, resetMs)) : [],
+    ]);
+    const resetsById = new Map(resets.map((r) => [seriesId(r.labels), r.value]));
+    const peaks =
+      resetMs !== undefined && resets.some((r) => r.value > 0)
+        ? await ask(peaksQuery(selector, resetMs))
+        : [];
+    const peaksById = new Map(peaks.map((p) => [seriesId(p.labels), p.value]));
+    return accumulateCounter(previousCounter, observed, resetsById, nowSeconds, peaksById);
+  };
 }

@@ -92,3 +92,23 @@ export async function missingPermissions(
   }
   return (await Promise.all(checks)).filter((m): m is string => m !== undefined);
 }
+
+export class PermissionError extends Error {
+  constructor(readonly missing: string[]) {
+    super(`missing RBAC permissions (see deploy/rbac.yaml): ${missing.join("; ")}`);
+    this.name = "PermissionError";
+  }
+}
+
+/** The start-up check as the first runnable: nothing serves or watches without the permissions. */
+export function permissionCheck(kc: KubeConfig, scope: Parameters<typeof missingPermissions>[1]) {
+  return {
+    name: "permissions",
+    needsLeadership: false,
+    start: async () => {
+      const missing = await missingPermissions(kc, scope);
+      if (missing.length > 0) throw new PermissionError(missing);
+    },
+    stop: async () => {},
+  };
+}

@@ -31,13 +31,10 @@ import {
   parseDocument,
   type ResolvedFlag,
 } from "../core/index.js";
-import {
-  type AnalysisOutcome,
-  decide,
-  type RolloutDecision,
-  type RolloutEvent,
-  type RolloutOptions,
-} from "../rollout/steps.js";
+import { decide, type RolloutDecision, type RolloutEvent, type RolloutOptions } from "../rollout/steps.js";
+import { pendingOutcomes } from "./recorded-outcome.js";
+
+export { pendingOutcomes } from "./recorded-outcome.js";
 
 /** Data bytes a ConfigMap may hold (1 MiB) less headroom for the key and encoding. */
 export const MAX_DOCUMENT_BYTES = 1_000_000;
@@ -129,35 +126,7 @@ export function plan(state: NamespaceState, now: Date): NamespacePlan {
   for (const entry of entries) entry.nextChange = nextScheduledChange(entry.flag.spec, segments, now);
   const previous = state.previousDocument;
 
-  // First come (by key, then creation) first served: a duplicate key or a flag that would push the
-  // document past the ConfigMap limit is left out and told why.
-  const resolved: Record<string, ResolvedFlag> = {};
-  const owners = new Map<string, Entry>();
-  let bytes = 2;
-  for (const entry of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    const first = owners.get(entry.key);
-    if (first) {
-      entry.problem = {
-        reason: "DuplicateKey",
-        message: `key "${entry.key}" is already used by FeatureFlag ${first.flag.metadata.name} in this namespace; this flag is not projected`,
-      };
-      continue;
-    }
-    const flag = resolveTargetedFlag(entry, targeting, previous);
-    if (flag === undefined) continue;
-    const size = Buffer.byteLength(canonicalJson({ [entry.key]: flag })) + 1;
-    if (bytes + size > MAX_DOCUMENT_BYTES) {
-      entry.problem = {
-        reason: "DocumentTooLarge",
-        message: `the namespace's flags document would exceed the ConfigMap limit (1 MiB) with this flag (${size} bytes); it is not projected. Move flags to another namespace or shorten allow-lists`,
-      };
-      continue;
-    }
-    bytes += size;
-    owners.set(entry.key, entry);
-    resolved[entry.key] = flag;
-  }
-
+  const { resolved, owners, bytes } = projectFirstComeFirstServed(entries, targeting, previous);
   const completed = completeDocument(resolved, targeting.segments, previous?.segments);
   for (const entry of entries) {
     const problem = completed.dropped.get(entry.key);
@@ -186,22 +155,69 @@ export function plan(state: NamespaceState, now: Date): NamespacePlan {
     result.configMap = configMapBody(state, document, now);
   }
 
-  for (const entry of entries) {
-    // The flag's own revision, not the document's: one flag's change must not rewrite the status
-    // of every other flag in the namespace.
-    const revision = entry.problem ? "" : (resolved[entry.key]?.revision ?? "");
-    const patch = statusPatch(entry, state.configMapName, revision, now);
-    if (patch) result.statusPatches.push(patch);
-    result.events.push(...eventsFor(entry));
-    const next = entry.decision.requeueAfterMs;
-    if (next !== undefined && (result.requeueAfterMs === undefined || next < result.requeueAfterMs))
-      result.requeueAfterMs = next;
-    // Come back when a scheduled change has happened, to show the one after it.
-    const scheduled = entry.nextChange && entry.nextChange.getTime() - now.getTime() + 1000;
-    if (scheduled && (result.requeueAfterMs === undefined || scheduled < result.requeueAfterMs))
-      result.requeueAfterMs = scheduled;
-  }
+  for (const entry of entries) addFlagOutcome(result, entry, state.configMapName, resolved, now);
   return result;
+}
+
+/**
+ * First come (by key, then creation) first served: a duplicate key or a flag that would push the
+ * document past the ConfigMap limit is left out and told why (entry.problem).
+ */
+function projectFirstComeFirstServed(
+  entries: Entry[],
+  targeting: TargetingResolution,
+  previous: FlagDocument | undefined,
+): { resolved: Record<string, ResolvedFlag>; owners: Map<string, Entry>; bytes: number } {
+  const resolved: Record<string, ResolvedFlag> = {};
+  const owners = new Map<string, Entry>();
+  let bytes = 2;
+  for (const entry of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const first = owners.get(entry.key);
+    if (first) {
+      entry.problem = {
+        reason: "DuplicateKey",
+        message: `key "${entry.key}" is already used by FeatureFlag ${first.flag.metadata.name} in this namespace; this flag is not projected`,
+      };
+      continue;
+    }
+    const flag = resolveTargetedFlag(entry, targeting, previous);
+    if (flag === undefined) continue;
+    const size = Buffer.byteLength(canonicalJson({ [entry.key]: flag })) + 1;
+    if (bytes + size > MAX_DOCUMENT_BYTES) {
+      entry.problem = {
+        reason: "DocumentTooLarge",
+        message: `the namespace's flags document would exceed the ConfigMap limit (1 MiB) with this flag (${size} bytes); it is not projected. Move flags to another namespace or shorten allow-lists`,
+      };
+      continue;
+    }
+    bytes += size;
+    owners.set(entry.key, entry);
+    resolved[entry.key] = flag;
+  }
+  return { resolved, owners, bytes };
+}
+
+/** The flag's status patch and Events, and the earliest time the namespace needs looking at again. */
+function addFlagOutcome(
+  result: NamespacePlan,
+  entry: Entry,
+  configMapName: string,
+  resolved: Record<string, ResolvedFlag>,
+  now: Date,
+): void {
+  // The flag's own revision, not the document's: one flag's change must not rewrite the status
+  // of every other flag in the namespace.
+  const revision = entry.problem ? "" : (resolved[entry.key]?.revision ?? "");
+  const patch = statusPatch(entry, configMapName, revision, now);
+  if (patch) result.statusPatches.push(patch);
+  result.events.push(...eventsFor(entry));
+  const next = entry.decision.requeueAfterMs;
+  if (next !== undefined && (result.requeueAfterMs === undefined || next < result.requeueAfterMs))
+    result.requeueAfterMs = next;
+  // Come back when a scheduled change has happened, to show the one after it.
+  const scheduled = entry.nextChange && entry.nextChange.getTime() - now.getTime() + 1000;
+  if (scheduled && (result.requeueAfterMs === undefined || scheduled < result.requeueAfterMs))
+    result.requeueAfterMs = scheduled;
 }
 
 /**
@@ -259,31 +275,6 @@ export function resolveFlag(
     ? { ...content, segments: Object.fromEntries(used.map((n) => [n, targeting?.segments[n]])) }
     : content;
   return { ...content, revision: flagRevision(revisionOf) };
-}
-
-const ms = (text: string | undefined) => (text === undefined ? Number.NaN : Date.parse(text));
-
-/**
- * The outcomes recorded in status (the analysis loop's latest check, the latest pushed alert) not
- * yet counted, oldest first. A check is counted once: when its time is after lastAnalysis.at.
- */
-export function pendingOutcomes(status: FeatureFlagStatus | undefined): AnalysisOutcome[] {
-  const counted = ms(status?.lastAnalysis?.at);
-  const pending: AnalysisOutcome[] = [];
-  for (const recorded of [status?.analysisOutcome, status?.pushedAlert]) {
-    const at = ms(recorded?.at);
-    if (!recorded?.result || Number.isNaN(at) || at <= counted) continue;
-    pending.push({
-      result: recorded.result,
-      message: recorded.message ?? "",
-      at: new Date(at),
-      ...(recorded.reason !== undefined && { reason: recorded.reason }),
-      ...(recorded.alertName !== undefined && { alertName: recorded.alertName }),
-      ...(recorded.query !== undefined && { query: recorded.query }),
-      ...(recorded.value !== undefined && { value: recorded.value }),
-    });
-  }
-  return pending.sort((a, b) => (a.at?.getTime() ?? 0) - (b.at?.getTime() ?? 0));
 }
 
 /** decide() fed each pending outcome in turn (a poll and a push may both be new). */

@@ -12,7 +12,13 @@ import type { FeatureFlag, FeatureFlagSpec, FeatureFlagStatus } from "../../src/
 import { analyzeFlag } from "../../src/rollout/analysis.js";
 import { PrometheusClient } from "../../src/rollout/prometheus.js";
 import { AnalysisRunner } from "../../src/rollout/runner.js";
-import { decide, findCondition, type RolloutDecision, type RolloutOptions } from "../../src/rollout/steps.js";
+import {
+  type AnalysisOutcome,
+  decide,
+  findCondition,
+  type RolloutDecision,
+  type RolloutOptions,
+} from "../../src/rollout/steps.js";
 import { type Fault, type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { type MetricsApp, startMetricsApp } from "../support/metrics-app.js";
 import { type PrometheusHandle, startPrometheus } from "../support/prometheus.js";
@@ -60,7 +66,12 @@ function ramp(spec: FeatureFlagSpec, options: RolloutOptions = {}) {
     metadata: { name: FLAG, namespace: "faults", uid: randomUUID(), generation: 1 },
     spec,
   } as FeatureFlag;
-  const runner = new AnalysisRunner({ client, listFlags: () => [flag], enqueue: () => {} });
+  // The latest persisted outcome stands in for status.analysisOutcome.
+  let latest: AnalysisOutcome | undefined;
+  const persist = async (_flag: FeatureFlag, outcome: AnalysisOutcome) => {
+    latest = outcome;
+  };
+  const runner = new AnalysisRunner({ client, listFlags: () => [flag], persist, enqueue: () => {} });
   const decisions: RolloutDecision[] = [];
   const round = async () => {
     await runner.tick();
@@ -69,7 +80,7 @@ function ramp(spec: FeatureFlagSpec, options: RolloutOptions = {}) {
       generation: 1,
       ...(flag.status && { status: flag.status }),
       now: new Date(),
-      ...(runner.outcomeFor(flag) && { analysis: runner.outcomeFor(flag) }),
+      ...(latest && { analysis: latest }),
       options,
     });
     decisions.push(decision);

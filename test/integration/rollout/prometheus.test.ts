@@ -7,13 +7,8 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
-import {
-  alertmanagerWebhook,
-  analyzeFlag,
-  type FiringAlert,
-  outcomeFromAlerts,
-  WEBHOOK_PATH,
-} from "../../../src/rollout/analysis.js";
+import { alertmanagerWebhook, WEBHOOK_PATH } from "../../../src/operator/alert-intake.js";
+import { analyzeFlag, type FiringAlert, outcomeFromAlerts } from "../../../src/rollout/analysis.js";
 import { PrometheusClient } from "../../../src/rollout/prometheus.js";
 import { type MetricsApp, startMetricsApp } from "../../support/metrics-app.js";
 import {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WEBHOOK_MAX_BYTES, WEBHOOK_PATH } from "../../../src/rollout/analysis.js";
+import { WEBHOOK_MAX_BYTES, WEBHOOK_PATH } from "../../../src/operator/alert-intake.js";
 import { testNamespace } from "../../support/kube.js";
 import { type OperatorProcess, startOperator } from "../../support/operator.js";
 import { waitFor } from "../../support/wait.js";

@@ -9,14 +9,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
 import { validateFeatureFlag } from "../../../src/api/validate.js";
 import { validationReview } from "../../../src/operator/validation-webhook.js";
+import { analyzeFlag, outcomeFromAlerts } from "../../../src/rollout/analysis.js";
+import { PrometheusClient } from "../../../src/rollout/prometheus.js";
 import {
-  analyzeFlag,
-  outcomeFromAlerts,
   type PrometheusAccess,
   prometheusForFlag,
   type SecretReader,
-} from "../../../src/rollout/analysis.js";
-import { PrometheusClient } from "../../../src/rollout/prometheus.js";
+} from "../../../src/rollout/prometheus-access.js";
 import { flagManifest } from "../../fixtures/invalid-flags.js";
 
 const OPERATOR_TOKEN = "operator-token-0123456789";

@@ -10,8 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { FeatureFlag } from "../../../src/api/index.js";
-import { analyzeFlag, prometheusForFlag } from "../../../src/rollout/analysis.js";
+import { analyzeFlag } from "../../../src/rollout/analysis.js";
 import { PrometheusClient, PrometheusError } from "../../../src/rollout/prometheus.js";
+import { prometheusForFlag } from "../../../src/rollout/prometheus-access.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 const servers: Server[] = [];

@@ -1,5 +1,6 @@
 // The analysis loop: checks only flags whose analysis is due, shares one alerts request per tick,
-// hands outcomes to decide(), and turns Alertmanager's pushed alerts into an immediate rollback.
+// and persists each outcome (as the operator does, in status) before enqueueing the flag; decide()
+// rolls back on the persisted outcome.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
@@ -11,7 +12,7 @@ import {
   type QueryValue,
 } from "../../../src/rollout/prometheus.js";
 import { AnalysisRunner } from "../../../src/rollout/runner.js";
-import { decide } from "../../../src/rollout/steps.js";
+import { type AnalysisOutcome, decide } from "../../../src/rollout/steps.js";
 
 const NOW = new Date("2026-01-01T00:10:00.000Z");
 const ramping: FeatureFlagStatus = {
@@ -37,6 +38,18 @@ const flag = (name: string, status?: FeatureFlagStatus): FeatureFlag => ({
   },
   ...(status && { status }),
 });
+
+/** The runner's persist, recording outcomes by flag name (the operator writes them to status). */
+function persisted() {
+  const outcomes = new Map<string, AnalysisOutcome>();
+  return {
+    outcomes,
+    persist: async (f: FeatureFlag, outcome: AnalysisOutcome) => {
+      outcomes.set(f.metadata.name ?? "", outcome);
+    },
+    of: (f: FeatureFlag | undefined) => outcomes.get(f?.metadata.name ?? ""),
+  };
+}
 
 /** A Prometheus API double that counts requests (the real one is in the integration suite). */
 function fakePrometheus(firing: string[]): PrometheusApi & { calls: number } {
@@ -69,19 +82,21 @@ describe("AnalysisRunner", () => {
       flag("new"),
     ];
     const enqueued: string[] = [];
+    const recorded = persisted();
     const runner = new AnalysisRunner({
       client: prometheus,
       listFlags: () => flags,
+      persist: recorded.persist,
       enqueue: (f) => enqueued.push(f.metadata.name ?? ""),
       now: () => NOW,
     });
     await runner.tick();
     expect(enqueued.sort()).toEqual(["a", "b"]);
     expect(prometheus.calls).toBe(1);
-    expect(runner.outcomeFor(flags[0] as FeatureFlag)).toMatchObject({ result: "Passed", at: NOW });
+    expect(recorded.of(flags[0])).toMatchObject({ result: "Passed", at: NOW });
     const b = flags[1] as FeatureFlag;
-    expect(runner.outcomeFor(b)).toMatchObject({ result: "Failed", alertName: "ErrorRateHigh" });
-    expect(runner.outcomeFor(flags[2] as FeatureFlag)).toBeUndefined();
+    expect(recorded.of(b)).toMatchObject({ result: "Failed", alertName: "ErrorRateHigh" });
+    expect(recorded.of(flags[2])).toBeUndefined();
 
     // The operator's reconcile with that outcome rolls b back, and does it once.
     const d = decide({
@@ -89,7 +104,7 @@ describe("AnalysisRunner", () => {
       generation: 1,
       status: b.status,
       now: NOW,
-      analysis: runner.outcomeFor(b),
+      analysis: recorded.of(b),
     });
     expect(d.status).toMatchObject({
       phase: "RolledBack",
@@ -97,38 +112,18 @@ describe("AnalysisRunner", () => {
     });
   });
 
-  it("pushed alerts fail the matching ramping flags at once", () => {
-    const flags = [flag("a", ramping), flag("b", ramping), flag("c", { ...ramping, phase: "Completed" })];
+  it("does not enqueue a flag whose outcome could not be persisted, so its check runs again", async () => {
+    const flags = [flag("a", ramping)];
     const enqueued: string[] = [];
     const runner = new AnalysisRunner({
       client: fakePrometheus([]),
       listFlags: () => flags,
+      persist: () => Promise.reject(new Error("conflict")),
       enqueue: (f) => enqueued.push(f.metadata.name ?? ""),
       now: () => NOW,
     });
-    const hit = runner.onAlerts([
-      { labels: { alertname: "ErrorRateHigh", flag: "a" } },
-      { labels: { alertname: "ErrorRateHigh", flag: "c" } },
-    ]);
-    expect(hit.map((f) => f.metadata.name)).toEqual(["a"]);
-    expect(enqueued).toEqual(["a"]);
-    expect(runner.outcomeFor(flags[0] as FeatureFlag)?.message).toContain("Alertmanager");
-  });
-
-  it("forgets flags that are gone", async () => {
-    let flags = [flag("a", ramping)];
-    const runner = new AnalysisRunner({
-      client: fakePrometheus([]),
-      listFlags: () => flags,
-      enqueue: () => {},
-      now: () => NOW,
-    });
     await runner.tick();
-    const a = flags[0] as FeatureFlag;
-    expect(runner.outcomeFor(a)).toBeDefined();
-    flags = [];
-    await runner.tick();
-    expect(runner.outcomeFor(a)).toBeUndefined();
+    expect(enqueued).toEqual([]);
   });
 
   it("asks a flag's own allow-listed Prometheus, one alerts request per address per tick", async () => {
@@ -160,29 +155,31 @@ describe("AnalysisRunner", () => {
         return f;
       };
       const flags = [flag("a", ramping), own("b", team.address), own("c", `${team.address}/`)];
+      const recorded = persisted();
       const runner = new AnalysisRunner({
         client: new PrometheusClient({ address: operator.address }),
         access: { allowedAddresses: [team.address] },
         listFlags: () => flags,
+        persist: recorded.persist,
         enqueue: () => {},
         now: () => NOW,
       });
       await runner.tick();
-      expect(flags.map((f) => runner.outcomeFor(f)?.result)).toEqual(["Passed", "Failed", "Failed"]);
+      expect(flags.map((f) => recorded.of(f)?.result)).toEqual(["Passed", "Failed", "Failed"]);
       expect([operator.calls, team.calls]).toEqual([1, 1]);
 
       // Off the allow-list and without a credentials Secret, the address is never contacted.
+      const refused = persisted();
       const refusing = new AnalysisRunner({
         client: new PrometheusClient({ address: operator.address, bearerToken: "operator-token" }),
         listFlags: () => flags,
+        persist: refused.persist,
         enqueue: () => {},
         now: () => NOW,
       });
       await refusing.tick();
-      expect(refusing.outcomeFor(flags[1] as FeatureFlag)).toMatchObject({ result: "Unavailable" });
-      expect(refusing.outcomeFor(flags[1] as FeatureFlag)?.message).toContain(
-        "spec.rollout.canary.analysis.prometheus.address",
-      );
+      expect(refused.of(flags[1])).toMatchObject({ result: "Unavailable" });
+      expect(refused.of(flags[1])?.message).toContain("spec.rollout.canary.analysis.prometheus.address");
       expect(team.calls).toBe(1);
     } finally {
       await Promise.all(started.map((s) => new Promise((resolve) => s.close(resolve))));

@@ -1,18 +1,24 @@
-// The Alertmanager webhook router: token first (constant-time, 401), 413 over 1 MiB, 400 for
-// malformed payloads, firing alerts to onAlerts. Mounted on a loopback express server here; the
-// real Alertmanager POSTs to it in test/integration/rollout/prometheus.test.ts.
+// Alertmanager's pushes: the webhook router (token first, constant-time, 401; 413 over 1 MiB; 400
+// for malformed payloads; firing alerts to onAlerts), mounted on a loopback express server here
+// (the real Alertmanager POSTs to it in test/integration/rollout/prometheus.test.ts), and the
+// intake that records a push in the status of the ramping flags it fails.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { CustomObjectsApi } from "@kubernetes/client-node";
 import express from "express";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FeatureFlag, FeatureFlagStatus } from "../../../src/api/index.js";
 import {
+  AlertIntake,
   alertmanagerWebhook,
-  type FiringAlert,
-  flagsMatchingAlerts,
   parseAlertmanagerWebhook,
   WEBHOOK_PATH,
   WebhookPayloadError,
-} from "../../../src/rollout/analysis.js";
+} from "../../../src/operator/alert-intake.js";
+import { createOperatorMetrics } from "../../../src/operator/metrics.js";
+import { pendingOutcomes } from "../../../src/operator/recorded-outcome.js";
+import { type FiringAlert, flagsMatchingAlerts } from "../../../src/rollout/analysis.js";
 
 const payload = (alerts: object[]) => ({
   version: "4",
@@ -183,5 +189,82 @@ describe("alertmanagerWebhook router", () => {
 
   it("refuses to be built without a token", () => {
     expect(() => alertmanagerWebhook({ token: "", onAlerts: () => {} })).toThrow(/needs a bearer token/);
+  });
+});
+
+describe("AlertIntake", () => {
+  const NOW = new Date("2026-01-01T00:10:00.000Z");
+  const ramping: FeatureFlagStatus = { phase: "Progressing", currentStepIndex: 0, currentPercent: 5 };
+  const flag = (name: string, status: FeatureFlagStatus): FeatureFlag => ({
+    apiVersion: "flagwright.dev/v1alpha1",
+    kind: "FeatureFlag",
+    metadata: { name, namespace: "ns", uid: `uid-${name}`, generation: 1 },
+    spec: {
+      enabled: true,
+      rollout: {
+        canary: {
+          steps: [{ percent: 5, pause: "1m" }, { percent: 100 }],
+          analysis: { alerts: [{ alertName: "ErrorRateHigh", matchLabels: { flag: name } }] },
+        },
+      },
+    },
+    status,
+  });
+
+  it("records a push in the status of the ramping flags it fails, as the planner reads it back", async () => {
+    const patches: { name: string; body: { status: FeatureFlagStatus }; fieldManager: string }[] = [];
+    const custom = {
+      patchNamespacedCustomObjectStatus: async (request: {
+        name: string;
+        body: { status: FeatureFlagStatus };
+        fieldManager: string;
+      }) => {
+        patches.push(request);
+        return {};
+      },
+    } as unknown as CustomObjectsApi;
+    // The leader's last counted check is ahead of this replica's clock: the push is stamped after it.
+    const ahead = "2026-01-01T00:10:05.000Z";
+    const flags = [
+      flag("a", { ...ramping, lastAnalysis: { at: ahead, result: "Passed" } }),
+      flag("b", ramping),
+      flag("c", { ...ramping, phase: "Completed" }),
+    ];
+    const metrics = createOperatorMetrics();
+    const intake = new AlertIntake({
+      custom,
+      log: pino({ level: "silent" }),
+      metrics,
+      flags: () => flags.values(),
+      isLeader: () => false,
+      now: () => NOW,
+    });
+    const hit = await intake.record([
+      { labels: { alertname: "ErrorRateHigh", flag: "a" } },
+      { labels: { alertname: "ErrorRateHigh", flag: "c" } },
+    ]);
+    expect(hit.map((f) => f.metadata.name)).toEqual(["a"]);
+    expect(patches).toHaveLength(1);
+    const [patch] = patches;
+    expect(patch?.fieldManager).toBe("flagwright-alerts");
+    expect(patch?.body.status.pushedAlert).toMatchObject({
+      result: "Failed",
+      reason: "Alert",
+      alertName: "ErrorRateHigh",
+      at: "2026-01-01T00:10:05.001Z",
+    });
+    expect(patch?.body.status.pushedAlert?.message).toContain("Alertmanager");
+    // One codec: what the intake writes is the pending outcome the planner hands to decide().
+    const status = { ...flags[0]?.status, ...patch?.body.status };
+    expect(pendingOutcomes(status)).toEqual([
+      expect.objectContaining({
+        result: "Failed",
+        alertName: "ErrorRateHigh",
+        at: new Date("2026-01-01T00:10:05.001Z"),
+      }),
+    ]);
+    expect(await metrics.registry.getSingleMetricAsString("flagwright_api_writes_total")).toContain(
+      'kind="alert"} 1',
+    );
   });
 });
