@@ -1,3 +1,5 @@
+// Durations as the CRD writes them ("90s", "1h30m", "500ms"): parsed to milliseconds, with the
+// schema's own pattern deciding what is valid.
 import { DURATION_PATTERN } from "./schema.js";
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

@@ -1,3 +1,5 @@
+// The API package's surface: the FeatureFlag and Segment resource types, the group, version and
+// kinds, and the schema, validation and condition helpers the rest of the project imports.
 import type { V1ObjectMeta } from "@kubernetes/client-node";
 import type { FeatureFlagSpec, FeatureFlagStatus, SegmentSpec } from "./types.generated.js";
 

@@ -711,7 +711,8 @@ const status: JSONSchema = {
         },
         tally: {
           type: "object",
-          description: "Running sums over the step's time slices (src/rollout/cohort-statistics.ts CohortTally).",
+          description:
+            "Running sums over the step's time slices (src/rollout/cohort-statistics.ts CohortTally).",
           properties: Object.fromEntries(
             [...COHORT_TALLY_SUMS, "mixingVariance"].map((k) => [k, { type: "number" }]),
           ),

@@ -1,3 +1,5 @@
+// `flagwright eval`: evaluates one flag of a resolved flag document for an evaluation context, as
+// the sidecar would, from the command line (for debugging a rule or a bucket).
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { DocumentError, evaluate, parseDocument } from "../../core/index.js";

@@ -1,3 +1,5 @@
+// `flagwright validate`: checks FeatureFlag and Segment manifests offline (schema, CEL rules,
+// references between them) and names each problem by file, resource and field.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseAllDocuments } from "yaml";
