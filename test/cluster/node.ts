@@ -72,6 +72,8 @@ export interface RunningNode extends RunningCluster {
 
 interface SavedState {
   sysctls: Record<string, string>;
+  /** cpu.shares of PODS_CPU_CGROUP before the start, when the node raised it. */
+  podsCpuShares?: string;
   /** `nft list tables` before the start: iptables-nft tables the node's rules created go again. */
   nftTables: string[];
   netns: string[];
@@ -79,6 +81,16 @@ interface SavedState {
 }
 
 const statePath = () => join(STATE_DIR, "saved.json");
+
+/**
+ * The cgroup (v1 cpu controller) containerd puts every container of the node in. By default it
+ * weighs as much as one busy process of this machine: with the tests' other work running, all
+ * pods together got a few percent of the CPU (a sidecar requesting 10m, one request in 200, took
+ * over 2 s to answer). A dedicated node's pods own the machine; here they get the weight of 8 busy
+ * processes, and their own requests divide it among them as on any node.
+ */
+const PODS_CPU_CGROUP = "/sys/fs/cgroup/cpu/k8s.io";
+const PODS_CPU_SHARES = "8192";
 
 /** Whether this machine can run the node (root, and the Debian packages .ci/run installs). */
 export function nodeUnavailable(): string | undefined {
@@ -244,6 +256,9 @@ export async function cleanUpNode(log: Log = () => {}): Promise<void> {
   }
   if (sh(["ip", "link", "show", BRIDGE]).code === 0) sh(["ip", "link", "delete", BRIDGE]);
   for (const link of veths()) sh(["ip", "link", "delete", link]);
+  if (saved?.podsCpuShares && existsSync(PODS_CPU_CGROUP)) {
+    writeFileSync(join(PODS_CPU_CGROUP, "cpu.shares"), saved.podsCpuShares);
+  }
   for (const [key, value] of Object.entries(saved?.sysctls ?? {})) {
     try {
       writeFileSync(`/proc/sys/${key}`, value);
@@ -561,6 +576,12 @@ export async function startNode(
     writeFileSync(join(CNI_CONF_DIR, "10-flagwright.conflist"), cniConfig());
     writeFileSync(join(STATE_DIR, "containerd.toml"), containerdConfig());
     writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+    if (existsSync("/sys/fs/cgroup/cpu/cpu.shares")) {
+      mkdirSync(PODS_CPU_CGROUP, { recursive: true });
+      state.podsCpuShares = readFileSync(join(PODS_CPU_CGROUP, "cpu.shares"), "utf8").trim();
+      saveState(state);
+      writeFileSync(join(PODS_CPU_CGROUP, "cpu.shares"), PODS_CPU_SHARES);
+    }
     spawnLogged("containerd", ["containerd", "--config", join(STATE_DIR, "containerd.toml")]);
 
     cluster = await startCluster({
