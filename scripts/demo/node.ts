@@ -53,22 +53,8 @@ const fmtS = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 /** Users whose bucket puts them in at `percent` (the seed article's rule; the sidecars must agree). */
 export type ExpectedOn = (users: string[], percent: number) => number;
 
-function flagAt0(): string {
-  return `apiVersion: ${GROUP}/${VERSION}
-kind: FeatureFlag
-metadata: {name: ${FLAG}, namespace: ${NAMESPACE}}
-spec:
-  description: The redesigned one-page checkout (Flagwright demo on a real node).
-  owner: team-checkout
-  enabled: true
-  rollout: {percent: 0}
-`;
-}
-
-function canaryFlag(pause: string): string {
-  const steps = RAMP.map(
-    (percent, i) => `{percent: ${percent}, pause: ${i === RAMP.length - 1 ? "10m" : pause}}`,
-  );
+/** The demo flag's manifest with `rollout` (YAML, indented under it) as given. */
+function flagManifest(rollout: string): string {
   return `apiVersion: ${GROUP}/${VERSION}
 kind: FeatureFlag
 metadata: {name: ${FLAG}, namespace: ${NAMESPACE}}
@@ -77,7 +63,16 @@ spec:
   owner: team-checkout
   enabled: true
   rollout:
-    percent: 100
+${rollout}`;
+}
+
+const flagAt0 = () => flagManifest("    percent: 0\n");
+
+function canaryFlag(pause: string): string {
+  const steps = RAMP.map(
+    (percent, i) => `{percent: ${percent}, pause: ${i === RAMP.length - 1 ? "10m" : pause}}`,
+  );
+  return flagManifest(`    percent: 100
     canary:
       steps: [${steps.join(", ")}]
       analysis:
@@ -85,7 +80,7 @@ spec:
         interval: 1s
         failureLimit: 1
         onFailure: rollback
-`;
+`);
 }
 
 interface PodSweep {

@@ -5,7 +5,7 @@ import type { CustomObjectsApi } from "@kubernetes/client-node";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import type { Logger } from "pino";
 import type { FeatureFlag } from "../api/index.js";
-import { type FiringAlert, outcomeFromAlerts } from "../rollout/analysis.js";
+import { type FiringAlert, logAnalysisOutcome, outcomeFromAlerts } from "../rollout/analysis.js";
 import type { AnalysisOutcome } from "../rollout/steps.js";
 import { tokenMatches } from "../token.js";
 import type { OperatorMetrics } from "./metrics.js";
@@ -215,16 +215,7 @@ export class AlertIntake {
       if (!outcome) continue;
       hits.push({ flag, outcome });
       // Logged on arrival, as the analysis loop logs its checks (tests time the push from it).
-      this.options.log.info(
-        {
-          namespace: flag.metadata.namespace,
-          flag: flag.metadata.name,
-          result: outcome.result,
-          reason: outcome.reason,
-          message: outcome.message,
-        },
-        "analysis",
-      );
+      logAnalysisOutcome(this.options.log, flag, outcome);
     }
     return hits;
   }

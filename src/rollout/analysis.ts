@@ -68,6 +68,23 @@ export function matchingAlert(
 }
 
 /**
+ * The one log line of an analysis check, from the loop or from an Alertmanager push: tests and
+ * operators time a rollback from it.
+ */
+export function logAnalysisOutcome(log: Logger, flag: FeatureFlag, outcome: AnalysisOutcome): void {
+  log.info(
+    {
+      namespace: flag.metadata.namespace,
+      flag: flag.metadata.name,
+      result: outcome.result,
+      reason: outcome.reason,
+      message: outcome.message,
+    },
+    "analysis",
+  );
+}
+
+/**
  * The verdict carried by pushed alerts (Alertmanager's webhook): Failed when one matches the flag,
  * otherwise undefined, because the absence of an alert in one notification proves nothing.
  */

@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { FeatureFlag } from "../api/index.js";
-import { analyzeFlag } from "./analysis.js";
+import { analyzeFlag, logAnalysisOutcome } from "./analysis.js";
 import type { PrometheusAlert, PrometheusApi } from "./prometheus.js";
 import { type PrometheusAccess, prometheusForFlag, type ResolvedPrometheus } from "./prometheus-access.js";
 import { type AnalysisOutcome, analysisDue } from "./steps.js";
@@ -127,16 +127,7 @@ export class AnalysisRunner {
 
   private record(flag: FeatureFlag, outcome: AnalysisOutcome) {
     this.checks?.inc({ result: outcome.result });
-    this.options.log?.info(
-      {
-        namespace: flag.metadata.namespace,
-        flag: flag.metadata.name,
-        result: outcome.result,
-        reason: outcome.reason,
-        message: outcome.message,
-      },
-      "analysis",
-    );
+    if (this.options.log) logAnalysisOutcome(this.options.log, flag, outcome);
     this.options.enqueue(flag);
   }
 

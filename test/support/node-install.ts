@@ -82,6 +82,20 @@ export async function installRelease(
   ]);
 }
 
+/** The app's container (under the pod's `spec:`), as the restricted standard wants it. */
+const APP_CONTAINERS = `      containers:
+        - name: app
+          image: ${APP_IMAGE}
+          imagePullPolicy: Never
+          env: [{name: FLAG_KEY, value: ${FLAG}}]
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+`;
+
 /** The app's flag as the node test starts it: on for everyone. */
 function allOnFlag(namespace: string): string {
   return `apiVersion: flagwright.dev/v1alpha1
@@ -138,18 +152,7 @@ spec:
       annotations: {flagwright.dev/source: watch}
     spec:
       securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
-      containers:
-        - name: app
-          image: ${APP_IMAGE}
-          imagePullPolicy: Never
-          env: [{name: FLAG_KEY, value: ${FLAG}}]
-          ports: [{containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities: {drop: [ALL]}
-`;
+${APP_CONTAINERS}`;
 }
 
 export interface AppPod {
@@ -302,16 +305,5 @@ spec:
     spec:
       securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
       hostAliases: [{ip: ${evaluatorIp}, hostnames: [${SHARED_EVALUATOR.service}.${namespace}.svc]}]
-      containers:
-        - name: app
-          image: ${APP_IMAGE}
-          imagePullPolicy: Never
-          env: [{name: FLAG_KEY, value: ${FLAG}}]
-          ports: [{containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities: {drop: [ALL]}
-`;
+${APP_CONTAINERS}`;
 }
