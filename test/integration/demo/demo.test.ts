@@ -233,6 +233,7 @@ const nodeWhy = nodeUnavailable();
 if (nodeWhy && process.env.CI) throw new Error(`npm run demo -- --node cannot run in CI: ${nodeWhy}`);
 if (nodeWhy) console.warn(`[demo --node] skipped: ${nodeWhy}`);
 
+// Skipped only outside CI without root or the node packages (reason printed above); CI throws.
 describe.skipIf(nodeWhy !== undefined)("npm run demo -- --ci --node", () => {
   const privateTmp = mkdtempSync(join(tmpdir(), "flagwright-demo-node-test-"));
   afterAll(() => {

@@ -56,6 +56,8 @@ const runArgs = (extra: string[], remove = true) => [
   ...extra,
 ];
 
+// Skipped only outside CI on a machine without podman, runc or mmdebstrap, or without root (the
+// reason is printed above); with CI set it throws instead, and .ci/run installs them.
 describe.skipIf(why !== undefined)("container image", () => {
   let image = "";
   const scratch = mkdtempSync(join(tmpdir(), "flagwright-image-"));

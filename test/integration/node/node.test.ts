@@ -169,6 +169,8 @@ function machineState() {
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
 
+// Skipped only outside CI on a machine without root or the node packages (the reason is printed
+// above); with CI set a missing piece throws instead, and .ci/run installs the packages.
 describe.skipIf(why !== undefined)("Flagwright on a real node", () => {
   let node: RunningNode | undefined;
   let before: ReturnType<typeof machineState>;
