@@ -263,12 +263,26 @@ export function parseDocument(input: string | unknown): FlagDocument {
   return deepFreeze(typeof input === "string" ? doc : structuredClone(doc));
 }
 
-/** JSON with object keys sorted at every level, so equal content gives equal text. */
+/**
+ * JSON with object keys sorted at every level, so equal content gives equal text. Built by string
+ * concatenation without intermediate arrays: the operator runs it on every flag of a namespace at
+ * every reconcile (sizes, revisions, status comparison).
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  // Default sort compares UTF-16 code units, the order JSON tooling and `<` on strings use.
+  const keys = Object.keys(record).sort();
+  let out = "{";
+  for (const key of keys) {
+    const v = record[key];
+    if (v === undefined) continue;
+    out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }

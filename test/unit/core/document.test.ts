@@ -1,6 +1,8 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   buildDocument,
+  canonicalJson,
   DocumentError,
   documentRevision,
   type FlagDocument,
@@ -127,5 +129,37 @@ describe("documentRevision", () => {
       revision: documentRevision(a),
       generatedAt: "2026-01-01T00:00:00.000Z",
     });
+  });
+});
+
+describe("canonicalJson", () => {
+  /** The straightforward form: entries filtered, sorted and joined. */
+  const reference = (value: unknown): string => {
+    if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+    if (Array.isArray(value)) return `[${value.map(reference).join(",")}]`;
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(",")}}`;
+  };
+
+  it("equals the straightforward form on any JSON value, with undefined members and any key order", () => {
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.constantFrom(null, true, false, undefined),
+        fc.double(),
+        fc.string({ unit: "binary" }),
+        fc.array(tie("node")),
+        fc.dictionary(fc.string({ unit: "binary" }), tie("node")),
+      ),
+    })).node;
+    fc.assert(fc.property(value, (v) => canonicalJson(v) === reference(v)), { numRuns: 2000 });
+  });
+
+  it("sorts keys at every level and leaves out undefined members", () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: undefined }], c: "x" } })).toBe(
+      '{"a":{"c":"x","d":[1,{"z":0}]},"b":1}',
+    );
   });
 });
