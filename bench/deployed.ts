@@ -46,7 +46,17 @@ export function describeNodeOptions(component: string, choice: NodeOptionsChoice
   return `${component} ran with NODE_OPTIONS=${choice.value ? JSON.stringify(choice.value) : '"" (V8 defaults)'}, from ${choice.source}.`;
 }
 
+/**
+ * The sidecar's V8 options for a benchmark: the injection webhook's (SIDECAR_NODE_OPTIONS), or
+ * BENCH_SIDECAR_V8_OPTIONS (space-separated; empty means V8's defaults) to measure a change to them.
+ */
+const sidecarOverride = process.env.BENCH_SIDECAR_V8_OPTIONS;
+export const SIDECAR_V8_OPTIONS: readonly string[] =
+  sidecarOverride === undefined ? SIDECAR_NODE_OPTIONS : sidecarOverride.split(/\s+/).filter(Boolean);
+
 /** How a report names the sidecar's V8 options. */
 export function describeSidecarOptions(): string {
-  return `The sidecar ran with the injected container's V8 options: ${SIDECAR_NODE_OPTIONS.join(" ")} (the injection webhook's command).`;
+  return sidecarOverride === undefined
+    ? `The sidecar ran with the injected container's V8 options: ${SIDECAR_V8_OPTIONS.join(" ")} (the injection webhook's command).`
+    : `The sidecar ran with BENCH_SIDECAR_V8_OPTIONS="${SIDECAR_V8_OPTIONS.join(" ")}" in place of the injected container's V8 options (${SIDECAR_NODE_OPTIONS.join(" ")}).`;
 }

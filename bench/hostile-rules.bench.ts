@@ -8,7 +8,6 @@ import { Agent, request } from "node:http";
 import os from "node:os";
 import { join } from "node:path";
 import { buildDocument, type ResolvedFlag } from "../src/core/index.js";
-import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
 import { RawHttpClient } from "../test/support/raw-http.js";
 import { startOfrepServer } from "./flagd/process.js";
 import { cpuPinning } from "./pinning.js";
@@ -17,6 +16,7 @@ import { cpuMs } from "./proc.js";
 // HOSTILE_RULES_PIN=0 turns pinning off.
 const pinning = cpuPinning("HOSTILE_RULES_PIN");
 
+import { describeSidecarOptions, SIDECAR_V8_OPTIONS } from "./deployed.js";
 import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
 import { type BenchResult, type Figure, formatNumber, summarize } from "./stats.js";
 
@@ -267,7 +267,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const loadAtStart = loadAverage();
   const sidecar = await startOfrepServer(
     ...pinning.pinned(process.execPath, [
-      ...SIDECAR_NODE_OPTIONS,
+      ...SIDECAR_V8_OPTIONS,
       build.main,
       "sidecar",
       "--file",
@@ -385,7 +385,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
       notes: [
         `Targets: ordinary flags' p99 during the flood < 5 ms: ${p99 < 5 ? "met" : "missed"} (${formatNumber(p99)} ms); every /readyz answer < 100 ms: ${readyMax < 100 ? "met" : "missed"} (slowest ${formatNumber(readyMax)} ms).`,
         `Hostile answers: ${answered} answered, ${counts.failed ?? 0} failed, ${counts.matched ?? 0} matched (should be 0: a stopped rule does not match); probe errors ${quiet.errors + during.errors}.`,
-        `The sidecar runs with the injected container's V8 options: ${SIDECAR_NODE_OPTIONS.join(" ")}; the flood uses ${connections} connections, the probes one each. ${pinning.describe()}`,
+        `${describeSidecarOptions()} The flood uses ${connections} connections, the probes one each. ${pinning.describe()}`,
         `Load average at start ${loadAtStart}, at end ${loadAverage()} (a shared machine: other work's load shows in the latencies).`,
       ],
     };

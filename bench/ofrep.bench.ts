@@ -7,8 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { buildDocument } from "../src/core/index.js";
-import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
-import { describeSidecarOptions } from "./deployed.js";
+import { describeSidecarOptions, SIDECAR_V8_OPTIONS } from "./deployed.js";
 import { startOfrepServer } from "./flagd/process.js";
 import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
 import { type BenchResult, type Figure, pairedRatios } from "./stats.js";
@@ -87,7 +86,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
   const build = buildSidecar();
   console.log(`  ${describeSidecarOptions()}`);
   const sidecar = await startOfrepServer(process.execPath, [
-    ...SIDECAR_NODE_OPTIONS,
+    ...SIDECAR_V8_OPTIONS,
     build.main,
     "sidecar",
     "--file",

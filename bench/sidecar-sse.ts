@@ -5,8 +5,8 @@ import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as settle } from "node:timers/promises";
 import { buildDocument } from "../src/core/index.js";
-import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
 import { openSse, type SseStream } from "../test/support/sse.js";
+import { SIDECAR_V8_OPTIONS } from "./deployed.js";
 import { startOfrepServer } from "./flagd/process.js";
 import { memoryMiB } from "./proc.js";
 import { serveSequentially } from "./sidecar-idle.js";
@@ -33,7 +33,7 @@ export async function measureSse(main: string, dir: string, smoke: boolean) {
   change();
   const streams = 1000;
   const server = await startOfrepServer(process.execPath, [
-    ...SIDECAR_NODE_OPTIONS,
+    ...SIDECAR_V8_OPTIONS,
     main,
     "sidecar",
     "--file",

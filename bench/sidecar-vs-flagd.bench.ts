@@ -10,9 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { buildDocument, type FlagDocument, type ResolvedFlag } from "../src/core/index.js";
-import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
 import { seededRandom } from "../test/support/seeded-random.js";
-import { describeSidecarOptions } from "./deployed.js";
+import { describeSidecarOptions, SIDECAR_V8_OPTIONS } from "./deployed.js";
 import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
 import { ensureFlagdServerBinary, FLAGD_SERVER_VERSION } from "./flagd-server/build.js";
 import { flagdStartArgs, startFlagdServer } from "./flagd-server/process.js";
@@ -316,7 +315,7 @@ export async function measure({
     start: () =>
       startOfrepServer(
         ...pinned(process.execPath, [
-          ...SIDECAR_NODE_OPTIONS,
+          ...SIDECAR_V8_OPTIONS,
           sidecarMain,
           "sidecar",
           "--file",
@@ -345,7 +344,7 @@ export async function measure({
   const bareNodeScript = writeBareNodeServer(dir);
   const bareNode: Contender = {
     label: `bare Node ${process.version} HTTP server`,
-    start: () => startOfrepServer(...pinned(process.execPath, [...SIDECAR_NODE_OPTIONS, bareNodeScript])),
+    start: () => startOfrepServer(...pinned(process.execPath, [...SIDECAR_V8_OPTIONS, bareNodeScript])),
   };
 
   const restoreAffinity = pinning.pinSelf();
