@@ -264,6 +264,32 @@ export function parseDocument(input: string | unknown): FlagDocument {
 }
 
 /**
+ * Whether two values have the same canonical JSON (canonicalJson(a) === canonicalJson(b)), found
+ * without building either text and stopping at the first difference: the operator compares every
+ * flag's planned status with its current one at every reconcile.
+ */
+export function sameCanonicalJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object")
+    return canonicalJson(a) === canonicalJson(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameCanonicalJson(a[i], b[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let defined = 0;
+  for (const key of Object.keys(x)) {
+    if (x[key] === undefined) continue;
+    defined++;
+    if (!Object.hasOwn(y, key) || !sameCanonicalJson(x[key], y[key])) return false;
+  }
+  for (const key of Object.keys(y)) if (y[key] !== undefined) defined--;
+  return defined === 0;
+}
+
+/**
  * JSON with object keys sorted at every level, so equal content gives equal text. Built by string
  * concatenation without intermediate arrays: the operator runs it on every flag of a namespace at
  * every reconcile (sizes, revisions, status comparison).

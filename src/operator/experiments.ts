@@ -18,7 +18,7 @@ import { Gauge, type Registry } from "prom-client";
 import { setCondition } from "../api/conditions.js";
 import { type Condition, type FeatureFlag, flagKey } from "../api/index.js";
 import { STATUS_WRITERS } from "../api/ownership.js";
-import { canonicalJson } from "../core/document.js";
+import { sameCanonicalJson } from "../core/document.js";
 import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../experiment/analysis.js";
 import type { ExperimentEventReader } from "../experiment/event-store.js";
 import { counterSelector, lastValuesQuery, peaksQuery, resetsQuery } from "../experiment/queries.js";
@@ -292,9 +292,11 @@ export class ExperimentLoop {
     };
     const sameStale =
       previousStale !== undefined &&
-      canonicalJson({ ...previousStale, lastTransitionTime: null }) ===
-        canonicalJson({ ...stale, lastTransitionTime: null });
-    const sameExperiment = canonicalJson(strip(flag.status?.experiment)) === canonicalJson(strip(experiment));
+      sameCanonicalJson(
+        { ...previousStale, lastTransitionTime: null },
+        { ...stale, lastTransitionTime: null },
+      );
+    const sameExperiment = sameCanonicalJson(strip(flag.status?.experiment), strip(experiment));
     const through = ledgerFrom(flag.status?.experiment)?.through;
     const ledgerFresh = through === undefined || now.getTime() - Date.parse(through) < LEDGER_REFRESH_MS;
     if (sameStale && sameExperiment && ledgerFresh) return;

@@ -30,6 +30,7 @@ import {
   flagRevision,
   parseDocument,
   type ResolvedFlag,
+  sameCanonicalJson,
 } from "../core/index.js";
 import { decide, type RolloutDecision, type RolloutEvent, type RolloutOptions } from "../rollout/steps.js";
 import { pendingOutcomes } from "./recorded-outcome.js";
@@ -365,7 +366,7 @@ function sameStatus(a: FeatureFlagStatus, b: FeatureFlagStatus): boolean {
     ...s,
     conditions: [...(s.conditions ?? [])].sort((x, y) => x.type.localeCompare(y.type)),
   });
-  return canonicalJson(normal(a)) === canonicalJson(normal(b));
+  return sameCanonicalJson(normal(a), normal(b));
 }
 
 function eventsFor(entry: Entry): PlannedEvent[] {

@@ -6,9 +6,9 @@
 // honoured exactly once without the machine ever writing to controls.
 // The transitions live in canary/transitions.ts, the conditions table in canary/conditions.ts.
 
-import { isDeepStrictEqual } from "node:util";
 import type { FeatureFlagSpec, FeatureFlagStatus } from "../api/index.js";
 import { mergeOwned, ROLLOUT_OWNERSHIP } from "../api/ownership.js";
+import { sameCanonicalJson } from "../core/document.js";
 import { CONDITION_KILLED, conditionsFor, findCondition, phaseEvents } from "./canary/conditions.js";
 import { type Move, rampOf } from "./canary/ramp.js";
 import { runRamp } from "./canary/transitions.js";
@@ -71,7 +71,7 @@ export function decide(input: RolloutInput): RolloutDecision {
       ...input,
       status: mergeOwned(input.status, decision.status, ROLLOUT_OWNERSHIP),
     });
-    if (isDeepStrictEqual(next.status, decision.status)) break;
+    if (sameCanonicalJson(next.status, decision.status)) break;
     events.push(...next.events);
     decision = next;
   }

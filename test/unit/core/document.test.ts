@@ -8,6 +8,7 @@ import {
   type FlagDocument,
   parseDocument,
   type ResolvedFlag,
+  sameCanonicalJson,
 } from "../../../src/core/index.js";
 
 const flag = (over: Partial<ResolvedFlag> = {}): ResolvedFlag => ({
@@ -154,12 +155,53 @@ describe("canonicalJson", () => {
         fc.dictionary(fc.string({ unit: "binary" }), tie("node")),
       ),
     })).node;
-    fc.assert(fc.property(value, (v) => canonicalJson(v) === reference(v)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(value, (v) => canonicalJson(v) === reference(v)),
+      { numRuns: 2000 },
+    );
   });
 
   it("sorts keys at every level and leaves out undefined members", () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: undefined }], c: "x" } })).toBe(
       '{"a":{"c":"x","d":[1,{"z":0}]},"b":1}',
+    );
+  });
+});
+
+describe("sameCanonicalJson", () => {
+  const value = fc.letrec((tie) => ({
+    node: fc.oneof(
+      { depthSize: "small" },
+      fc.constantFrom(null, true, false, undefined, 0, -0, Number.NaN),
+      fc.double(),
+      fc.string({ unit: "binary" }),
+      fc.array(tie("node")),
+      fc.dictionary(fc.constantFrom("a", "b", "c", "0", "1"), tie("node")),
+    ),
+  })).node;
+
+  it("agrees with comparing canonical JSON texts, on unrelated and on near-equal values", () => {
+    fc.assert(
+      fc.property(
+        value,
+        value,
+        (a, b) => sameCanonicalJson(a, b) === (canonicalJson(a) === canonicalJson(b)),
+      ),
+      { numRuns: 3000 },
+    );
+    // Near-equal pairs: the same value with its keys in another order, or with undefined members added.
+    fc.assert(
+      fc.property(value, (a) => {
+        const reordered = JSON.parse(canonicalJson(a)) as unknown;
+        const padded = structuredClone(a);
+        if (padded !== null && typeof padded === "object" && !Array.isArray(padded))
+          (padded as Record<string, unknown>).zz = undefined;
+        return (
+          sameCanonicalJson(a, reordered) === (canonicalJson(a) === canonicalJson(reordered)) &&
+          sameCanonicalJson(a, padded)
+        );
+      }),
+      { numRuns: 3000 },
     );
   });
 });
