@@ -9,16 +9,15 @@ import os from "node:os";
 import { join } from "node:path";
 import { buildDocument, type ResolvedFlag } from "../src/core/index.js";
 import { RawHttpClient } from "../test/support/raw-http.js";
+import { describeSidecarOptions, SIDECAR_V8_OPTIONS } from "./deployed.js";
 import { startOfrepServer } from "./flagd/process.js";
 import { cpuPinning } from "./pinning.js";
 import { cpuMs } from "./proc.js";
+import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
+import { type BenchResult, type Figure, formatNumber, summarize } from "./stats.js";
 
 // HOSTILE_RULES_PIN=0 turns pinning off.
 const pinning = cpuPinning("HOSTILE_RULES_PIN");
-
-import { describeSidecarOptions, SIDECAR_V8_OPTIONS } from "./deployed.js";
-import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
-import { type BenchResult, type Figure, formatNumber, summarize } from "./stats.js";
 
 export const name = "hostile-rules";
 export const description =
