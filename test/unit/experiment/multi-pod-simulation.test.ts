@@ -6,7 +6,11 @@
 // event store's aggregate: one exposure per user and flag, one conversion per user, flag and event)
 // the same traffic is a correct A/A. The figures are printed so the docs can quote them.
 import { describe, expect, it } from "vitest";
-import { analyzeExperiment, type ExperimentResult, type VariantCounts } from "../../../src/experiment/analysis.js";
+import {
+  analyzeExperiment,
+  type ExperimentResult,
+  type VariantCounts,
+} from "../../../src/experiment/analysis.js";
 import { seededRandom } from "../../support/seeded-random.js";
 
 const PODS = 8;
