@@ -5,6 +5,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { SIDECAR_NODE_OPTIONS } from "../src/operator/injection/mutation.js";
+import { type OfrepServerProcess, startOfrepServer } from "./flagd/process.js";
+import type { Pinning } from "./pinning.js";
 
 const chartValues = fileURLToPath(new URL("../charts/flagwright/values.yaml", import.meta.url));
 
@@ -59,4 +61,31 @@ export function describeSidecarOptions(): string {
   return sidecarOverride === undefined
     ? `The sidecar ran with the injected container's V8 options: ${SIDECAR_V8_OPTIONS.join(" ")} (the injection webhook's command).`
     : `The sidecar ran with BENCH_SIDECAR_V8_OPTIONS="${SIDECAR_V8_OPTIONS.join(" ")}" in place of the injected container's V8 options (${SIDECAR_NODE_OPTIONS.join(" ")}).`;
+}
+
+/**
+ * `flagwright sidecar --file` (the bundled CLI at `main`) on a free loopback port: with the injected
+ * container's V8 options unless `v8Options` says otherwise, on the server CPU when `pinning` is given.
+ */
+export function startFileSidecar(options: {
+  main: string;
+  file: string;
+  v8Options?: readonly string[];
+  args?: readonly string[];
+  pinning?: Pinning;
+}): Promise<OfrepServerProcess> {
+  const command: [string, string[]] = [
+    process.execPath,
+    [
+      ...(options.v8Options ?? SIDECAR_V8_OPTIONS),
+      options.main,
+      "sidecar",
+      "--file",
+      options.file,
+      "--listen",
+      "127.0.0.1:0",
+      ...(options.args ?? []),
+    ],
+  ];
+  return startOfrepServer(...(options.pinning ? options.pinning.pinned(...command) : command));
 }

@@ -37,7 +37,12 @@ Runs bench/*.bench.ts (all, or those named), prints results and writes a Markdow
 record figures in docs/benchmarks.md). --smoke runs everything in seconds (indicative only).
 OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes; OPERATOR_SCALE_NODE_OPTIONS
 replaces the chart's NODE_OPTIONS for its operator; SIDECAR_FLAGD_ROUNDS sets sidecar-vs-flagd's
-rounds (default 8).`);
+rounds (default 8); BENCH_SIDECAR_V8_OPTIONS replaces the injected sidecar's V8 options.
+hostile-rules: HOSTILE_RULES_ROUNDS (default 3), HOSTILE_RULES_RATE (ordinary flags' req/s, default
+500), HOSTILE_RULES_PROBE_PRIORITY=0 (probe at normal priority), HOSTILE_RULES_SAMPLES=PREFIX (write
+every ordinary request's send time and latency). shared-evaluator: SHARED_EVALUATOR_PODS (default
+50), SHARED_EVALUATOR_POD_RATE (req/s per pod, default 20), SHARED_EVALUATOR_WARMUP (s).
+*_PIN=0 turns a benchmark's CPU pinning off.`);
   process.exit(0);
 }
 

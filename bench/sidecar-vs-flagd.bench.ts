@@ -93,8 +93,8 @@ export function benchDocument(): FlagDocument {
   return buildDocument("bench", flags);
 }
 
-/** The request mix both servers get: 1,000 (flag, user) pairs, fixed by the seed. */
-function requestMix(doc: FlagDocument): { method: "POST"; path: string; body: string }[] {
+/** The request mix both servers get (and the shared-evaluator benchmark's): 1,000 (flag, user) pairs, fixed by the seed. */
+export function requestMix(doc: FlagDocument): { method: "POST"; path: string; body: string }[] {
   const next = seededRandom(42);
   const keys = Object.keys(doc.flags);
   return Array.from({ length: 1000 }, () => ({
@@ -521,7 +521,7 @@ export async function measure({
       `flagd: the flagd server ${FLAGD_SERVER_VERSION} itself (github.com/open-feature/flagd/flagd, bench/flagd-server), started as \`flagd start --uri file:<flags>\` with its defaults (Prometheus metrics, OpenTelemetry instrumentation without an exporter, console logs at info), its evaluation and sync services on Unix sockets and its management and OFREP services on two free ports; requests go to its OFREP service. Built with flagd core v0.16.0 for the v0.15.6 it asks for and the operator's API types from open-feature-operator/apis v0.2.44 for api v0.2.47, which the Go module proxy does not serve (see bench/flagd-server/build.ts). flagd opens its ports on every interface, so both servers and the load generators run in a private network namespace whose only interface is loopback (bench/private-network.ts). The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).`,
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
     ];
-    // Not pinned, after the paired rounds: the event path is I/O (inotify, one write per stream).
+    // The idle rows are not pinned; the SSE rows pin afresh (measureSse).
     restoreAffinity();
     const idle = await measureIdle([sidecar, flagd, bareNode], mix, smoke);
     figures.push(...idle);
@@ -537,10 +537,10 @@ export async function measure({
     notes.push(
       `Idle rows: each server alone, resident memory 1 s after it is ready, then 1 s after ${smoke ? "300" : "3,000"} sequential requests of the same mix (${smoke ? "1 round" : "3 rounds, alternating the order"}). The second is what a pod shows once it has served traffic: V8's optimizing compiler has then run, and its code pages in the node binary count in the RSS. The bare Node server (node:http, JSON in, JSON out, the sidecar's V8 options) is Node's own floor.`,
     );
-    figures.push(...(await measureSse(sidecarMain, dir, smoke)));
-    notes.push(
-      "SSE rows (sidecar only; flagd's OFREP service has no event stream, its change events go over gRPC): a document swapped in by rename, as the kubelet does, to the refetchEvaluation event at a client of GET /ofrep/v1/events; then with 1,000 streams open, each stream's arrival (polled every 5 ms), and the resident memory of 1,000 idle streams.",
-    );
+    // Pins itself: the sidecar on the server CPU, this process (the streams' client) on the other.
+    const sse = await measureSse(sidecarMain, dir, smoke);
+    figures.push(...sse.figures);
+    notes.push(...sse.notes);
     return { figures, ratios, notes };
   } finally {
     restoreAffinity();

@@ -33,17 +33,39 @@ export interface LoadgenReport {
   errors: string[];
 }
 
-/** Sends `requestsFile`'s requests to `url` at a fixed `rate` for `seconds`; the generator's report. */
-export async function runLoadgen(
-  binary: string,
-  options: { url: string; requestsFile: string; rate: number; seconds: number; connections: number },
-): Promise<LoadgenReport> {
-  const { stdout } = await promisify(execFile)(binary, [
-    `-url=${options.url}`,
+export interface LoadgenOptions {
+  /** Base URL; may be left out when every entry of the requests file has a `url` of its own. */
+  url?: string;
+  /** JSON array of {method, path, body, url?}, sent in rotation. */
+  requestsFile: string;
+  /** Requests per second over all clients. */
+  rate: number;
+  seconds: number;
+  /** At most this many connections per client and server. */
+  connections: number;
+  /** Independent clients (default 1), each at rate ÷ clients; client i sends entries i, i + clients... */
+  clients?: number;
+  /** Headers for every request, e.g. `Authorization: Bearer x`. */
+  headers?: string[];
+  /** Also write each request's send time (ms after the first) and latency here, one per line. */
+  samplesFile?: string;
+  /** A command to run the generator under, e.g. `["chrt", "--fifo", "10"]` for its scheduling. */
+  runUnder?: string[];
+}
+
+/** Sends `requestsFile`'s requests at a fixed `rate` for `seconds`; the generator's report. */
+export async function runLoadgen(binary: string, options: LoadgenOptions): Promise<LoadgenReport> {
+  const [command, ...prefix] = [...(options.runUnder ?? []), binary] as unknown as [string, ...string[]];
+  const { stdout } = await promisify(execFile)(command, [
+    ...prefix,
+    ...(options.url === undefined ? [] : [`-url=${options.url}`]),
     `-requests=${options.requestsFile}`,
     `-rate=${options.rate}`,
     `-duration=${options.seconds}s`,
     `-connections=${options.connections}`,
+    ...(options.clients === undefined ? [] : [`-clients=${options.clients}`]),
+    ...(options.headers ?? []).map((h) => `-header=${h}`),
+    ...(options.samplesFile === undefined ? [] : [`-samples=${options.samplesFile}`]),
   ]);
   return JSON.parse(stdout) as LoadgenReport;
 }

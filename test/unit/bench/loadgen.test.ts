@@ -3,7 +3,7 @@
 // (not each connection's quota for the second in one burst), sends the given requests in rotation,
 // and counts a server's stall in the latency of every request the stall delays.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,7 +15,7 @@ describe("bench/loadgen", () => {
   let binary = "";
   let server: Server;
   let url = "";
-  const arrivals: { at: number; path: string; body: string }[] = [];
+  const arrivals: { at: number; path: string; body: string; authorization?: string | undefined }[] = [];
   let stallUntil = 0;
   const dir = mkdtempSync(join(tmpdir(), "flagwright-loadgen-"));
   const requestsFile = join(dir, "requests.json");
@@ -28,7 +28,12 @@ describe("bench/loadgen", () => {
         body += d;
       });
       req.on("end", () => {
-        arrivals.push({ at: performance.now(), path: req.url ?? "", body });
+        arrivals.push({
+          at: performance.now(),
+          path: req.url ?? "",
+          body,
+          authorization: req.headers.authorization,
+        });
         const answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}");
         const wait = stallUntil - performance.now();
         if (wait > 0) setTimeout(answer, wait);
@@ -83,5 +88,46 @@ describe("bench/loadgen", () => {
     // About 100 of 400 requests (25 %) are delayed, by up to 500 ms: p90 sees the stall, p50 does not.
     expect(report.p90Ms).toBeGreaterThan(50);
     expect(report.p50Ms).toBeLessThan(50);
+  });
+
+  it("spreads pods over clients and servers, adds headers, and writes every request's send time and latency", async () => {
+    arrivals.length = 0;
+    // Two pods: entry 0 names its own server (this one, by url), entry 1 uses -url.
+    const podsFile = join(dir, "pods.json");
+    writeFileSync(
+      podsFile,
+      JSON.stringify([
+        { method: "POST", path: "/pod-0", body: "{}", url },
+        { method: "POST", path: "/pod-1", body: "{}" },
+      ]),
+    );
+    const samplesFile = join(dir, "samples.txt");
+    const report = await runLoadgen(binary, {
+      url,
+      requestsFile: podsFile,
+      rate: 100,
+      seconds: 1,
+      connections: 1,
+      clients: 2,
+      headers: ["Authorization: Bearer t0ken"],
+      samplesFile,
+    });
+    expect(report.failed).toBe(0);
+    expect(report.requests).toBe(100);
+    // Client i sends entries i, i + 2, ...: each pod half of the requests.
+    expect(arrivals.filter((a) => a.path === "/pod-0")).toHaveLength(50);
+    expect(arrivals.filter((a) => a.path === "/pod-1")).toHaveLength(50);
+    expect(new Set(arrivals.map((a) => a.authorization))).toEqual(new Set(["Bearer t0ken"]));
+    const samples = readFileSync(samplesFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => line.split(" ").map(Number) as [number, number]);
+    expect(samples).toHaveLength(100);
+    expect(samples[0]?.[0]).toBe(0);
+    // In send order, 10 ms apart on average over the run, each with a latency.
+    for (let i = 1; i < samples.length; i++)
+      expect(samples[i]?.[0]).toBeGreaterThanOrEqual(samples[i - 1]?.[0] as number);
+    expect(samples.at(-1)?.[0]).toBeGreaterThan(900);
+    expect(samples.every(([, latency]) => latency > 0 && latency < 1000)).toBe(true);
   });
 });
