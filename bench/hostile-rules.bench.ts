@@ -12,7 +12,7 @@ import { RawHttpClient } from "../test/support/raw-http.js";
 import { describeSidecarOptions, startFileSidecar } from "./deployed.js";
 import { ensureLoadgenBinary, type LoadgenReport, runLoadgen } from "./loadgen/build.js";
 import { cpuPinning } from "./pinning.js";
-import { cpuMs } from "./proc.js";
+import { cpuMs, loadAverage } from "./proc.js";
 import { buildSidecar } from "./sidecar-vs-flagd.bench.js";
 import { type BenchResult, type Figure, formatNumber } from "./stats.js";
 
@@ -256,12 +256,6 @@ async function bursts(
     for (const c of clients) c.close();
   }
 }
-
-const loadAverage = () =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
 
 interface Round {
   quiet: LoadgenReport;

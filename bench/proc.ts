@@ -1,6 +1,8 @@
-// What the benchmarks read about a server process from /proc (Linux): its memory and CPU so far.
+// What the benchmarks read about a server process from /proc (Linux): its memory and CPU so far;
+// and the machine's load average, which every report records.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import os from "node:os";
 
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
@@ -16,4 +18,12 @@ export function cpuMs(pid: number): number {
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** The 1, 5 and 15 minute load averages, as the reports print them. */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 }

@@ -7,6 +7,7 @@ import os from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { loadAverage } from "./proc.js";
 import {
   type BenchModule,
   type BenchResult,
@@ -56,12 +57,6 @@ function goVersion(): string {
     return "not found";
   }
 }
-
-const loadAverage = () =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
 
 export function machine() {
   const cpus = os.cpus();

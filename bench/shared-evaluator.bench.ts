@@ -16,7 +16,7 @@ import { describeSidecarOptions, startFileSidecar } from "./deployed.js";
 import type { OfrepServerProcess } from "./flagd/process.js";
 import { ensureLoadgenBinary, type LoadgenReport, runLoadgen } from "./loadgen/build.js";
 import { cpuPinning } from "./pinning.js";
-import { cpuMs, memoryMiB } from "./proc.js";
+import { cpuMs, loadAverage, memoryMiB } from "./proc.js";
 import { benchDocument, buildSidecar, requestMix } from "./sidecar-vs-flagd.bench.js";
 import { type BenchResult, type Figure, formatNumber, type RatioRow } from "./stats.js";
 
@@ -32,12 +32,6 @@ export const description =
 
 // SHARED_EVALUATOR_PIN=0 turns pinning off.
 const pinning = cpuPinning("SHARED_EVALUATOR_PIN");
-
-const loadAverage = () =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 const summedCpuMs = (servers: readonly OfrepServerProcess[]) => sum(servers.map((s) => cpuMs(s.pid)));

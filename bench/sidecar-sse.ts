@@ -11,7 +11,7 @@ import { setTimeout as settle } from "node:timers/promises";
 import { buildDocument } from "../src/core/index.js";
 import { SIDECAR_V8_OPTIONS, startFileSidecar } from "./deployed.js";
 import type { OfrepServerProcess } from "./flagd/process.js";
-import { cpuPinning, GENERATOR_CPU, type Pinning, SERVER_CPU } from "./pinning.js";
+import { GENERATOR_CPU, type Pinning, SERVER_CPU } from "./pinning.js";
 import { cpuMs, memoryMiB } from "./proc.js";
 import { serveSequentially } from "./sidecar-idle.js";
 import { SseFanOutClient } from "./sse-fanout-client.js";
@@ -50,7 +50,12 @@ export interface SseResult {
   notes: string[];
 }
 
-export async function measureSse(main: string, dir: string, smoke: boolean): Promise<SseResult> {
+export async function measureSse(
+  main: string,
+  dir: string,
+  smoke: boolean,
+  pinning: Pinning,
+): Promise<SseResult> {
   const file = join(dir, "sse-flags.json");
   let version = 0;
   // A new document per change, swapped in by rename as the kubelet does.
@@ -78,7 +83,7 @@ export async function measureSse(main: string, dir: string, smoke: boolean): Pro
     singleChanges: smoke ? 5 : 50,
     rounds: smoke ? 1 : 5,
     settleMs: smoke ? 300 : 2000,
-    pinning: cpuPinning("SIDECAR_FLAGD_PIN"),
+    pinning,
   };
   const restoreAffinity = plan.pinning.pinSelf();
   const figures: Figure[] = [];

@@ -19,7 +19,7 @@ import { toFlagd } from "./flagd-translate.js";
 import { ensureLoadgenBinary, runLoadgen } from "./loadgen/build.js";
 import { cpuPinning, GENERATOR_CPU, SERVER_CPU } from "./pinning.js";
 import { onlyLoopback, runInPrivateNetwork } from "./private-network.js";
-import { cpuMs, memoryMiB } from "./proc.js";
+import { cpuMs, loadAverage, memoryMiB } from "./proc.js";
 import { type Contender, measureIdle, writeBareNodeServer } from "./sidecar-idle.js";
 import { measureSse } from "./sidecar-sse.js";
 import {
@@ -250,12 +250,6 @@ export function holdableRate(saturations: number[]): number {
   const step = 10 ** Math.max(0, Math.floor(Math.log10(half)) - 1);
   return Math.max(step, Math.floor(half / step) * step);
 }
-
-const loadAverage = () =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
 
 /** What the measurement needs from the builds, which run outside the private network namespace. */
 export interface MeasureInput {
@@ -538,7 +532,7 @@ export async function measure({
       `Idle rows: each server alone, resident memory 1 s after it is ready, then 1 s after ${smoke ? "300" : "3,000"} sequential requests of the same mix (${smoke ? "1 round" : "3 rounds, alternating the order"}). The second is what a pod shows once it has served traffic: V8's optimizing compiler has then run, and its code pages in the node binary count in the RSS. The bare Node server (node:http, JSON in, JSON out, the sidecar's V8 options) is Node's own floor.`,
     );
     // Pins itself: the sidecar on the server CPU, this process (the streams' client) on the other.
-    const sse = await measureSse(sidecarMain, dir, smoke);
+    const sse = await measureSse(sidecarMain, dir, smoke, pinning);
     figures.push(...sse.figures);
     notes.push(...sse.notes);
     return { figures, ratios, notes };

@@ -55,9 +55,9 @@ export interface LoadgenOptions {
 
 /** Sends `requestsFile`'s requests at a fixed `rate` for `seconds`; the generator's report. */
 export async function runLoadgen(binary: string, options: LoadgenOptions): Promise<LoadgenReport> {
-  const [command, ...prefix] = [...(options.runUnder ?? []), binary] as unknown as [string, ...string[]];
-  const { stdout } = await promisify(execFile)(command, [
-    ...prefix,
+  const argv = [...(options.runUnder ?? []), binary];
+  const { stdout } = await promisify(execFile)(argv[0] as string, [
+    ...argv.slice(1),
     ...(options.url === undefined ? [] : [`-url=${options.url}`]),
     `-requests=${options.requestsFile}`,
     `-rate=${options.rate}`,
