@@ -1,8 +1,8 @@
 // `npm run bench [-- NAME...] [--smoke]`: runs every bench/*.bench.ts (or the named ones), prints
 // the figures and writes a Markdown report (plus the raw samples as JSON) with the machine it ran
 // on to .bench-results/.
-import { execFileSync } from "node:child_process";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,9 @@ const { values, positionals } = parseArgs({
   options: {
     smoke: { type: "boolean", default: false },
     out: { type: "string" },
+    // Internal: run the one module in this file and write its result as JSON to --result-file.
+    "child-module": { type: "string" },
+    "result-file": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -38,11 +41,13 @@ Runs bench/*.bench.ts (all, or those named), prints results and writes a Markdow
 record figures in docs/benchmarks.md). --smoke runs everything in seconds (indicative only).
 OPERATOR_SCALE_SIZES=1000,10000 selects the operator-scale sizes; OPERATOR_SCALE_NODE_OPTIONS
 replaces the chart's NODE_OPTIONS for its operator; SIDECAR_FLAGD_ROUNDS sets sidecar-vs-flagd's
-rounds (default 8); BENCH_SIDECAR_V8_OPTIONS replaces the injected sidecar's V8 options.
-hostile-rules: HOSTILE_RULES_ROUNDS (default 3), HOSTILE_RULES_RATE (ordinary flags' req/s, default
-500), HOSTILE_RULES_PROBE_PRIORITY=0 (probe at normal priority), HOSTILE_RULES_SAMPLES=PREFIX (write
-every ordinary request's send time and latency). shared-evaluator: SHARED_EVALUATOR_PODS (default
-50), SHARED_EVALUATOR_POD_RATE (req/s per pod, default 20), SHARED_EVALUATOR_WARMUP (s).
+rounds (default 8), SIDECAR_FLAGD_RATE its fixed rate, SIDECAR_FLAGD_SAMPLES=PREFIX writes every
+fixed-rate request's send time and latency. BENCH_SIDECAR_V8_OPTIONS replaces the injected sidecar's
+V8 options. hostile-rules: HOSTILE_RULES_ROUNDS (default 3), HOSTILE_RULES_RATE (ordinary flags'
+req/s, default 500), HOSTILE_RULES_PROBE_PRIORITY=0 (probe at normal priority),
+HOSTILE_RULES_SAMPLES=PREFIX (write every ordinary request's send time and latency).
+shared-evaluator: SHARED_EVALUATOR_PODS (default 50), SHARED_EVALUATOR_POD_RATE (req/s per pod,
+default 20), SHARED_EVALUATOR_WARMUP (s).
 *_PIN=0 turns a benchmark's CPU pinning off.`);
   process.exit(0);
 }
@@ -157,16 +162,74 @@ function printResult(result: BenchResult | Record<string, unknown>): void {
     );
 }
 
+type Outcome = { result: BenchResult | Record<string, unknown> } | { error: string };
+
+// JSON has no NaN or Infinity (a figure may hold them, e.g. CPU per request with nothing answered).
+const NON_FINITE = "\u0000number:";
+const encodeNonFinite = (_key: string, value: unknown) =>
+  typeof value === "number" && !Number.isFinite(value) ? `${NON_FINITE}${value}` : value;
+const decodeNonFinite = (_key: string, value: unknown) =>
+  typeof value === "string" && value.startsWith(NON_FINITE) ? Number(value.slice(NON_FINITE.length)) : value;
+
+// A module's own process (see runIsolated): it imports that one module file, no other.
+if (values["child-module"] !== undefined) {
+  if (!values["result-file"]) throw new Error("--child-module FILE needs --result-file");
+  const mod = (await import(join(here, values["child-module"]))) as BenchModule;
+  let outcome: Outcome;
+  try {
+    outcome = { result: await mod.run({ smoke: values.smoke }) };
+  } catch (error) {
+    outcome = { error: String((error as Error).stack ?? error) };
+  }
+  await writeFile(values["result-file"], JSON.stringify(outcome, encodeNonFinite));
+  process.exit(0);
+}
+
 const files = (await readdir(here)).filter((f) => f.endsWith(".bench.ts")).sort();
 const wanted = new Set(positionals);
-const modules: BenchModule[] = [];
+const modules: { file: string; mod: BenchModule }[] = [];
 for (const file of files) {
   const mod = (await import(join(here, file))) as BenchModule;
-  if (wanted.size === 0 || wanted.has(mod.name) || wanted.has(basename(file, ".bench.ts"))) modules.push(mod);
+  if (wanted.size === 0 || wanted.has(mod.name) || wanted.has(basename(file, ".bench.ts")))
+    modules.push({ file, mod });
 }
 if (modules.length === 0) {
   console.error(`no benchmark matches ${[...wanted].join(", ")}; have: ${files.join(", ")}`);
   process.exit(2);
+}
+
+/**
+ * Each module runs in a fresh Node process (as JMH forks a JVM per benchmark): one module's type
+ * feedback, optimized code and heap would otherwise weigh on the next module's figures, e.g. the
+ * evaluator's call sites left polymorphic by `evaluate` before `targeting-vs-flagd` times them.
+ */
+async function runIsolated(file: string, mod: BenchModule): Promise<BenchResult | Record<string, unknown>> {
+  const dir = await mkdtemp(join(os.tmpdir(), "flagwright-bench-"));
+  const resultFile = join(dir, "result.json");
+  try {
+    const args = [
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      "--child-module",
+      file,
+      "--result-file",
+      resultFile,
+      ...(values.smoke ? ["--smoke"] : []),
+    ];
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, args, { stdio: "inherit" });
+      child.on("error", reject);
+      child.on("exit", (exitCode, signal) => resolve(signal ? null : exitCode));
+    });
+    const text = await readFile(resultFile, "utf8").catch(() => "null");
+    const outcome = JSON.parse(text, decodeNonFinite) as Outcome | null;
+    if (!outcome) throw new Error(`the ${mod.name} process exited (${code ?? "killed"}) without a result`);
+    if ("error" in outcome)
+      throw Object.assign(new Error(outcome.error.split("\n")[0]), { stack: outcome.error });
+    return outcome.result;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 const started = new Date();
@@ -177,12 +240,12 @@ console.log(
 const sections: string[] = [];
 const raw: Record<string, unknown> = {};
 const failed: string[] = [];
-for (const mod of modules) {
+for (const { file, mod } of modules) {
   console.log(`\n== ${mod.name}${values.smoke ? " (smoke)" : ""}`);
   const t0 = performance.now();
   let body: string;
   try {
-    const result = await mod.run({ smoke: values.smoke });
+    const result = await runIsolated(file, mod);
     printResult(result);
     raw[mod.name] = result;
     body = isStructured(result) ? renderResult(result) : legacyTable(result);

@@ -19,7 +19,7 @@ import { toFlagd } from "./flagd-translate.js";
 import { ensureLoadgenBinary, runLoadgen } from "./loadgen/build.js";
 import { cpuPinning, GENERATOR_CPU, SERVER_CPU } from "./pinning.js";
 import { onlyLoopback, runInPrivateNetwork } from "./private-network.js";
-import { cpuMs, loadAverage, memoryMiB } from "./proc.js";
+import { cpuMs, cpuTimes, loadAverage, memoryMiB, stolenShare } from "./proc.js";
 import { type Contender, measureIdle, writeBareNodeServer } from "./sidecar-idle.js";
 import { measureSse } from "./sidecar-sse.js";
 import {
@@ -125,10 +125,15 @@ export function buildSidecar(): { main: string; dispose(): void } {
   };
 }
 
+// SIDECAR_FLAGD_SAMPLES=PREFIX writes every fixed-rate request's send time and latency, one file per slice.
+const SAMPLES = process.env.SIDECAR_FLAGD_SAMPLES;
+
 // SIDECAR_FLAGD_PIN=0 turns pinning off.
 const pinning = cpuPinning("SIDECAR_FLAGD_PIN");
 const PIN = pinning.on;
 const pinned = pinning.pinned;
+/** The CPU whose steal a measurement is judged by: the servers' when pinned, else all of them. */
+const STEAL_CPU = PIN ? SERVER_CPU : "";
 
 interface Load {
   rps: number;
@@ -142,6 +147,8 @@ interface Load {
   serverCpu: number;
   /** The load generator's own CPU use, as a share of one core. */
   generatorCpu: number;
+  /** The share of the time the server's CPU wanted to run that the hypervisor gave to another guest. */
+  stolenShare: number;
 }
 
 /** Closed loop: each connection sends its next request as soon as the answer is in. */
@@ -151,6 +158,7 @@ async function saturate(
   seconds: number,
 ): Promise<Load> {
   const cpuBefore = cpuMs(server.pid);
+  const timesBefore = cpuTimes(STEAL_CPU);
   const generatorBefore = process.cpuUsage();
   const started = performance.now();
   const result = await autocannon({ url: server.url, connections: CONNECTIONS, duration: seconds, requests });
@@ -168,6 +176,7 @@ async function saturate(
     cpuPer1k: answered > 0 ? cpu / (answered / 1000) : Number.NaN,
     serverCpu: cpu / wallMs,
     generatorCpu: (generator.user + generator.system) / 1000 / wallMs,
+    stolenShare: stolenShare(timesBefore, cpuTimes(STEAL_CPU)),
   };
 }
 
@@ -182,8 +191,10 @@ async function fixedRate(
   requestsFile: string,
   seconds: number,
   rate: number,
+  samplesFile?: string,
 ): Promise<Load> {
   const cpuBefore = cpuMs(server.pid);
+  const timesBefore = cpuTimes(STEAL_CPU);
   const started = performance.now();
   const report = await runLoadgen(loadgen, {
     url: server.url,
@@ -191,6 +202,7 @@ async function fixedRate(
     rate,
     seconds,
     connections: CONNECTIONS,
+    ...(samplesFile && { samplesFile }),
   });
   const wallMs = performance.now() - started;
   const cpu = cpuMs(server.pid) - cpuBefore;
@@ -204,12 +216,15 @@ async function fixedRate(
     cpuPer1k: answered > 0 ? cpu / (answered / 1000) : Number.NaN,
     serverCpu: cpu / wallMs,
     generatorCpu: Number.NaN,
+    stolenShare: stolenShare(timesBefore, cpuTimes(STEAL_CPU)),
   };
 }
 
 interface RoundResult {
   saturation: Load;
   fixed: Load;
+  /** The steal share of each fixed-rate slice kept. */
+  sliceSteal: number[];
   burst: Load;
   rssMiB: number;
 }
@@ -219,36 +234,100 @@ const BURST_FACTOR = 10;
 const BURST_SECONDS = 1;
 
 /**
- * One server's fixed-rate figures from its slices of a round: latencies, rates and CPU per 1,000
- * requests averaged over the slices (equal in length and rate), failures summed.
+ * One server's fixed-rate figures from its slices of a round: each latency percentile the median
+ * over the slices (one slice hit by a stall outside the server, e.g. the host's, does not set the
+ * round's figure); rates and CPU per 1,000 requests averaged (the slices are equal in length and
+ * rate); failures summed.
  */
 export function combineSlices(slices: readonly Load[]): Load {
   const mean = (pick: (l: Load) => number) => slices.reduce((sum, l) => sum + pick(l), 0) / slices.length;
+  const median = (pick: (l: Load) => number) => summarize(slices.map(pick)).median;
   return {
     rps: mean((l) => l.rps),
-    p50: mean((l) => l.p50),
-    p99: mean((l) => l.p99),
-    p999: mean((l) => l.p999),
+    p50: median((l) => l.p50),
+    p99: median((l) => l.p99),
+    p999: median((l) => l.p999),
     failed: slices.reduce((sum, l) => sum + l.failed, 0),
     cpuPer1k: mean((l) => l.cpuPer1k),
     serverCpu: mean((l) => l.serverCpu),
     generatorCpu: Number.NaN,
+    stolenShare: mean((l) => l.stolenShare),
   };
 }
 
 /**
- * The fixed-rate slices of a round, A B B A: each server measured twice, so that a drift in the
- * machine's load over the round weighs on both alike.
+ * On a shared host the hypervisor now and then gives a CPU's time to another guest (steal): tens
+ * of ms at a time, for minutes, up to half the time the CPU wants. A measurement that lost more
+ * than this share measures the neighbour, not the server; it is measured again.
  */
-export function abba<T>(order: readonly [T, T]): T[] {
-  return [order[0], order[1], order[1], order[0]];
+export const STEAL_LIMIT = 0.05;
+export const MEASURE_ATTEMPTS = 4;
+
+export interface UndisturbedOptions {
+  limit?: number;
+  attempts?: number;
+  /** Waits this long before attempt k + 1 (k from 1): steal comes in episodes, so give it time. */
+  pauseMs?: (k: number) => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
-/** Half the lower saturation rate of the two, rounded down to two significant digits. */
+/**
+ * Measures until the hypervisor took at most `limit` of the server CPU's time, `attempts` times at
+ * most, pausing longer after each disturbed attempt; returns the last measurement and the steal of
+ * those set aside. Both servers get the same rule, and the report says how often each was
+ * measured again.
+ */
+export async function measureUndisturbed<T extends { stolenShare: number }>(
+  measure: () => Promise<T>,
+  {
+    limit = STEAL_LIMIT,
+    attempts = MEASURE_ATTEMPTS,
+    pauseMs = (k) => 5000 * 2 ** (k - 1),
+    sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  }: UndisturbedOptions = {},
+): Promise<{ load: T; setAside: number[] }> {
+  const setAside: number[] = [];
+  for (;;) {
+    const load = await measure();
+    if (load.stolenShare <= limit || setAside.length + 1 >= attempts) return { load, setAside };
+    setAside.push(load.stolenShare);
+    await sleep(pauseMs(setAside.length));
+  }
+}
+
+/**
+ * Whether a round measured the servers rather than the host: false when, for either server, most
+ * of its kept fixed-rate slices still lost more than `limit` to steal (so the median slice is a
+ * disturbed one). The ratios leave such rounds out, and the report names them.
+ */
+export function roundUndisturbed(sliceSteal: readonly (readonly number[])[], limit = STEAL_LIMIT): boolean {
+  return sliceSteal.every((shares) => shares.filter((s) => s > limit).length * 2 < shares.length);
+}
+
+/**
+ * The fixed-rate slices of a round, A B B A A B: each server measured three times, at positions
+ * 1, 4, 5 and 2, 3, 6 (averages 3.3 and 3.7), so that a drift in the machine's load over the round
+ * weighs on both alike, and with a median that one disturbed slice cannot move.
+ */
+export function sliceOrder<T>(order: readonly [T, T]): T[] {
+  const [a, b] = order;
+  return [a, b, b, a, a, b];
+}
+
+/**
+ * The latency runs' fixed rate as a share of the slower server's saturation rate. Not a half: a
+ * server spends more CPU per request at a moderate rate than at saturation, where each wake-up
+ * serves a batch, so at half its saturation rate flagd was busy 55 – 70 % of the time. There its
+ * p99 sits on the steep part of the queueing curve, where the few per cent by which one process's
+ * cost per request differs from the next's moved its p99 between rounds by up to 2.4×.
+ */
+export const FIXED_RATE_SHARE = 0.25;
+
+/** FIXED_RATE_SHARE of the lower saturation rate of the two, rounded down to two significant digits. */
 export function holdableRate(saturations: number[]): number {
-  const half = Math.min(...saturations) / 2;
-  const step = 10 ** Math.max(0, Math.floor(Math.log10(half)) - 1);
-  return Math.max(step, Math.floor(half / step) * step);
+  const share = Math.min(...saturations) * FIXED_RATE_SHARE;
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(share)) - 1);
+  return Math.max(step, Math.floor(share / step) * step);
 }
 
 /** What the measurement needs from the builds, which run outside the private network namespace. */
@@ -287,10 +366,10 @@ export async function measure({
   // More rounds narrow the p99 ratio's spread on a busy machine (SIDECAR_FLAGD_ROUNDS overrides).
   const rounds = smoke ? 1 : Number(process.env.SIDECAR_FLAGD_ROUNDS) || 8;
   // Node's JIT needs a few seconds of load before it settles; the warm-ups are not measured. Each
-  // fixed-rate slice is half of `fixed`, and each server gets two (A B B A).
+  // server gets three fixed-rate slices (sliceOrder).
   const seconds = smoke
-    ? { warmup: 0.5, run: 1, fixedWarmup: 0.5, fixed: 1 }
-    : { warmup: 3, run: 10, fixedWarmup: 3, fixed: 10 };
+    ? { warmup: 0.5, run: 1, fixedWarmup: 0.5, slice: 0.5 }
+    : { warmup: 3, run: 10, fixedWarmup: 3, slice: 5 };
   const doc = benchDocument();
   const mix = requestMix(doc);
   const requests: autocannon.Request[] = mix.map((r) => ({
@@ -343,13 +422,25 @@ export async function measure({
 
   const restoreAffinity = pinning.pinSelf();
   try {
-    // The latency runs' fixed rate: half of what the slower server sustained in round 1, unless
-    // SIDECAR_FLAGD_RATE sets it.
+    // The latency runs' fixed rate: FIXED_RATE_SHARE of what the slower server sustained in round
+    // 1, unless SIDECAR_FLAGD_RATE sets it.
     let rate = Number(process.env.SIDECAR_FLAGD_RATE) || 0;
     const results = new Map<Contender, RoundResult[]>([
       [sidecar, []],
       [flagd, []],
     ]);
+    // Measurements set aside because of steal (measureUndisturbed), per server and kind.
+    const repeated = { saturation: new Map<Contender, number>(), fixed: new Map<Contender, number>() };
+    const undisturbed = async (c: Contender, what: string, measure: () => Promise<Load>) => {
+      const { load, setAside } = await measureUndisturbed(measure, smoke ? { attempts: 1 } : {});
+      const counts = what === "saturation" ? repeated.saturation : repeated.fixed;
+      counts.set(c, (counts.get(c) ?? 0) + setAside.length);
+      for (const share of setAside)
+        console.log(
+          `    ${c.label}, ${what}: measured again, the hypervisor took ${formatNumber(share * 100)} % of CPU ${STEAL_CPU || "time"}`,
+        );
+      return load;
+    };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? [sidecar, flagd] : [flagd, sidecar];
       // Both servers run through the round (the idle one costs next to nothing) so that the
@@ -361,18 +452,29 @@ export async function measure({
         for (const c of order) {
           const server = servers.get(c) as OfrepServerProcess;
           await saturate(server, requests, seconds.warmup);
-          saturation.set(c, await saturate(server, requests, seconds.run));
+          saturation.set(
+            c,
+            await undisturbed(c, "saturation", () => saturate(server, requests, seconds.run)),
+          );
         }
         if (!rate) {
           rate = holdableRate([...saturation.values()].map((l) => l.rps));
           console.log(`  fixed rate for the latency runs: ${rate} requests/s`);
         }
         const at = (c: Contender) => servers.get(c) as OfrepServerProcess;
-        // Warm-up at the fixed rate, then the measured slices A B B A.
+        // Warm-up at the fixed rate, then the measured slices A B B A A B.
         for (const c of order) await fixedRate(at(c), loadgen, requestsFile, seconds.fixedWarmup, rate);
         const slices = new Map<Contender, Load[]>(order.map((c) => [c, []]));
-        for (const c of abba(order as [Contender, Contender])) {
-          slices.get(c)?.push(await fixedRate(at(c), loadgen, requestsFile, seconds.fixed / 2, rate));
+        for (const [i, c] of sliceOrder(order as [Contender, Contender]).entries()) {
+          const samplesFile =
+            SAMPLES && `${SAMPLES}.round${round + 1}.slice${i + 1}.${c === sidecar ? "sidecar" : "flagd"}`;
+          slices
+            .get(c)
+            ?.push(
+              await undisturbed(c, `fixed-rate slice ${i + 1}`, () =>
+                fixedRate(at(c), loadgen, requestsFile, seconds.slice, rate, samplesFile),
+              ),
+            );
         }
         // The burst: a second at the fixed rate, then BURST_FACTOR times it for BURST_SECONDS; its
         // latencies include the queue the burst builds and the time to drain it.
@@ -385,6 +487,7 @@ export async function measure({
           const r: RoundResult = {
             saturation: saturation.get(c) as Load,
             fixed: combineSlices(slices.get(c) ?? []),
+            sliceSteal: (slices.get(c) ?? []).map((l) => l.stolenShare),
             burst: bursts.get(c) as Load,
             rssMiB: memoryMiB(at(c).pid, "VmHWM"),
           };
@@ -392,8 +495,8 @@ export async function measure({
           console.log(
             `  round ${round + 1}/${rounds} ${c.label}: ${formatNumber(r.saturation.rps)} req/s and ` +
               `${formatNumber(r.saturation.cpuPer1k)} CPU ms per 1,000 at saturation; p99 ${formatNumber(r.fixed.p99)} ms at ` +
-              `${rate} req/s, ${formatNumber(r.burst.p99)} ms in the burst; peak RSS ${formatNumber(r.rssMiB)} MiB ` +
-              `(load average ${loadAverage()})`,
+              `${rate} req/s, ${formatNumber(r.burst.p99)} ms in the burst; peak RSS ${formatNumber(r.rssMiB)} MiB; ` +
+              `steal ${formatNumber(r.fixed.stolenShare * 100)} % at the fixed rate (load average ${loadAverage()})`,
           );
         }
       } finally {
@@ -403,6 +506,13 @@ export async function measure({
 
     const figures: Figure[] = [];
     const series = (c: Contender, pick: (r: RoundResult) => number) => (results.get(c) ?? []).map(pick);
+    // Rounds the host disturbed even after the measurements were taken again: out of the ratios.
+    const kept = Array.from({ length: rounds }, (_, i) =>
+      roundUndisturbed([sidecar, flagd].map((c) => results.get(c)?.[i]?.sliceSteal ?? [])),
+    );
+    const keptSeries = (c: Contender, pick: (r: RoundResult) => number) =>
+      series(c, pick).filter((_, i) => kept[i]);
+    const leftOut = kept.flatMap((k, i) => (k ? [] : [i]));
     for (const c of [sidecar, flagd]) {
       figures.push(
         {
@@ -447,6 +557,18 @@ export async function measure({
         },
         { name: `${c.label}: peak resident memory`, unit: "MiB", samples: series(c, (r) => r.rssMiB) },
         {
+          name: `${c.label}: CPU time taken by the hypervisor (steal) in the fixed-rate slices kept`,
+          unit: "%",
+          samples: series(c, (r) => r.fixed.stolenShare * 100),
+          note: `of the time CPU ${STEAL_CPU || "time"} wanted to run; slices over ${STEAL_LIMIT * 100} % were measured again (${repeated.fixed.get(c) ?? 0} times over the run)`,
+        },
+        {
+          name: `${c.label}: CPU time taken by the hypervisor (steal) in the saturation runs kept`,
+          unit: "%",
+          samples: series(c, (r) => r.saturation.stolenShare * 100),
+          note: `runs over ${STEAL_LIMIT * 100} % were measured again (${repeated.saturation.get(c) ?? 0} times over the run)`,
+        },
+        {
           name: `${c.label}: failed requests (errors, timeouts, non-2xx)`,
           unit: "requests",
           samples: series(c, (r) => r.saturation.failed + r.fixed.failed),
@@ -466,7 +588,7 @@ export async function measure({
       target?: RatioRow["target"],
     ): RatioRow => ({
       name,
-      samples: pairedRatios(series(sidecar, pick), series(flagd, pick)),
+      samples: pairedRatios(keptSeries(sidecar, pick), keptSeries(flagd, pick)),
       note,
       ...(target && { target }),
     });
@@ -508,10 +630,10 @@ export async function measure({
         : "Not pinned (SIDECAR_FLAGD_PIN=0, no taskset, or a single core): the load generator and the server share the CPUs, so saturation figures are a floor.",
       "A server below about 90 % of a core at saturation was not the bottleneck (the load generator or other work on the machine was): read its requests/s as a floor and compare CPU per 1,000 requests.",
       `The load generator used ${formatNumber(generator.median * 100)} % of a core at saturation (median; min ${formatNumber(generator.min * 100)} %, max ${formatNumber(generator.max * 100)} %). Near 100 %, autocannon is the bottleneck and requests/s at saturation understates the faster server: compare CPU per 1,000 requests instead.`,
-      `Latency runs: bench/loadgen (vegeta's attacker, open loop: evenly spaced sends, each latency from its own send) with at most ${CONNECTIONS} connections at a fixed ${rate} requests/s (half the slower server's saturation in round 1; SIDECAR_FLAGD_RATE overrides); ${held ? "the rate was held in every round" : "the rate was NOT held in every round"}. Not autocannon's overallRate, which sends each connection's quota for the second back to back at the start of the second.`,
+      `Latency runs: bench/loadgen (vegeta's attacker, open loop: evenly spaced sends, each latency from its own send) with at most ${CONNECTIONS} connections at a fixed ${rate} requests/s (${FIXED_RATE_SHARE * 100} % of the slower server's saturation in round 1; SIDECAR_FLAGD_RATE overrides); ${held ? "the rate was held in every round" : "the rate was NOT held in every round"}. Not autocannon's overallRate, which sends each connection's quota for the second back to back at the start of the second.`,
       describeSidecarOptions(),
-      `Rounds: ${rounds}, alternating which server goes first; both servers are started afresh per round (peak RSS is per process lifetime). Saturation: ${seconds.warmup} s warm-up, ${seconds.run} s measured per server. Fixed rate: ${seconds.fixedWarmup} s warm-up at the rate per server, then ${seconds.fixed} s measured per server in slices of ${seconds.fixed / 2} s ordered A B B A (each server's p99 is the mean of its two slices). Burst: 1 s at the fixed rate, then ${rate * BURST_FACTOR} req/s (${BURST_FACTOR}×) for ${BURST_SECONDS} s; its p99 includes the queue the burst builds.`,
-      `p99 ratio at the fixed rate: ${formatVerdict(p99Ratio.samples, { atMost: 1 })}; rounds' ratios ${formatNumber(summarize(p99Ratio.samples).min)} – ${formatNumber(summarize(p99Ratio.samples).max)} (${formatNumber(ratioSpread(p99Ratio.samples))}×). A spread wider than 2× is reported as unsettled, not as met. How it was narrowed: ${PIN ? "pinning (servers on one CPU, generator on the other), " : ""}both servers in every round with the order alternating, a warm-up at the fixed rate, A B B A slices within a round, and ${rounds} rounds.`,
+      `Rounds: ${rounds}, alternating which server goes first; both servers are started afresh per round (peak RSS is per process lifetime). Saturation: ${seconds.warmup} s warm-up, ${seconds.run} s measured per server. Fixed rate: ${seconds.fixedWarmup} s warm-up at the rate per server, then three slices of ${seconds.slice} s per server ordered A B B A A B (each server's p50, p99 and p99.9 are the medians over its slices, rates and CPU the means). Burst: 1 s at the fixed rate, then ${rate * BURST_FACTOR} req/s (${BURST_FACTOR}×) for ${BURST_SECONDS} s; its p99 includes the queue the burst builds.`,
+      `p99 ratio at the fixed rate: ${formatVerdict(p99Ratio.samples, { atMost: 1 })}; rounds' ratios ${formatNumber(summarize(p99Ratio.samples).min)} – ${formatNumber(summarize(p99Ratio.samples).max)} (${formatNumber(ratioSpread(p99Ratio.samples))}×). A spread wider than 2× is reported as unsettled, not as met. How it was narrowed: ${PIN ? "pinning (servers on one CPU, generator on the other), " : ""}both servers in every round with the order alternating, a warm-up at the fixed rate, three slices per server and round ordered A B B A A B with the median taken, a rate well below both servers' saturation, ${rounds} rounds, and a measurement (saturation run or fixed-rate slice) in which the hypervisor took more than ${STEAL_LIMIT * 100} % of the time the server's CPU wanted to run (steal, /proc/stat: another guest on the host) measured again, up to ${MEASURE_ATTEMPTS} attempts with pauses of 5, 10 and 20 s between them (steal comes in episodes); the last attempt is kept whatever its steal. A round in which most of either server's kept slices still lost more than ${STEAL_LIMIT * 100} % is left out of the ratios: ${leftOut.length === 0 ? "none was" : leftOut.map((i) => `round ${i + 1} (steal in the slices kept: ${[sidecar, flagd].map((c) => `${c.label} ${(results.get(c)?.[i]?.sliceSteal ?? []).map((x) => `${formatNumber(x * 100)} %`).join(", ")}`).join("; ")})`).join(", ")}. Measured again: ${[sidecar, flagd].map((c) => `${c.label} ${repeated.saturation.get(c) ?? 0} of ${rounds} saturation runs and ${repeated.fixed.get(c) ?? 0} times over ${rounds * (sliceOrder([0, 1]).length / 2)} slices`).join("; ")}.`,
       `flagd: the flagd server ${FLAGD_SERVER_VERSION} itself (github.com/open-feature/flagd/flagd, bench/flagd-server), started as \`flagd start --uri file:<flags>\` with its defaults (Prometheus metrics, OpenTelemetry instrumentation without an exporter, console logs at info), its evaluation and sync services on Unix sockets and its management and OFREP services on two free ports; requests go to its OFREP service. Built with flagd core v0.16.0 for the v0.15.6 it asks for and the operator's API types from open-feature-operator/apis v0.2.44 for api v0.2.47, which the Go module proxy does not serve (see bench/flagd-server/build.ts). flagd opens its ports on every interface, so both servers and the load generators run in a private network namespace whose only interface is loopback (bench/private-network.ts). The Flagwright sidecar runs with its defaults (Prometheus counters per evaluation, first-exposure tracking).`,
       "Same flags, same answers where no hashing is involved (static, disabled, killed, allow-listed); rollout and variant splits have the same shares but bucket users differently (flagd: murmur3, Flagwright: sha256), see test/unit/bench/flagd-translate.test.ts.",
     ];

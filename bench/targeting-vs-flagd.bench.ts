@@ -161,7 +161,7 @@ export async function run({ smoke }: { smoke: boolean }): Promise<BenchResult> {
     writeFileSync(file, JSON.stringify(flagdDefinition));
     writeFileSync(contextsFile, JSON.stringify(contexts));
     // Warm-up (the two sides agree on these rules: test/unit/bench/targeting-differential.test.ts).
-    for (const key of FLAG_KEYS) flagwrightRate(key, smoke ? 20 : 200);
+    for (const key of FLAG_KEYS) flagwrightRate(key, smoke ? 20 : 1000);
     const samples: Record<string, { flagwright: number[]; flagd: number[] }> = {};
     for (const key of FLAG_KEYS) samples[key] = { flagwright: [], flagd: [] };
     for (let r = 0; r < runs; r++) {
