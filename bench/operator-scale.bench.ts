@@ -152,9 +152,12 @@ async function scenario(
         name: flagName,
         body: [{ op: "replace", path: "/spec/rollout/percent", value: percent }],
       });
+      const changeDeadline = Date.now() + 60_000;
       for (;;) {
         const cm = await core.readNamespacedConfigMap({ name: "flagwright-flags", namespace: ns });
         if (parseDocument(cm.data?.["flags.json"] ?? "").flags[flagName]?.percent === percent) break;
+        if (Date.now() > changeDeadline)
+          throw new Error(`${ns}/${flagName}: percent ${percent} not projected within 60 s of the patch`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       latencies.push(performance.now() - t0);

@@ -30,6 +30,7 @@ const { values, positionals } = parseArgs({
     // Internal: run the one module in this file and write its result as JSON to --result-file.
     "child-module": { type: "string" },
     "result-file": { type: "string" },
+    "module-timeout": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -48,7 +49,9 @@ req/s, default 500), HOSTILE_RULES_PROBE_PRIORITY=0 (probe at normal priority),
 HOSTILE_RULES_SAMPLES=PREFIX (write every ordinary request's send time and latency).
 shared-evaluator: SHARED_EVALUATOR_PODS (default 50), SHARED_EVALUATOR_POD_RATE (req/s per pod,
 default 20), SHARED_EVALUATOR_WARMUP (s).
-*_PIN=0 turns a benchmark's CPU pinning off.`);
+*_PIN=0 turns a benchmark's CPU pinning off.
+--module-timeout SECONDS stops a module (and every process it started) that runs longer and
+reports it as failed (default 600 with --smoke, 3600 otherwise).`);
   process.exit(0);
 }
 
@@ -198,10 +201,35 @@ if (modules.length === 0) {
   process.exit(2);
 }
 
+const moduleTimeoutSeconds = Number(values["module-timeout"] ?? (values.smoke ? 600 : 3600));
+if (!(moduleTimeoutSeconds > 0)) {
+  console.error(`--module-timeout wants a number of seconds above 0, not ${values["module-timeout"]}`);
+  process.exit(2);
+}
+
+/** The module process running now, as its process group (see runIsolated), for the signal handlers. */
+let runningGroup: number | undefined;
+const killGroup = (group: number) => {
+  try {
+    process.kill(-group, "SIGKILL");
+    return true;
+  } catch {
+    return false; // ESRCH: nothing of that group is left
+  }
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    if (runningGroup !== undefined) killGroup(runningGroup);
+    process.exit(130);
+  });
+
 /**
  * Each module runs in a fresh Node process (as JMH forks a JVM per benchmark): one module's type
  * feedback, optimized code and heap would otherwise weigh on the next module's figures, e.g. the
  * evaluator's call sites left polymorphic by `evaluate` before `targeting-vs-flagd` times them.
+ * The process leads a process group of its own, so a module that hangs past --module-timeout is
+ * stopped with the servers and load generators it started, and anything it leaves running when it
+ * exits is stopped too (a leftover holding the output open would keep a CI job waiting).
  */
 async function runIsolated(file: string, mod: BenchModule): Promise<BenchResult | Record<string, unknown>> {
   const dir = await mkdtemp(join(os.tmpdir(), "flagwright-bench-"));
@@ -216,11 +244,28 @@ async function runIsolated(file: string, mod: BenchModule): Promise<BenchResult 
       resultFile,
       ...(values.smoke ? ["--smoke"] : []),
     ];
+    let timedOut = false;
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.execPath, args, { stdio: "inherit" });
-      child.on("error", reject);
-      child.on("exit", (exitCode, signal) => resolve(signal ? null : exitCode));
+      const child = spawn(process.execPath, args, { stdio: "inherit", detached: true });
+      runningGroup = child.pid;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) killGroup(child.pid);
+      }, moduleTimeoutSeconds * 1000);
+      child.on("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      child.on("exit", (exitCode, signal) => {
+        clearTimeout(timer);
+        resolve(signal ? null : exitCode);
+      });
     });
+    if (runningGroup !== undefined && killGroup(runningGroup))
+      console.error(`  ${mod.name} left processes running; stopped them`);
+    runningGroup = undefined;
+    if (timedOut)
+      throw new Error(`${mod.name} ran past --module-timeout (${moduleTimeoutSeconds} s); stopped it`);
     const text = await readFile(resultFile, "utf8").catch(() => "null");
     const outcome = JSON.parse(text, decodeNonFinite) as Outcome | null;
     if (!outcome) throw new Error(`the ${mod.name} process exited (${code ?? "killed"}) without a result`);
