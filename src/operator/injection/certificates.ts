@@ -158,26 +158,51 @@ interface SigningCa {
   keyId: Buffer;
 }
 
+/** A new ECDSA P-256 key: its PKCS#8 PEM, the key parsed back from it, and its public key (SPKI DER). */
+interface NewKey {
+  pem: string;
+  key: KeyObject;
+  spki: Buffer;
+}
+
+/**
+ * The KeyObjects generateKeyPairSync returns share their key with the generation job; on Node 20,
+ * reading asymmetricKeyDetails from one deadlocks the thread if a garbage collection during that
+ * read destroys the job (a stress loop of generate-then-read hangs within about 40,000 keys). The
+ * key is therefore generated as PEM and parsed back, which shares nothing with the job.
+ */
+function newKey(): NewKey {
+  const generated = generateKeyPairSync("ec", {
+    namedCurve: "P-256",
+    publicKeyEncoding: { type: "spki", format: "der" },
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+  });
+  return {
+    pem: generated.privateKey,
+    key: createPrivateKey(generated.privateKey),
+    spki: generated.publicKey,
+  };
+}
+
 /** A new CA (10 years) and a serving certificate it signed (1 year) for these names. */
 export function generateCertificates(hosts: CertificateHosts, now = new Date()): WebhookCertificates {
-  const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const caSpki = spki(pair.publicKey);
+  const pair = newKey();
+  const caSpki = pair.spki;
   const caCert = encodeCertificate({
     subject: ISSUER,
     issuer: ISSUER,
     publicKeyDer: caSpki,
-    signingKey: pair.privateKey,
+    signingKey: pair.key,
     issuerKeyId: keyId(caSpki),
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter: new Date(now.getTime() + CA_LIFETIME_MS),
     ca: true,
   });
   const ca = parseCertificate(caCert, "ca.crt");
-  const problem = ca.problem ?? checkCa(ca.value, pair.privateKey, now, RENEW_BEFORE_MS);
+  const problem = ca.problem ?? checkCa(ca.value, pair.key, now, RENEW_BEFORE_MS);
   if (problem !== undefined) throw new Error(`the generated webhook CA is unusable: ${problem}`);
-  const caKey = pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  const signing = { x509: ca.value as X509Certificate, key: pair.privateKey, keyId: keyId(caSpki) };
-  return { caCert, caKey, ...issue(signing, hosts, now) };
+  const signing = { x509: ca.value as X509Certificate, key: pair.key, keyId: keyId(caSpki) };
+  return { caCert, caKey: pair.pem, ...issue(signing, hosts, now) };
 }
 
 /**
@@ -197,12 +222,12 @@ export function issueServing(
 
 /** Signs a serving certificate and checks it, parsed back, before anything uses it. */
 function issue(ca: SigningCa, hosts: CertificateHosts, now: Date): { cert: string; key: string } {
-  const leaf = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const leaf = newKey();
   const first = hosts.dnsNames?.[0] ?? hosts.ipAddresses?.[0] ?? "";
   const cert = encodeCertificate({
     subject: first && first.length <= MAX_COMMON_NAME ? first : "flagwright-webhook",
     issuer: ISSUER,
-    publicKeyDer: spki(leaf.publicKey),
+    publicKeyDer: leaf.spki,
     signingKey: ca.key,
     issuerKeyId: ca.keyId,
     notBefore: new Date(now.getTime() - BACKDATE_MS),
@@ -211,10 +236,10 @@ function issue(ca: SigningCa, hosts: CertificateHosts, now: Date): { cert: strin
     ...hosts,
   });
   const parsed = parseCertificate(cert, "tls.crt");
-  const problem = parsed.problem ?? checkServing(ca.x509, parsed.value, leaf.privateKey, hosts, now, 0);
+  const problem = parsed.problem ?? checkServing(ca.x509, parsed.value, leaf.key, hosts, now, 0);
   if (problem !== undefined)
     throw new Error(`the issued webhook serving certificate is unusable: ${problem}`);
-  return { cert, key: leaf.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+  return { cert, key: leaf.pem };
 }
 
 type Parsed<T> = { value: T; problem?: undefined } | { value?: undefined; problem: string };
